@@ -1,0 +1,142 @@
+"""Settings: built-in defaults < config.toml < KTRDR_* variables < command-line flags.
+
+Every value passes through one parser per key, so a bad value from any layer gives the same
+one-line error naming the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "ktrdr-tui"
+SOURCES = ("auto", "sim", "ib")
+DEFAULT_THEME = "ktrdr-dark"
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line that names the key."""
+
+
+@dataclass(frozen=True)
+class GatewayAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> GatewayAddress:
+        host, sep, port = text.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT with a port 1-65535, got {text!r}")
+        return cls(host.strip("[]"), int(port))
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str = "auto"
+    gateway: GatewayAddress = GatewayAddress("127.0.0.1", 4002)
+    client_id: int = 1
+    data_dir: Path = field(default_factory=default_data_dir)
+    theme: str = DEFAULT_THEME
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    explicit = environ.get("KTRDR_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def _source(value: object) -> str:
+    if value not in SOURCES:
+        raise ValueError(f"expected one of {', '.join(SOURCES)}, got {value!r}")
+    return str(value)
+
+
+def _gateway(value: object) -> GatewayAddress:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string HOST:PORT, got {value!r}")
+    return GatewayAddress.parse(value)
+
+
+def _client_id(value: object) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _data_dir(value: object) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a directory path, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _theme(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a theme name, got {value!r}")
+    return value.strip()
+
+
+# config.toml key -> (Config field, parser, KTRDR_* variable)
+_KEYS: dict[str, tuple[str, Callable[[object], object], str]] = {
+    "source": ("source", _source, "KTRDR_SOURCE"),
+    "gateway": ("gateway", _gateway, "KTRDR_GATEWAY"),
+    "client_id": ("client_id", _client_id, "KTRDR_CLIENT_ID"),
+    "data_dir": ("data_dir", _data_dir, "KTRDR_DATA_DIR"),
+    "theme": ("theme", _theme, "KTRDR_THEME"),
+}
+
+
+def load_config(
+    flags: Mapping[str, object | None] | None = None,
+    environ: Mapping[str, str] = os.environ,
+    path: Path | None = None,
+) -> Config:
+    """`flags` maps config keys to command-line values (None where the flag was not given)."""
+    path = path or config_path(environ)
+    changes: dict[str, object] = {}
+    for key, value in _read_file(path).items():
+        if key not in _KEYS:
+            known = ", ".join(_KEYS)
+            raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
+        changes[key] = _parse(key, value, f"{path}: {key}")
+    for key, (_, _, variable) in _KEYS.items():
+        if environ.get(variable):
+            changes[key] = _parse(key, environ[variable], variable)
+    for key, value in (flags or {}).items():
+        if value is not None:
+            changes[key] = _parse(key, value, f"--{key.replace('_', '-')}")
+    return replace(Config(), **{_KEYS[key][0]: value for key, value in changes.items()})
+
+
+def _parse(key: str, value: object, origin: str) -> object:
+    try:
+        return _KEYS[key][1](value)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None

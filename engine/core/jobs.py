@@ -1,0 +1,251 @@
+"""Jobs on worker threads: a state machine, events on every change, and a bound on how many
+run at once. Loads and backtests are submitted here; the app and the CLI only listen."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from engine.core.cancellation import CancellationToken, CancelToken, OperationCancelled
+from engine.core.progress import ProgressTracker
+
+log = logging.getLogger(__name__)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    DONE = "done"
+    INTERRUPTED = "interrupted"  # the process stopped (or died) while it was queued or running
+
+    @property
+    def ended(self) -> bool:
+        return self in _ENDED
+
+    @property
+    def resumable(self) -> bool:
+        return JobState.QUEUED in _TRANSITIONS[self]
+
+    def can_become(self, new: JobState) -> bool:
+        return new in _TRANSITIONS[self]
+
+
+_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.INTERRUPTED}),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.CANCELLING,
+            JobState.CANCELLED,
+            JobState.FAILED,
+            JobState.DONE,
+            JobState.INTERRUPTED,
+        }
+    ),
+    JobState.CANCELLING: frozenset(
+        {JobState.CANCELLED, JobState.FAILED, JobState.DONE, JobState.INTERRUPTED}
+    ),
+    JobState.CANCELLED: frozenset({JobState.QUEUED}),
+    JobState.FAILED: frozenset({JobState.QUEUED}),
+    JobState.INTERRUPTED: frozenset({JobState.QUEUED}),
+    JobState.DONE: frozenset(),
+}
+_ENDED = frozenset(
+    {JobState.CANCELLED, JobState.FAILED, JobState.DONE, JobState.INTERRUPTED}
+)
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job_id: str
+    name: str
+    state: JobState
+    previous: JobState
+    error: str | None
+
+
+JobWork = Callable[[CancellationToken], object]
+JobListener = Callable[[JobEvent], None]
+
+
+class Job:
+    """A handle on submitted work. Read it from any thread; change it through the runner."""
+
+    def __init__(self, job_id: str, name: str, work: JobWork, progress: ProgressTracker | None):
+        self.id = job_id
+        self.name = name
+        self.progress = progress
+        self._work = work
+        self._state = JobState.QUEUED
+        self._error: str | None = None
+        self._result: object = None
+        self._token = CancelToken()
+        self._stop_as = JobState.CANCELLED  # what a stop through the token ends as
+        self._ended = threading.Event()
+
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    @property
+    def result(self) -> object:
+        return self._result
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; True if it did within `timeout`."""
+        return self._ended.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, {self.name!r}, {self._state.value})"
+
+
+class JobRunner:
+    def __init__(self, max_running: int = 2):
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._listeners: list[JobListener] = []
+        self._executor = ThreadPoolExecutor(max_running, thread_name_prefix="ktrdr-job")
+        self._closed = False
+
+    def subscribe(self, listener: JobListener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            return self._jobs[job_id]
+
+    def submit(
+        self,
+        work: JobWork,
+        name: str,
+        progress: ProgressTracker | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        job = Job(job_id or uuid.uuid4().hex[:12], name, work, progress)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job runner is shut down")
+            if job.id in self._jobs and not self._jobs[job.id].state.ended:
+                raise ValueError(f"job {job.id} is still active")
+            self._jobs[job.id] = job
+        self._executor.submit(self._run, job)
+        return job
+
+    def resume(self, job: Job, work: JobWork | None = None) -> None:
+        """Queue an ended job again (cancelled, failed or interrupted), with a fresh token."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job runner is shut down")
+            if not job.state.resumable:
+                raise InvalidTransition(f"job {job.id} is {job.state}: it cannot be resumed")
+            job._token = CancelToken()
+            job._stop_as = JobState.CANCELLED
+            job._ended.clear()
+            job._error = None
+            if work is not None:
+                job._work = work
+        self._transition(job, JobState.QUEUED)
+        self._executor.submit(self._run, job)
+
+    def cancel(self, job: Job) -> None:
+        self._stop(job, JobState.CANCELLED, "cancelled by the user")
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop everything: queued and running jobs end as interrupted (and stay resumable)."""
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            self._stop(job, JobState.INTERRUPTED, "interrupted: the app is shutting down")
+        for job in jobs:
+            job.wait(timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _stop(self, job: Job, end_state: JobState, reason: str) -> None:
+        with self._lock:
+            if job._state.ended:
+                return
+            job._stop_as = end_state
+        if self._transition(job, end_state, ended=True, only_from=JobState.QUEUED):
+            return
+        if end_state is JobState.CANCELLED:
+            self._transition(job, JobState.CANCELLING, only_from=JobState.RUNNING)
+        job._token.cancel(reason)
+
+    def _run(self, job: Job) -> None:
+        if not self._transition(job, JobState.RUNNING, only_from=JobState.QUEUED):
+            return  # cancelled or interrupted while it waited in the queue
+        try:
+            job._result = job._work(job._token)
+        except OperationCancelled:
+            pass
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.name)
+            if not job._token.cancelled:
+                job._error = _one_line(exc)
+                self._transition(job, JobState.FAILED, ended=True)
+                return
+        if job._token.cancelled:
+            self._transition(job, job._stop_as, ended=True)
+        else:
+            self._transition(job, JobState.DONE, ended=True)
+
+    def _transition(
+        self,
+        job: Job,
+        new: JobState,
+        *,
+        ended: bool = False,
+        only_from: JobState | None = None,
+    ) -> bool:
+        with self._lock:
+            previous = job._state
+            if only_from is not None and previous is not only_from:
+                return False
+            if not previous.can_become(new):
+                raise InvalidTransition(f"job {job.id}: {previous} -> {new}")
+            job._state = new
+            event = JobEvent(job.id, job.name, new, previous, job._error)
+            listeners = list(self._listeners)
+        if ended:
+            job._ended.set()
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("job listener %r failed", listener)
+        return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

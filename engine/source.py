@@ -1,0 +1,36 @@
+"""Which data source a run uses: the real IB Gateway or the simulated one."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from engine.config import Config, GatewayAddress
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    source: str  # "sim" or "ib"
+    gateway: GatewayAddress
+    reason: str  # one line for the header and the CLI: why this source
+
+    def describe(self) -> str:
+        name = "simulated IB Gateway" if self.source == "sim" else f"IB Gateway at {self.gateway}"
+        return f"{name} ({self.reason})"
+
+
+def gateway_reachable(address: GatewayAddress, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def choose_source(config: Config, timeout_s: float = 0.5) -> SourceChoice:
+    """`auto` means ib when a gateway answers at the configured address, else sim."""
+    if config.source != "auto":
+        return SourceChoice(config.source, config.gateway, f"source set to {config.source}")
+    if gateway_reachable(config.gateway, timeout_s):
+        return SourceChoice("ib", config.gateway, f"a gateway answers at {config.gateway}")
+    return SourceChoice("sim", config.gateway, f"no gateway at {config.gateway}")

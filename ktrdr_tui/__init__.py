@@ -1,0 +1,3 @@
+"""ktrdr-tui: the Textual app over the headless `engine` package."""
+
+__version__ = "0.1.0"
