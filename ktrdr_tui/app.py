@@ -17,7 +17,11 @@ from ktrdr_tui.theme_files import ThemeFiles, load_theme_files
 from ktrdr_tui.widgets.panes import JobsPane, PlaybackPane, SignalsPane
 
 # (id, title, widget) in the order of their keys 1, 2, 3.
-PANES = [("jobs", "Jobs", JobsPane), ("playback", "Playback", PlaybackPane), ("signals", "Signals", SignalsPane)]
+PANES = [
+    ("jobs", "Jobs", JobsPane),
+    ("playback", "Playback", PlaybackPane),
+    ("signals", "Signals", SignalsPane),
+]
 
 
 class KtrdrApp(App[None]):
@@ -84,6 +88,8 @@ class KtrdrApp(App[None]):
         yield from super().get_system_commands(screen)
         for pane_id, title, _ in PANES:
             yield SystemCommand(
-                f"{title} pane", f"Show the {title} pane", lambda p=pane_id: self.action_show_pane(p)
+                f"{title} pane",
+                f"Show the {title} pane",
+                lambda p=pane_id: self.action_show_pane(p),
             )
         yield SystemCommand("Help", "Show every key", self.action_help)

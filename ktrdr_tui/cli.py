@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from engine.config import SOURCES, ConfigError, Config, GatewayAddress, load_config
+from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
 from ktrdr_tui import __version__
 
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
@@ -77,15 +77,18 @@ def _source_options() -> argparse.ArgumentParser:
         "auto (default): ib when a gateway answers at --gateway, else sim",
     )
     group.add_argument(
-        "--gateway", type=_gateway_arg, metavar="HOST:PORT", help="IB Gateway address "
-        "(default 127.0.0.1:4002, the paper-trading gateway)"
+        "--gateway",
+        type=_gateway_arg,
+        metavar="HOST:PORT",
+        help="IB Gateway address (default 127.0.0.1:4002, the paper-trading gateway)",
     )
     group.add_argument(
         "--client-id", type=_non_negative_int, metavar="N", help="IB API client id (default 1)"
     )
     group.add_argument(
-        "--data-dir", metavar="DIR", help="the local store (default: the user data dir; "
-        "KTRDR_DATA_DIR overrides)"
+        "--data-dir",
+        metavar="DIR",
+        help="the local store (default: the user data dir; KTRDR_DATA_DIR overrides)",
     )
     return parser
 
@@ -112,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     load = commands.add_parser(
-        "load", parents=[source], help="load bars from IB into the store",
+        "load",
+        parents=[source],
+        help="load bars from IB into the store",
         description="Load historical bars from IB into the local store, in IB-compliant "
         "segments. Ctrl-C cancels and leaves the job resumable.",
     )
@@ -123,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--end", type=_date_arg, metavar="DATE", help="default: the last completed session"
     )
     load.add_argument(
-        "--mode", choices=LOAD_MODES, default="full",
+        "--mode",
+        choices=LOAD_MODES,
+        default="full",
         help="tail: newest data; backfill: older data; full: every hole in the range "
         "(default); local: the store only",
     )
@@ -153,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(data)
 
     backtest = commands.add_parser(
-        "backtest", parents=[source], help="play stored bars through strategies",
+        "backtest",
+        parents=[source],
+        help="play stored bars through strategies",
         description="Play stored bars through a backtest session. Strategy SPECs: "
         "sma_crossover:fast=5,slow=20  rsi:period=14,oversold=30,overbought=70",
     )
@@ -165,14 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", required=True, action="append", metavar="SPEC", help="repeat for more"
     )
     backtest.add_argument(
-        "--speed", type=_non_negative_float, default=0.0, metavar="X",
+        "--speed",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="X",
         help="market seconds per wall second; 0 (default) is as fast as possible",
     )
     backtest.add_argument("--signals-out", metavar="FILE.csv", help="write every signal here")
     _json_option(backtest)
 
     gateway = commands.add_parser(
-        "gateway", help="run the simulated IB Gateway in the foreground",
+        "gateway",
+        help="run the simulated IB Gateway in the foreground",
         description="Serve the TWS API on HOST:PORT with deterministic synthetic bars, "
         "until Ctrl-C. Any ib_insync script can connect to it.",
     )

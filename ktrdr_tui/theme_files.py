@@ -21,9 +21,19 @@ from engine.config import APP_NAME
 
 log = logging.getLogger(__name__)
 
-_COLOR_KEYS = (
-    "primary secondary warning error success accent foreground background surface panel boost"
-).split()
+_COLOR_KEYS = [
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+]
 _OTHER_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables"}
 _KNOWN_KEYS = set(_COLOR_KEYS) | _OTHER_KEYS
 

@@ -57,9 +57,7 @@ _TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.INTERRUPTED: frozenset({JobState.QUEUED}),
     JobState.DONE: frozenset(),
 }
-_ENDED = frozenset(
-    {JobState.CANCELLED, JobState.FAILED, JobState.DONE, JobState.INTERRUPTED}
-)
+_ENDED = frozenset({JobState.CANCELLED, JobState.FAILED, JobState.DONE, JobState.INTERRUPTED})
 
 
 class InvalidTransition(RuntimeError):

@@ -87,6 +87,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static("ktrdr-tui keys", classes="help-title")
             yield Static(keys_text())
-            yield Static("Keys of panes that are still empty act once those panes land.",
-                         classes="help-hint")
+            yield Static(
+                "Keys of panes that are still empty act once those panes land.", classes="help-hint"
+            )
             yield Static("escape closes this help", classes="help-hint")

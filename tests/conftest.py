@@ -1,0 +1,68 @@
+"""Shared fixtures: every test runs with its own config, data, cache and log folders, and
+snapshots are written to the top-level `snapshots/` folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import pytest_textual_snapshot
+
+from engine.config import Config
+from ktrdr_tui.app import KtrdrApp
+from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOTS = ROOT / "snapshots"
+TERMINAL_SIZE = (100, 30)
+
+
+class TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
+    """snapshots/<test module>/<test name>.svg instead of tests/__snapshots__/…"""
+
+    @classmethod
+    def dirname(cls, *, test_location) -> str:
+        return str(SNAPSHOTS / Path(test_location.filepath).stem)
+
+
+# `snap_compare` picks its extension class from the plugin module when it runs; pointing that
+# name at ours keeps the plugin's comparison and failure report while moving the files.
+pytest_textual_snapshot.SVGImageExtension = TopLevelSnapshots
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real user's config, data, cache or logs."""
+    home = tmp_path / "home"
+    for variable, folder in {
+        "XDG_CONFIG_HOME": "config",
+        "XDG_DATA_HOME": "data",
+        "XDG_CACHE_HOME": "cache",
+        "XDG_STATE_HOME": "state",
+    }.items():
+        monkeypatch.setenv(variable, str(home / folder))
+    monkeypatch.setenv("HOME", str(home))
+    for variable in (
+        "KTRDR_CONFIG",
+        "KTRDR_SOURCE",
+        "KTRDR_GATEWAY",
+        "KTRDR_CLIENT_ID",
+        "KTRDR_DATA_DIR",
+        "KTRDR_THEME",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """A deterministic app: simulated source, shipped themes only, animations off."""
+
+    def make(theme: str = "ktrdr-dark", **config: object) -> KtrdrApp:
+        settings = Config(source="sim", data_dir=tmp_path / "store", theme=theme)
+        app = KtrdrApp(replace(settings, **config), load_theme_files(shipped_themes_dir()))
+        app.animation_level = "none"
+        return app
+
+    return make

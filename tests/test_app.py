@@ -1,0 +1,112 @@
+"""Pilot tests of the shell: the keys a person presses and what the app does."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from textual.widgets import TabbedContent
+
+from engine.config import Config, GatewayAddress
+from ktrdr_tui.app import KtrdrApp
+from ktrdr_tui.screens.help import HelpScreen
+from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
+
+
+async def test_number_keys_switch_panes(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "jobs"
+        await pilot.press("2")
+        assert tabs.active == "playback"
+        await pilot.press("3")
+        assert tabs.active == "signals"
+        await pilot.press("1")
+        assert tabs.active == "jobs"
+
+
+async def test_help_opens_and_closes(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_q_quits(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_command_palette_switches_theme(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        assert app.theme == "ktrdr-dark"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"theme")
+        await pilot.press("enter")
+        await pilot.press(*"ktrdr-light")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "ktrdr-light"
+
+
+async def test_command_palette_switches_panes(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"signals pane")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "signals"
+
+
+async def test_theme_from_config_is_applied(make_app) -> None:
+    app = make_app(theme="ktrdr-light")
+    async with app.run_test():
+        assert app.theme == "ktrdr-light"
+        assert not app.current_theme.dark
+
+
+async def test_invalid_theme_file_is_reported_and_skipped(tmp_path: Path, make_app) -> None:
+    extra = tmp_path / "themes"
+    extra.mkdir()
+    (extra / "broken.toml").write_text('name = "broken"\nprimary = "not-a-colour"\n')
+    (extra / "mine.toml").write_text('name = "mine"\nprimary = "#123456"\n')
+    files = load_theme_files(shipped_themes_dir(), extra)
+    app = KtrdrApp(Config(source="sim", data_dir=tmp_path), files)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert "mine" in app.available_themes
+        assert "broken" not in app.available_themes
+        # Textual keeps no public list of notifications; its private one is the plain truth.
+        messages = [notification.message for notification in app._notifications]
+        assert any("broken.toml" in message and "primary" in message for message in messages)
+
+
+async def test_auto_source_finds_a_listening_gateway(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        config = Config(source="auto", gateway=GatewayAddress("127.0.0.1", port), data_dir=tmp_path)
+        app = KtrdrApp(config, load_theme_files(shipped_themes_dir()))
+        async with app.run_test() as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.sub_title.startswith(f"IB Gateway at 127.0.0.1:{port}")
+
+
+async def test_auto_source_falls_back_to_sim(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    # The port is closed again: nothing answers there.
+    config = Config(source="auto", gateway=GatewayAddress("127.0.0.1", port), data_dir=tmp_path)
+    app = KtrdrApp(config, load_theme_files(shipped_themes_dir()))
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.sub_title == f"simulated IB Gateway (no gateway at 127.0.0.1:{port})"

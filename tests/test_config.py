@@ -1,0 +1,107 @@
+"""Settings: defaults < config.toml < KTRDR_* < flags, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.config import Config, ConfigError, GatewayAddress, config_path, load_config
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / "config" / "ktrdr-tui" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_settings(isolated_user_dirs: Path) -> None:
+    config = load_config()
+    assert config.source == "auto"
+    assert config.gateway == GatewayAddress("127.0.0.1", 4002)
+    assert config.client_id == 1
+    assert config.theme == "ktrdr-dark"
+    assert config.data_dir == isolated_user_dirs / "data" / "ktrdr-tui"
+
+
+def test_file_then_environment_then_flags(isolated_user_dirs: Path, monkeypatch) -> None:
+    assert config_path() == write_config(
+        isolated_user_dirs,
+        'source = "ib"\ngateway = "10.0.0.5:7497"\nclient_id = 7\ntheme = "ktrdr-light"\n'
+        'data_dir = "~/bars"\n',
+    )
+    from_file = load_config()
+    assert from_file == Config(
+        source="ib",
+        gateway=GatewayAddress("10.0.0.5", 7497),
+        client_id=7,
+        data_dir=isolated_user_dirs / "bars",
+        theme="ktrdr-light",
+    )
+    monkeypatch.setenv("KTRDR_CLIENT_ID", "9")
+    monkeypatch.setenv("KTRDR_DATA_DIR", "/srv/ktrdr")
+    from_env = load_config()
+    assert (from_env.client_id, from_env.data_dir, from_env.source) == (9, Path("/srv/ktrdr"), "ib")
+    from_flags = load_config({"client_id": "11", "source": "sim", "gateway": None})
+    assert (from_flags.client_id, from_flags.source) == (11, "sim")
+    assert from_flags.gateway == GatewayAddress("10.0.0.5", 7497)
+
+
+def test_config_file_can_be_named_by_environment(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('theme = "custom"\n')
+    monkeypatch.setenv("KTRDR_CONFIG", str(path))
+    assert load_config().theme == "custom"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('source = "tws"\n', ["source", "auto, sim, ib"]),
+        ('gateway = "localhost"\n', ["gateway", "HOST:PORT"]),
+        ('gateway = "localhost:99999"\n', ["gateway", "HOST:PORT"]),
+        ("client_id = -3\n", ["client_id", ">= 0"]),
+        ('client_id = "seven"\n', ["client_id"]),
+        ("data_dir = 5\n", ["data_dir"]),
+        ('sorce = "sim"\n', ["unknown key 'sorce'"]),
+        ("source = \n", ["not valid TOML"]),
+    ],
+)
+def test_bad_file_values_name_the_key(isolated_user_dirs: Path, text: str, names) -> None:
+    path = write_config(isolated_user_dirs, text)
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    for name in names:
+        assert name in message
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch) -> None:
+    monkeypatch.setenv("KTRDR_GATEWAY", "nope")
+    with pytest.raises(ConfigError, match=r"^KTRDR_GATEWAY: expected HOST:PORT"):
+        load_config()
+
+
+def test_bad_flag_value_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match=r"^--client-id: expected a whole number"):
+        load_config({"client_id": "x"})
+
+
+@given(
+    host=st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
+    port=st.integers(min_value=1, max_value=65535),
+)
+def test_gateway_address_round_trips(host: str, port: int) -> None:
+    address = GatewayAddress(host, port)
+    assert GatewayAddress.parse(str(address)) == address
+
+
+@given(port=st.one_of(st.integers(max_value=0), st.integers(min_value=65536)))
+def test_gateway_address_rejects_ports_out_of_range(port: int) -> None:
+    with pytest.raises(ValueError):
+        GatewayAddress.parse(f"127.0.0.1:{port}")
