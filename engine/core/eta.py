@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
+from engine.config import APP_NAME
 from engine.core.atomic import write_atomic
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,10 @@ class Eta:
     seconds: float | None  # None until there is something honest to say
     rate: float | None  # units per second behind the estimate
     basis: str  # "observed", "history", "blended", "lower-bound" or "none"
+
+
+def default_history_path() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / HISTORY_FILE
 
 
 class EtaHistory:
@@ -80,7 +88,12 @@ class EtaHistory:
 
 
 def _positive_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 class EtaEstimator:

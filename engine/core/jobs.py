@@ -155,7 +155,8 @@ class JobRunner:
             if job.id in self._jobs and not self._jobs[job.id].state.ended:
                 raise ValueError(f"job {job.id} is still active")
             self._jobs[job.id] = job
-        self._executor.submit(self._run, job)
+            # Under the lock, so that a shutdown cannot slip in between.
+            self._executor.submit(self._run, job)
         return job
 
     def resume(self, job: Job, work: JobWork | None = None) -> None:
@@ -171,8 +172,10 @@ class JobRunner:
             job._error = None
             if work is not None:
                 job._work = work
-        self._transition(job, JobState.QUEUED)
-        self._executor.submit(self._run, job)
+            event = self._set_state(job, JobState.QUEUED, None)
+            self._executor.submit(self._run, job)
+        assert event is not None
+        self._announce(job, event)
 
     def cancel(self, job: Job) -> None:
         self._stop(job, JobState.CANCELLED, "cancelled by the user")
@@ -193,7 +196,7 @@ class JobRunner:
             if job._state.ended:
                 return
             job._stop_as = end_state
-        if self._transition(job, end_state, ended=True, only_from=JobState.QUEUED):
+        if self._transition(job, end_state, only_from=JobState.QUEUED):
             return
         if end_state is JobState.CANCELLED:
             self._transition(job, JobState.CANCELLING, only_from=JobState.RUNNING)
@@ -204,46 +207,53 @@ class JobRunner:
             return  # cancelled or interrupted while it waited in the queue
         try:
             job._result = job._work(job._token)
-        except OperationCancelled:
-            pass
+        except OperationCancelled as exc:
+            if not job._token.cancelled:  # another token's cancel: a bug, not a user's cancel
+                job._error = f"cancelled by an unrelated token: {exc}"
+                self._transition(job, JobState.FAILED)
+                return
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.name)
             if not job._token.cancelled:
                 job._error = _one_line(exc)
-                self._transition(job, JobState.FAILED, ended=True)
+                self._transition(job, JobState.FAILED)
                 return
         if job._token.cancelled:
-            self._transition(job, job._stop_as, ended=True)
+            self._transition(job, job._stop_as)
         else:
-            self._transition(job, JobState.DONE, ended=True)
+            self._transition(job, JobState.DONE)
 
-    def _transition(
-        self,
-        job: Job,
-        new: JobState,
-        *,
-        ended: bool = False,
-        only_from: JobState | None = None,
-    ) -> bool:
+    def _transition(self, job: Job, new: JobState, *, only_from: JobState | None = None) -> bool:
         with self._lock:
-            previous = job._state
-            if only_from is not None and previous is not only_from:
-                return False
-            if not previous.can_become(new):
-                raise InvalidTransition(f"job {job.id}: {previous} -> {new}")
-            job._state = new
-            event = JobEvent(job.id, job.name, new, previous, job._error)
+            event = self._set_state(job, new, only_from)
+        if event is None:
+            return False
+        self._announce(job, event)
+        return True
+
+    def _set_state(self, job: Job, new: JobState, only_from: JobState | None) -> JobEvent | None:
+        """Change the state; the caller holds the lock and announces the returned event."""
+        previous = job._state
+        if only_from is not None and previous is not only_from:
+            return None
+        if not previous.can_become(new):
+            raise InvalidTransition(f"job {job.id}: {previous} -> {new}")
+        job._state = new
+        return JobEvent(job.id, job.name, new, previous, job._error)
+
+    def _announce(self, job: Job, event: JobEvent) -> None:
+        with self._lock:
             listeners = list(self._listeners)
-        if ended:
-            job._ended.set()
         for listener in listeners:
             try:
                 listener(event)
             except Exception:
                 log.exception("job listener %r failed", listener)
-        return True
+        if event.state.ended:
+            # After the listeners: whoever waits for the end has seen every event by then.
+            job._ended.set()
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

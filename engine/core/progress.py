@@ -123,7 +123,8 @@ class ProgressTracker:
 
     def _publish(self) -> None:
         self._snapshot = snapshot = self._build()
-        for callback in self._callbacks:
+        # A copy: a callback may unsubscribe itself while we loop.
+        for callback in list(self._callbacks):
             try:
                 callback(snapshot)
             except Exception:
@@ -135,9 +136,15 @@ class ProgressTracker:
         if self._finished:
             self._percent = 100.0
         elif index >= 0:
-            total = self._total
-            fraction = min(self._done / total, 1.0) if total else 0.0
-            raw = 100.0 * (self._offsets[index] + self._spans[index] * max(fraction, 0.0))
+            done, total = self._done, self._total
+            # Compared before dividing: counts beyond float range must not overflow.
+            if not total or done <= 0:
+                fraction = 0.0
+            elif done >= total:
+                fraction = 1.0
+            else:
+                fraction = done / total
+            raw = 100.0 * (self._offsets[index] + self._spans[index] * fraction)
             if raw > self._percent:
                 self._percent = min(raw, 100.0)
         return ProgressSnapshot(
