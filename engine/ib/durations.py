@@ -1,0 +1,82 @@
+"""IB's bar sizes, duration strings and the step-size table (longest duration per bar size)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+# barSizeSetting -> bar length in seconds (0 for daily bars: one bar per session).
+BAR_SIZES: dict[str, int] = {
+    "1 min": 60,
+    "2 mins": 120,
+    "3 mins": 180,
+    "5 mins": 300,
+    "10 mins": 600,
+    "15 mins": 900,
+    "20 mins": 1200,
+    "30 mins": 1800,
+    "1 hour": 3600,
+    "4 hours": 14400,
+    "1 day": 0,
+}
+
+# Our timeframes (DESIGN.md) and the IB bar size that serves each.
+TIMEFRAME_BAR_SIZES: dict[str, str] = {
+    "1m": "1 min",
+    "5m": "5 mins",
+    "15m": "15 mins",
+    "30m": "30 mins",
+    "1h": "1 hour",
+    "4h": "4 hours",
+    "1d": "1 day",
+}
+
+_UNIT_PATTERN = re.compile(r"^\s*(\d+)\s+([SDWMY])\s*$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    count: int
+    unit: str  # S, D, W, M or Y
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit}"
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _UNIT_PATTERN.match(text)
+        if not match or int(match.group(1)) <= 0:
+            raise ValueError(f"invalid duration {text!r}: expected 'N S|D|W|M|Y' with N > 0")
+        return cls(int(match.group(1)), match.group(2))
+
+    def start_before(self, end: pd.Timestamp) -> pd.Timestamp:
+        """The instant this duration reaches back to from `end` (calendar arithmetic)."""
+        offsets = {
+            "S": pd.Timedelta(seconds=self.count),
+            "D": pd.Timedelta(days=self.count),
+            "W": pd.Timedelta(weeks=self.count),
+            "M": pd.DateOffset(months=self.count),
+            "Y": pd.DateOffset(years=self.count),
+        }
+        return end - offsets[self.unit]
+
+
+def longest_duration(bar_size: str) -> Duration:
+    """IB's step-size table: 1 min -> 1 D; 2 mins -> 2 D; 3-20 mins -> 1 W; 30 mins to
+    4 hours -> 1 M; 1 day -> 1 Y."""
+    seconds = BAR_SIZES[bar_size]
+    if seconds == 0:
+        return Duration(1, "Y")
+    if seconds == 60:
+        return Duration(1, "D")
+    if seconds == 120:
+        return Duration(2, "D")
+    if seconds <= 1200:
+        return Duration(1, "W")
+    return Duration(1, "M")
+
+
+def exceeds_step(bar_size: str, duration: Duration, end: pd.Timestamp) -> bool:
+    return duration.start_before(end) < longest_duration(bar_size).start_before(end)

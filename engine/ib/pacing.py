@@ -1,0 +1,117 @@
+"""IB's pacing rules for historical data, and a ledger of recent requests that says how long
+until the next request may go. The simulated gateway enforces the rules with it; the loader's
+shared limiter waits on it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class PacingRules:
+    max_requests: int = 60  # at most this many requests ...
+    window_s: float = 600.0  # ... in any window of this length
+    identical_window_s: float = 15.0  # an identical request within this long violates
+    per_contract_max: int = 5  # six or more for one contract ...
+    per_contract_window_s: float = 2.0  # ... within this long violate
+
+    def scaled(self, factor: float) -> PacingRules:
+        return replace(
+            self,
+            window_s=self.window_s * factor,
+            identical_window_s=self.identical_window_s * factor,
+            per_contract_window_s=self.per_contract_window_s * factor,
+        )
+
+
+REAL_PACING = PacingRules()
+# `fast`: the same rules with every window 60 times shorter (10 s instead of 10 min), so demos
+# and tests meet pacing without waiting for it.
+FAST_PACING = REAL_PACING.scaled(1 / 60)
+PACING_MODES: dict[str, PacingRules | None] = {
+    "real": REAL_PACING,
+    "fast": FAST_PACING,
+    "off": None,
+}
+
+
+@dataclass(frozen=True)
+class PacingWait:
+    seconds: float  # 0 when the request may go now
+    rule: str  # which rule holds it back ("" when none)
+
+
+class PacingLedger:
+    """Thread-safe record of the requests sent recently."""
+
+    def __init__(self, rules: PacingRules, clock: Callable[[], float] = time.monotonic):
+        self.rules = rules
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: deque[tuple[float, Hashable, Hashable]] = deque()
+
+    def wait_for(self, identity: Hashable, contract: Hashable) -> PacingWait:
+        """How long until a request (`identity`: every parameter; `contract`: the contract and
+        what to show) would break none of the rules."""
+        with self._lock:
+            return self._wait(self._clock(), identity, contract)
+
+    def try_record(self, identity: Hashable, contract: Hashable) -> PacingWait:
+        """Record the request if it may go now; else return the wait, recording nothing."""
+        with self._lock:
+            now = self._clock()
+            wait = self._wait(now, identity, contract)
+            if wait.seconds == 0:
+                self._sent.append((now, identity, contract))
+            return wait
+
+    def requests_in_window(self) -> int:
+        with self._lock:
+            self._prune(self._clock())
+            return len(self._sent)
+
+    def _wait(self, now: float, identity: Hashable, contract: Hashable) -> PacingWait:
+        rules = self.rules
+        self._prune(now)
+        waits = [PacingWait(0.0, "")]
+        if len(self._sent) >= rules.max_requests:
+            oldest = self._sent[len(self._sent) - rules.max_requests][0]
+            waits.append(
+                PacingWait(
+                    oldest + rules.window_s - now,
+                    f"{rules.max_requests} requests within {rules.window_s:g} s",
+                )
+            )
+        same = [t for t, ident, _ in self._sent if ident == identity]
+        if same:
+            waits.append(
+                PacingWait(
+                    same[-1] + rules.identical_window_s - now,
+                    f"identical request within {rules.identical_window_s:g} s",
+                )
+            )
+        recent = [
+            t for t, _, c in self._sent if c == contract and t > now - rules.per_contract_window_s
+        ]
+        if len(recent) >= rules.per_contract_max:
+            oldest = recent[len(recent) - rules.per_contract_max]
+            waits.append(
+                PacingWait(
+                    oldest + rules.per_contract_window_s - now,
+                    f"{rules.per_contract_max + 1} requests for one contract "
+                    f"within {rules.per_contract_window_s:g} s",
+                )
+            )
+        worst = max(waits, key=lambda wait: wait.seconds)
+        return worst if worst.seconds > 0 else PacingWait(0.0, "")
+
+    def _prune(self, now: float) -> None:
+        horizon = now - max(
+            self.rules.window_s, self.rules.identical_window_s, self.rules.per_contract_window_s
+        )
+        while self._sent and self._sent[0][0] <= horizon:
+            self._sent.popleft()

@@ -1,0 +1,1 @@
+"""Markets: the trading calendar (and, later, the bar store and segment planner)."""
