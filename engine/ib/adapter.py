@@ -1,0 +1,362 @@
+"""The one door between the engine and IB.
+
+The client library (`ib_async` when installed, else `ib_insync`) lives on its own asyncio loop
+in its own thread; worker threads call the blocking methods here, which hand coroutines to that
+loop and wait on them together with the caller's cancellation token, so a cancel returns at once
+and tells the gateway to stop. Errors come out typed (`engine.ib.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from engine.config import GatewayAddress
+from engine.core.cancellation import CancellationToken, CancelToken, OperationCancelled
+from engine.ib.durations import Duration
+from engine.ib.errors import (
+    CONNECTIVITY_RESTORED,
+    FARM_STATUS,
+    ClientIdInUse,
+    ConnectionLost,
+    IBError,
+    IBTimeout,
+    NotConnected,
+    UnknownSymbol,
+    classify,
+)
+from engine.market.schema import bars_frame
+
+log = logging.getLogger(__name__)
+
+CLIENT_LIBRARIES = ("ib_async", "ib_insync")
+# Codes the client libraries treat as warnings: they do not end a request.
+_WARNINGS = frozenset({110, 165, 202, 399, 404, 434, 492, 10167})
+
+
+def default_library() -> str:
+    return next(name for name in CLIENT_LIBRARIES if importlib.util.find_spec(name))
+
+
+@dataclass(frozen=True)
+class ContractInfo:
+    symbol: str
+    con_id: int
+    exchange: str
+    primary_exchange: str
+    currency: str
+    long_name: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class BarRequest:
+    """One historical-data request: the bars that start in [end - duration, end)."""
+
+    symbol: str
+    bar_size: str  # IB barSizeSetting, e.g. "1 min"
+    end: pd.Timestamp  # UTC
+    duration: Duration
+    what_to_show: str = "TRADES"
+    use_rth: bool = True
+
+    @property
+    def end_text(self) -> str:
+        return self.end.tz_convert("UTC").strftime("%Y%m%d %H:%M:%S UTC")
+
+
+class IBAdapter:
+    def __init__(
+        self,
+        address: GatewayAddress,
+        client_id: int,
+        library: str | None = None,
+        connect_timeout_s: float = 4.0,
+        request_timeout_s: float = 120.0,
+    ):
+        self.address = address
+        self.client_id = client_id
+        self.library = library or default_library()
+        if self.library not in CLIENT_LIBRARIES:
+            raise ValueError(f"client library must be one of {', '.join(CLIENT_LIBRARIES)}")
+        self.connect_timeout_s = connect_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._module: Any = None
+        self._ib: Any = None
+        self._contracts: dict[str, Any] = {}
+        self._errors: dict[int, IBError] = {}
+        self._client_id_refused: asyncio.Event | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="ktrdr-ib", daemon=True)
+        self._thread.start()
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._ib is not None and self._ib.isConnected()
+
+    def connect(self, token: CancellationToken | None = None) -> None:
+        self._call(self._connect, token, timeout_s=self.connect_timeout_s + 5)
+
+    def disconnect(self) -> None:
+        if self._loop.is_running():
+            self._call(self._disconnect, None, timeout_s=5)
+
+    def reconnect(
+        self,
+        token: CancellationToken | None = None,
+        attempts: int | None = None,
+        first_delay_s: float = 0.5,
+        max_delay_s: float = 15.0,
+    ) -> None:
+        """Connect again, retrying with exponential backoff until it works, `attempts` run
+        out (then the last error is raised) or the token is cancelled."""
+        token = token or CancelToken()
+        delay, attempt = first_delay_s, 0
+        while True:
+            attempt += 1
+            try:
+                self.disconnect()
+                self.connect(token)
+                log.info("reconnected to %s after %d attempt(s)", self.address, attempt)
+                return
+            except ClientIdInUse:
+                raise
+            except (NotConnected, IBTimeout) as exc:
+                if attempts is not None and attempt >= attempts:
+                    raise
+                log.info("reconnect attempt %d failed (%s); next in %.1f s", attempt, exc, delay)
+                if token.wait(delay):
+                    raise OperationCancelled(token.reason) from None
+                delay = min(delay * 2, max_delay_s)
+
+    def close(self) -> None:
+        """Disconnect and stop the client's thread."""
+        if self._thread.is_alive():
+            self.disconnect()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def qualify(self, symbol: str, token: CancellationToken | None = None) -> ContractInfo:
+        contract = self._call(lambda: self._qualify(symbol), token)
+        return ContractInfo(
+            contract.symbol,
+            contract.conId,
+            contract.exchange,
+            contract.primaryExchange,
+            contract.currency,
+            self._long_names.get(contract.conId, ""),
+            self._time_zones.get(contract.conId, ""),
+        )
+
+    def head_timestamp(
+        self, symbol: str, token: CancellationToken | None = None, what_to_show: str = "TRADES"
+    ) -> pd.Timestamp:
+        value = self._call(lambda: self._head_timestamp(symbol, what_to_show), token)
+        return pd.Timestamp(value).tz_convert("UTC")
+
+    def historical_bars(
+        self, request: BarRequest, token: CancellationToken | None = None
+    ) -> pd.DataFrame:
+        """One segment's bars in the store's schema (daily bars at midnight UTC)."""
+        bars = self._call(lambda: self._historical(request), token)
+        return _to_frame(bars)
+
+    # -- on the client's loop -----------------------------------------------------------------
+
+    def _call(
+        self,
+        make: Callable[[], Coroutine[Any, Any, Any]],
+        token: CancellationToken | None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        token = token or CancelToken()
+        token.raise_if_cancelled()
+        future = asyncio.run_coroutine_threadsafe(make(), self._loop)
+        # Cancelling the concurrent future cancels the task on the client's loop.
+        unregister = token.on_cancel(future.cancel)
+        try:
+            return future.result(timeout_s or self.request_timeout_s)
+        except concurrent.futures.CancelledError:
+            raise OperationCancelled(token.reason) from None
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise IBTimeout(f"no answer from {self.address} in time") from None
+        finally:
+            unregister()
+
+    async def _connect(self) -> None:
+        if self.connected:
+            return
+        if self._module is None:
+            self._module = importlib.import_module(self.library)
+            self._long_names: dict[int, str] = {}
+            self._time_zones: dict[int, str] = {}
+        ib = self._ib = self._module.IB()
+        ib.errorEvent += self._on_error
+        self._client_id_refused = asyncio.Event()
+        connect = asyncio.ensure_future(
+            ib.connectAsync(
+                self.address.host,
+                self.address.port,
+                clientId=self.client_id,
+                timeout=self.connect_timeout_s,
+                readonly=True,
+            )
+        )
+        refused = asyncio.ensure_future(self._client_id_refused.wait())
+        try:
+            await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if not connect.done():
+            connect.cancel()
+            ib.disconnect()
+            raise ClientIdInUse(
+                f"client id {self.client_id} is in use at {self.address}: choose another "
+                "with --client-id",
+                326,
+            )
+        try:
+            connect.result()
+        except (ConnectionRefusedError, OSError) as exc:
+            raise NotConnected(f"no IB Gateway at {self.address} ({exc})") from None
+        except TimeoutError:
+            raise IBTimeout(
+                f"the IB Gateway at {self.address} did not finish the handshake"
+            ) from None
+        log.info(
+            "connected to %s with client id %d (%s)", self.address, self.client_id, self.library
+        )
+
+    async def _disconnect(self) -> None:
+        if self._ib is not None:
+            self._ib.errorEvent -= self._on_error
+            self._ib.disconnect()
+            self._ib = None
+        self._contracts.clear()
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        if code in FARM_STATUS or code in CONNECTIVITY_RESTORED:
+            log.info("IB %d: %s", code, message)
+        elif code == 326 and self._client_id_refused is not None:
+            self._client_id_refused.set()
+        elif req_id >= 0 and code not in _WARNINGS:
+            self._errors[req_id] = classify(code, message)
+        else:
+            log.warning("IB %d (request %d): %s", code, req_id, message)
+
+    def _require_ib(self) -> Any:
+        if not self.connected:
+            raise NotConnected(f"not connected to the IB Gateway at {self.address}")
+        return self._ib
+
+    async def _request(
+        self,
+        contract: Any,
+        send: Callable[[int], None],
+        cancel: Callable[[int], None] | None = None,
+    ) -> Any:
+        """Send one request and await its end; errors for its id come out typed."""
+        ib = self._require_ib()
+        req_id = ib.client.getReqId()
+        future = ib.wrapper.startReq(req_id, contract)
+        send(req_id)
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            if cancel is not None and self.connected:
+                cancel(req_id)  # the gateway stops working on it
+            raise
+        except ConnectionError:
+            raise ConnectionLost(f"lost the connection to {self.address}") from None
+        finally:
+            error = self._errors.pop(req_id, None)
+        if error is not None:
+            raise error
+        return result
+
+    async def _qualify(self, symbol: str) -> Any:
+        ib = self._require_ib()
+        if symbol in self._contracts:
+            return self._contracts[symbol]
+        contract = self._module.Stock(symbol, "SMART", "USD")
+        try:
+            details = await self._request(
+                contract, lambda req_id: ib.client.reqContractDetails(req_id, contract)
+            )
+        except UnknownSymbol:
+            details = []
+        if not details:
+            raise UnknownSymbol(f"unknown symbol {symbol!r}: IB has no US stock of that name", 200)
+        found = details[0].contract
+        self._long_names[found.conId] = details[0].longName
+        self._time_zones[found.conId] = details[0].timeZoneId
+        self._contracts[symbol] = found
+        return found
+
+    async def _head_timestamp(self, symbol: str, what_to_show: str) -> datetime:
+        ib = self._require_ib()
+        contract = await self._qualify(symbol)
+        value = await self._request(
+            contract,
+            lambda req_id: ib.client.reqHeadTimeStamp(req_id, contract, what_to_show, 1, 2),
+        )
+        if not isinstance(value, datetime):
+            raise IBError(f"unexpected head timestamp {value!r} for {symbol}")
+        return value
+
+    async def _historical(self, request: BarRequest) -> list[Any]:
+        ib = self._require_ib()
+        contract = await self._qualify(request.symbol)
+        return await self._request(
+            contract,
+            lambda req_id: ib.client.reqHistoricalData(
+                req_id,
+                contract,
+                request.end_text,
+                str(request.duration),
+                request.bar_size,
+                request.what_to_show,
+                int(request.use_rth),
+                2,  # dates as epoch seconds: unambiguous UTC
+                False,
+                [],
+            ),
+            cancel=ib.client.cancelHistoricalData,
+        )
+
+
+def _to_frame(bars: list[Any]) -> pd.DataFrame:
+    dates = [bar.date for bar in bars]
+    if dates and not isinstance(dates[0], datetime) and isinstance(dates[0], date):
+        timestamps = pd.DatetimeIndex(pd.to_datetime(dates)).tz_localize("UTC")
+    else:
+        timestamps = pd.DatetimeIndex(pd.to_datetime(dates, utc=True))
+    return bars_frame(
+        timestamps,
+        {
+            "open": [bar.open for bar in bars],
+            "high": [bar.high for bar in bars],
+            "low": [bar.low for bar in bars],
+            "close": [bar.close for bar in bars],
+            "volume": [bar.volume for bar in bars],
+        },
+    )
