@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -10,13 +11,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from engine.config import DEFAULT_THEME, Config
+from engine.config import DEFAULT_THEME, Config, GatewayAddress
 from engine.source import SourceChoice, choose_source
 from ktrdr_tui.screens.help import HelpScreen
 from ktrdr_tui.theme_files import ThemeFiles, load_theme_files
 from ktrdr_tui.widgets.panes import JobsPane, PlaybackPane, SignalsPane
 
 # (id, title, widget) in the order of their keys 1, 2, 3.
+if TYPE_CHECKING:
+    from engine.ib.sim_gateway import SimulatedGateway
+
 PANES = [
     ("jobs", "Jobs", JobsPane),
     ("playback", "Playback", PlaybackPane),
@@ -44,9 +48,9 @@ class KtrdrApp(App[None]):
             self.register_theme(theme)
         self.theme = config.theme if config.theme in self.available_themes else DEFAULT_THEME
         self.sub_title = "choosing a source…"
-        if config.source != "auto":
-            # Nothing to probe: show it from the first frame.
-            self.show_source(choose_source(config))
+        self._source: SourceChoice | None = None
+        self._gateway_state = ""
+        self._sim_gateway: SimulatedGateway | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≋")
@@ -66,6 +70,12 @@ class KtrdrApp(App[None]):
             )
         if self.config.source == "auto":
             self._probe_source()
+        else:
+            self.show_source(choose_source(self.config))  # nothing to probe
+
+    def on_unmount(self) -> None:
+        if self._sim_gateway is not None:
+            self._sim_gateway.stop()
 
     @work(thread=True, exclusive=True, group="source")
     def _probe_source(self) -> None:
@@ -75,7 +85,31 @@ class KtrdrApp(App[None]):
         self.call_from_thread(self.show_source, choice)
 
     def show_source(self, choice: SourceChoice) -> None:
-        self.sub_title = choice.describe()
+        self._source = choice
+        if choice.source == "sim":
+            self._gateway_state = "starting…"
+            self._start_sim_gateway()
+        self._show_header()
+
+    @work(thread=True, exclusive=True, group="sim-gateway")
+    def _start_sim_gateway(self) -> None:
+        from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
+
+        # `fast` pacing: IB's rules with windows 60 times shorter, so demos keep moving.
+        gateway = SimulatedGateway(GatewaySettings(pacing="fast"))
+        address = gateway.start_in_thread()
+        self.call_from_thread(self._sim_gateway_started, gateway, address)
+
+    def _sim_gateway_started(self, gateway: SimulatedGateway, address: GatewayAddress) -> None:
+        self._sim_gateway = gateway
+        self._gateway_state = "running"
+        self.log.info(f"simulated IB Gateway running on {address}")
+        self._show_header()
+
+    def _show_header(self) -> None:
+        if self._source is not None:
+            state = f" · {self._gateway_state}" if self._gateway_state else ""
+            self.sub_title = self._source.describe() + state
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id

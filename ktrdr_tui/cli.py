@@ -193,7 +193,37 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=_non_negative_int, default=4002)
     gateway.add_argument("--latency-ms", type=_non_negative_float, default=0.0, metavar="N")
     gateway.add_argument("--pacing", choices=PACING_MODES, default="real")
-    gateway.add_argument("--seed", type=_non_negative_int, metavar="N")
+    gateway.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        metavar="N",
+        help="bar generator seed (default: the one the in-process gateway uses)",
+    )
+    faults = gateway.add_argument_group("fault injection (counts are historical requests)")
+    faults.add_argument(
+        "--drop-after",
+        type=_non_negative_int,
+        metavar="N",
+        help="drop every connection when request N+1 arrives (once)",
+    )
+    faults.add_argument(
+        "--pacing-violation-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with a pacing violation",
+    )
+    faults.add_argument(
+        "--no-data-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with 'no data'",
+    )
+    faults.add_argument(
+        "--transient-error-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with a transient HMDS error",
+    )
     return parser
 
 
@@ -229,6 +259,15 @@ def not_yet_available(args: argparse.Namespace) -> int:
     raise CommandFailed(f"'{args.command}' is not available yet in ktrdr-tui {__version__}")
 
 
+def run_gateway(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands import gateway
+
+    try:
+        return gateway.run(args)
+    except gateway.GatewayFailed as exc:
+        raise CommandFailed(str(exc)) from None
+
+
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     None: run_app,
     "load": not_yet_available,
@@ -237,7 +276,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "import": not_yet_available,
     "data": not_yet_available,
     "backtest": not_yet_available,
-    "gateway": not_yet_available,
+    "gateway": run_gateway,
 }
 
 

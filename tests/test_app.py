@@ -109,4 +109,24 @@ async def test_auto_source_falls_back_to_sim(tmp_path: Path) -> None:
     async with app.run_test() as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.sub_title == f"simulated IB Gateway (no gateway at 127.0.0.1:{port})"
+        assert app.sub_title == (f"simulated IB Gateway (no gateway at 127.0.0.1:{port}) · running")
+
+
+async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -> None:
+    import ib_insync
+
+    app = make_app()
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.sub_title == "simulated IB Gateway (source set to sim) · running"
+        address = app._sim_gateway.address
+        assert address.host == "127.0.0.1"
+        ib = ib_insync.IB()
+        await ib.connectAsync(address.host, address.port, clientId=21, timeout=10)
+        try:
+            assert ib.isConnected()
+            details = await ib.reqContractDetailsAsync(ib_insync.Stock("IBM", "SMART", "USD"))
+            assert details[0].contract.conId > 0
+        finally:
+            ib.disconnect()

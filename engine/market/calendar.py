@@ -30,8 +30,8 @@ class TradingCalendar:
         self.exchange = exchange
         self._calendar = exchange_calendars.get_calendar(exchange, start=CALENDAR_START)
         self._sessions = self._calendar.sessions
-        self._opens = self._calendar.opens
-        self._closes = self._calendar.closes
+        self._opens = pd.DatetimeIndex(self._calendar.opens)  # UTC
+        self._closes = pd.DatetimeIndex(self._calendar.closes)
 
     @property
     def first_session(self) -> pd.Timestamp:
@@ -47,7 +47,7 @@ class TradingCalendar:
 
     def session_at(self, ordinal: int) -> Session:
         label = self._sessions[ordinal]
-        return Session(label, ordinal, self._opens.iloc[ordinal], self._closes.iloc[ordinal])
+        return Session(label, ordinal, self._opens[ordinal], self._closes[ordinal])
 
     def sessions_between(self, start: pd.Timestamp, end: pd.Timestamp) -> list[Session]:
         """Sessions whose trading hours overlap [start, end) (UTC instants)."""

@@ -1,0 +1,1 @@
+"""Headless subcommands, one module each; `cli.py` imports them only when they run."""
