@@ -9,9 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ib_insync
-
 SCRIPT = Path(sys.executable).parent / "ktrdr-tui"
+USER_SCRIPT = """
+from ib_insync import IB, Stock
+ib = IB()
+ib.connect("127.0.0.1", {port}, clientId=11, timeout=10)
+bars = ib.reqHistoricalData(
+    Stock("SPY", "SMART", "USD"), "20240103 21:00:00 UTC", "1 D", "5 mins", "TRADES", True, 2
+)
+ib.disconnect()
+print(len(bars))
+"""
 
 
 def test_gateway_serves_a_plain_ib_insync_script_until_ctrl_c() -> None:
@@ -25,21 +33,12 @@ def test_gateway_serves_a_plain_ib_insync_script_until_ctrl_c() -> None:
         banner = process.stderr.readline()
         match = re.search(r"on 127\.0\.0\.1:(\d+) \(pacing off, seed \d+\)", banner)
         assert match, banner
-        ib = ib_insync.IB()
-        ib.connect("127.0.0.1", int(match.group(1)), clientId=11, timeout=10)
-        try:
-            bars = ib.reqHistoricalData(
-                ib_insync.Stock("SPY", "SMART", "USD"),
-                "20240103 21:00:00 UTC",
-                "1 D",
-                "5 mins",
-                "TRADES",
-                True,
-                2,
-            )
-        finally:
-            ib.disconnect()
-        assert len(bars) == 78  # one regular session of 5-minute bars
+        # A user's own script, in a process of its own, as it would run against IB.
+        script = USER_SCRIPT.format(port=int(match.group(1)))
+        user = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert user.returncode == 0, user.stderr
+        bars = int(user.stdout)
+        assert bars == 78  # one regular session of 5-minute bars
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
         assert "stopped" in process.stderr.read()
