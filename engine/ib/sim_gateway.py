@@ -410,7 +410,11 @@ def request_problem(end_text: str, bar_size: str, duration_text: str) -> str | N
         end = parse_end(end_text)
     except (ValueError, KeyError) as exc:
         return f"invalid request: {exc}"
-    if exceeds_step(bar_size, duration, end):
+    try:
+        too_long = exceeds_step(bar_size, duration, end)
+    except ValueError:  # a duration reaching past the dates pandas can hold
+        too_long = True
+    if too_long:
         return (
             f"invalid step: {duration} of {bar_size} bars exceeds the longest duration "
             f"{longest_duration(bar_size)}"

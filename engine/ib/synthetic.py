@@ -96,7 +96,8 @@ class SyntheticMarket:
     def bars(
         self, symbol: str, bar_seconds: int, start: pd.Timestamp, end: pd.Timestamp
     ) -> BarArrays:
-        """Bars of `bar_seconds` (0 = daily) whose start lies in [start, end), UTC instants."""
+        """Bars of `bar_seconds` (0 = daily) whose start lies in [start, end), UTC instants;
+        a daily bar counts as starting at its session's open (its label is midnight UTC)."""
         instrument = UNIVERSE[symbol]
         first_ordinal = self.first_session(instrument).ordinal
         parts = []
@@ -104,8 +105,9 @@ class SyntheticMarket:
             if session.ordinal < first_ordinal:
                 continue
             bars = self._session_bars(symbol, session.ordinal, bar_seconds)
-            when = session.open.value // 10**9 if bar_seconds == 0 else bars.start
-            keep = (when >= start.value // 10**9) & (when < end.value // 10**9)
+            # In nanoseconds: bounds need not fall on whole seconds.
+            when = session.open.value if bar_seconds == 0 else bars.start * 10**9
+            keep = (when >= start.value) & (when < end.value)
             parts.append(bars.select(np.broadcast_to(keep, bars.start.shape)))
         return BarArrays.concat(parts)
 
