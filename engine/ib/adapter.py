@@ -135,8 +135,7 @@ class IBAdapter:
                 self.connect(token)
                 log.info("reconnected to %s after %d attempt(s)", self.address, attempt)
                 return
-            except ClientIdInUse:
-                raise
+            # ClientIdInUse included: after a drop the gateway may hold our id for a moment.
             except (NotConnected, IBTimeout) as exc:
                 if attempts is not None and attempt >= attempts:
                     raise
@@ -228,7 +227,10 @@ class IBAdapter:
             refused.cancel()
         if not connect.done():
             connect.cancel()
-            ib.disconnect()
+            # The socket may still be open but not ready; IB.disconnect() would raise on it.
+            ib.errorEvent -= self._on_error
+            ib.client.disconnect()
+            self._ib = None
             raise ClientIdInUse(
                 f"client id {self.client_id} is in use at {self.address}: choose another "
                 "with --client-id",
@@ -236,12 +238,12 @@ class IBAdapter:
             )
         try:
             connect.result()
-        except (ConnectionRefusedError, OSError) as exc:
-            raise NotConnected(f"no IB Gateway at {self.address} ({exc})") from None
-        except TimeoutError:
+        except TimeoutError:  # before OSError: TimeoutError is one of its subclasses
             raise IBTimeout(
                 f"the IB Gateway at {self.address} did not finish the handshake"
             ) from None
+        except OSError as exc:
+            raise NotConnected(f"no IB Gateway at {self.address} ({exc})") from None
         log.info(
             "connected to %s with client id %d (%s)", self.address, self.client_id, self.library
         )
