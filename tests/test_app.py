@@ -89,27 +89,28 @@ async def test_invalid_theme_file_is_reported_and_skipped(tmp_path: Path, make_a
         assert any("broken.toml" in message and "primary" in message for message in messages)
 
 
+async def header_with_gateway_at(port: int, tmp_path: Path) -> str:
+    config = Config(source="auto", gateway=GatewayAddress("127.0.0.1", port), data_dir=tmp_path)
+    app = KtrdrApp(config, load_theme_files(shipped_themes_dir()))
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        return app.sub_title
+
+
 async def test_auto_source_finds_a_listening_gateway(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        config = Config(source="auto", gateway=GatewayAddress("127.0.0.1", port), data_dir=tmp_path)
-        app = KtrdrApp(config, load_theme_files(shipped_themes_dir()))
-        async with app.run_test() as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            assert app.sub_title.startswith(f"IB Gateway at 127.0.0.1:{port}")
+        header = await header_with_gateway_at(port, tmp_path)
+    assert header.startswith(f"IB Gateway at 127.0.0.1:{port}")
 
 
 async def test_auto_source_falls_back_to_sim(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
     # The port is closed again: nothing answers there.
-    config = Config(source="auto", gateway=GatewayAddress("127.0.0.1", port), data_dir=tmp_path)
-    app = KtrdrApp(config, load_theme_files(shipped_themes_dir()))
-    async with app.run_test() as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.sub_title == (f"simulated IB Gateway (no gateway at 127.0.0.1:{port}) · running")
+    header = await header_with_gateway_at(port, tmp_path)
+    assert header == f"simulated IB Gateway (no gateway at 127.0.0.1:{port}) · running"
 
 
 async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -> None:

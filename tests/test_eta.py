@@ -9,23 +9,11 @@ import pickle
 from pathlib import Path
 
 import pytest
+from fakes import FakeClock
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.core.eta import HISTORY_FILE, EtaEstimator, EtaHistory
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

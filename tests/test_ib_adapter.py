@@ -14,6 +14,7 @@ from typing import Any
 import exchange_calendars
 import pandas as pd
 import pytest
+from fakes import FakeClock
 
 from engine.config import GatewayAddress
 from engine.core.cancellation import CancelToken, OperationCancelled
@@ -332,27 +333,14 @@ def test_invalid_step(connected):
     assert len(adapter.historical_bars(request("1 min", duration="1 D"))) == 390
 
 
-class ManualClock:
-    """A clock for the gateway's pacing ledger that moves only when the test says so: "fast"
-    pacing's windows are milliseconds long, and a loaded machine must not stretch a burst of
-    requests past them."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def fast_paced(connected) -> tuple[SimulatedGateway, IBAdapter, ManualClock]:
+def fast_paced(connected) -> tuple[SimulatedGateway, IBAdapter, FakeClock]:
     gateway, adapter = connected(pacing="fast")
     assert gateway.pacing is not None
     assert gateway.pacing.rules == FAST_PACING
-    clock = ManualClock()
+    # A clock only the test moves: "fast" pacing's windows are milliseconds long, and a loaded
+    # machine must not stretch a burst of requests past them.
+    clock = FakeClock()
     gateway.pacing = PacingLedger(FAST_PACING, clock=clock)
     return gateway, adapter, clock
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
+from fakes import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,18 +152,6 @@ def test_exceeds_step_is_monotonic_in_the_duration(bar_size, count, unit, end_s)
 
 
 # -- pacing ----------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.now += seconds
 
 
 def ledger(rules: PacingRules = REAL_PACING) -> tuple[PacingLedger, FakeClock]:

@@ -8,25 +8,13 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from fakes import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.core.progress import ProgressSnapshot, ProgressTracker, Stage
 
 SAFETY_TIMEOUT = 5.0
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Recorder:

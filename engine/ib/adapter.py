@@ -93,7 +93,9 @@ class IBAdapter:
         self.request_timeout_s = request_timeout_s
         self._module: Any = None
         self._ib: Any = None
-        self._contracts: dict[str, Any] = {}
+        self._contracts: dict[str, Any] = {}  # qualified contracts by symbol
+        self._long_names: dict[int, str] = {}
+        self._time_zones: dict[int, str] = {}
         self._errors: dict[int, IBError] = {}
         self._client_id_refused: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
@@ -205,9 +207,7 @@ class IBAdapter:
         if self.connected:
             return
         if self._module is None:
-            self._module = importlib.import_module(self.library)
-            self._long_names: dict[int, str] = {}
-            self._time_zones: dict[int, str] = {}
+            self._module = importlib.import_module(self.library)  # lazily: it is slow to import
         ib = self._ib = self._module.IB()
         ib.errorEvent += self._on_error
         self._client_id_refused = asyncio.Event()
