@@ -146,7 +146,7 @@ class SimulatedGateway:
         connection = _Connection(self, reader, writer)
         try:
             await connection.run()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError) as exc:
             log.debug("client connection ended: %r", exc)
         finally:
             connection.close()
@@ -260,18 +260,18 @@ class _Connection:
             lambda _: self.tasks.pop(req_id, None) if self.tasks.get(req_id) is task else None
         )
 
-    def instrument(self, req_id: int, symbol: str, sec_type: str = "STK") -> Instrument | None:
+    def instrument(
+        self, req_id: int, symbol: str, sec_type: str = "STK", currency: str = "USD"
+    ) -> Instrument | None:
         instrument = UNIVERSE.get(symbol.upper())
-        if instrument is None or sec_type not in ("STK", ""):
+        if instrument is None or sec_type not in ("STK", "") or currency not in ("USD", ""):
             self.error(req_id, 200, "No security definition has been found for the request")
             return None
         return instrument
 
     def contract_details(self, req_id: int, symbol: str, sec_type: str, currency: str) -> None:
-        instrument = self.instrument(req_id, symbol, sec_type)
-        if instrument is None or currency not in ("USD", ""):
-            if instrument is not None:
-                self.error(req_id, 200, "No security definition has been found for the request")
+        instrument = self.instrument(req_id, symbol, sec_type, currency)
+        if instrument is None:
             return
         calendar = self.gateway.market.calendar
         today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
