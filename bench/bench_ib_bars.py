@@ -87,9 +87,7 @@ def main() -> None:
     print(f"  {'gateway generate + encode':<36}{bars / seconds:12,.0f} bars/s  ({bars:,} bars)")
     for number, library in enumerate(libraries):
         decoded, seconds = raw_decode(library, messages)
-        print(
-            f"  raw {library} decode{'':<{12 - len(library)}}     {decoded / seconds:12,.0f} bars/s"
-        )
+        print(f"  {'raw ' + library + ' decode':<36}{decoded / seconds:12,.0f} bars/s")
         for throttle in (True, False):
             fetched, seconds = end_to_end(
                 library, gateway, sessions, client_id=2 * number + throttle, throttle=throttle
