@@ -17,10 +17,10 @@ from ktrdr_tui.screens.help import HelpScreen
 from ktrdr_tui.theme_files import ThemeFiles, load_theme_files
 from ktrdr_tui.widgets.panes import JobsPane, PlaybackPane, SignalsPane
 
-# (id, title, widget) in the order of their keys 1, 2, 3.
 if TYPE_CHECKING:
     from engine.ib.sim_gateway import SimulatedGateway
 
+# (id, title, widget) in the order of their keys 1, 2, 3.
 PANES = [
     ("jobs", "Jobs", JobsPane),
     ("playback", "Playback", PlaybackPane),

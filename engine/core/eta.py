@@ -39,8 +39,8 @@ class EtaHistory:
     """Rates of finished operations by kind, as JSON. A corrupt file is logged, ignored and
     replaced on the next save: losing ETA hints is harmless, crashing on them is not."""
 
-    def __init__(self, path: Path, smoothing: float = 0.3):
-        self.path = path
+    def __init__(self, path: Path | None = None, smoothing: float = 0.3):
+        self.path = path or default_history_path()
         self._smoothing = smoothing
         self._lock = threading.Lock()
         self._rates: dict[str, dict[str, float]] = self._read()

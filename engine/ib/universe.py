@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
 
 @dataclass(frozen=True)
 class Instrument:
@@ -41,7 +39,3 @@ UNIVERSE: dict[str, Instrument] = {
         ),
     ]
 }
-
-
-def first_date(instrument: Instrument, calendar_first_session: pd.Timestamp) -> pd.Timestamp:
-    return max(pd.Timestamp(instrument.first_date), calendar_first_session)

@@ -38,10 +38,6 @@ class TradingCalendar:
         return self._sessions[0]
 
     @property
-    def last_session(self) -> pd.Timestamp:
-        return self._sessions[-1]
-
-    @property
     def last_session_ordinal(self) -> int:
         return len(self._sessions) - 1
 
