@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
+from engine.market.timeframes import TIMEFRAMES
 from ktrdr_tui import __version__
 
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 LOAD_MODES = ("tail", "backfill", "full", "local")
 PACING_MODES = ("real", "fast", "off")
 

@@ -125,9 +125,11 @@ class IBAdapter:
         attempts: int | None = None,
         first_delay_s: float = 0.5,
         max_delay_s: float = 15.0,
+        on_failure: Callable[[int, float, IBError], None] | None = None,
     ) -> None:
         """Connect again, retrying with exponential backoff until it works, `attempts` run
-        out (then the last error is raised) or the token is cancelled."""
+        out (then the last error is raised) or the token is cancelled. `on_failure` hears of
+        each failed attempt: its number, the delay before the next, the error."""
         token = token or CancelToken()
         delay, attempt = first_delay_s, 0
         while True:
@@ -142,6 +144,8 @@ class IBAdapter:
                 if attempts is not None and attempt >= attempts:
                     raise
                 log.info("reconnect attempt %d failed (%s); next in %.1f s", attempt, exc, delay)
+                if on_failure is not None:
+                    on_failure(attempt, delay, exc)
                 if token.wait(delay):
                     raise OperationCancelled(token.reason) from None
                 delay = min(delay * 2, max_delay_s)

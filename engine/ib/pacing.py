@@ -69,6 +69,25 @@ class PacingLedger:
                 self._sent.append((now, identity, contract))
             return wait
 
+    def budget_s(self, requests: int, contract: Hashable) -> float:
+        """The least time from now until `requests` more distinct requests for `contract` have
+        all been sent without breaking a rule: the pacing floor under a load's ETA."""
+        rules = self.rules
+        with self._lock:
+            now = self._clock()
+            self._prune(now)
+            every = [t for t, _, _ in self._sent]
+            mine = [t for t, _, c in self._sent if c == contract]
+        at = now
+        for _ in range(requests):
+            if len(every) >= rules.max_requests:
+                at = max(at, every[-rules.max_requests] + rules.window_s)
+            if len(mine) >= rules.per_contract_max:
+                at = max(at, mine[-rules.per_contract_max] + rules.per_contract_window_s)
+            every.append(at)
+            mine.append(at)
+        return at - now
+
     def requests_in_window(self) -> int:
         with self._lock:
             self._prune(self._clock())

@@ -1,0 +1,1 @@
+"""Data-loading jobs: plan, fetch, merge and journal IB bars into the local store."""

@@ -1,0 +1,459 @@
+"""One load job: the nine stages of KTRDR's DataManager, on the core progress tracker.
+
+validate symbol → head timestamp → load local data → gap analysis → segmentation → fetch
+segments → merge → save → complete. Each segment's bars are merged into the store before the
+journal marks the segment done, so a crash loses at most the request in flight; a resumed job
+takes its plan from the journal and fetches only what is not done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from engine.core.cancellation import CancellationToken, OperationCancelled
+from engine.core.eta import EtaEstimator, EtaHistory
+from engine.core.jobs import JobState
+from engine.core.progress import ProgressTracker, Stage
+from engine.ib.errors import (
+    IBError,
+    IBTimeout,
+    InvalidRequest,
+    NoData,
+    NotConnected,
+    PacingViolation,
+    TransientError,
+    UnknownSymbol,
+)
+from engine.ib.pacing import PacingWait
+from engine.loading.connection import SharedConnection
+from engine.loading.journal import (
+    JournalStore,
+    LoadJournal,
+    SegmentRecord,
+    SegmentStatus,
+    now_iso,
+)
+from engine.loading.limiter import PacingLimiter
+from engine.loading.planner import LoadMode, Segment, plan_load
+from engine.market.calendar import Session, TradingCalendar
+from engine.market.store import BarStore
+from engine.market.timeframes import TIMEFRAME_SECONDS
+
+log = logging.getLogger(__name__)
+
+FETCH = "fetch segments"
+STAGES = (
+    Stage("validate symbol", 1),
+    Stage("head timestamp", 1),
+    Stage("load local data", 2),
+    Stage("gap analysis", 1),
+    Stage("segmentation", 1),
+    Stage(FETCH, 88),
+    Stage("merge", 3),
+    Stage("save", 2),
+    Stage("complete", 1),
+)
+_UNFINISHED = frozenset({SegmentStatus.WAITING, SegmentStatus.FETCHING})
+
+
+class LoadFailed(Exception):
+    """The job cannot go on; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class LoadStatus:
+    """Everything the Jobs pane and the CLI show about a job, read in one go."""
+
+    job_id: str
+    symbol: str
+    timeframe: str
+    mode: LoadMode
+    start: str
+    end: str
+    state: JobState
+    stage: str
+    percent: float
+    detail: str
+    segments_total: int
+    segments_done: int
+    segments_failed: int
+    bars_fetched: int
+    bars_total: int
+    requests: int
+    rate_bars_s: float | None  # this run's bars per second; None until there is one
+    eta_s: float | None  # None until meaningful
+    pacing_wait_s: float  # > 0 while the job waits for pacing
+    elapsed_s: float
+    error: str
+    segments: tuple[SegmentRecord, ...]
+
+    @property
+    def resumable(self) -> bool:
+        return self.state.resumable
+
+    def to_json(self) -> dict[str, object]:
+        """The per-job object of `load --json` and `jobs --json` (DESIGN.md, CLI contract)."""
+        return {
+            "job_id": self.job_id,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "mode": str(self.mode),
+            "state": str(self.state),
+            "bars_fetched": self.bars_fetched,
+            "bars_total": self.bars_total,
+            "requests": self.requests,
+            "segments_total": self.segments_total,
+            "segments_done": self.segments_done,
+            "segments_failed": self.segments_failed,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "start": self.start,
+            "end": self.end,
+            "error": self.error,
+        }
+
+
+class LoadJob:
+    def __init__(
+        self,
+        journal: LoadJournal,
+        *,
+        store: BarStore,
+        journals: JournalStore,
+        connection: SharedConnection | None,  # None in local mode: no IB at all
+        limiter: PacingLimiter,
+        calendar: TradingCalendar,
+        eta_history: EtaHistory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.id = journal.job_id
+        self.progress = ProgressTracker(STAGES, clock)
+        self._store = store
+        self._journals = journals
+        self._connection = connection
+        self._limiter = limiter
+        self._calendar = calendar
+        self._clock = clock
+        self._eta = EtaEstimator(
+            f"load:{journal.timeframe}:{journal.source}", eta_history, clock=clock
+        )
+        self._lock = threading.RLock()
+        self._journal = journal
+        # A journal reaches the disk once there is a plan: a job that fails before (unknown
+        # symbol, a range IB has no data for) leaves nothing behind.
+        self._persisted = bool(journal.segments)
+        self._run_bars = 0
+        self._fetch_started: float | None = None
+        self._eta_s: float | None = None
+        self._eta_at = 0.0
+        self._pacing_until = 0.0
+
+    @property
+    def journal(self) -> LoadJournal:
+        return self._journal
+
+    # -- read from any thread ---------------------------------------------------------------
+
+    def status(self) -> LoadStatus:
+        journal, snap, now = self._journal, self.progress.snapshot(), self._clock()
+        rate = None
+        if self._fetch_started is not None and now > self._fetch_started and self._run_bars:
+            rate = self._run_bars / (now - self._fetch_started)
+        eta = None if self._eta_s is None else max(self._eta_s - (now - self._eta_at), 0.0)
+        if journal.state is not JobState.RUNNING:
+            eta = None
+        return LoadStatus(
+            job_id=journal.job_id,
+            symbol=journal.symbol,
+            timeframe=journal.timeframe,
+            mode=journal.mode,
+            start=journal.start,
+            end=journal.end,
+            state=journal.state,
+            stage=snap.stage,
+            percent=snap.percent,
+            detail=snap.detail,
+            segments_total=len(journal.segments),
+            segments_done=journal.segments_done,
+            segments_failed=journal.segments_failed,
+            bars_fetched=journal.bars_fetched,
+            bars_total=journal.bars_total,
+            requests=journal.requests,
+            rate_bars_s=rate,
+            eta_s=eta,
+            pacing_wait_s=max(self._pacing_until - now, 0.0),
+            elapsed_s=snap.elapsed_s,
+            error=journal.error,
+            segments=journal.segments,
+        )
+
+    def record_state(self, state: JobState, error: str | None) -> None:
+        """The job runner's view of the job, written into the journal (the runner's listener
+        calls this on every transition)."""
+        with self._lock:
+            segments = self._journal.segments
+            if state.ended:
+                # The request in flight when the job stopped is simply still to do.
+                segments = tuple(
+                    replace(s, status=SegmentStatus.PENDING) if s.status in _UNFINISHED else s
+                    for s in segments
+                )
+            self._update(state=state, error=error or "", segments=segments)
+            if self._persisted:
+                self._journals.save(self._journal)
+
+    # -- the work, on a job thread ----------------------------------------------------------
+
+    def run(self, token: CancellationToken) -> LoadJournal:
+        journal = self._journal
+        progress = self.progress
+        head = None
+        if journal.mode is not LoadMode.LOCAL:
+            progress.start_stage("validate symbol", detail=f"Checking {journal.symbol} with IB")
+            self._with_ib(token, lambda: self._ib().qualify(journal.symbol, token))
+            progress.start_stage("head timestamp", detail="Asking IB where its data begins")
+            head = self._with_ib(token, lambda: self._ib().head_timestamp(journal.symbol, token))
+        sessions = self._sessions(head)
+        if self._persisted:
+            done = journal.segments_done
+            progress.start_stage(
+                "segmentation",
+                detail=f"Resuming from the journal: {done}/{len(journal.segments)} segments done",
+            )
+        else:
+            self._plan(sessions, token)
+        self._fetch_all(token)
+        self._verify(sessions)
+        progress.start_stage("save", detail="Saving the journal")
+        with self._lock:
+            self._journals.save(self._journal)
+        self._eta.finish()
+        journal = self._journal
+        failed = [s for s in journal.segments if s.status is SegmentStatus.FAILED]
+        if failed:
+            raise LoadFailed(
+                f"{len(failed)} of {len(journal.segments)} segments failed "
+                f"(first: {failed[0].label}: {failed[0].error}); resume {journal.job_id} "
+                "to retry them"
+            )
+        progress.start_stage("complete")
+        progress.finish(f"Done: {journal.bars_fetched:,} bars in {journal.requests} requests")
+        return journal
+
+    def _ib(self):  # the adapter, for the stages that talk to IB
+        assert self._connection is not None
+        return self._connection.adapter
+
+    def _sessions(self, head: pd.Timestamp | None) -> list[Session]:
+        journal = self._journal
+        sessions = self._calendar.sessions_for_dates(
+            pd.Timestamp(journal.start), pd.Timestamp(journal.end)
+        )
+        if head is None:
+            return sessions
+        available = [s for s in sessions if s.close > head]
+        if not available:
+            raise LoadFailed(
+                f"IB has no {journal.symbol} data before {head:%Y-%m-%d} (its head timestamp); "
+                f"the range ends {journal.end}"
+            )
+        return available
+
+    def _plan(self, sessions: list[Session], token: CancellationToken) -> None:
+        journal, progress = self._journal, self.progress
+        progress.start_stage("load local data", detail=f"Reading the stored {journal.symbol} bars")
+        stored = self._store.timestamps(journal.symbol, journal.timeframe)
+        token.raise_if_cancelled()
+        progress.start_stage("gap analysis", detail=f"{len(stored):,} bars stored")
+        plan = plan_load(self._calendar, journal.timeframe, journal.mode, sessions, stored)
+        progress.start_stage(
+            "segmentation",
+            detail=f"{plan.missing_sessions} of {plan.sessions} sessions missing; "
+            f"{len(plan.segments)} requests",
+        )
+        records = tuple(
+            SegmentRecord.from_segment(i, segment) for i, segment in enumerate(plan.segments, 1)
+        )
+        with self._lock:
+            self._update(segments=records)
+            self._persisted = True
+            self._journals.save(self._journal)
+        token.raise_if_cancelled()
+
+    def _fetch_all(self, token: CancellationToken) -> None:
+        records = self._journal.segments
+        total = len(records)
+        todo = [r for r in records if r.status is not SegmentStatus.DONE]
+        self.progress.start_stage(FETCH, total=total, detail="Nothing to fetch" if not todo else "")
+        self.progress.set_items(total - len(todo), total)
+        self._fetch_started = self._clock()
+        for record in todo:
+            token.raise_if_cancelled()
+            self._fetch(record, total, token)
+            self.progress.set_items(total - self._remaining(), total)
+            self._update_eta()
+
+    def _remaining(self) -> int:
+        return sum(
+            s.status not in (SegmentStatus.DONE, SegmentStatus.FAILED)
+            for s in self._journal.segments
+        )
+
+    def _fetch(self, record: SegmentRecord, total: int, token: CancellationToken) -> None:
+        journal = self._journal
+        segment = record.segment()
+        request = segment.request(journal.symbol, journal.timeframe)
+        identity = (request.symbol, request.end_text, request.bar_size, str(request.duration))
+        contract = (request.symbol, request.what_to_show)
+        prefix = f"Segment {record.index}/{total}: {record.label}"
+        transient = violations = 0
+        while True:
+            self._set_segment(record := replace(record, status=SegmentStatus.WAITING))
+
+            def on_wait(wait: PacingWait) -> None:
+                self._pacing_until = self._clock() + wait.seconds
+                self.progress.set_detail(
+                    f"{prefix} · waiting {wait.seconds:.1f} s for pacing ({wait.rule})"
+                )
+                self._update_eta()
+
+            self._limiter.acquire(identity, contract, token, on_wait)
+            self._pacing_until = 0.0
+            self._set_segment(record := replace(record, status=SegmentStatus.FETCHING))
+            self.progress.set_detail(f"{prefix} · fetching")
+            with self._lock:
+                self._update(requests=self._journal.requests + 1)
+            try:
+                bars = self._ib().historical_bars(request, token)
+            except PacingViolation:
+                violations += 1
+                delay = self._limiter.violation_backoff_s(violations)
+                record = replace(record, retries=record.retries + 1)
+                self._pause(token, delay, f"{prefix} · pacing violation from IB; retry in")
+                continue
+            except (NotConnected, IBTimeout) as exc:
+                record = replace(record, retries=record.retries + 1)
+                self._reconnect(token, prefix, exc)
+                continue
+            except TransientError as exc:
+                transient += 1
+                record = replace(record, retries=record.retries + 1)
+                policy = self._ib_retry()
+                if transient >= policy.transient_attempts:
+                    self._finish_segment(record, SegmentStatus.FAILED, error=str(exc))
+                    return
+                self._pause(
+                    token,
+                    policy.delay_s(transient),
+                    f"{prefix} · {exc} (try {transient}/{policy.transient_attempts}); retry in",
+                )
+                continue
+            except (NoData, InvalidRequest) as exc:
+                self._finish_segment(record, SegmentStatus.FAILED, error=str(exc))
+                return
+            except UnknownSymbol as exc:
+                raise LoadFailed(str(exc)) from None
+            bars = _trim(bars, segment, journal.timeframe)
+            self._store.merge(journal.symbol, journal.timeframe, bars)
+            self._run_bars += len(bars)
+            self.progress.set_detail(f"{prefix} · {len(bars):,} bars")
+            self._finish_segment(record, SegmentStatus.DONE, bars=len(bars))
+            return
+
+    def _finish_segment(
+        self, record: SegmentRecord, status: SegmentStatus, bars: int = 0, error: str = ""
+    ) -> None:
+        """Only after the bars are in the store: the journal then says the segment is done."""
+        with self._lock:
+            self._update(bars_fetched=self._journal.bars_fetched + bars)
+            self._set_segment(replace(record, status=status, bars=bars, error=error))
+            self._journals.save(self._journal)
+
+    def _set_segment(self, record: SegmentRecord) -> None:
+        with self._lock:
+            self._journal = self._journal.with_segment(record)
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:
+            self._journal = replace(self._journal, updated_at=now_iso(), **changes)
+
+    def _pause(self, token: CancellationToken, seconds: float, why: str) -> None:
+        self.progress.set_detail(f"{why} {seconds:.1f} s")
+        if token.wait(seconds):
+            raise OperationCancelled(token.reason)
+
+    def _ib_retry(self):
+        assert self._connection is not None
+        return self._connection.retry
+
+    def _reconnect(self, token: CancellationToken, prefix: str, exc: IBError) -> None:
+        self.progress.set_detail(f"{prefix} · {exc}; waiting for the gateway")
+
+        def on_failure(attempt: int, delay: float, error: IBError) -> None:
+            self.progress.set_detail(
+                f"{prefix} · gateway unreachable (attempt {attempt}); next try in {delay:.0f} s"
+            )
+
+        assert self._connection is not None
+        self._connection.ensure_connected(token, on_failure)
+
+    def _with_ib(self, token: CancellationToken, call: Callable[[], object]):
+        """A setup call to IB (qualify, head timestamp), retried like a segment."""
+        assert self._connection is not None
+        policy, attempt = self._connection.retry, 0
+        while True:
+            try:
+                self._connection.ensure_connected(token)
+                return call()
+            except UnknownSymbol as exc:
+                raise LoadFailed(str(exc)) from None
+            except (NotConnected, IBTimeout, TransientError) as exc:
+                attempt += 1
+                if attempt >= policy.transient_attempts:
+                    raise LoadFailed(str(exc)) from None
+                self._pause(token, policy.delay_s(attempt), f"{exc}; retry in")
+
+    def _update_eta(self) -> None:
+        journal = self._journal
+        done = sum(
+            s.expected_bars
+            for s in journal.segments
+            if s.status in (SegmentStatus.DONE, SegmentStatus.FAILED)
+        )
+        floor = self._limiter.budget_s(self._remaining(), (journal.symbol, "TRADES"))
+        eta = self._eta.update(done, journal.bars_total, lower_bound_s=floor)
+        self._eta_s, self._eta_at = eta.seconds, self._clock()
+
+    def _verify(self, sessions: list[Session]) -> None:
+        journal = self._journal
+        self.progress.start_stage("merge", detail="Checking the merged bars against the calendar")
+        if not sessions:
+            return
+        stored = self._store.timestamps(
+            journal.symbol,
+            journal.timeframe,
+            sessions[0].open - pd.Timedelta(days=1),
+            sessions[-1].close,
+        )
+        expected = self._calendar.bar_starts(sessions, TIMEFRAME_SECONDS[journal.timeframe])
+        missing = len(expected) - int(expected.isin(stored).sum())
+        self.progress.set_detail(
+            f"{len(expected) - missing:,} of {len(expected):,} bars of the range stored"
+            + (f"; {missing:,} missing" if missing else "")
+        )
+
+
+def _trim(bars: pd.DataFrame, segment: Segment, timeframe: str) -> pd.DataFrame:
+    """Only the segment's sessions: the rounded-up duration reaches further back."""
+    if TIMEFRAME_SECONDS[timeframe] == 0:
+        low = segment.first_session.tz_localize("UTC")
+        high = segment.last_session.tz_localize("UTC") + pd.Timedelta(1, "ns")
+    else:
+        low, high = segment.start, segment.end
+    stamps = bars["timestamp"]
+    return bars[(stamps >= low) & (stamps < high)].reset_index(drop=True)
