@@ -15,17 +15,18 @@ from datetime import date, datetime
 from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
 from engine.market.timeframes import TIMEFRAMES
 from ktrdr_tui import __version__
+from ktrdr_tui.commands import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+)
 
 LOAD_MODES = ("tail", "backfill", "full", "local")
 PACING_MODES = ("real", "fast", "off")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-
 log = logging.getLogger(__name__)
-
-
-class CommandFailed(Exception):
-    """A command could not do its work; the message is the one line the user sees."""
 
 
 def _date_arg(text: str) -> str:
@@ -259,6 +260,19 @@ def not_yet_available(args: argparse.Namespace) -> int:
     raise CommandFailed(f"'{args.command}' is not available yet in ktrdr-tui {__version__}")
 
 
+def run_data_command(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands import loading
+
+    handlers = {
+        "load": loading.load,
+        "resume": loading.resume,
+        "jobs": loading.jobs,
+        "data": loading.data,
+        "import": loading.import_file,
+    }
+    return handlers[args.command](args, _config(args))
+
+
 def run_gateway(args: argparse.Namespace) -> int:
     from ktrdr_tui.commands import gateway
 
@@ -270,11 +284,11 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     None: run_app,
-    "load": not_yet_available,
-    "jobs": not_yet_available,
-    "resume": not_yet_available,
-    "import": not_yet_available,
-    "data": not_yet_available,
+    "load": run_data_command,
+    "jobs": run_data_command,
+    "resume": run_data_command,
+    "import": run_data_command,
+    "data": run_data_command,
     "backtest": not_yet_available,
     "gateway": run_gateway,
 }
@@ -296,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(EXIT_USAGE, f"ktrdr-tui: {exc}\n")
     except CommandFailed as exc:
         print(f"ktrdr-tui: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.code
     except KeyboardInterrupt:
         print("ktrdr-tui: cancelled", file=sys.stderr)
         return EXIT_CANCELLED

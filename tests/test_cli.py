@@ -82,10 +82,11 @@ def test_flags_before_and_after_the_subcommand() -> None:
 
 
 def test_commands_not_yet_built_fail_in_one_line(capsys) -> None:
-    code, out, err = run(capsys, "jobs", "--json")
+    code, out, err = run(capsys, "backtest", "AAPL", "--timeframe", "1m", "--start", "2024-01-02",
+                         "--end", "2024-01-03", "--strategy", "rsi")
     assert code == 1
     assert out == ""
-    assert err == f"ktrdr-tui: 'jobs' is not available yet in ktrdr-tui {__version__}\n"
+    assert err == f"ktrdr-tui: 'backtest' is not available yet in ktrdr-tui {__version__}\n"
 
 
 def test_bad_setting_exits_2_naming_the_key(capsys, monkeypatch) -> None:
