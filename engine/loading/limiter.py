@@ -9,13 +9,19 @@ from collections.abc import Callable, Hashable
 from engine.core.cancellation import CancellationToken, OperationCancelled
 from engine.ib.pacing import FAST_PACING, PacingLedger, PacingRules, PacingWait
 
+# The gateway counts a request when it arrives, a moment after we record it: windows a little
+# longer than IB's keep the two ledgers from disagreeing at a window's edge.
+SAFETY_MARGIN = 1.05
+
 
 class PacingLimiter:
     """`rules=None` paces nothing (a gateway with pacing off)."""
 
     def __init__(self, rules: PacingRules | None, clock: Callable[[], float] = time.monotonic):
         self.rules = rules
-        self._ledger = PacingLedger(rules, clock) if rules is not None else None
+        self._ledger = (
+            PacingLedger(rules.scaled(SAFETY_MARGIN), clock) if rules is not None else None
+        )
 
     def acquire(
         self,

@@ -1,0 +1,355 @@
+"""Load jobs end to end: the service, a real IB client and the simulated gateway."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from engine.core.jobs import JobState
+from engine.ib.pacing import PacingLedger, PacingRules
+from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
+from engine.ib.universe import UNIVERSE
+from engine.loading.connection import RetryPolicy
+from engine.loading.journal import JournalStore, SegmentStatus
+from engine.loading.load_job import STAGES, LoadJob
+from engine.loading.planner import LoadMode
+from engine.loading.request import load_request
+from engine.loading.service import LoadService
+from engine.market.calendar import calendar_for
+
+CALENDAR = calendar_for()
+FAST_RETRY = RetryPolicy(first_delay_s=0.01, max_delay_s=0.05, transient_attempts=3)
+NOW = pd.Timestamp("2024-06-01 12:00", tz="UTC")
+_client_ids = itertools.count(100)
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., SimulatedGateway]]:
+    started: list[SimulatedGateway] = []
+
+    def start(pacing: PacingRules | None = None, **faults: Any) -> SimulatedGateway:
+        gateway = SimulatedGateway(GatewaySettings(pacing="off", faults=Faults(**faults)))
+        if pacing is not None:
+            gateway.pacing = PacingLedger(pacing)
+        gateway.start_in_thread()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def open_service(tmp_path: Path) -> Iterator[Callable[..., LoadService]]:
+    services: list[LoadService] = []
+
+    def open_one(
+        gateway: SimulatedGateway, data_dir: Path | None = None, pacing: PacingRules | None = None
+    ) -> LoadService:
+        service = LoadService(
+            data_dir or tmp_path / "data",
+            source="sim",
+            address=gateway.address,
+            client_id=next(_client_ids),
+            pacing=pacing,
+            retry=FAST_RETRY,
+        )
+        services.append(service)
+        return service
+
+    yield open_one
+    for service in services:
+        service.close()
+
+
+def request(symbols=("AAPL",), timeframe="1m", start="2024-01-02", end="2024-01-09", mode="full"):
+    return load_request(CALENDAR, list(symbols), timeframe, start, end, mode, now=NOW)
+
+
+def run_to_end(service: LoadService, req) -> list[LoadJob]:
+    jobs = service.start(req)
+    for job in jobs:
+        assert service.wait(job.id, timeout=60)
+    return jobs
+
+
+def expected_starts(start: str, end: str, bar_seconds: int = 60) -> pd.DatetimeIndex:
+    sessions = CALENDAR.sessions_for_dates(pd.Timestamp(start), pd.Timestamp(end))
+    return CALENDAR.bar_starts(sessions, bar_seconds)
+
+
+def test_a_load_stores_exactly_the_session_minutes_one_request_per_session(
+    start_gateway, open_service
+) -> None:
+    gateway = start_gateway()
+    service = open_service(gateway)
+    (job,) = run_to_end(service, request(start="2024-01-02", end="2024-01-12"))
+    status = job.status()
+    assert status.state is JobState.DONE, status.error
+    stored = service.store.timestamps("AAPL", "1m")
+    assert stored.equals(expected_starts("2024-01-02", "2024-01-12"))
+    sessions = 9
+    assert gateway.historical_requests == sessions == status.requests == status.segments_done
+    assert status.bars_fetched == status.bars_total == len(stored)
+    assert status.percent == 100.0
+
+    (again,) = run_to_end(service, request(start="2024-01-02", end="2024-01-12"))
+    assert again.status().state is JobState.DONE
+    assert again.status().requests == 0
+    assert gateway.historical_requests == sessions  # the second run sent nothing
+
+
+def test_every_stage_runs_in_order_with_segment_details(start_gateway, open_service) -> None:
+    service = open_service(start_gateway())
+    seen_stages: list[str] = []
+    details: list[str] = []
+    jobs = service.start(request(end="2024-01-04"))
+    job = jobs[0]
+
+    def listen(snapshot) -> None:
+        if not seen_stages or seen_stages[-1] != snapshot.stage:
+            seen_stages.append(snapshot.stage)
+        details.append(snapshot.detail)
+
+    job.progress.subscribe(listen)
+    assert service.wait(job.id, timeout=30)
+    names = [stage.name for stage in STAGES]
+    # The first stages may pass before we subscribe; those we saw come in order, to the end.
+    assert seen_stages == names[names.index(seen_stages[0]) :]
+    assert seen_stages[-1] == "complete"
+    assert any(d.startswith("Segment 1/3: 2024-01-04") for d in details)
+    assert any(d.startswith("Segment 3/3: 2024-01-02") for d in details)
+
+
+def test_journal_records_every_segment(start_gateway, open_service, tmp_path: Path) -> None:
+    service = open_service(start_gateway())
+    (job,) = run_to_end(service, request(end="2024-01-05"))
+    journal = JournalStore(tmp_path / "data" / "jobs").load(job.id)
+    assert journal.state is JobState.DONE
+    assert [s.status for s in journal.segments] == [SegmentStatus.DONE] * 4
+    assert [s.first_session for s in journal.segments] == [
+        "2024-01-05",
+        "2024-01-04",
+        "2024-01-03",
+        "2024-01-02",
+    ]
+    assert all(s.bars == 390 and s.duration == "1 D" for s in journal.segments)
+    data = json.loads(JournalStore(tmp_path / "data" / "jobs").path(job.id).read_text())
+    assert data["version"] == 1 and data["symbol"] == "AAPL"
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "requests"), [("5m", 3), ("30m", 1), ("1h", 1), ("4h", 1), ("1d", 1)]
+)
+def test_longer_bars_take_fewer_requests(
+    start_gateway, open_service, timeframe: str, requests: int
+) -> None:
+    from engine.market.timeframes import TIMEFRAME_SECONDS
+
+    gateway = start_gateway()
+    service = open_service(gateway)
+    (job,) = run_to_end(service, request(timeframe=timeframe, start="2024-01-02", end="2024-01-19"))
+    assert job.status().state is JobState.DONE
+    assert gateway.historical_requests == requests
+    stored = service.store.timestamps("AAPL", timeframe)
+    assert stored.equals(expected_starts("2024-01-02", "2024-01-19", TIMEFRAME_SECONDS[timeframe]))
+
+
+def test_unknown_symbol_fails_in_one_line_and_writes_nothing(
+    start_gateway, open_service, tmp_path: Path
+) -> None:
+    service = open_service(start_gateway())
+    (job,) = run_to_end(service, request(symbols=["ZZZZ"]))
+    status = job.status()
+    assert status.state is JobState.FAILED
+    assert "unknown symbol 'ZZZZ'" in status.error and "\n" not in status.error
+    assert not (tmp_path / "data" / "jobs").exists() or not any(
+        (tmp_path / "data" / "jobs").iterdir()
+    )
+    assert service.store.datasets() == []
+
+
+def test_a_range_before_the_head_timestamp_fails(start_gateway, open_service) -> None:
+    service = open_service(start_gateway())
+    # META's synthetic history starts in 2012.
+    (job,) = run_to_end(service, request(symbols=["META"], start="2005-01-03", end="2005-01-10"))
+    assert job.status().state is JobState.FAILED
+    assert "head timestamp" in job.status().error
+
+
+def test_backfill_stops_at_the_head_timestamp(start_gateway, open_service) -> None:
+    gateway = start_gateway()
+    service = open_service(gateway)
+    day = gateway.market.first_session(UNIVERSE["META"]).date
+    start = (day - pd.Timedelta(days=10)).strftime("%Y-%m-%d")
+    end = (day + pd.Timedelta(days=6)).strftime("%Y-%m-%d")
+    (job,) = run_to_end(
+        service, request(symbols=["META"], timeframe="1d", start=start, end=end, mode="backfill")
+    )
+    assert job.status().state is JobState.DONE, job.status().error
+    stored = service.store.timestamps("META", "1d")
+    assert stored[0] == day.tz_localize("UTC")
+
+
+def test_cancel_with_a_request_in_flight_is_quick_and_resumable(
+    start_gateway, open_service, tmp_path: Path
+) -> None:
+    gateway = start_gateway(latency_ms=2000)
+    service = open_service(gateway)
+    (job,) = service.start(request(end="2024-01-04"))
+    fetching = threading.Event()
+    job.progress.subscribe(lambda snapshot: "fetching" in snapshot.detail and fetching.set())
+    assert fetching.wait(10)
+    time.sleep(0.2)  # let the request reach the gateway, which holds it for 2 s
+    started = time.monotonic()
+    service.cancel(job.id)
+    assert service.wait(job.id, timeout=5)
+    assert time.monotonic() - started < 0.25
+    journal = JournalStore(tmp_path / "data" / "jobs").load(job.id)
+    assert journal.state is JobState.CANCELLED
+    assert all(s.status is SegmentStatus.PENDING for s in journal.segments)
+
+    fresh = start_gateway()
+    resumed_service = open_service(fresh)
+    resumed = resumed_service.resume(job.id)
+    assert resumed_service.wait(job.id, timeout=30)
+    assert resumed.status().state is JobState.DONE
+    assert resumed_service.store.timestamps("AAPL", "1m").equals(
+        expected_starts("2024-01-02", "2024-01-04")
+    )
+
+
+def test_a_dropped_connection_is_waited_out_and_ends_identical(
+    start_gateway, open_service, tmp_path: Path
+) -> None:
+    reference = open_service(start_gateway(), data_dir=tmp_path / "reference")
+    run_to_end(reference, request(end="2024-01-12"))
+
+    gateway = start_gateway(drop_after=3)
+    service = open_service(gateway)
+    (job,) = run_to_end(service, request(end="2024-01-12"))
+    status = job.status()
+    assert status.state is JobState.DONE, status.error
+    assert sum(s.retries for s in status.segments) >= 1
+    assert_same_store(tmp_path / "reference", tmp_path / "data")
+
+
+def test_transient_errors_and_pacing_violations_are_retried(start_gateway, open_service) -> None:
+    gateway = start_gateway(transient_error_every=3, pacing_violation_every=5)
+    service = open_service(gateway)
+    (job,) = run_to_end(service, request(end="2024-01-12"))
+    status = job.status()
+    assert status.state is JobState.DONE, status.error
+    assert status.requests == gateway.historical_requests > status.segments_total
+    assert sum(s.retries for s in status.segments) == status.requests - status.segments_total
+
+
+def test_no_data_fails_those_segments_and_resume_retries_them(start_gateway, open_service) -> None:
+    service = open_service(start_gateway(no_data_every=4))
+    (job,) = run_to_end(service, request(end="2024-01-12"))
+    status = job.status()
+    assert status.state is JobState.FAILED
+    assert status.segments_failed == 2 and status.segments_done == 7
+    assert "2 of 9 segments failed" in status.error and "no data" in status.error
+    failed = [s for s in status.segments if s.status is SegmentStatus.FAILED]
+    assert all("no data" in s.error for s in failed)
+
+    healthy = open_service(start_gateway())
+    resumed = healthy.resume(job.id)
+    assert healthy.wait(job.id, timeout=30)
+    assert resumed.status().state is JobState.DONE
+    assert resumed.status().requests == status.requests + 2  # only the failed two again
+    assert healthy.store.timestamps("AAPL", "1m").equals(
+        expected_starts("2024-01-02", "2024-01-12")
+    )
+
+
+def test_symbols_load_side_by_side_sharing_the_pacing_limiter(start_gateway, open_service) -> None:
+    rules = PacingRules(
+        max_requests=8, window_s=1.0, identical_window_s=0.5, per_contract_window_s=0.2
+    )
+    gateway = start_gateway(pacing=rules)
+    service = open_service(gateway, pacing=rules)
+    jobs = run_to_end(service, request(symbols=["AAPL", "MSFT"], end="2024-01-12"))
+    for job in jobs:
+        status = job.status()
+        assert status.state is JobState.DONE, status.error
+        # The gateway enforces the same rules: a violation would have been retried.
+        assert all(s.retries == 0 for s in status.segments)
+    assert gateway.historical_requests == 18
+    for symbol in ("AAPL", "MSFT"):
+        assert service.store.timestamps(symbol, "1m").equals(
+            expected_starts("2024-01-02", "2024-01-12")
+        )
+
+
+def test_tail_and_local_modes(start_gateway, open_service) -> None:
+    gateway = start_gateway()
+    service = open_service(gateway)
+    run_to_end(service, request(end="2024-01-05"))
+    before = gateway.historical_requests
+    (tail,) = run_to_end(service, request(start="2024-01-02", end="2024-01-10", mode="tail"))
+    assert tail.status().state is JobState.DONE
+    assert gateway.historical_requests - before == 3  # Jan 8, 9, 10
+    (local,) = run_to_end(service, request(start="2024-01-02", end="2024-01-31", mode="local"))
+    assert local.status().state is JobState.DONE
+    assert local.status().requests == 0 and local.journal.mode is LoadMode.LOCAL
+    assert gateway.historical_requests - before == 3
+
+
+def test_journals_of_a_dead_process_come_back_interrupted(tmp_path: Path) -> None:
+    from engine.loading.journal import LoadJournal
+
+    store = JournalStore(tmp_path / "jobs")
+    dead = LoadJournal(
+        job_id="abc123",
+        symbol="AAPL",
+        timeframe="1m",
+        mode=LoadMode.FULL,
+        start="2024-01-02",
+        end="2024-01-05",
+        source="sim",
+        state=JobState.RUNNING,
+        created_at="2024-06-01T00:00:00+00:00",
+        updated_at="2024-06-01T00:00:00+00:00",
+        pid=2**22 + 12345,  # beyond pid_max: no such process
+    )
+    alive = replace(dead, job_id="def456", pid=os.getppid())
+    store.save(dead)
+    store.save(alive)
+    recovered = store.recover_interrupted()
+    assert [j.job_id for j in recovered] == ["abc123"]
+    assert store.load("abc123").state is JobState.INTERRUPTED
+    assert store.load("def456").state is JobState.RUNNING  # another live process has it
+
+
+def test_an_unreadable_journal_is_quarantined(tmp_path: Path) -> None:
+    store = JournalStore(tmp_path / "jobs")
+    store.directory.mkdir(parents=True)
+    store.path("bad1").write_text("{not json")
+    assert store.all() == []
+    assert not store.path("bad1").exists()
+    assert list((tmp_path / "quarantine" / "jobs").iterdir())
+
+
+def assert_same_store(left: Path, right: Path) -> None:
+    """Same files with the same bytes: what an uninterrupted load leaves."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        bars = root / "bars"
+        return {str(p.relative_to(bars)): p.read_bytes() for p in sorted(bars.rglob("*.parquet"))}
+
+    left_files, right_files = files(left), files(right)
+    assert left_files.keys() == right_files.keys()
+    assert left_files == right_files
