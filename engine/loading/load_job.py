@@ -92,10 +92,11 @@ class LoadStatus:
     elapsed_s: float
     error: str
     segments: tuple[SegmentRecord, ...]
+    persisted: bool  # a journal exists: a job that failed before its plan has none
 
     @property
     def resumable(self) -> bool:
-        return self.state.resumable
+        return self.persisted and self.state.resumable
 
     def to_json(self) -> dict[str, object]:
         """The per-job object of `load --json` and `jobs --json` (DESIGN.md, CLI contract)."""
@@ -190,6 +191,7 @@ class LoadJob:
             elapsed_s=snap.elapsed_s,
             error=journal.error,
             segments=journal.segments,
+            persisted=self._persisted,
         )
 
     def record_state(self, state: JobState, error: str | None) -> None:

@@ -63,14 +63,14 @@ def load_request(
     floor = pd.Timestamp(CALENDAR_START)
     if first_day < floor:
         raise LoadInputError(f"start {first_day:%Y-%m-%d} is before {CALENDAR_START}")
-    if last_day < first_day:
-        raise LoadInputError(f"end {last_day:%Y-%m-%d} is before start {first_day:%Y-%m-%d}")
     for day, name in ((first_day, "start"), (last_day, "end")):
         if day > last_done.date:
             raise LoadInputError(
                 f"{name} {day:%Y-%m-%d} is in the future: the last completed session is "
                 f"{last_done.date:%Y-%m-%d}"
             )
+    if last_day < first_day:
+        raise LoadInputError(f"end {last_day:%Y-%m-%d} is before start {first_day:%Y-%m-%d}")
     sessions = calendar.sessions_for_dates(first_day, last_day)
     if not sessions:
         raise LoadInputError(

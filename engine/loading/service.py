@@ -252,4 +252,5 @@ def journal_status(journal: LoadJournal) -> LoadStatus:
         ).total_seconds(),
         error=journal.error,
         segments=journal.segments,
+        persisted=True,
     )

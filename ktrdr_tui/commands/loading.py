@@ -34,7 +34,7 @@ _BAD_ROWS_SHOWN = 5
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def load(args: argparse.Namespace, config: Config) -> int:
@@ -146,20 +146,25 @@ def _duration(seconds: float | None) -> str:
 
 
 def _outcome(status: LoadStatus) -> str:
-    what = f"{status.symbol} {status.timeframe} [{status.job_id}]"
+    what = f"{status.symbol} {status.timeframe}"
+    if not status.persisted:  # it failed before it had a plan: nothing to resume
+        return f"ktrdr-tui: {what}: {status.error or status.state}"
     counts = (
         f"{status.segments_done}/{status.segments_total} segments, "
         f"{status.bars_fetched:,} bars, {status.requests} requests"
     )
     if status.state is JobState.DONE:
-        return f"{what}: done: {counts}"
-    if status.state.resumable:
-        reason = f": {status.error}" if status.error else ""
-        return (
-            f"{what}: {status.state}{reason} ({counts}); "
-            f"resume with: ktrdr-tui resume {status.job_id}"
-        )
-    return f"{what}: {status.state}: {status.error}"
+        return f"{what} [{status.job_id}]: done: {counts}"
+    reason = f": {status.error}" if status.error else ""
+    return (
+        f"ktrdr-tui: {what} [{status.job_id}]: {status.state}{reason} ({counts}); "
+        f"resume with: ktrdr-tui resume {status.job_id}"
+    )
+
+
+def _stdout() -> Console:
+    # Piped into a file or another program, tables keep their full width.
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 def jobs(args: argparse.Namespace, config: Config) -> int:
@@ -186,7 +191,7 @@ def jobs(args: argparse.Namespace, config: Config) -> int:
             f"{s.bars_fetched:,}",
             str(s.requests),
         )
-    Console().print(table)
+    _stdout().print(table)
     return EXIT_OK
 
 
@@ -228,7 +233,7 @@ def data(args: argparse.Namespace, config: Config) -> int:
             str(s.files),
             f"{s.size_bytes / 1e6:.1f} MB",
         )
-    Console().print(table)
+    _stdout().print(table)
     return EXIT_OK
 
 
