@@ -75,6 +75,7 @@ class LoadService:
         """The service for the configured source; with `sim`, a simulated gateway starts on a
         free loopback port (stopped by `close`)."""
         choice = choice or choose_source(config)
+        options.setdefault("eta_history", EtaHistory())  # rates of earlier loads, for the ETA
         if choice.source == "sim":
             gateway = SimulatedGateway(GatewaySettings(pacing=SIM_PACING))
             address = gateway.start_in_thread()

@@ -141,12 +141,13 @@ class TradingCalendar:
         jumps = np.flatnonzero(np.diff(values) > step)
         gaps = []
         for i in jumps:
-            start = pd.Timestamp(values[i] + step, tz="UTC")
+            # A session's last bar may be cut short by the close: the gap starts there.
+            last_bar = pd.Timestamp(values[i], tz="UTC")
+            session = self.sessions_between(last_bar, last_bar + pd.Timedelta(1, "ns"))
+            start = last_bar + pd.Timedelta(step, "ns")
+            if session:
+                start = min(start, session[0].close)
             end = pd.Timestamp(values[i + 1], tz="UTC")
-            # A session's last bar may end at the close, before a full bar's length.
-            session = self.sessions_between(start - pd.Timedelta(1, "ns"), start)
-            if session and session[-1].close < start:
-                start = session[-1].close
             gaps.append(Gap(start, end, self.classify_gap(start, end)))
         return gaps
 
@@ -167,7 +168,11 @@ class TradingCalendar:
         return (day + pd.Timedelta(days=1)).tz_localize(self._calendar.tz).tz_convert("UTC")
 
 
-@functools.cache
 def calendar_for(exchange: str = "XNYS") -> TradingCalendar:
     """One calendar per exchange per process: building one takes a fraction of a second."""
+    return _calendar(exchange)
+
+
+@functools.cache  # behind calendar_for, so that a defaulted and a named exchange share one
+def _calendar(exchange: str) -> TradingCalendar:
     return TradingCalendar(exchange)
