@@ -87,7 +87,7 @@ def _follow(service: LoadService, jobs: list[LoadJob], as_json: bool) -> int:
         TextColumn("{task.fields[stage]:<15}"),
         TextColumn("{task.fields[bars]:>17}"),
         TextColumn("ETA {task.fields[eta]:>7}"),
-        TextColumn("{task.fields[detail]}", style="dim"),
+        TextColumn("{task.fields[detail]}", style="dim", markup=False),
         console=console,
         transient=False,
     )
@@ -113,7 +113,7 @@ def _follow(service: LoadService, jobs: list[LoadJob], as_json: bool) -> int:
         _refresh(display, tasks, jobs)
     statuses = [job.status() for job in jobs]
     for status in statuses:
-        console.print(_outcome(status))
+        console.print(_outcome(status), markup=False)
     if as_json:
         print(json.dumps({"jobs": [status.to_json() for status in statuses]}, indent=1))
     if cancelled:
@@ -220,7 +220,9 @@ def data(args: argparse.Namespace, config: Config) -> int:
     if not summaries:
         _stderr().print(f"no datasets in {store.root}")
         return EXIT_OK
-    table = Table("symbol", "tf", "first", "last", "bars", "missing", "quality", "files", "size")
+    table = Table(
+        "symbol", "tf", "first (UTC)", "last (UTC)", "bars", "missing", "quality", "files", "size"
+    )
     for s in summaries:
         table.add_row(
             s.symbol,
@@ -248,7 +250,7 @@ def import_file(args: argparse.Namespace, config: Config) -> int:
         raise CommandFailed(str(exc)) from None
     console = _stderr()
     for bad in parsed.bad_rows[:_BAD_ROWS_SHOWN]:
-        console.print(f"skipped line {bad.line}: {bad.reason}")
+        console.print(f"skipped line {bad.line}: {bad.reason}", markup=False)
     if len(parsed.bad_rows) > _BAD_ROWS_SHOWN:
         console.print(f"… and {len(parsed.bad_rows) - _BAD_ROWS_SHOWN} more bad rows")
     console.print(
