@@ -29,6 +29,11 @@ class SharedConnection:
         self.retry = retry
         self._lock = threading.Lock()
 
+    def connect(self, token: CancellationToken) -> None:
+        """Connect once, no retry: under the lock, so no job starts a reconnect meanwhile."""
+        with self._lock:
+            self.adapter.connect(token)
+
     def ensure_connected(
         self,
         token: CancellationToken,

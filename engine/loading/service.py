@@ -104,7 +104,7 @@ class LoadService:
         """Connect now, failing at once with one line if no gateway answers: the CLI calls
         this before starting jobs, so an unreachable gateway writes nothing."""
         try:
-            self._shared_connection().adapter.connect(CancelToken())
+            self._shared_connection().connect(CancelToken())
         except IBError as exc:
             raise LoadFailed(str(exc)) from None
 

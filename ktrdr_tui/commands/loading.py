@@ -18,7 +18,7 @@ from rich.table import Table
 
 from engine.config import Config
 from engine.core.jobs import JobState
-from engine.loading.journal import JournalStore
+from engine.loading.journal import JournalError, JournalStore
 from engine.loading.load_job import LoadFailed, LoadJob, LoadStatus
 from engine.loading.planner import LoadMode
 from engine.loading.request import LoadInputError, load_request
@@ -59,12 +59,15 @@ def resume(args: argparse.Namespace, config: Config) -> int:
     journal_store = JournalStore(config.data_dir / "jobs")
     if not journal_store.path(args.job_id).is_file():
         raise CommandFailed(f"no load job {args.job_id!r} (list them with: ktrdr-tui jobs)")
+    try:
+        mode = journal_store.load(args.job_id).mode
+    except JournalError as exc:
+        raise CommandFailed(str(exc)) from None
     service = _open_service(config)
     try:
-        job = service.resume(args.job_id)
-        if job.journal.mode is not LoadMode.LOCAL:
-            service.connect()
-        return _follow(service, [job], args.json)
+        if mode is not LoadMode.LOCAL:
+            service.connect()  # before the job starts: it would race us to connect
+        return _follow(service, [service.resume(args.job_id)], args.json)
     except LoadFailed as exc:
         raise CommandFailed(str(exc)) from None
     finally:
