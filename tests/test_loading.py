@@ -353,3 +353,36 @@ def assert_same_store(left: Path, right: Path) -> None:
     left_files, right_files = files(left), files(right)
     assert left_files.keys() == right_files.keys()
     assert left_files == right_files
+
+
+def test_a_job_waits_for_a_gateway_that_went_away_and_carries_on(
+    start_gateway, open_service, tmp_path: Path
+) -> None:
+    gateway = start_gateway(latency_ms=50)
+    port = gateway.address.port
+    service = open_service(gateway)
+    (job,) = service.start(request(end="2024-01-12"))
+    first_done = threading.Event()
+    waiting = threading.Event()
+
+    def listen(snapshot) -> None:
+        if job.journal.segments_done >= 1:
+            first_done.set()
+        if "gateway unreachable" in snapshot.detail:
+            waiting.set()
+
+    job.progress.subscribe(listen)
+    assert first_done.wait(20)
+    gateway.stop()
+    assert waiting.wait(20)  # the job says it is waiting, and keeps trying
+    assert job.journal.state is JobState.RUNNING
+    back = SimulatedGateway(GatewaySettings(pacing="off", port=port))
+    back.start_in_thread()
+    try:
+        assert service.wait(job.id, timeout=60)
+        assert job.status().state is JobState.DONE, job.status().error
+        assert service.store.timestamps("AAPL", "1m").equals(
+            expected_starts("2024-01-02", "2024-01-12")
+        )
+    finally:
+        back.stop()
