@@ -82,8 +82,19 @@ def test_flags_before_and_after_the_subcommand() -> None:
 
 
 def test_commands_not_yet_built_fail_in_one_line(capsys) -> None:
-    code, out, err = run(capsys, "backtest", "AAPL", "--timeframe", "1m", "--start", "2024-01-02",
-                         "--end", "2024-01-03", "--strategy", "rsi")
+    code, out, err = run(
+        capsys,
+        "backtest",
+        "AAPL",
+        "--timeframe",
+        "1m",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-01-03",
+        "--strategy",
+        "rsi",
+    )
     assert code == 1
     assert out == ""
     assert err == f"ktrdr-tui: 'backtest' is not available yet in ktrdr-tui {__version__}\n"
