@@ -98,6 +98,47 @@ class LoadStatus:
     def resumable(self) -> bool:
         return self.persisted and self.state.resumable
 
+    @classmethod
+    def of(
+        cls,
+        journal: LoadJournal,
+        *,
+        stage: str = "",
+        percent: float = 0.0,
+        detail: str | None = None,
+        rate_bars_s: float | None = None,
+        eta_s: float | None = None,
+        pacing_wait_s: float = 0.0,
+        elapsed_s: float = 0.0,
+        persisted: bool = True,
+    ) -> LoadStatus:
+        """The journal's view plus what only a running job knows (its progress and rates)."""
+        return cls(
+            job_id=journal.job_id,
+            symbol=journal.symbol,
+            timeframe=journal.timeframe,
+            mode=journal.mode,
+            start=journal.start,
+            end=journal.end,
+            state=journal.state,
+            stage=stage,
+            percent=percent,
+            detail=journal.error if detail is None else detail,
+            segments_total=len(journal.segments),
+            segments_done=journal.segments_done,
+            segments_failed=journal.segments_failed,
+            bars_fetched=journal.bars_fetched,
+            bars_total=journal.bars_total,
+            requests=journal.requests,
+            rate_bars_s=rate_bars_s,
+            eta_s=eta_s,
+            pacing_wait_s=pacing_wait_s,
+            elapsed_s=elapsed_s,
+            error=journal.error,
+            segments=journal.segments,
+            persisted=persisted,
+        )
+
     def to_json(self) -> dict[str, object]:
         """The per-job object of `load --json` and `jobs --json` (DESIGN.md, CLI contract)."""
         return {
@@ -168,29 +209,15 @@ class LoadJob:
         eta = None if self._eta_s is None else max(self._eta_s - (now - self._eta_at), 0.0)
         if journal.state is not JobState.RUNNING:
             eta = None
-        return LoadStatus(
-            job_id=journal.job_id,
-            symbol=journal.symbol,
-            timeframe=journal.timeframe,
-            mode=journal.mode,
-            start=journal.start,
-            end=journal.end,
-            state=journal.state,
+        return LoadStatus.of(
+            journal,
             stage=snap.stage,
             percent=snap.percent,
             detail=snap.detail,
-            segments_total=len(journal.segments),
-            segments_done=journal.segments_done,
-            segments_failed=journal.segments_failed,
-            bars_fetched=journal.bars_fetched,
-            bars_total=journal.bars_total,
-            requests=journal.requests,
             rate_bars_s=rate,
             eta_s=eta,
             pacing_wait_s=max(self._pacing_until - now, 0.0),
             elapsed_s=snap.elapsed_s,
-            error=journal.error,
-            segments=journal.segments,
             persisted=self._persisted,
         )
 
@@ -386,6 +413,7 @@ class LoadJob:
 
     def _pause(self, token: CancellationToken, seconds: float, why: str) -> None:
         self.progress.set_detail(f"{why} {seconds:.1f} s")
+        log.info("job %s: %s %.1f s", self.id, why, seconds)
         if token.wait(seconds):
             raise OperationCancelled(token.reason)
 
@@ -395,6 +423,7 @@ class LoadJob:
 
     def _reconnect(self, token: CancellationToken, prefix: str, exc: IBError) -> None:
         self.progress.set_detail(f"{prefix} · {exc}; waiting for the gateway")
+        log.warning("job %s: %s; reconnecting", self.id, exc)
 
         def on_failure(attempt: int, delay: float, error: IBError) -> None:
             self.progress.set_detail(

@@ -5,7 +5,6 @@ and (with the simulated source) the in-process gateway.
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from dataclasses import replace
@@ -30,8 +29,6 @@ from engine.loading.request import LoadRequest
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.store import BarStore
 from engine.source import SourceChoice, choose_source
-
-log = logging.getLogger(__name__)
 
 SIM_PACING = "fast"  # the in-process gateway paces like IB, with windows 60 times shorter
 
@@ -226,32 +223,9 @@ class LoadService:
 
 def journal_status(journal: LoadJournal) -> LoadStatus:
     """The status of a job no process here runs: what its journal says."""
-    return LoadStatus(
-        job_id=journal.job_id,
-        symbol=journal.symbol,
-        timeframe=journal.timeframe,
-        mode=journal.mode,
-        start=journal.start,
-        end=journal.end,
-        state=journal.state,
-        stage="",
-        percent=100.0 * (journal.segments_done / len(journal.segments))
-        if journal.segments
-        else (100.0 if journal.state is JobState.DONE else 0.0),
-        detail=journal.error,
-        segments_total=len(journal.segments),
-        segments_done=journal.segments_done,
-        segments_failed=journal.segments_failed,
-        bars_fetched=journal.bars_fetched,
-        bars_total=journal.bars_total,
-        requests=journal.requests,
-        rate_bars_s=None,
-        eta_s=None,
-        pacing_wait_s=0.0,
-        elapsed_s=(
-            pd.Timestamp(journal.updated_at) - pd.Timestamp(journal.created_at)
-        ).total_seconds(),
-        error=journal.error,
-        segments=journal.segments,
-        persisted=True,
-    )
+    if journal.segments:
+        percent = 100.0 * journal.segments_done / len(journal.segments)
+    else:
+        percent = 100.0 if journal.state is JobState.DONE else 0.0
+    elapsed = pd.Timestamp(journal.updated_at) - pd.Timestamp(journal.created_at)
+    return LoadStatus.of(journal, percent=percent, elapsed_s=elapsed.total_seconds())
