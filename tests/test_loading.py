@@ -386,3 +386,22 @@ def test_a_job_waits_for_a_gateway_that_went_away_and_carries_on(
         )
     finally:
         back.stop()
+
+
+def test_statuses_list_live_and_persisted_jobs_and_remove_keeps_the_bars(
+    start_gateway, open_service, tmp_path: Path
+) -> None:
+    gateway = start_gateway()
+    first = open_service(gateway)
+    (old,) = run_to_end(first, request(end="2024-01-03"))
+    later = open_service(gateway)  # a restart: the first job is only a journal now
+    (new,) = run_to_end(later, request(symbols=["MSFT"], end="2024-01-03"))
+    statuses = later.statuses()
+    assert [(s.job_id, s.state) for s in statuses] == [
+        (old.id, JobState.DONE),
+        (new.id, JobState.DONE),
+    ]
+    assert statuses[0].bars_fetched == 780 and statuses[0].percent == 100.0
+    later.remove(new.id)
+    assert [s.job_id for s in later.statuses()] == [old.id]
+    assert len(later.store.timestamps("MSFT", "1m")) == 780

@@ -185,10 +185,6 @@ class LoadService:
         if job is not None:
             job.record_state(event.state, event.error)
 
-    def job(self, job_id: str) -> LoadJob:
-        with self._lock:
-            return self._jobs[job_id]
-
     def cancel(self, job_id: str) -> None:
         self._runner.cancel(self._runner.get(job_id))
 
