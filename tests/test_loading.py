@@ -405,3 +405,25 @@ def test_statuses_list_live_and_persisted_jobs_and_remove_keeps_the_bars(
     later.remove(new.id)
     assert [s.job_id for s in later.statuses()] == [old.id]
     assert len(later.store.timestamps("MSFT", "1m")) == 780
+
+
+def test_the_eta_counts_the_pacing_waits_still_ahead(start_gateway, open_service) -> None:
+    rules = PacingRules(
+        max_requests=4, window_s=0.5, identical_window_s=0.2, per_contract_window_s=0.1
+    )
+    service = open_service(start_gateway(pacing=rules), pacing=rules)
+    (job,) = service.start(request(end="2024-01-12"))  # 9 requests: two full waits
+    seen: list[tuple[float | None, float]] = []
+
+    def listen(snapshot) -> None:
+        if "waiting" in snapshot.detail:
+            status = job.status()
+            seen.append((status.eta_s, status.pacing_wait_s))
+
+    job.progress.subscribe(listen)
+    assert service.wait(job.id, timeout=30)
+    assert job.status().state is JobState.DONE
+    assert seen, "a paced load waits"
+    for eta, wait in seen:
+        assert eta is not None and eta >= wait > 0
+    assert job.status().eta_s is None  # once done, no ETA

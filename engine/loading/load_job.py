@@ -194,6 +194,9 @@ class LoadJob:
         self._eta_s: float | None = None
         self._eta_at = 0.0
         self._pacing_until = 0.0
+        # Time spent on fetched segments, pacing waits excluded: the ETA's cost per request.
+        self._active_s = 0.0
+        self._timed_segments = 0
 
     @property
     def journal(self) -> LoadJournal:
@@ -355,6 +358,7 @@ class LoadJob:
             self._pacing_until = 0.0
             self._set_segment(record := replace(record, status=SegmentStatus.FETCHING))
             self.progress.set_detail(f"{prefix} · fetching")
+            began = self._clock()
             with self._lock:
                 self._update(requests=self._journal.requests + 1)
             try:
@@ -392,6 +396,8 @@ class LoadJob:
             self._run_bars += len(bars)
             self.progress.set_detail(f"{prefix} · {len(bars):,} bars")
             self._finish_segment(record, SegmentStatus.DONE, bars=len(bars))
+            self._active_s += self._clock() - began
+            self._timed_segments += 1
             return
 
     def _finish_segment(
@@ -450,15 +456,24 @@ class LoadJob:
                 self._pause(token, policy.delay_s(attempt), f"{exc}; retry in")
 
     def _update_eta(self) -> None:
+        """Requests go one after another, but no faster than pacing lets them: the last one
+        leaves after the pacing budget or after the others' fetch time, whichever is longer,
+        and then takes its own. Until a segment has been timed, the estimator (history,
+        observed rate, pacing floor) stands in."""
         journal = self._journal
+        remaining = self._remaining()
         done = sum(
             s.expected_bars
             for s in journal.segments
             if s.status in (SegmentStatus.DONE, SegmentStatus.FAILED)
         )
-        floor = self._limiter.budget_s(self._remaining(), (journal.symbol, "TRADES"))
-        eta = self._eta.update(done, journal.bars_total, lower_bound_s=floor)
-        self._eta_s, self._eta_at = eta.seconds, self._clock()
+        floor = self._limiter.budget_s(remaining, (journal.symbol, "TRADES"))
+        estimate = self._eta.update(done, journal.bars_total, lower_bound_s=floor)
+        seconds = estimate.seconds
+        if self._timed_segments and remaining:
+            per_request = self._active_s / self._timed_segments
+            seconds = max(floor, (remaining - 1) * per_request) + per_request
+        self._eta_s, self._eta_at = seconds, self._clock()
 
     def _verify(self, sessions: list[Session]) -> None:
         journal = self._journal
