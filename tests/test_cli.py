@@ -7,21 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run
 
 from engine.config import GatewayAddress
 from ktrdr_tui import __version__
-from ktrdr_tui.cli import build_parser, main
+from ktrdr_tui.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+BACKTEST = ("backtest", "AAPL", "--timeframe", "1m", "--start", "2024-01-02", "--end", "2024-01-03",
+            "--strategy", "rsi")  # fmt: skip
 
 
 def test_version(capsys) -> None:
@@ -43,20 +37,7 @@ def test_help_lists_every_subcommand(capsys) -> None:
         (["load", "AAPL", "--timeframe", "1m", "--start", "2024-13-01"], "is not a date"),
         (["load", "--timeframe", "1m", "--start", "2024-01-01"], "SYMBOL"),
         (
-            [
-                "backtest",
-                "AAPL",
-                "--timeframe",
-                "1m",
-                "--start",
-                "2024-01-02",
-                "--end",
-                "2024-01-03",
-                "--strategy",
-                "rsi",
-                "--speed",
-                "-1",
-            ],
+            [*BACKTEST, "--speed", "-1"],
             "expected a number >= 0",
         ),
         (["--gateway", "nohost", "data"], "HOST:PORT"),
@@ -82,19 +63,7 @@ def test_flags_before_and_after_the_subcommand() -> None:
 
 
 def test_commands_not_yet_built_fail_in_one_line(capsys) -> None:
-    code, out, err = run(
-        capsys,
-        "backtest",
-        "AAPL",
-        "--timeframe",
-        "1m",
-        "--start",
-        "2024-01-02",
-        "--end",
-        "2024-01-03",
-        "--strategy",
-        "rsi",
-    )
+    code, out, err = run(capsys, *BACKTEST)
     assert code == 1
     assert out == ""
     assert err == f"ktrdr-tui: 'backtest' is not available yet in ktrdr-tui {__version__}\n"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from cli_run import run
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
-from ktrdr_tui.cli import main
 
 CALENDAR = calendar_for()
 FOUR_DAYS = ("2024-01-02", "2024-01-05")  # 4 sessions: 4 requests of 1 D, 1,560 minutes
@@ -63,15 +63,6 @@ sim_gateway.SimulatedGateway.__init__ = _slow
 from ktrdr_tui.cli import main
 sys.exit(main(sys.argv[2:]))
 """
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys, *argv: str) -> dict:
