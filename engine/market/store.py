@@ -185,11 +185,21 @@ class BarStore:
     ) -> pd.DataFrame:
         """Bars whose start lies in [start, end) (UTC; naive bounds are taken as UTC), sorted,
         in the schema of `engine.market.schema.bars_frame`."""
-        stamps, prices = self._read_range(symbol, timeframe, start, end, with_prices=True)
+        stamps, prices = self.read_arrays(symbol, timeframe, start, end)
         # The (5, n) block becomes the frame's one float block as it is: no copy.
         frame = pd.DataFrame(prices.T, columns=list(PRICE_COLUMNS), copy=False)
         frame.insert(0, "timestamp", pd.DatetimeIndex(stamps.view("M8[ns]"), tz="UTC"))
         return frame
+
+    def read_arrays(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As `read`, without pandas: bar starts (int64 ns UTC) and a (5, n) price block."""
+        return self._read_range(symbol, timeframe, start, end, with_prices=True)
 
     def timestamps(
         self,

@@ -1,0 +1,367 @@
+"""The playback session: one worker thread drives the pipeline on a market clock the user
+controls — speed, pause, step, seek — from any thread.
+
+Speed 0 runs as fast as the machine goes, a batch of sessions at a time. Speed X maps wall time
+to market time (X market seconds per wall second) within a session, and the clock jumps from one
+session's close to the next one's open: no wall time passes over nights, weekends or holidays.
+None of it changes a result (see `pipeline`): seeking back replays from the start at speed 0.
+
+The worker publishes an immutable `SessionSnapshot` at most every SNAPSHOT_INTERVAL_S and on
+every change of state; readers take the latest one without a lock and never slow the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from engine.session.bars import NS, SessionBars
+from engine.session.decisions import RiskRules, Signal
+from engine.session.pipeline import Pipeline
+from engine.session.series import BarView
+from engine.session.strategies import StrategySpec
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL_S = 0.05
+SNAPSHOT_BARS = 120  # bars per timeframe in a snapshot: a screen's width of candles
+SNAPSHOT_SIGNALS = 50
+CHUNK_BARS = 4096  # at speed 0, whole sessions until this many bars: controls act in ~ms
+
+
+class PlaybackState(StrEnum):
+    PAUSED = "paused"
+    PLAYING = "playing"
+    DONE = "done"  # the clock reached the last close; seek or restart to play again
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class WallClock:
+    """Wall time for the playback clock. Tests substitute one whose waits pass instantly."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        """Wait up to `seconds` on `condition` (held), or less when a control notifies it."""
+        condition.wait(seconds)
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """What the UI shows, as of one instant of the worker. Times are int ns UTC."""
+
+    state: PlaybackState
+    speed: float
+    clock_ns: int
+    session_date: pd.Timestamp | None  # the session the clock is in or last left
+    bars_processed: int
+    bars_total: int
+    day_quality_pct: float  # the current day's quality so far
+    quality_pct: float  # every session the clock has passed
+    position: int
+    cash: float
+    equity: float
+    signals: int
+    approved: int
+    trades: int
+    recent_signals: tuple[Signal, ...]
+    bars: dict[str, BarView]  # the last bars of every timeframe
+    overruns: int  # times the pipeline fell more than a bar behind the requested speed
+    behind_s: float  # market seconds behind the requested speed, now
+    stage_seconds: dict[str, float]
+    generation: int  # increases whenever the results restart (seek back, restart)
+    error: str = ""
+
+    @property
+    def clock(self) -> pd.Timestamp:
+        return pd.Timestamp(self.clock_ns, tz="UTC")
+
+    @property
+    def rejected(self) -> int:
+        return self.signals - self.approved
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    """Market time as a function of wall time, while playing at one speed."""
+
+    wall: float
+    market: int  # ns
+    speed: float
+
+    def market_at(self, wall: float) -> int:
+        return self.market + int((wall - self.wall) * self.speed * NS)
+
+    def wall_at(self, market: int) -> float:
+        return self.wall + (market - self.market) / NS / self.speed
+
+
+@dataclass(frozen=True)
+class _Seek:
+    target_ns: int
+
+
+_STEP = "step"
+_RESTART = "restart"
+
+
+class PlaybackSession:
+    def __init__(
+        self,
+        bars: SessionBars,
+        strategies: Sequence[StrategySpec],
+        rules: RiskRules | None = None,
+        speed: float = 0.0,
+        clock: WallClock | None = None,
+        on_signals: Callable[[Sequence[Signal]], None] | None = None,
+    ):
+        self.bars = bars
+        self._specs = tuple(strategies)
+        self._rules = rules or RiskRules()
+        self._wall = clock or WallClock()
+        self._on_signals = on_signals
+        self._pipeline = Pipeline(bars, self._specs, self._rules)  # checks the specs at once
+        self._opens = bars.session_open
+        self._closes = bars.session_close
+        self._condition = threading.Condition()
+        self._commands: deque[object] = deque()
+        self._speed = _checked_speed(speed)
+        self._playing = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+        self._overruns = 0
+        self._behind_ns = 0
+        self._error = ""
+        self._published_at = -np.inf
+        self._snapshot = self._build_snapshot(PlaybackState.PAUSED)
+        self._settled = threading.Event()  # set while paused, done, failed or stopped
+
+    # -- controls: any thread ---------------------------------------------------------------
+
+    def start(self, playing: bool = False) -> PlaybackSession:
+        self._playing = playing
+        self._thread = threading.Thread(target=self._run, name="playback", daemon=True)
+        self._thread.start()
+        return self
+
+    def play(self) -> None:
+        self._control(playing=True)
+
+    def pause(self) -> None:
+        self._control(playing=False)
+
+    def set_speed(self, speed: float) -> None:
+        """X market seconds per wall second; 0 is as fast as possible."""
+        self._control(speed=_checked_speed(speed))
+
+    def step(self) -> None:
+        """Pause, then process exactly one more stored bar."""
+        self._control(playing=False, command=_STEP)
+
+    def seek(self, when: pd.Timestamp) -> None:
+        """Move the clock to `when` (UTC): forward plays through, back replays from the start."""
+        self._control(command=_Seek(pd.Timestamp(when).value))
+
+    def restart(self) -> None:
+        """Back to the first session's open, paused, results cleared."""
+        self._control(playing=False, command=_RESTART)
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the session pauses, finishes, fails or stops; False on timeout."""
+        return self._settled.wait(timeout)
+
+    def snapshot(self) -> SessionSnapshot:
+        return self._snapshot
+
+    def signals_since(self, count: int) -> list[Signal]:
+        """Signals after the first `count` of the current generation (the log only grows)."""
+        return self._pipeline.signals[count:]
+
+    def _control(
+        self, playing: bool | None = None, speed: float | None = None, command: object = None
+    ) -> None:
+        with self._condition:
+            if playing is not None:
+                self._playing = playing
+            if speed is not None:
+                self._speed = speed
+            if command is not None:
+                self._commands.append(command)
+            self._settled.clear()
+            self._condition.notify_all()
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        mapping: _Mapping | None = None  # set while playing at a speed
+        try:
+            while True:
+                with self._condition:
+                    while self._idle():
+                        self._publish(self._resting_state(), force=True)
+                        self._settled.set()
+                        self._condition.wait()
+                    if self._stopped:
+                        break
+                    command = self._commands.popleft() if self._commands else None
+                    speed = self._speed
+                if command is not None:
+                    self._apply(command)
+                    mapping = None
+                elif speed == 0:
+                    mapping = None
+                    self._advance(self._chunk_end())
+                else:
+                    mapping = self._play_at(speed, mapping)
+                self._publish(PlaybackState.PLAYING)
+        except Exception as exc:  # a bug in a stage must not leave the UI waiting forever
+            log.exception("playback failed")
+            self._error = f"{type(exc).__name__}: {exc}"
+            self._publish(PlaybackState.FAILED, force=True)
+            self._settled.set()
+            return
+        self._publish(PlaybackState.STOPPED, force=True)
+        self._settled.set()
+
+    def _idle(self) -> bool:
+        if self._stopped or self._commands:
+            return False
+        return not self._playing or self._pipeline.finished
+
+    def _resting_state(self) -> PlaybackState:
+        return PlaybackState.DONE if self._pipeline.finished else PlaybackState.PAUSED
+
+    def _apply(self, command: object) -> None:
+        pipeline = self._pipeline
+        if command == _STEP:
+            self._advance(pipeline.next_bar_end() or pipeline.end)
+        elif command == _RESTART:
+            self._reset()
+        elif isinstance(command, _Seek):
+            target = min(max(command.target_ns, self._first_open), pipeline.end)
+            if target < pipeline.clock:
+                self._reset()
+            while self._pipeline.clock < target and not self._stopped:
+                self._advance(min(self._chunk_end(), target))
+
+    @property
+    def _first_open(self) -> int:
+        return int(self._opens[0]) if len(self._opens) else 0
+
+    def _reset(self) -> None:
+        self._pipeline = Pipeline(self.bars, self._specs, self._rules)
+        self._generation += 1
+        self._overruns = 0
+        self._behind_ns = 0
+
+    def _chunk_end(self) -> int:
+        """Speed 0: the close of the session holding the CHUNK_BARS-th next bar."""
+        pipeline = self._pipeline
+        last = min(pipeline.processed + CHUNK_BARS, len(self.bars)) - 1
+        if last < pipeline.processed:
+            return pipeline.end
+        return int(self._closes[self.bars.session[last]])
+
+    def _play_at(self, speed: float, mapping: _Mapping | None) -> _Mapping | None:
+        """One step of timed play: advance to the market time that wall time maps to, within
+        the current session, then sleep until the next bar is due (or a control arrives)."""
+        pipeline = self._pipeline
+        now = self._wall.now()
+        session = int(np.searchsorted(self._closes, pipeline.clock, side="right"))
+        if session >= len(self._closes):
+            pipeline.advance_to(pipeline.end)
+            return mapping
+        open_, close = int(self._opens[session]), int(self._closes[session])
+        if mapping is None or mapping.speed != speed:
+            mapping = _Mapping(now, max(pipeline.clock, open_), speed)
+        elif mapping.market < open_:
+            # Across the night: the next session opens the instant the last one closed.
+            mapping = _Mapping(mapping.wall_at(pipeline.clock), open_, speed)
+        due = min(pipeline.next_bar_end() or close, close)
+        mapped = mapping.market_at(now)
+        if now >= mapping.wall_at(due):  # rounding must not keep a due bar waiting
+            mapped = max(mapped, due)
+        self._advance(min(mapped, close))
+        if pipeline.clock >= close:
+            return mapping  # on to the next session at once
+        due = min(pipeline.next_bar_end() or close, close)
+        behind = mapping.market_at(self._wall.now()) - due
+        self._behind_ns = max(0, behind)
+        if behind > (self.bars.bar_seconds * NS or close - open_):
+            self._overruns += 1
+        with self._condition:
+            if not self._idle() and not self._commands and self._speed == speed:
+                self._wall.wait(self._condition, mapping.wall_at(due) - self._wall.now())
+        return mapping
+
+    def _advance(self, target: int) -> None:
+        signals = self._pipeline.advance_to(target)
+        if signals and self._on_signals is not None:
+            self._on_signals(signals)
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def _publish(self, state: PlaybackState, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._published_at >= SNAPSHOT_INTERVAL_S:
+            self._snapshot = self._build_snapshot(state)
+            self._published_at = now
+
+    def _build_snapshot(self, state: PlaybackState) -> SessionSnapshot:
+        pipeline = self._pipeline
+        clock = pipeline.clock
+        passed = int(np.searchsorted(self._closes, clock, side="right"))
+        current = min(passed, len(self._closes) - 1)
+        date = self.bars.sessions[current].date if current >= 0 else None
+        day_quality = 100.0
+        if current >= 0 and clock > self._opens[current]:
+            day_quality = float(
+                pipeline.quality.so_far_pct(np.array([current]), np.array([clock]))[0]
+            )
+        return SessionSnapshot(
+            state=state,
+            speed=self._speed,
+            clock_ns=clock,
+            session_date=date,
+            bars_processed=pipeline.processed,
+            bars_total=len(self.bars),
+            day_quality_pct=day_quality,
+            quality_pct=pipeline.quality.total_pct(passed) if passed else day_quality,
+            position=pipeline.account.position,
+            cash=pipeline.account.cash,
+            equity=pipeline.equity,
+            signals=pipeline.stats.signals,
+            approved=pipeline.stats.approved,
+            trades=len(pipeline.account.fills),
+            recent_signals=tuple(pipeline.signals[-SNAPSHOT_SIGNALS:]),
+            bars={tf: series.view(SNAPSHOT_BARS) for tf, series in pipeline.series.items()},
+            overruns=self._overruns,
+            behind_s=self._behind_ns / NS,
+            stage_seconds=dict(pipeline.stats.seconds),
+            generation=self._generation,
+            error=self._error,
+        )
+
+
+def _checked_speed(speed: float) -> float:
+    if not speed >= 0 or speed == float("inf"):
+        raise ValueError(f"speed must be a number >= 0 (0 is as fast as possible), got {speed}")
+    return float(speed)

@@ -1,0 +1,82 @@
+"""Data quality per session day: the bars present against the bars the calendar expects.
+
+Decisions read the quality of a day *so far* — at the instant a signal is known — so a hole
+later in the day never rejects an earlier signal, and nothing is looked up ahead of the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.market.calendar import Gap, GapKind
+from engine.session.bars import NS, SessionBars
+
+
+@dataclass(frozen=True)
+class DayQuality:
+    date: pd.Timestamp  # the session date
+    expected: int
+    present: int
+    gaps: tuple[Gap, ...]  # the missing stretches, in order
+
+    @property
+    def quality_pct(self) -> float:
+        return 100.0 * self.present / self.expected if self.expected else 100.0
+
+
+class QualityLedger:
+    """Counts for every session of a run, from the bars' timestamps alone."""
+
+    def __init__(self, bars: SessionBars):
+        self.bars = bars
+        self._opens = bars.session_open
+        self._closes = bars.session_close
+        sessions = len(bars.sessions)
+        self.present = np.bincount(bars.session, minlength=sessions)
+        self._first_bar = np.searchsorted(bars.session, np.arange(sessions))
+        step = bars.bar_seconds * NS
+        if step:
+            self.expected = -((self._opens - self._closes) // step)  # ceiling division
+        else:
+            self.expected = np.ones(sessions, dtype=np.int64)
+        self._step = step
+
+    def so_far_pct(self, session: np.ndarray, when: np.ndarray) -> np.ndarray:
+        """The quality of each `session` counting the bars that start before `when` (ns)."""
+        present = np.searchsorted(self.bars.timestamps, when) - self._first_bar[session]
+        if self._step:
+            elapsed = np.minimum(when, self._closes[session]) - self._opens[session]
+            expected = -(-elapsed // self._step)
+        else:
+            expected = np.ones(len(session), dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(expected > 0, 100.0 * present / np.maximum(expected, 1), 100.0)
+
+    def total_pct(self, sessions: int) -> float:
+        """The quality of the first `sessions` sessions together."""
+        expected = int(self.expected[:sessions].sum())
+        return 100.0 * int(self.present[:sessions].sum()) / expected if expected else 100.0
+
+    def day(self, index: int) -> DayQuality:
+        """One session's counts and the stretches missing from it."""
+        session = self.bars.sessions[index]
+        lo = int(self._first_bar[index])
+        present = self.bars.timestamps[lo : lo + int(self.present[index])]
+        if self._step:
+            expected = np.arange(self._opens[index], self._closes[index], self._step)
+        else:
+            expected = np.array([session.date.value], dtype=np.int64)
+        missing = np.setdiff1d(expected, present, assume_unique=True)
+        gaps = []
+        if len(missing):
+            breaks = np.flatnonzero(np.diff(missing) != (self._step or 1)) + 1
+            for run in np.split(missing, breaks):
+                start = pd.Timestamp(int(run[0]), tz="UTC")
+                end = pd.Timestamp(min(int(run[-1]) + self._step, self._closes[index]), tz="UTC")
+                if not self._step:
+                    start, end = session.open, session.close
+                gaps.append(Gap(start, end, GapKind.MISSING))
+        return DayQuality(session.date, int(self.expected[index]), len(present), tuple(gaps))
