@@ -41,7 +41,7 @@ class StageStats:
 
 @dataclass(frozen=True)
 class _Run:
-    spec: StrategySpec
+    label: str  # the spec in full, as signals name their strategy
     strategy: Strategy
     series: BarSeries
 
@@ -63,7 +63,7 @@ class Pipeline:
                     f"{spec.name}: timeframe {timeframe} cannot be read from {bars.timeframe} "
                     f"bars (choose from {', '.join(timeframes)})"
                 )
-            runs.append(_Run(spec, spec.build(), self.series[timeframe]))
+            runs.append(_Run(spec.label, spec.build(), self.series[timeframe]))
         self._runs = tuple(runs)
         self.quality = QualityLedger(bars)
         self.risk = RiskManager(rules)
@@ -145,7 +145,7 @@ class Pipeline:
                     int(series.timestamps[bar[k]]),
                     symbol,
                     series.timeframe,
-                    run.spec.label,
+                    run.label,
                     ACTIONS[act],
                     float(series.close[bar[k]]),
                     conf,

@@ -58,38 +58,29 @@ class Rsi(Strategy):
             self._seed_gain += gain
             self._seed_loss += loss
         self._changes += seeding
-        rsi = np.full(len(gains), np.nan)
         if self._changes < self.period:
             return StrategySignals.none()
-        if seeding and self._changes == self.period:  # seeded in this update
+        # Seeded in this update: the bar of the last seeding change has the first RSI.
+        seeded_now = seeding > 0
+        if seeded_now:
             self._gain, self._loss = self._seed_gain / self.period, self._seed_loss / self.period
-            smoothed_from = seeding - 1
-            first_gain, first_loss = [self._gain], [self._loss]
-        else:
-            smoothed_from = 0
-            first_gain, first_loss = [], []
-        keep = self.period - 1
-        gain = (
-            first_gain
-            + list(
-                itertools.accumulate(
-                    gains[seeding:], lambda a, x: (a * keep + x) / self.period, initial=self._gain
-                )
-            )[1:]
-        )
-        loss = (
-            first_loss
-            + list(
-                itertools.accumulate(
-                    losses[seeding:], lambda a, x: (a * keep + x) / self.period, initial=self._loss
-                )
-            )[1:]
-        )
-        self._gain, self._loss = gain[-1], loss[-1]
-        rsi[smoothed_from:] = _rsi(np.array(gain), np.array(loss))
+        gain = self._smooth(self._gain, gains[seeding:])
+        loss = self._smooth(self._loss, losses[seeding:])
+        if not seeded_now:
+            gain, loss = gain[1:], loss[1:]
+        self._gain, self._loss = float(gain[-1]), float(loss[-1])
+        rsi = np.full(len(gains), np.nan)
+        rsi[len(gains) - len(gain) :] = _rsi(gain, loss)
         signals = self._signals(rsi)
         self._previous_rsi = rsi[-1]
         return StrategySignals(signals.index + offset, signals.action, signals.confidence)
+
+    def _smooth(self, start: float, values: list[float]) -> np.ndarray:
+        """Wilder's recursion from `start` over `values`, one value at a time (so any split of
+        the values into updates gives the same bits); `start` comes first in the result."""
+        keep, period = self.period - 1, self.period
+        steps = itertools.accumulate(values, lambda a, x: (a * keep + x) / period, initial=start)
+        return np.fromiter(steps, float, count=len(values) + 1)
 
     def _signals(self, rsi: np.ndarray) -> StrategySignals:
         before = np.concatenate([[self._previous_rsi], rsi[:-1]])
