@@ -11,14 +11,17 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from engine.config import DEFAULT_THEME, Config, GatewayAddress
+from engine.config import DEFAULT_THEME, Config
 from engine.source import SourceChoice, choose_source
 from ktrdr_tui.screens.help import HelpScreen
 from ktrdr_tui.theme_files import ThemeFiles, load_theme_files
-from ktrdr_tui.widgets.panes import JobsPane, PlaybackPane, SignalsPane
+from ktrdr_tui.widgets.jobs import JobsPane
+from ktrdr_tui.widgets.playback import PlaybackPane
+from ktrdr_tui.widgets.signals import SignalsPane
 
 if TYPE_CHECKING:
-    from engine.ib.sim_gateway import SimulatedGateway
+    from engine.loading.service import LoadService
+    from engine.session.playback import PlaybackSession
 
 # (id, title, widget) in the order of their keys 1, 2, 3.
 PANES = [
@@ -29,6 +32,15 @@ PANES = [
 
 
 class KtrdrApp(App[None]):
+    """Draws and forwards keys. The engine objects it holds are shared by the panes, which
+    poll them (snapshots, statuses) on timers: nothing here waits on the engine.
+
+    - `loads`: the LoadService (None until the source is chosen and, for `sim`, the in-process
+      gateway runs); the Jobs pane drives it.
+    - `session`: the open PlaybackSession (None until the user opens one in the Playback pane);
+      the Signals pane reads its signals.
+    """
+
     CSS_PATH = "app.tcss"
     TITLE = "ktrdr-tui"
 
@@ -50,7 +62,8 @@ class KtrdrApp(App[None]):
         self.sub_title = "choosing a source…"
         self._source: SourceChoice | None = None
         self._gateway_state = ""
-        self._sim_gateway: SimulatedGateway | None = None
+        self.loads: LoadService | None = None
+        self.session: PlaybackSession | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≋")
@@ -74,8 +87,11 @@ class KtrdrApp(App[None]):
             self.show_source(choose_source(self.config))  # nothing to probe
 
     def on_unmount(self) -> None:
-        if self._sim_gateway is not None:
-            self._sim_gateway.stop()
+        if self.session is not None:
+            self.session.stop()
+        if self.loads is not None:
+            # Running loads end as interrupted: resumable on the next start.
+            self.loads.close()
 
     @work(thread=True, exclusive=True, group="source")
     def _probe_source(self) -> None:
@@ -86,24 +102,24 @@ class KtrdrApp(App[None]):
 
     def show_source(self, choice: SourceChoice) -> None:
         self._source = choice
-        if choice.source == "sim":
-            self._gateway_state = "starting…"
-            self._start_sim_gateway()
+        self._gateway_state = "starting…" if choice.source == "sim" else ""
+        self._open_load_service(choice)
         self._show_header()
 
-    @work(thread=True, exclusive=True, group="sim-gateway")
-    def _start_sim_gateway(self) -> None:
-        from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
+    @work(thread=True, exclusive=True, group="load-service")
+    def _open_load_service(self, choice: SourceChoice) -> None:
+        # Imports pandas, pyarrow and the IB client, and for `sim` starts the gateway: never on
+        # the event loop, so the first frame does not wait for them.
+        from engine.loading.service import LoadService
 
-        # `fast` pacing: IB's rules with windows 60 times shorter, so demos keep moving.
-        gateway = SimulatedGateway(GatewaySettings(pacing="fast"))
-        address = gateway.start_in_thread()
-        self.call_from_thread(self._sim_gateway_started, gateway, address)
+        service = LoadService.for_config(self.config, choice)
+        self.call_from_thread(self._load_service_ready, service)
 
-    def _sim_gateway_started(self, gateway: SimulatedGateway, address: GatewayAddress) -> None:
-        self._sim_gateway = gateway
-        self._gateway_state = "running"
-        self.log.info(f"simulated IB Gateway running on {address}")
+    def _load_service_ready(self, service: LoadService) -> None:
+        self.loads = service
+        if service.source == "sim":
+            self._gateway_state = "running"
+            self.log.info(f"simulated IB Gateway running on {service.address}")
         self._show_header()
 
     def _show_header(self) -> None:

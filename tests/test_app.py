@@ -121,7 +121,7 @@ async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.sub_title == "simulated IB Gateway (source set to sim) · running"
-        address = app._sim_gateway.address
+        address = app.loads.address
         assert address.host == "127.0.0.1"
         ib = ib_insync.IB()
         await ib.connectAsync(address.host, address.port, clientId=21, timeout=10)
