@@ -255,9 +255,10 @@ def run_app(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def not_yet_available(args: argparse.Namespace) -> int:
-    _config(args)  # still report bad settings before anything else
-    raise CommandFailed(f"'{args.command}' is not available yet in ktrdr-tui {__version__}")
+def run_backtest(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands.backtest import backtest
+
+    return backtest(args, _config(args))
 
 
 def run_data_command(args: argparse.Namespace) -> int:
@@ -289,7 +290,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "resume": run_data_command,
     "import": run_data_command,
     "data": run_data_command,
-    "backtest": not_yet_available,
+    "backtest": run_backtest,
     "gateway": run_gateway,
 }
 

@@ -62,11 +62,13 @@ def test_flags_before_and_after_the_subcommand() -> None:
     assert args.gateway == GatewayAddress("127.0.0.1", 7497)
 
 
-def test_commands_not_yet_built_fail_in_one_line(capsys) -> None:
+def test_backtest_on_an_empty_store_says_what_to_load(capsys) -> None:
     code, out, err = run(capsys, *BACKTEST)
     assert code == 1
     assert out == ""
-    assert err == f"ktrdr-tui: 'backtest' is not available yet in ktrdr-tui {__version__}\n"
+    assert err.count("\n") == 1
+    assert "no AAPL 1m bars in the store (stored: nothing)" in err
+    assert "fetch them with: ktrdr-tui load AAPL --timeframe 1m" in err
 
 
 def test_bad_setting_exits_2_naming_the_key(capsys, monkeypatch) -> None:

@@ -1,0 +1,188 @@
+"""What a user asks to play back, checked against the calendar and the store before any bar is
+read: every problem is one line that says what is stored and which `load` would fetch the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine.loading.request import LoadInputError, session_date
+from engine.market.calendar import TradingCalendar
+from engine.market.store import BarStore, DatasetSummary, StoreError
+from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
+from engine.session.bars import read_session_bars
+from engine.session.decisions import RiskRules, Signal
+from engine.session.playback import PlaybackSession, WallClock
+from engine.session.series import derivable
+from engine.session.strategies import StrategySpec, StrategySpecError
+
+_STORED_SHOWN = 5
+
+
+class BacktestInputError(ValueError):
+    """Bad input, one line for the user. `usage` is False when the input is well formed but
+    the store does not hold what it names (a failure, not a usage error)."""
+
+    def __init__(self, message: str, usage: bool = True):
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    symbol: str
+    timeframe: str
+    first: pd.Timestamp  # the first session date of the range
+    last: pd.Timestamp  # the last one (inclusive)
+    strategies: tuple[StrategySpec, ...]
+    speed: float
+
+
+def backtest_request(
+    store: BarStore,
+    calendar: TradingCalendar,
+    symbol: str,
+    timeframe: str,
+    start: str,
+    end: str,
+    strategies: list[str],
+    speed: float = 0.0,
+) -> BacktestRequest:
+    try:
+        symbol = store.dataset_path(symbol.strip(), timeframe).parent.name
+    except (StoreError, ValueError) as exc:
+        raise BacktestInputError(str(exc)) from None
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise BacktestInputError(
+            f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})"
+        )
+    try:
+        first, last = session_date(start, "start", calendar), session_date(end, "end", calendar)
+    except LoadInputError as exc:
+        raise BacktestInputError(str(exc)) from None
+    if last < first:
+        raise BacktestInputError(f"end {last:%Y-%m-%d} is before start {first:%Y-%m-%d}")
+    sessions = calendar.sessions_for_dates(first, last)
+    if not sessions:
+        raise BacktestInputError(
+            f"no trading session between {first:%Y-%m-%d} and {last:%Y-%m-%d} (weekend or holiday)"
+        )
+    if not speed >= 0 or speed == float("inf"):
+        raise BacktestInputError(
+            f"speed must be a number >= 0 (0 is as fast as possible), got {speed}"
+        )
+    if not strategies:
+        raise BacktestInputError("no strategy given (e.g. --strategy sma_crossover:fast=5,slow=20)")
+    specs = tuple(_strategy(text, timeframe) for text in strategies)
+    first, last = sessions[0].date, sessions[-1].date
+    _check_stored(store, calendar, symbol, timeframe, first, last)
+    return BacktestRequest(symbol, timeframe, first, last, specs, float(speed))
+
+
+def open_session(
+    store: BarStore,
+    calendar: TradingCalendar,
+    request: BacktestRequest,
+    rules: RiskRules | None = None,
+    on_signals: Callable[[Sequence[Signal]], None] | None = None,
+    clock: WallClock | None = None,
+) -> PlaybackSession:
+    """Read the request's bars and set up its session (not started)."""
+    try:
+        bars = read_session_bars(
+            store, calendar, request.symbol, request.timeframe, request.first, request.last
+        )
+    except StoreError as exc:
+        raise BacktestInputError(str(exc), usage=False) from None
+    _refuse_damaged(
+        store, _load_command(request.symbol, request.timeframe, request.first, request.last)
+    )
+    return PlaybackSession(
+        bars, request.strategies, rules, speed=request.speed, clock=clock, on_signals=on_signals
+    )
+
+
+def _strategy(text: str, timeframe: str) -> StrategySpec:
+    try:
+        spec = StrategySpec.parse(text)
+    except StrategySpecError as exc:
+        raise BacktestInputError(str(exc)) from None
+    readable = (timeframe, *derivable(timeframe))
+    if spec.timeframe is not None and spec.timeframe not in readable:
+        raise BacktestInputError(
+            f"{spec.name}: timeframe {spec.timeframe!r} cannot be read from {timeframe} bars "
+            f"(choose from {', '.join(readable)})"
+        )
+    return spec
+
+
+def _check_stored(
+    store: BarStore,
+    calendar: TradingCalendar,
+    symbol: str,
+    timeframe: str,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+) -> None:
+    fetch = _load_command(symbol, timeframe, first, last)
+    held = [k for k in store.datasets() if (k.symbol, k.timeframe) == (symbol, timeframe)]
+    summary = store.summary(symbol, timeframe) if held else None
+    _refuse_damaged(store, fetch)
+    if summary is None or summary.first is None or summary.last is None:
+        stored = [
+            _describe(calendar, store.summary(k.symbol, k.timeframe)) for k in store.datasets()
+        ]
+        listing = ", ".join(stored[:_STORED_SHOWN]) + (", …" if len(stored) > _STORED_SHOWN else "")
+        raise BacktestInputError(
+            f"no {symbol} {timeframe} bars in the store (stored: {listing or 'nothing'}); "
+            f"fetch them with: {fetch}",
+            usage=False,
+        )
+    stored_first, stored_last = _session_span(calendar, summary)
+    if first < stored_first or last > stored_last:
+        raise BacktestInputError(
+            f"{symbol} {timeframe} is stored for {stored_first:%Y-%m-%d}..{stored_last:%Y-%m-%d} "
+            f"only, not all of {first:%Y-%m-%d}..{last:%Y-%m-%d}; fetch the rest with: {fetch}",
+            usage=False,
+        )
+
+
+def _refuse_damaged(store: BarStore, fetch: str) -> None:
+    """A damaged file the store moved aside while reading: its bars are gone."""
+    for item in store.quarantined:
+        raise BacktestInputError(
+            f"{item.path} is unreadable ({item.reason}); moved to {item.moved_to}; "
+            f"fetch its bars again with: {fetch}",
+            usage=False,
+        )
+
+
+def _session_span(
+    calendar: TradingCalendar, summary: DatasetSummary
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The session dates of a dataset's first and last bars."""
+    assert summary.first is not None and summary.last is not None
+    if TIMEFRAME_SECONDS[summary.timeframe] == 0:
+        return summary.first.tz_localize(None), summary.last.tz_localize(None)
+    local = [
+        t.tz_convert(calendar.timezone).tz_localize(None).normalize()
+        for t in (summary.first, summary.last)
+    ]
+    return local[0], local[1]
+
+
+def _describe(calendar: TradingCalendar, summary: DatasetSummary) -> str:
+    if summary.first is None:
+        return f"{summary.symbol} {summary.timeframe} (empty)"
+    first, last = _session_span(calendar, summary)
+    return f"{summary.symbol} {summary.timeframe} {first:%Y-%m-%d}..{last:%Y-%m-%d}"
+
+
+def _load_command(symbol: str, timeframe: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+    # A load fetches only what the store lacks: the whole range is the right thing to ask.
+    return (
+        f"ktrdr-tui load {symbol} --timeframe {timeframe} "
+        f"--start {first:%Y-%m-%d} --end {last:%Y-%m-%d}"
+    )

@@ -1,0 +1,167 @@
+"""`backtest`: play stored bars through strategies, headless.
+
+Progress goes to stderr (one Rich bar, refreshed ten times a second from the session's
+snapshots); `--json` prints one object on stdout at the end; `--signals-out` writes every signal
+as CSV, atomically, once the run has finished (a failed or cancelled run leaves no file).
+Exit 2 for malformed input (dates, strategy specs, speed), 1 when the store lacks the bars or
+the run fails, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from engine.config import Config
+from engine.core.atomic import write_atomic
+from engine.market.calendar import calendar_for
+from engine.market.store import BarStore
+from engine.session.decisions import Signal
+from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
+from engine.session.request import BacktestInputError, backtest_request, open_session
+from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
+
+SIGNAL_COLUMNS = (
+    "timestamp",
+    "symbol",
+    "timeframe",
+    "strategy",
+    "action",
+    "price",
+    "confidence",
+    "approved",
+    "reason",
+)
+_REFRESH_S = 0.1
+
+
+def backtest(args: argparse.Namespace, config: Config) -> int:
+    calendar = calendar_for()
+    store = BarStore(config.data_dir, calendar)
+    try:
+        request = backtest_request(
+            store,
+            calendar,
+            args.symbol,
+            args.timeframe,
+            args.start,
+            args.end,
+            args.strategy,
+            args.speed,
+        )
+        session = open_session(store, calendar, request)
+    except BacktestInputError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE if exc.usage else EXIT_FAILED) from None
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    started = time.perf_counter()
+    try:
+        snapshot = _follow(session, console)
+    except KeyboardInterrupt:
+        session.stop()
+        console.print("ktrdr-tui: backtest cancelled; nothing written")
+        return EXIT_CANCELLED
+    elapsed = time.perf_counter() - started
+    session.stop()
+    if snapshot.state is not PlaybackState.DONE:
+        raise CommandFailed(f"backtest failed: {snapshot.error or snapshot.state}")
+    signals = session.signals_since(0)
+    if args.signals_out:
+        path = Path(args.signals_out).expanduser()
+        try:
+            write_atomic(path, signals_csv(signals).encode())
+        except OSError as exc:
+            raise CommandFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+        console.print(f"{len(signals):,} signals written to {path}", markup=False)
+    summary = {
+        "symbol": request.symbol,
+        "timeframe": request.timeframe,
+        "start": f"{request.first:%Y-%m-%d}",
+        "end": f"{request.last:%Y-%m-%d}",
+        "strategies": [spec.label for spec in request.strategies],
+        "speed": request.speed,
+        "bars_processed": snapshot.bars_processed,
+        "signals": snapshot.signals,
+        "approved": snapshot.approved,
+        "rejected": snapshot.rejected,
+        "trades": snapshot.trades,
+        "final_equity": round(snapshot.equity, 2),
+        "quality_pct": round(snapshot.quality_pct, 3),
+        "elapsed_s": round(elapsed, 3),
+        "bars_per_s": round(snapshot.bars_processed / elapsed) if elapsed > 0 else None,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(
+            f"{request.symbol} {request.timeframe} {summary['start']}..{summary['end']}: "
+            f"{snapshot.bars_processed:,} bars, {snapshot.signals:,} signals "
+            f"({snapshot.approved:,} approved, {snapshot.rejected:,} rejected), "
+            f"{snapshot.trades:,} trades, equity {snapshot.equity:,.2f}, "
+            f"quality {snapshot.quality_pct:.2f}%"
+        )
+    return EXIT_OK
+
+
+def _follow(session: PlaybackSession, console: Console) -> SessionSnapshot:
+    display = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[line]}", markup=False),
+        console=console,
+    )
+    with display:
+        task = display.add_task(
+            f"{session.bars.symbol} {session.bars.timeframe}", total=None, line=""
+        )
+        session.start(playing=True)
+        while not session.wait(_REFRESH_S):
+            _show(display, task, session.snapshot())
+        snapshot = session.snapshot()
+        _show(display, task, snapshot)
+    return snapshot
+
+
+def _show(display: Progress, task, snapshot: SessionSnapshot) -> None:
+    date = f"{snapshot.session_date:%Y-%m-%d}" if snapshot.session_date is not None else ""
+    display.update(
+        task,
+        total=max(snapshot.bars_total, 1),
+        completed=snapshot.bars_processed,
+        line=f"{date}  {snapshot.bars_processed:,} bars  {snapshot.signals:,} signals  "
+        f"equity {snapshot.equity:,.2f}",
+    )
+
+
+def signals_csv(signals: Sequence[Signal]) -> str:
+    """DESIGN.md's signals CSV: ISO UTC timestamps, approved as true/false."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SIGNAL_COLUMNS)
+    stamps = np.datetime_as_string(
+        np.array([s.time_ns for s in signals], dtype="M8[ns]"), unit="s", timezone="UTC"
+    )
+    for stamp, s in zip(stamps, signals, strict=True):
+        writer.writerow(
+            (
+                stamp,
+                s.symbol,
+                s.timeframe,
+                s.strategy,
+                s.action,
+                f"{s.price:.4f}",
+                f"{s.confidence:.4f}",
+                "true" if s.approved else "false",
+                s.reason,
+            )
+        )
+    return out.getvalue()

@@ -1,0 +1,237 @@
+"""`ktrdr-tui backtest`: the JSON and CSV contracts, bad input, and what the store lacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_run import run
+
+from engine.ib.synthetic import SyntheticMarket
+from engine.market.calendar import calendar_for
+from engine.market.schema import bars_frame
+from engine.market.store import BarStore
+from engine.session.bars import read_session_bars
+from engine.session.pipeline import Pipeline
+from engine.session.strategies import StrategySpec
+from ktrdr_tui.commands.backtest import SIGNAL_COLUMNS
+
+FIRST, LAST = "2024-03-04", "2024-03-15"
+STRATEGIES = ("--strategy", "sma_crossover:fast=5,slow=20", "--strategy", "rsi")
+JSON_KEYS = {
+    "bars_processed",
+    "signals",
+    "approved",
+    "rejected",
+    "trades",
+    "final_equity",
+    "quality_pct",
+    "elapsed_s",
+    "bars_per_s",
+}
+
+
+def store_bars(data_dir: Path, drop: slice | None = None) -> int:
+    """Ten sessions of AAPL 1m bars in the store (minus `drop`); returns how many."""
+    calendar = calendar_for()
+    sessions = calendar.sessions_for_dates(pd.Timestamp(FIRST), pd.Timestamp(LAST))
+    bars = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
+    keep = np.ones(len(bars), bool)
+    if drop is not None:
+        keep[drop] = False
+    columns = {name: getattr(bars, name)[keep] for name in ("open", "high", "low", "close")}
+    frame = bars_frame(
+        pd.DatetimeIndex(bars.start[keep] * 10**9, tz="UTC"),
+        {**columns, "volume": bars.volume[keep]},
+    )
+    BarStore(data_dir, calendar).merge("AAPL", "1m", frame)
+    return int(keep.sum())
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def backtest(capsys, data_dir: Path, *extra: str, start=FIRST, end=LAST, strategies=STRATEGIES):
+    return run(
+        capsys,
+        "backtest",
+        "AAPL",
+        "--timeframe",
+        "1m",
+        "--start",
+        start,
+        "--end",
+        end,
+        *strategies,
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    )
+
+
+def test_json_reports_the_run_and_the_csv_holds_every_signal(capsys, data_dir, tmp_path):
+    stored = store_bars(data_dir)
+    out_csv = tmp_path / "signals.csv"
+    code, out, err = backtest(capsys, data_dir, "--json", "--signals-out", str(out_csv))
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) >= JSON_KEYS
+    assert report["bars_processed"] == stored == 3900
+    assert report["approved"] + report["rejected"] == report["signals"] > 0
+    assert 0 < report["trades"] <= report["approved"]
+    assert report["quality_pct"] == 100.0
+    assert report["bars_per_s"] > 0
+    rows = list(csv.reader(io.StringIO(out_csv.read_text())))
+    assert tuple(rows[0]) == SIGNAL_COLUMNS
+    body = rows[1:]
+    assert len(body) == report["signals"]
+    assert sum(row[7] == "true" for row in body) == report["approved"]
+    assert all(row[7] == "false" and row[8] for row in body if row[7] != "true")
+    assert {row[3] for row in body} == {
+        "sma_crossover:fast=5,slow=20",
+        "rsi:period=14,oversold=30,overbought=70",
+    }
+    assert body[0][0].endswith("Z") and body[0][1:3] == ["AAPL", "1m"]
+
+
+def test_the_cli_gives_the_engines_results(capsys, data_dir, tmp_path):
+    store_bars(data_dir)
+    out_csv = tmp_path / "signals.csv"
+    code, out, _ = backtest(capsys, data_dir, "--json", "--signals-out", str(out_csv))
+    assert code == 0
+    calendar = calendar_for()
+    bars = read_session_bars(
+        BarStore(data_dir, calendar),
+        calendar,
+        "AAPL",
+        "1m",
+        pd.Timestamp(FIRST),
+        pd.Timestamp(LAST),
+    )
+    pipeline = Pipeline(bars, [StrategySpec.parse(STRATEGIES[1]), StrategySpec.parse("rsi")])
+    pipeline.advance_to(pipeline.end)
+    report = json.loads(out)
+    assert report["signals"] == len(pipeline.signals)
+    assert report["final_equity"] == round(pipeline.equity, 2)
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    assert [(r["action"], float(r["price"])) for r in rows] == [
+        (s.action, round(s.price, 4)) for s in pipeline.signals
+    ]
+    assert [pd.Timestamp(r["timestamp"]).value for r in rows] == [
+        s.time_ns for s in pipeline.signals
+    ]
+
+
+def test_holes_lower_quality_and_reject_that_days_signals(capsys, data_dir, tmp_path):
+    store_bars(data_dir, drop=slice(400, 460))  # an hour out of the second day
+    out_csv = tmp_path / "signals.csv"
+    code, out, _ = backtest(capsys, data_dir, "--json", "--signals-out", str(out_csv))
+    assert code == 0
+    report = json.loads(out)
+    assert report["bars_processed"] == 3900 - 60
+    assert report["quality_pct"] == pytest.approx(100 * (3900 - 60) / 3900, abs=1e-3)
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    second_day = [r for r in rows if r["timestamp"].startswith("2024-03-05")]
+    after_hole = [r for r in second_day if r["timestamp"] >= "2024-03-05T15:40"]
+    assert after_hole and all("data quality" in r["reason"] for r in after_hole)
+    assert not any("data quality" in r["reason"] for r in rows if r not in second_day)
+
+
+def test_without_json_a_summary_line_on_stdout(capsys, data_dir):
+    store_bars(data_dir)
+    code, out, _err = backtest(capsys, data_dir)
+    assert code == 0
+    assert out.startswith("AAPL 1m 2024-03-04..2024-03-15: 3,900 bars")
+    assert "equity" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "complaint"),
+    [
+        ({"strategies": ("--strategy", "macd")}, 2, "unknown strategy 'macd'"),
+        (
+            {"strategies": ("--strategy", "sma_crossover:fast=30,slow=10")},
+            2,
+            "fast (30) must be less than slow (10)",
+        ),
+        ({"strategies": ("--strategy", "rsi:length=3")}, 2, "unknown parameter 'length'"),
+        ({"strategies": ("--strategy", "rsi:period=x")}, 2, "period must be a whole number"),
+        ({"strategies": ("--strategy", "rsi:timeframe=1d")}, 2, "cannot be read from 1m bars"),
+        ({"start": "2024-03-15", "end": "2024-03-04"}, 2, "end 2024-03-04 is before start"),
+        ({"start": "2024-03-09", "end": "2024-03-10"}, 2, "no trading session"),
+        (
+            {"start": "2024-02-01"},
+            1,
+            "AAPL 1m is stored for 2024-03-04..2024-03-15 only, not all of 2024-02-01..2024-03-15; "
+            "fetch the rest with: ktrdr-tui load AAPL --timeframe 1m --start 2024-02-01 "
+            "--end 2024-03-15",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    capsys, data_dir, tmp_path, change, code, complaint
+):
+    store_bars(data_dir)
+    out_csv = tmp_path / "signals.csv"
+    got, out, err = backtest(capsys, data_dir, "--signals-out", str(out_csv), **change)
+    assert (got, out) == (code, "")
+    assert complaint in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out_csv.exists()
+
+
+def test_an_unknown_dataset_names_what_is_stored_and_the_load_that_fetches_it(capsys, data_dir):
+    store_bars(data_dir)
+    code, _, err = run(
+        capsys,
+        "backtest",
+        "MSFT",
+        "--timeframe",
+        "5m",
+        "--start",
+        FIRST,
+        "--end",
+        LAST,
+        "--strategy",
+        "rsi",
+        "--data-dir",
+        str(data_dir),
+    )
+    assert code == 1
+    assert err.strip() == (
+        "ktrdr-tui: no MSFT 5m bars in the store (stored: AAPL 1m 2024-03-04..2024-03-15); "
+        "fetch them with: ktrdr-tui load MSFT --timeframe 5m --start 2024-03-04 --end 2024-03-15"
+    )
+
+
+def test_a_negative_speed_is_a_usage_error(capsys, data_dir):
+    store_bars(data_dir)
+    code, _, err = backtest(capsys, data_dir, "--speed", "-2")
+    assert code == 2
+    assert "expected a number >= 0" in err
+
+
+def test_an_unwritable_signals_file_fails_in_one_line(capsys, data_dir, tmp_path):
+    store_bars(data_dir)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = backtest(capsys, data_dir, "--signals-out", str(blocker / "signals.csv"))
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(f"ktrdr-tui: cannot write {blocker}")
+
+
+def test_a_damaged_file_is_reported_and_moved_aside(capsys, data_dir):
+    store_bars(data_dir)
+    month = data_dir / "bars" / "AAPL" / "1m" / "2024-03.parquet"
+    month.write_bytes(b"not parquet")
+    code, _, err = backtest(capsys, data_dir)
+    assert code == 1
+    assert "is unreadable" in err and "fetch its bars again with: ktrdr-tui load AAPL" in err
+    assert not month.exists()
