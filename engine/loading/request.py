@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.loading.planner import LoadMode
-from engine.market.calendar import CALENDAR_START, TradingCalendar
+from engine.market.calendar import CALENDAR_START, Session, TradingCalendar
 from engine.market.timeframes import TIMEFRAMES
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
@@ -69,6 +69,20 @@ def load_request(
                 f"{name} {day:%Y-%m-%d} is in the future: the last completed session is "
                 f"{last_done.date:%Y-%m-%d}"
             )
+    sessions = sessions_in(calendar, first_day, last_day)
+    return LoadRequest(
+        names,
+        timeframe,
+        f"{sessions[0].date:%Y-%m-%d}",
+        f"{sessions[-1].date:%Y-%m-%d}",
+        load_mode,
+    )
+
+
+def sessions_in(
+    calendar: TradingCalendar, first_day: pd.Timestamp, last_day: pd.Timestamp
+) -> list[Session]:
+    """The sessions dated first_day..last_day; at least one, or a one-line error."""
     if last_day < first_day:
         raise LoadInputError(f"end {last_day:%Y-%m-%d} is before start {first_day:%Y-%m-%d}")
     sessions = calendar.sessions_for_dates(first_day, last_day)
@@ -77,13 +91,7 @@ def load_request(
             f"no trading session between {first_day:%Y-%m-%d} and {last_day:%Y-%m-%d} "
             "(weekend or holiday)"
         )
-    return LoadRequest(
-        names,
-        timeframe,
-        f"{sessions[0].date:%Y-%m-%d}",
-        f"{sessions[-1].date:%Y-%m-%d}",
-        load_mode,
-    )
+    return sessions
 
 
 def session_date(text: str, name: str, calendar: TradingCalendar) -> pd.Timestamp:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from engine.loading.request import LoadInputError, session_date
+from engine.loading.request import LoadInputError, session_date, sessions_in
 from engine.market.calendar import TradingCalendar
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
@@ -60,15 +60,9 @@ def backtest_request(
         )
     try:
         first, last = session_date(start, "start", calendar), session_date(end, "end", calendar)
+        sessions = sessions_in(calendar, first, last)
     except LoadInputError as exc:
         raise BacktestInputError(str(exc)) from None
-    if last < first:
-        raise BacktestInputError(f"end {last:%Y-%m-%d} is before start {first:%Y-%m-%d}")
-    sessions = calendar.sessions_for_dates(first, last)
-    if not sessions:
-        raise BacktestInputError(
-            f"no trading session between {first:%Y-%m-%d} and {last:%Y-%m-%d} (weekend or holiday)"
-        )
     if not speed >= 0 or speed == float("inf"):
         raise BacktestInputError(
             f"speed must be a number >= 0 (0 is as fast as possible), got {speed}"
