@@ -74,6 +74,7 @@ class KtrdrApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._focus_pane("jobs")
         for problem in self._theme_files.problems:
             self.notify(problem, title="Theme skipped", severity="warning", timeout=10)
         if self.config.theme not in self.available_themes:
@@ -129,6 +130,15 @@ class KtrdrApp(App[None]):
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_pane(event.pane.id or "")
+
+    def _focus_pane(self, pane_id: str) -> None:
+        # The pane's keys apply while focus is inside it: hand focus to its main widget.
+        pane = self.query_one(f"#{pane_id}-pane")
+        target = next((w for w in pane.query("*") if w.focusable), pane)
+        target.focus()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

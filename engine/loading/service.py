@@ -200,12 +200,15 @@ class LoadService:
             self._jobs.pop(job_id, None)
         self.journals.delete(job_id)
 
-    def statuses(self) -> list[LoadStatus]:
-        """Every job this process runs plus every persisted one, oldest first."""
+    def statuses(self, persisted: bool = True) -> list[LoadStatus]:
+        """Every job this process runs plus, with `persisted`, every job a journal holds
+        (read from disk: too slow for a 10 Hz poll), oldest first."""
         with self._lock:
             live = {job_id: job.status() for job_id, job in self._jobs.items()}
-        persisted = [journal_status(j) for j in self.journals.all() if j.job_id not in live]
-        return sorted([*persisted, *live.values()], key=lambda s: s.job_id in live)
+        if not persisted:
+            return list(live.values())
+        persisted_only = [journal_status(j) for j in self.journals.all() if j.job_id not in live]
+        return sorted([*persisted_only, *live.values()], key=lambda s: s.job_id in live)
 
     def close(self, timeout: float | None = 10) -> None:
         """Stop: running jobs end as interrupted (resumable); the connection and the

@@ -28,6 +28,7 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore, StoreError
 from engine.source import choose_source
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
+from ktrdr_tui.formatting import duration
 
 _REFRESH_S = 0.1
 _BAD_ROWS_SHOWN = 5
@@ -135,17 +136,9 @@ def _fields(status: LoadStatus) -> dict[str, str]:
     return {
         "stage": status.stage or str(status.state),
         "bars": f"{status.bars_fetched:,}/{status.bars_total:,} bars",
-        "eta": _duration(status.eta_s),
+        "eta": duration(status.eta_s),
         "detail": detail,
     }
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes:02}:{secs:02}"
 
 
 def _outcome(status: LoadStatus) -> str:

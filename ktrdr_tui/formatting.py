@@ -1,0 +1,21 @@
+"""Text for numbers the CLI and the app both show. Import-light: no pandas."""
+
+from __future__ import annotations
+
+
+def duration(seconds: float | None) -> str:
+    """`mm:ss` or `h:mm:ss`; `--:--` while there is nothing meaningful to show."""
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes:02}:{secs:02}"
+
+
+def progress_bar(percent: float, width: int = 12) -> str:
+    """A bar of `width` cells and the percentage, e.g. `━━━━━━╸───── 52%`."""
+    filled = max(0.0, min(percent, 100.0)) / 100 * width
+    whole = int(filled)
+    half = "╸" if filled - whole >= 0.5 and whole < width else ""
+    bar = "━" * whole + half
+    return f"{bar}{'─' * (width - len(bar))} {percent:>3.0f}%"

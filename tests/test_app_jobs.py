@@ -1,0 +1,207 @@
+"""The Jobs pane, driven from the keyboard against the in-process simulated gateway."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pandas as pd
+from textual.widgets import DataTable, Input, Static
+
+from engine.config import GatewayAddress
+from engine.core.jobs import JobState
+from engine.loading.journal import JournalStore, LoadJournal
+from engine.loading.planner import LoadMode
+from engine.loading.service import LoadService
+from engine.market.store import BarStore
+
+DEADLINE_S = 30.0
+
+
+async def until(pilot, condition, timeout: float = DEADLINE_S) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await pilot.pause(0.02)
+
+
+def set_latency(app, ms: float) -> None:
+    """Slow the in-process gateway's answers, so a load is still running when a key lands."""
+    gateway = app.loads._gateway
+    gateway.settings = replace(
+        gateway.settings, faults=replace(gateway.settings.faults, latency_ms=ms)
+    )
+
+
+def state_of(app, job_id: str) -> str:
+    return str(app.query_one("#jobs-table", DataTable).get_cell(job_id, "state"))
+
+
+def only_job(app) -> str:
+    table = app.query_one("#jobs-table", DataTable)
+    assert table.row_count == 1
+    return table.coordinate_to_cell_key((0, 0)).row_key.value
+
+
+async def start_load(pilot, symbol: str = "AAPL", start: str | None = None, end: str | None = None):
+    app = pilot.app
+    await until(pilot, lambda: app.loads is not None)
+    await pilot.press("n")
+    await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+    await pilot.press(*symbol)
+    for field, value in (("start", start), ("end", end)):
+        if value is not None:
+            app.screen.query_one(f"#{field}", Input).value = value
+    await pilot.press("enter")
+    await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 1)
+    return only_job(app)
+
+
+async def test_n_aapl_enter_loads_a_month_of_bars_and_the_row_follows_it(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        job_id = await start_load(pilot)
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+        status = app.loads.statuses(persisted=False)[0]
+        # The defaults: a month back from the last completed session, 1-minute bars.
+        first, last = pd.Timestamp(status.start), pd.Timestamp(status.end)
+        assert status.timeframe == "1m" and 28 <= (last - first).days <= 31
+        stored = BarStore(app.config.data_dir).summary("AAPL", "1m")
+        assert stored.bars == status.bars_total > 0
+        table = app.query_one("#jobs-table", DataTable)
+        assert str(table.get_cell(job_id, "progress")).endswith("100%")
+        assert str(table.get_cell(job_id, "bars")) == f"{stored.bars:,}/{stored.bars:,}"
+
+
+async def test_cancel_then_resume_reaches_done(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        set_latency(app, 100)
+        job_id = await start_load(pilot)
+        await until(pilot, lambda: state_of(app, job_id) == "running")
+        await until(
+            pilot, lambda: "Segment" in str(app.query_one(DataTable).get_cell(job_id, "segment"))
+        )
+        await pilot.press("c")
+        await until(pilot, lambda: state_of(app, job_id).startswith("cancelled"))
+        assert state_of(app, job_id) == "cancelled · resumable"
+        set_latency(app, 0)
+        await pilot.press("r")
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+
+
+async def test_delete_removes_a_finished_job_and_keeps_its_bars(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        job_id = await start_load(pilot, start="2024-03-04", end="2024-03-05")
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+        await pilot.press("delete")
+        await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 0)
+        assert not JournalStore(app.config.data_dir / "jobs").path(job_id).exists()
+        assert BarStore(app.config.data_dir).summary("AAPL", "1m").bars == 2 * 390
+
+
+async def test_a_job_from_an_earlier_run_shows_resumable_and_resumes(make_app) -> None:
+    app = make_app()
+    journal = LoadJournal(
+        job_id="0123456789ab",
+        symbol="MSFT",
+        timeframe="1h",
+        mode=LoadMode.FULL,
+        start="2024-03-04",
+        end="2024-03-08",
+        source="sim",
+        state=JobState.INTERRUPTED,
+        created_at="2024-03-09T10:00:00+00:00",
+        updated_at="2024-03-09T10:00:05+00:00",
+    )
+    JournalStore(app.config.data_dir / "jobs").save(journal)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 1)
+        assert state_of(app, "0123456789ab") == "interrupted · resumable"
+        await pilot.press("r")
+        await until(pilot, lambda: state_of(app, "0123456789ab") == "done")
+        assert BarStore(app.config.data_dir).summary("MSFT", "1h").bars == 5 * 7
+
+
+async def test_bad_input_shows_the_reason_under_the_field_and_does_not_submit(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+        screen = app.screen
+        await pilot.press(*"AAPL")
+        screen.query_one("#start", Input).value = "2024-03-08"
+        screen.query_one("#end", Input).value = "2024-03-04"
+        await pilot.pause()
+        assert "end 2024-03-04 is before start 2024-03-08" in str(
+            screen.query_one("#end-error", Static).render()
+        )
+        screen.query_one("#symbols", Input).value = "AA PL$"
+        await pilot.pause()
+        assert "is not a symbol" in str(screen.query_one("#symbols-error", Static).render())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen  # still open: nothing started
+        assert app.loads.statuses(persisted=False) == []
+        await pilot.press("escape")
+        assert app.screen is not screen
+
+
+async def test_enter_shows_every_segment(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        job_id = await start_load(pilot, start="2024-03-04", end="2024-03-08")
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "JobDetailScreen")
+        segments = app.screen.query_one("#segments", DataTable)
+        await until(pilot, lambda: segments.row_count == 5)
+        rows = [segments.get_row_at(i) for i in range(5)]
+        assert [str(row[2]) for row in rows] == ["done"] * 5
+        assert str(rows[0][1]) == "2024-03-08" and str(rows[0][3]) == "390/390"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "JobDetailScreen"
+
+
+async def test_remove_refuses_a_running_job(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        set_latency(app, 200)
+        job_id = await start_load(pilot)
+        await until(pilot, lambda: state_of(app, job_id) == "running")
+        await pilot.press("delete")
+        await pilot.pause()
+        assert app.query_one("#jobs-table", DataTable).row_count == 1
+        assert any("cancel it first" in n.message for n in app._notifications)
+        app.loads.cancel(job_id)
+        await until(pilot, lambda: state_of(app, job_id).startswith("cancelled"))
+
+
+def test_statuses_without_journals_skip_the_disk(tmp_path) -> None:
+    service = LoadService(
+        tmp_path, source="sim", address=GatewayAddress("127.0.0.1", 1), client_id=1, pacing=None
+    )
+    JournalStore(tmp_path / "jobs").save(
+        LoadJournal(
+            job_id="feedfeedfeed",
+            symbol="IBM",
+            timeframe="1d",
+            mode=LoadMode.FULL,
+            start="2024-01-02",
+            end="2024-01-05",
+            source="sim",
+            state=JobState.CANCELLED,
+            created_at="2024-01-06T00:00:00+00:00",
+            updated_at="2024-01-06T00:00:00+00:00",
+        )
+    )
+    try:
+        assert [s.job_id for s in service.statuses()] == ["feedfeedfeed"]
+        assert service.statuses(persisted=False) == []
+    finally:
+        service.close()
