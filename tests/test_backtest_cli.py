@@ -7,21 +7,18 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from bar_fixtures import FIRST, LAST, store_bars
 from cli_run import run
 
-from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
-from engine.market.schema import bars_frame
 from engine.market.store import BarStore
 from engine.session.bars import read_session_bars
 from engine.session.pipeline import Pipeline
 from engine.session.strategies import StrategySpec
 from ktrdr_tui.commands.backtest import SIGNAL_COLUMNS
 
-FIRST, LAST = "2024-03-04", "2024-03-15"
 STRATEGIES = ("--strategy", "sma_crossover:fast=5,slow=20", "--strategy", "rsi")
 JSON_KEYS = {
     "bars_processed",
@@ -34,23 +31,6 @@ JSON_KEYS = {
     "elapsed_s",
     "bars_per_s",
 }
-
-
-def store_bars(data_dir: Path, drop: slice | None = None) -> int:
-    """Ten sessions of AAPL 1m bars in the store (minus `drop`); returns how many."""
-    calendar = calendar_for()
-    sessions = calendar.sessions_for_dates(pd.Timestamp(FIRST), pd.Timestamp(LAST))
-    bars = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
-    keep = np.ones(len(bars), bool)
-    if drop is not None:
-        keep[drop] = False
-    columns = {name: getattr(bars, name)[keep] for name in ("open", "high", "low", "close")}
-    frame = bars_frame(
-        pd.DatetimeIndex(bars.start[keep] * 10**9, tz="UTC"),
-        {**columns, "volume": bars.volume[keep]},
-    )
-    BarStore(data_dir, calendar).merge("AAPL", "1m", frame)
-    return int(keep.sum())
 
 
 @pytest.fixture

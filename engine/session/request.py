@@ -134,7 +134,7 @@ def _check_stored(
             f"fetch them with: {fetch}",
             usage=False,
         )
-    stored_first, stored_last = _session_span(calendar, summary)
+    stored_first, stored_last = session_span(calendar, summary)
     if first < stored_first or last > stored_last:
         raise BacktestInputError(
             f"{symbol} {timeframe} is stored for {stored_first:%Y-%m-%d}..{stored_last:%Y-%m-%d} "
@@ -153,7 +153,7 @@ def _refuse_damaged(store: BarStore, fetch: str) -> None:
         )
 
 
-def _session_span(
+def session_span(
     calendar: TradingCalendar, summary: DatasetSummary
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The session dates of a dataset's first and last bars."""
@@ -170,7 +170,7 @@ def _session_span(
 def _describe(calendar: TradingCalendar, summary: DatasetSummary) -> str:
     if summary.first is None:
         return f"{summary.symbol} {summary.timeframe} (empty)"
-    first, last = _session_span(calendar, summary)
+    first, last = session_span(calendar, summary)
     return f"{summary.symbol} {summary.timeframe} {first:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
