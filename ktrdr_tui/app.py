@@ -9,7 +9,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
 from engine.config import DEFAULT_THEME, Config
 from engine.source import SourceChoice, choose_source
@@ -74,6 +74,8 @@ class KtrdrApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Panes switch with 1 2 3; a focused tab bar would only swallow the panes' keys.
+        self.query_one(TabbedContent).query_one(Tabs).can_focus = False
         self._focus_pane("jobs")
         for problem in self._theme_files.problems:
             self.notify(problem, title="Theme skipped", severity="warning", timeout=10)

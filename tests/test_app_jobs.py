@@ -34,8 +34,12 @@ def set_latency(app, ms: float) -> None:
     )
 
 
+def cell(app, job_id: str, column: str) -> str:
+    return str(app.query_one("#jobs-table", DataTable).get_cell(job_id, column))
+
+
 def state_of(app, job_id: str) -> str:
-    return str(app.query_one("#jobs-table", DataTable).get_cell(job_id, "state"))
+    return cell(app, job_id, "state")
 
 
 def only_job(app) -> str:
@@ -85,11 +89,15 @@ async def test_cancel_then_resume_reaches_done(make_app) -> None:
             pilot, lambda: "Segment" in str(app.query_one(DataTable).get_cell(job_id, "segment"))
         )
         await pilot.press("c")
-        await until(pilot, lambda: state_of(app, job_id).startswith("cancelled"))
-        assert state_of(app, job_id) == "cancelled · resumable"
+        await until(pilot, lambda: state_of(app, job_id) == "cancelled")
+        assert cell(app, job_id, "stage") == "resumable"
         set_latency(app, 0)
         await pilot.press("r")
         await until(pilot, lambda: state_of(app, job_id) == "done")
+        status = app.loads.statuses(persisted=False)[0]
+        assert status.segments_done == status.segments_total
+        stored = BarStore(app.config.data_dir).summary("AAPL", "1m")
+        assert stored.bars == status.bars_total == status.segments_total * 390
 
 
 async def test_delete_removes_a_finished_job_and_keeps_its_bars(make_app) -> None:
@@ -120,10 +128,45 @@ async def test_a_job_from_an_earlier_run_shows_resumable_and_resumes(make_app) -
     JournalStore(app.config.data_dir / "jobs").save(journal)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 1)
-        assert state_of(app, "0123456789ab") == "interrupted · resumable"
+        assert state_of(app, "0123456789ab") == "interrupted"
+        assert cell(app, "0123456789ab", "stage") == "resumable"
         await pilot.press("r")
         await until(pilot, lambda: state_of(app, "0123456789ab") == "done")
         assert BarStore(app.config.data_dir).summary("MSFT", "1h").bars == 5 * 7
+
+
+async def test_a_failing_job_says_why_in_its_row_and_a_notification(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        job_id = await start_load(pilot, symbol="ZZZZ", start="2024-03-04", end="2024-03-05")
+        await until(pilot, lambda: state_of(app, job_id) == "failed")
+        assert "unknown symbol 'ZZZZ'" in cell(app, job_id, "segment")
+        await until(pilot, lambda: any("ZZZZ 1m failed" in n.message for n in app._notifications))
+        await pilot.press("r")  # no plan, no journal: nothing to resume, and no crash
+        await until(
+            pilot, lambda: any("nothing to resume" in n.message for n in app._notifications)
+        )
+        assert state_of(app, job_id) == "failed"
+
+
+async def test_the_dialog_checks_dates_before_any_symbol_is_typed(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+        screen = app.screen
+        start = screen.query_one("#start-error", Static)
+        assert start.has_class("-empty")  # the defaults are fine
+        screen.query_one("#start", Input).value = "2024-13-01"
+        await pilot.pause()
+        assert "start '2024-13-01' is not a date" in str(start.render())
+        assert not start.has_class("-empty")
+        assert screen.query_one("#symbols-error", Static).has_class("-empty")
+        await pilot.press("enter")  # nothing typed: the symbol is missing, nothing starts
+        await pilot.pause()
+        assert "no symbol given" in str(screen.query_one("#symbols-error", Static).render())
+        assert app.screen is screen and app.loads.statuses(persisted=False) == []
 
 
 async def test_bad_input_shows_the_reason_under_the_field_and_does_not_submit(make_app) -> None:
@@ -160,11 +203,39 @@ async def test_enter_shows_every_segment(make_app) -> None:
         await until(pilot, lambda: app.screen.__class__.__name__ == "JobDetailScreen")
         segments = app.screen.query_one("#segments", DataTable)
         await until(pilot, lambda: segments.row_count == 5)
+        column = {key.value: i for i, key in enumerate(segments.columns)}
         rows = [segments.get_row_at(i) for i in range(5)]
-        assert [str(row[2]) for row in rows] == ["done"] * 5
-        assert str(rows[0][1]) == "2024-03-08" and str(rows[0][3]) == "390/390"
+        assert [str(row[column["status"]]) for row in rows] == ["done"] * 5
+        assert [str(row[column["span"]]) for row in rows] == [
+            "2024-03-08",
+            "2024-03-07",
+            "2024-03-06",
+            "2024-03-05",
+            "2024-03-04",
+        ]
+        assert {str(row[column["bars"]]) for row in rows} == {"390/390"}
         await pilot.press("escape")
         assert app.screen.__class__.__name__ != "JobDetailScreen"
+
+
+async def test_the_details_follow_a_running_job(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        set_latency(app, 150)
+        job_id = await start_load(pilot, start="2024-03-04", end="2024-03-08")
+        await until(pilot, lambda: state_of(app, job_id) == "running")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "JobDetailScreen")
+        segments = app.screen.query_one("#segments", DataTable)
+
+        def statuses() -> list[str]:
+            return [str(segments.get_cell(str(i), "status")) for i in range(1, 6)]
+
+        await until(pilot, lambda: segments.row_count == 5 and "fetching" in statuses())
+        set_latency(app, 0)
+        await until(pilot, lambda: statuses() == ["done"] * 5)
+        assert "5/5 segments done" in str(app.screen.query_one("#detail-title", Static).render())
 
 
 async def test_remove_refuses_a_running_job(make_app) -> None:
@@ -179,7 +250,7 @@ async def test_remove_refuses_a_running_job(make_app) -> None:
         assert app.query_one("#jobs-table", DataTable).row_count == 1
         assert any("cancel it first" in n.message for n in app._notifications)
         app.loads.cancel(job_id)
-        await until(pilot, lambda: state_of(app, job_id).startswith("cancelled"))
+        await until(pilot, lambda: state_of(app, job_id) == "cancelled")
 
 
 def test_statuses_without_journals_skip_the_disk(tmp_path) -> None:

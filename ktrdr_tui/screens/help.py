@@ -38,6 +38,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             (".", "step one bar"),
             ("g", "go to a date"),
             ("home", "restart"),
+            ("t", "chart timeframe (1m … 1h)"),
         ],
     ),
     ("Signals", [("f", "follow new signals"), ("/", "filter"), ("e", "export CSV")]),
@@ -88,6 +89,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static("ktrdr-tui keys", classes="help-title")
             yield Static(keys_text())
             yield Static(
-                "Keys of panes that are still empty act once those panes land.", classes="help-hint"
+                "A pane's keys act while it is shown (1 2 3); tab moves between its widgets.",
+                classes="help-hint",
             )
             yield Static("escape closes this help", classes="help-hint")

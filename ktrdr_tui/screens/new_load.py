@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from engine.market.calendar import TradingCalendar
 
 MODES = ("full", "tail", "backfill", "local")
+MODE_HELP = {
+    "full": "every session missing in the range",
+    "tail": "from the newest stored session up to the end",
+    "backfill": "from the oldest stored session back to the start",
+    "local": "the store only: nothing is fetched",
+}
 FIELDS = ("symbols", "timeframe", "start", "end", "mode")
+# Stands in for the symbols while none is typed, so the other fields are checked as you type.
+_STAND_IN = ["AAPL"]
 
 
 def default_range(calendar: TradingCalendar, now: pd.Timestamp) -> tuple[str, str]:
@@ -52,34 +60,51 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
         align: center middle;
     }
     NewLoadScreen > Vertical {
-        width: 64;
+        width: 68;
         height: auto;
         border: round $primary;
         background: $surface;
-        padding: 1 2;
+        padding: 0 2;
     }
     NewLoadScreen .dialog-title {
         text-style: bold;
         color: $primary;
-        margin-bottom: 1;
+        padding: 1 0;
     }
-    NewLoadScreen Label {
-        margin-top: 1;
+    NewLoadScreen .field {
+        height: auto;
+    }
+    NewLoadScreen .field Label {
+        width: 12;
+        height: 3;
+        content-align: left middle;
+    }
+    NewLoadScreen .field Input, NewLoadScreen .field Select {
+        width: 1fr;
     }
     NewLoadScreen .field-error {
         color: $error;
         height: auto;
+        padding: 0 0 0 13;
     }
-    NewLoadScreen Horizontal {
+    NewLoadScreen .field-error.-empty {
+        display: none;
+    }
+    NewLoadScreen #summary {
+        color: $text-muted;
+        padding: 0 0 0 13;
+    }
+    NewLoadScreen #buttons {
         height: auto;
-        margin-top: 1;
+        align-horizontal: right;
+        padding: 1 0;
     }
     NewLoadScreen Button {
-        margin-right: 2;
+        margin-left: 2;
     }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="new-load.cancel")]
 
     def __init__(self, calendar: TradingCalendar, now: pd.Timestamp | None = None):
         super().__init__()
@@ -88,58 +113,75 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
         self._calendar = calendar
         self._now = now if now is not None else pd.Timestamp.now(tz="UTC")
         self._start, self._end = default_range(calendar, self._now)
-        self._request: LoadRequest | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("New load from IB", classes="dialog-title")
-            yield Label("Symbols (space between several)")
-            yield Input(placeholder="AAPL MSFT", id="symbols")
-            yield Static("", id="symbols-error", classes="field-error")
-            yield Label("Timeframe")
-            yield Select(
-                [(tf, tf) for tf in TIMEFRAMES], value="1m", allow_blank=False, id="timeframe"
-            )
-            yield Static("", id="timeframe-error", classes="field-error")
-            yield Label("Start (session date)")
-            yield Input(self._start, id="start")
-            yield Static("", id="start-error", classes="field-error")
-            yield Label("End (session date)")
-            yield Input(self._end, id="end")
-            yield Static("", id="end-error", classes="field-error")
-            yield Label("Mode")
-            yield Select([(m, m) for m in MODES], value="full", allow_blank=False, id="mode")
-            yield Static("", id="mode-error", classes="field-error")
-            with Horizontal():
-                yield Button("Load", variant="primary", id="load")
+            with Horizontal(classes="field"):
+                yield Label("Symbols")
+                yield Input(placeholder="AAPL MSFT (space between several)", id="symbols")
+            yield Static("", id="symbols-error", classes="field-error -empty")
+            with Horizontal(classes="field"):
+                yield Label("Timeframe")
+                yield Select(
+                    [(tf, tf) for tf in TIMEFRAMES], value="1m", allow_blank=False, id="timeframe"
+                )
+            yield Static("", id="timeframe-error", classes="field-error -empty")
+            with Horizontal(classes="field"):
+                yield Label("Start")
+                yield Input(self._start, placeholder="YYYY-MM-DD", id="start")
+            yield Static("", id="start-error", classes="field-error -empty")
+            with Horizontal(classes="field"):
+                yield Label("End")
+                yield Input(self._end, placeholder="YYYY-MM-DD", id="end")
+            yield Static("", id="end-error", classes="field-error -empty")
+            with Horizontal(classes="field"):
+                yield Label("Mode")
+                yield Select([(m, m) for m in MODES], value="full", allow_blank=False, id="mode")
+            yield Static("", id="mode-error", classes="field-error -empty")
+            yield Static("", id="summary")
+            with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
+                yield Button("Load", variant="primary", id="load")
 
     def on_mount(self) -> None:
         self.query_one("#symbols", Input).focus()
+        self.check()
 
-    def check(self, show_empty: bool = False) -> LoadRequest | None:
-        """The request the fields make, or None with the reason under its field."""
+    def _complain(self, field: str, message: str) -> None:
+        error = self.query_one(f"#{field}-error", Static)
+        error.update(message)
+        error.set_class(not message, "-empty")
+
+    def check(self, submitting: bool = False) -> LoadRequest | None:
+        """The request the fields make, or None with the reason under its field. While no
+        symbol is typed the other fields are still checked; the missing symbol is only a
+        complaint on submit."""
         from engine.loading.request import LoadInputError, load_request
 
         for name in FIELDS:
-            self.query_one(f"#{name}-error", Static).update("")
+            self._complain(name, "")
         symbols = self.query_one("#symbols", Input).value.replace(",", " ").split()
-        if not symbols and not show_empty:
-            return None  # nothing typed yet: no complaint either
+        mode = str(self.query_one("#mode", Select).value)
+        summary = self.query_one("#summary", Static)
         try:
-            return load_request(
+            request = load_request(
                 self._calendar,
-                symbols,
+                symbols or ([] if submitting else _STAND_IN),
                 str(self.query_one("#timeframe", Select).value),
                 self.query_one("#start", Input).value.strip(),
                 self.query_one("#end", Input).value.strip() or None,
-                str(self.query_one("#mode", Select).value),
+                mode,
                 now=self._now,
             )
         except LoadInputError as exc:
             message = str(exc)
-            self.query_one(f"#{field_of(message)}-error", Static).update(message)
+            self._complain(field_of(message), message)
+            summary.update(MODE_HELP.get(mode, ""))
             return None
+        sessions = len(self._calendar.sessions_for_dates(request.start, request.end))
+        summary.update(f"{sessions:,} session{'s' if sessions != 1 else ''}: {MODE_HELP[mode]}")
+        return request if symbols else None
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -149,9 +191,11 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#load")
     def submit(self) -> None:
-        request = self.check(show_empty=True)
+        request = self.check(submitting=True)
         if request is not None:
             self.dismiss(request)
+        else:
+            self.app.bell()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -1,82 +1,177 @@
 """The Jobs pane: every load job, live, one row each, and the keys that drive them.
 
 The pane polls the app's LoadService ten times a second for the jobs this process runs (cheap:
-no disk) and reads the journals of earlier runs once, in a worker, and again after a remove or
-resume. Rows are keyed by job id and updated cell by cell. Every call that may wait (start,
-cancel, resume, remove) runs in a thread worker; what fails is a notification, never a crash.
+in memory, no disk) and reads the journals of earlier runs in a worker: once when the service
+is there, and again after a remove or a resume. Rows are keyed by job id and updated cell by
+cell, only where something changed. Every call that may wait (start, cancel, resume, remove)
+runs in a thread worker; what fails is a notification (and, for a job, its row), never a crash.
+
+Import-light: the engine's loading modules (pandas, pyarrow, the IB client) are imported by the
+app's worker, never here at module level.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from engine.core.jobs import JobState
 from ktrdr_tui.formatting import duration, progress_bar
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from engine.loading.load_job import LoadStatus
     from engine.loading.request import LoadRequest
     from engine.loading.service import LoadService
 
 POLL_S = 0.1
+BAR_CELLS = 12
+# Fixed widths where the longest value is known, so the columns do not jump as a job goes;
+# the others grow with their values.
+WIDTHS = {"state": 11, "progress": BAR_CELLS + 5, "rate": 8, "eta": 7, "stage": 15, "segment": 48}
+# In the order of importance: what fits a 100-column terminal comes first; the stage and the
+# segment line (also shown in full under the table for the selected job) come last.
 COLUMNS = (
     ("symbol", "Symbol"),
     ("timeframe", "TF"),
     ("mode", "Mode"),
     ("state", "State"),
-    ("stage", "Stage"),
-    ("segment", "Segment"),
+    ("progress", "Progress"),
     ("bars", "Bars"),
     ("rate", "Rate"),
     ("eta", "ETA"),
-    ("progress", "Progress"),
+    ("stage", "Stage"),
+    ("segment", "Segment"),
 )
-STATE_STYLES = {
-    JobState.QUEUED: "dim",
-    JobState.RUNNING: "bold yellow",
-    JobState.CANCELLING: "yellow",
-    JobState.CANCELLED: "magenta",
-    JobState.FAILED: "bold red",
-    JobState.DONE: "green",
-    JobState.INTERRUPTED: "red",
+# State → (theme colour, bold). No colour: dim.
+STATE_COLOURS: dict[JobState, tuple[str, bool]] = {
+    JobState.QUEUED: ("", False),
+    JobState.RUNNING: ("primary", True),
+    JobState.CANCELLING: ("warning", False),
+    JobState.CANCELLED: ("warning", False),
+    JobState.FAILED: ("error", True),
+    JobState.DONE: ("success", False),
+    JobState.INTERRUPTED: ("warning", False),
 }
+EMPTY_TEXT = (
+    "No load jobs yet.\n\n"
+    "Press n to load bars from IB into the local store: n, AAPL, enter loads the last month "
+    "of AAPL 1-minute bars. Each load shows here, one row each: its state, the segment being "
+    "fetched, bars, rate, ETA and a progress bar."
+)
+STARTING_TEXT = "Starting the data service…"
 
 
-def row_cells(status: LoadStatus) -> dict[str, object]:
-    """What a row shows for one job."""
-    state = str(status.state) + (" · resumable" if status.resumable else "")
-    running = status.state is JobState.RUNNING
-    segment = status.detail if running else (status.error or "")
-    rate = f"{status.rate_bars_s:,.0f}/s" if running and status.rate_bars_s else ""
+def theme_style(variables: Mapping[str, str], name: str, *, bold: bool = False) -> Style:
+    """A Rich style in the theme's colour `name` (`success`, `error`, …); dim if it has none."""
+    colour = variables.get(name, "") if name else ""
+    if not colour.startswith("#"):
+        return Style(dim=True, bold=bold)
+    return Style(color=colour, bold=bold)
+
+
+def state_style(state: JobState, variables: Mapping[str, str]) -> Style:
+    name, bold = STATE_COLOURS.get(state, ("", False))
+    return theme_style(variables, name, bold=bold)
+
+
+def same_cell(a: object, b: object) -> bool:
+    """Equal cells; Rich compares Texts by their text and spans only, not their style."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return a == b
+
+
+def progress_cell(percent: float, style: Style) -> Text:
+    """`━━━━━━╸───── 52%`: the done part in the state's colour, the rest dim."""
+    text = progress_bar(percent, BAR_CELLS)
+    bar, rest = text[:BAR_CELLS], text[BAR_CELLS:]
+    done = bar.rstrip("─")
+    return Text.assemble(
+        (done, style), (bar[len(done) :], Style(dim=True)), rest, no_wrap=True, end=""
+    )
+
+
+def row_cells(status: LoadStatus, variables: Mapping[str, str]) -> dict[str, object]:
+    """What a row shows for one job, column by column (plain text: no markup is parsed)."""
+    style = state_style(status.state, variables)
+    ended = status.state.ended
+    if ended:
+        stage = "resumable" if status.resumable else ""
+        line = status.error
+    else:
+        stage = status.stage or str(status.state)
+        line = status.detail
+    rate = status.rate_bars_s if status.state is JobState.RUNNING else None
+    bars = f"{status.bars_fetched:,}/{status.bars_total:,}" if status.bars_total else ""
     return {
-        "symbol": status.symbol,
-        "timeframe": status.timeframe,
-        "mode": str(status.mode),
-        "state": Text(state, style=STATE_STYLES.get(status.state, "")),
-        "stage": status.stage if running else "",
-        "segment": Text(segment, overflow="ellipsis", no_wrap=True),
-        "bars": f"{status.bars_fetched:,}/{status.bars_total:,}",
-        "rate": rate,
-        "eta": duration(status.eta_s) if running else "--:--",
-        "progress": progress_bar(status.percent),
+        "symbol": Text(status.symbol, no_wrap=True, end=""),
+        "timeframe": Text(status.timeframe, end=""),
+        "mode": Text(str(status.mode), end=""),
+        "state": Text(str(status.state), style=style, end=""),
+        "progress": progress_cell(status.percent, style),
+        "bars": Text(bars, justify="right", end=""),
+        "rate": Text(f"{rate:,.0f}/s" if rate else "", justify="right", end=""),
+        "eta": Text("" if ended else duration(status.eta_s), justify="right", end=""),
+        "stage": Text(stage, no_wrap=True, end=""),
+        "segment": Text(line, overflow="ellipsis", no_wrap=True, end=""),
     }
+
+
+def describe(status: LoadStatus) -> Text:
+    """The line under the table for the selected job: everything, and the keys that apply."""
+    line = Text(no_wrap=True, overflow="ellipsis", end="")
+    line.append(f"{status.symbol} {status.timeframe} {status.start} → {status.end}", "bold")
+    line.append(f" · {status.mode} · {status.state}")
+    what = status.error if status.state.ended else status.detail
+    if what:
+        line.append(f" · {what}")
+    if not status.state.ended:
+        keys = "c cancels"
+    elif status.resumable:
+        keys = "r resumes · delete removes (the bars stay)"
+    else:
+        keys = "delete removes (the bars stay)"
+    line.append(f"   {keys} · enter: segments", Style(dim=True))
+    return line
+
+
+class JobsTable(DataTable):
+    """The table of jobs; `enter` on a row opens its segments (shown in the footer)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Details", id="jobs.details")]
 
 
 class JobsPane(Vertical):
     DEFAULT_CSS = """
-    JobsPane DataTable {
+    JobsPane JobsTable {
         height: 1fr;
     }
-    JobsPane .jobs-hint {
+    JobsPane.-empty JobsTable {
+        height: auto;
+        overflow-x: hidden;
+    }
+    JobsPane #jobs-hint {
         color: $text-muted;
         padding: 1 0;
+        max-width: 90;
+    }
+    JobsPane #jobs-selected {
+        height: 1;
+        color: $text-muted;
+    }
+    JobsPane.-empty #jobs-selected {
+        display: none;
     }
     """
 
@@ -85,25 +180,45 @@ class JobsPane(Vertical):
         Binding("c", "cancel", "Cancel", id="jobs.cancel"),
         Binding("r", "resume", "Resume", id="jobs.resume"),
         Binding("delete", "remove", "Remove", id="jobs.remove"),
-        Binding("enter", "details", "Details", id="jobs.details"),
     ]
+
+    class JournalsRead(Message):
+        """The jobs of earlier runs, read from disk by a worker (the newest read wins)."""
+
+        def __init__(self, reading: int, persisted: dict[str, LoadStatus]) -> None:
+            super().__init__()
+            self.reading = reading
+            self.persisted = persisted
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
+        # The wall clock the new-load dialog takes its default range from (None: the real
+        # one). Tests and snapshots fix it.
+        self.now: Callable[[], pd.Timestamp] | None = None
         self._persisted: dict[str, LoadStatus] = {}
         self._shown: dict[str, dict[str, object]] = {}
-        self._journals_read_once = False
+        self._states: dict[str, JobState] = {}
+        self._expecting: set[str] = set()  # started or resumed here; their end not told yet
+        self._told: set[str] = set()  # ended jobs whose end was told
+        self._readings = 0  # journal reads asked for
+        self._journals_read = False
 
     def compose(self) -> ComposeResult:
         yield Static("Load jobs", classes="pane-title")
-        table = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        table = JobsTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
-            table.add_column(label, key=key)
+            table.add_column(label, key=key, width=WIDTHS.get(key))
         yield table
-        yield Static("Starting the data service…", id="jobs-hint", classes="jobs-hint")
+        yield Static("", id="jobs-selected")
+        yield Static(STARTING_TEXT, id="jobs-hint")
 
     def on_mount(self) -> None:
+        self.add_class("-empty")
         self.set_interval(POLL_S, self.poll)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.poll())
+        # The app's header changes once the load service is there: look at once rather than
+        # at the next tick, so the pane never lags the header.
+        self.watch(self.app, "sub_title", lambda _title: self.poll(), init=False)
 
     @property
     def service(self) -> LoadService | None:
@@ -115,68 +230,121 @@ class JobsPane(Vertical):
         service = self.service
         if service is None:
             return
-        if not self._journals_read_once:
-            self._journals_read_once = True
-            self._read_journals()
-        self.show(self.statuses())
+        if not self._readings:
+            self.read_journals()
+        if self._journals_read:  # then the jobs of earlier runs come first, oldest first
+            self.show(self.statuses())
+        else:
+            self._show_hint(False)
 
     def statuses(self) -> list[LoadStatus]:
+        """The jobs of earlier runs (as last read) and the live ones, oldest first."""
         service = self.service
         live = {s.job_id: s for s in service.statuses(persisted=False)} if service else {}
         return [*(s for i, s in self._persisted.items() if i not in live), *live.values()]
 
-    @work(thread=True, group="jobs-journals")
-    def _read_journals(self) -> None:
-        service = self.service
-        if service is None:
-            return
-        persisted = {s.job_id: s for s in service.statuses() if s.persisted}
-        self.app.call_from_thread(self._journals_read, persisted)
+    def read_journals(self) -> None:
+        self._readings += 1
+        self._read_journals(self._readings)
 
-    def _journals_read(self, persisted: dict[str, LoadStatus]) -> None:
-        self._persisted = persisted
+    @work(thread=True, group="jobs-journals")
+    def _read_journals(self, reading: int) -> None:
+        service = self.service
+        if service is not None:
+            persisted = {s.job_id: s for s in service.statuses() if s.persisted}
+            self.post_message(self.JournalsRead(reading, persisted))
+
+    def on_jobs_pane_journals_read(self, message: JournalsRead) -> None:
+        if message.reading == self._readings:  # an older read may land after a newer one
+            self._persisted = message.persisted
+            self._journals_read = True
+            self.poll()
 
     def show(self, statuses: list[LoadStatus]) -> None:
         """Update the table in place: new rows added, changed cells rewritten, gone rows
         removed."""
-        table = self.query_one(DataTable)
+        table = self.query_one(JobsTable)
+        variables = self.app.theme_variables
         wanted = {s.job_id for s in statuses}
         for job_id in [k for k in self._shown if k not in wanted]:
             table.remove_row(job_id)
             del self._shown[job_id]
+            self._states.pop(job_id, None)
+            self._told.discard(job_id)
         for status in statuses:
-            cells = row_cells(status)
+            cells = row_cells(status, variables)
             before = self._shown.get(status.job_id)
             if before is None:
                 table.add_row(*cells.values(), key=status.job_id)
             else:
                 for column, value in cells.items():
-                    if before[column] != value:
-                        table.update_cell(status.job_id, column, value)
+                    if not same_cell(before[column], value):
+                        table.update_cell(status.job_id, column, value, update_width=True)
             self._shown[status.job_id] = cells
-        hint = self.query_one("#jobs-hint", Static)
-        if statuses:
-            hint.display = False
+            self._tell_ending(status, self._states.get(status.job_id))
+            self._states[status.job_id] = status.state
+        self._show_hint(bool(statuses))
+        self._show_selected()
+
+    def _tell_ending(self, status: LoadStatus, before: JobState | None) -> None:
+        """A job that fails or finishes after the pane saw it run, or that the pane started or
+        resumed (it may end before the next poll): say so once. Not for the jobs of earlier
+        runs, first seen ended, nor for a cancel the user asked for."""
+        job_id = status.job_id
+        if not status.state.ended:
+            self._told.discard(job_id)
+            return
+        if status.state not in (JobState.FAILED, JobState.DONE) or job_id in self._told:
+            return
+        seen_running = before is not None and not before.ended
+        if not seen_running and job_id not in self._expecting:
+            return
+        self._expecting.discard(job_id)
+        self._told.add(job_id)
+        what = f"{status.symbol} {status.timeframe}"
+        if status.state is JobState.FAILED:
+            self.notify(f"{what} failed: {status.error}", severity="error", timeout=10)
         else:
-            hint.display = True
-            hint.update(
-                "No load jobs yet. Press n to load bars from IB into the local store: "
-                "n, AAPL, enter loads a month of AAPL 1-minute bars."
-            )
+            self.notify(f"{what} done: {status.bars_total:,} bars in the store.")
+
+    def _expect(self, job_ids: list[str]) -> None:
+        """Jobs this pane started or resumed: their end is told even if no poll saw them run."""
+        self._expecting.update(job_ids)
+        self._told.difference_update(job_ids)
+        self.poll()
+
+    def _show_hint(self, any_jobs: bool) -> None:
+        hint = self.query_one("#jobs-hint", Static)
+        empty = not any_jobs
+        self.set_class(empty, "-empty")
+        hint.display = empty
+        if empty:
+            hint.update(EMPTY_TEXT if self.service is not None else STARTING_TEXT)
+
+    def _show_selected(self) -> None:
+        status = self.selected()
+        self.query_one("#jobs-selected", Static).update(describe(status) if status else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_selected()
 
     # -- the selected job -------------------------------------------------------------------
 
     def selected(self) -> LoadStatus | None:
-        table = self.query_one(DataTable)
+        table = self.query_one(JobsTable)
         if not table.row_count:
             return None
         job_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.status_of(job_id) if job_id else None
+
+    def status_of(self, job_id: str) -> LoadStatus | None:
         return next((s for s in self.statuses() if s.job_id == job_id), None)
 
     def _with_selected(self) -> LoadStatus | None:
         status = self.selected()
         if status is None:
-            self.notify("No job selected.", severity="warning")
+            self.notify("No job selected: press n for a new load.", severity="warning")
         return status
 
     # -- actions ----------------------------------------------------------------------------
@@ -184,43 +352,53 @@ class JobsPane(Vertical):
     def action_new_load(self) -> None:
         from ktrdr_tui.screens.new_load import NewLoadScreen
 
-        if self.service is None:
+        service = self.service
+        if service is None:
             self.notify("The data service is still starting.", severity="warning")
             return
-        self.app.push_screen(NewLoadScreen(self.service.calendar), self._start)
+        now = self.now() if self.now is not None else None
+        self.app.push_screen(NewLoadScreen(service.calendar, now), self._start)
 
     def _start(self, request: LoadRequest | None) -> None:
         if request is not None:
-            self._run(lambda service: service.start(request), "start")
+            self._run(lambda service: service.start(request), "start the load")
 
     def action_cancel(self) -> None:
         status = self._with_selected()
         if status is None:
             return
-        if status.state.ended:
-            self.notify(f"{status.symbol} {status.timeframe} is {status.state}: nothing to cancel.")
+        what = f"{status.symbol} {status.timeframe}"
+        if status.state.ended or status.state is JobState.CANCELLING:
+            self.notify(f"{what} is {status.state}: nothing to cancel.")
             return
-        self._run(lambda service: service.cancel(status.job_id), "cancel")
+        self._run(lambda service: service.cancel(status.job_id), f"cancel {what}")
 
     def action_resume(self) -> None:
         status = self._with_selected()
-        if status is not None:
-            self._run(lambda service: service.resume(status.job_id), "resume")
+        if status is None:
+            return
+        what = f"{status.symbol} {status.timeframe}"
+        if not status.state.ended:
+            self.notify(f"{what} is {status.state}: nothing to resume.")
+            return
+        if not status.resumable:
+            reason = "done" if status.state is JobState.DONE else "not resumable (no journal)"
+            self.notify(f"{what} is {reason}: nothing to resume.")
+            return
+        self._run(lambda service: service.resume(status.job_id), f"resume {what}")
 
     def action_remove(self) -> None:
         status = self._with_selected()
         if status is None:
             return
+        what = f"{status.symbol} {status.timeframe}"
         if not status.state.ended:
-            self.notify(
-                f"{status.symbol} {status.timeframe} is {status.state}: cancel it first.",
-                severity="warning",
-            )
+            self.notify(f"{what} is {status.state}: cancel it first.", severity="warning")
             return
-        self._run(lambda service: service.remove(status.job_id), "remove")
+        self._run(lambda service: service.remove(status.job_id), f"remove {what}", status.job_id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()  # the table has `enter` while it has focus: its selection means details
+        event.stop()  # enter (or a click) on a row: its segments
         self.action_details()
 
     def action_details(self) -> None:
@@ -230,23 +408,29 @@ class JobsPane(Vertical):
         if status is not None:
             self.app.push_screen(JobDetailScreen(status.job_id, self.status_of))
 
-    def status_of(self, job_id: str) -> LoadStatus | None:
-        return next((s for s in self.statuses() if s.job_id == job_id), None)
-
     @work(thread=True, group="jobs-actions")
-    def _run(self, call, what: str) -> None:
+    def _run(
+        self, call: Callable[[LoadService], object], what: str, removes: str | None = None
+    ) -> None:
         service = self.service
         if service is None:
             return
         try:
-            call(service)
-        except Exception as exc:  # the engine's one-line reasons (LoadFailed, KeyError, ...)
+            result = call(service)
+        except KeyError:  # the runner knows no such job: another process works on it
+            self.notify(f"Cannot {what}: it does not run in this process.", severity="error")
+        except Exception as exc:  # the engine's one-line reasons (LoadFailed, ...)
             reason = exc.args[0] if exc.args else type(exc).__name__
-            self.app.call_from_thread(
-                self.notify, f"Cannot {what}: {reason}", severity="error", timeout=8
-            )
-            return
-        if what in ("remove", "resume"):
-            # The journals changed on disk: read them again.
-            persisted = {s.job_id: s for s in service.statuses() if s.persisted}
-            self.app.call_from_thread(self._journals_read, persisted)
+            self.notify(f"Cannot {what}: {reason}", severity="error", timeout=10)  # thread-safe
+        else:
+            jobs = result if isinstance(result, list) else [result]
+            if started := [job.id for job in jobs if hasattr(job, "id")]:
+                self.app.call_later(self._expect, started)  # call_later is thread-safe
+            if removes is not None:
+                self.app.call_later(self._forget, removes)
+        # A start, resume or remove changes the journals on disk: read them again.
+        self.app.call_later(self.read_journals)
+
+    def _forget(self, job_id: str) -> None:
+        self._persisted.pop(job_id, None)
+        self.poll()

@@ -1,14 +1,321 @@
-"""The Playback pane (placeholder until its feature lands)."""
+"""The Playback pane: a status line, the candle chart and the speed slider over the open session.
+
+The pane polls `app.session.snapshot()` POLL_HZ times a second and redraws only when the
+snapshot changed (the chart caps itself at 10 Hz): never one update per bar. Every key acts
+through the session's thread-safe controls and returns at once.
+"""
 
 from __future__ import annotations
 
-from ktrdr_tui.widgets.panes import _Pane
+import time
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from ktrdr_tui.widgets.candle_chart import CandleChart, ChartData, Marker
+from ktrdr_tui.widgets.speed_slider import SpeedSlider, speed_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.session.playback import PlaybackSession, SessionSnapshot
+    from ktrdr_tui.screens.open_session import OpenedSession
+
+POLL_HZ = 15
+EMPTY = "No session open — press o to pick stored bars and strategies"
+KEYS_HINT = (
+    "Stored bars play back here through strategies, at the speed below: candles with BUY ▲ "
+    "and SELL ▼ markers, the market clock, quality, position and equity.\n\n"
+    "o open · space play/pause · +/- speed · . step · g go to date · home restart · "
+    "t timeframe\n\n"
+    "Nothing stored yet? Load bars in Jobs (1, then n)."
+)
+NO_BARS = "No bars yet — space plays, . steps one bar"
+CHART_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")  # the order `t` cycles in
+WARN_FOR_S = 3.0  # an overrun warning stays this long after the last overrun
+
+_STATE_MARKS = {
+    "paused": "⏸ paused",
+    "playing": "▶ playing",
+    "done": "■ done",
+    "failed": "✖ failed",
+    "stopped": "■ stopped",
+}
+# Keys that need a session: dimmed in the footer until one is open.
+SESSION_ACTIONS = frozenset({"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe"})
 
 
-class PlaybackPane(_Pane):
-    TITLE = "Playback"
-    PURPOSE = (
-        "No session open.\n\n"
-        "Stored bars play back here through a backtest session: candle chart with signal "
-        "markers, speed slider, market clock, quality, position and equity."
-    )
+class PlaybackPane(Vertical, can_focus=True):
+    DEFAULT_CSS = """
+    PlaybackPane {
+        height: 1fr;
+    }
+    PlaybackPane #playback-status {
+        height: 2;
+        margin-top: 1;
+    }
+    PlaybackPane #playback-chart {
+        margin: 1 0 0 0;
+    }
+    PlaybackPane #playback-speed {
+        margin-top: 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("o", "open_session", "Open", id="playback.open"),
+        Binding("space", "toggle_play", "Play/Pause", id="playback.play"),
+        Binding("plus,equals_sign", "faster", "Speed", key_display="+/-", id="playback.faster"),
+        Binding("minus", "slower", "Slower", show=False, id="playback.slower"),
+        Binding("full_stop", "step", "Step", key_display=".", id="playback.step"),
+        Binding("g", "go_to_date", "Go to", id="playback.go-to"),
+        Binding("home", "restart", "Restart", id="playback.restart"),
+        Binding("t", "cycle_timeframe", "Timeframe", id="playback.timeframe"),
+    ]
+
+    def __init__(self, *, name: str | None = None, id: str | None = None):
+        super().__init__(name=name, id=id)
+        self.opened: OpenedSession | None = None
+        self.timeframe: str | None = None  # the chart's; None: the session's own
+        self._session: PlaybackSession | None = None  # the session the pane last drew
+        self._snapshot: SessionSnapshot | None = None
+        self._overruns = 0
+        self._warned_at = -1e9
+        self._failure_told = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(EMPTY, id="playback-status")
+        yield CandleChart(KEYS_HINT, id="playback-chart")
+        yield SpeedSlider(id="playback-speed")
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / POLL_HZ, self.poll)
+
+    def on_show(self) -> None:
+        # Shown by `2`: the keys of the pane act once the focus is in it (the pane itself, so
+        # tab reaches the slider next).
+        if self.screen.focused is None or self not in self.screen.focused.ancestors_with_self:
+            self.focus()
+
+    @property
+    def session(self) -> PlaybackSession | None:
+        return getattr(self.app, "session", None)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in SESSION_ACTIONS and self.session is None:
+            return None  # shown, dimmed: there is nothing to act on yet
+        return True
+
+    def action_open_session(self) -> None:
+        from ktrdr_tui.screens.open_session import OpenSessionScreen
+
+        speed = self.query_one(SpeedSlider).speed
+        self.app.push_screen(OpenSessionScreen(self.app.config.data_dir, speed), self.adopt)
+
+    def action_toggle_play(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        state = str(session.snapshot().state)
+        if state == "playing":
+            session.pause()
+        elif state == "done":
+            self.notify("At the end of the range: home restarts, g goes to a date.")
+        elif state in ("failed", "stopped"):
+            self.notify("This session has ended: o opens another.", severity="warning")
+        else:
+            session.play()
+
+    def action_faster(self) -> None:
+        self.query_one(SpeedSlider).action_faster()
+
+    def action_slower(self) -> None:
+        self.query_one(SpeedSlider).action_slower()
+
+    @on(SpeedSlider.Changed)
+    def _speed_changed(self, event: SpeedSlider.Changed) -> None:
+        if self.session is not None:
+            self.session.set_speed(event.speed)
+            self._overruns = self.session.snapshot().overruns
+            self._warned_at = -1e9
+
+    def action_step(self) -> None:
+        if self.session is not None:
+            self.session.step()
+
+    def action_restart(self) -> None:
+        if self.session is not None:
+            self.session.restart()
+
+    def action_go_to_date(self) -> None:
+        from ktrdr_tui.screens.go_to_date import GoToDateScreen
+
+        session, opened = self.session, self.opened
+        if session is None or opened is None:
+            return
+        current = session.snapshot().session_date
+        self.app.push_screen(
+            GoToDateScreen(session.bars.sessions, opened.timezone, current), self._seek
+        )
+
+    def _seek(self, when: pd.Timestamp | None) -> None:
+        if when is not None and self.session is not None:
+            self.session.seek(when)
+
+    def action_cycle_timeframe(self) -> None:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        available = [tf for tf in CHART_TIMEFRAMES if tf in snapshot.bars]
+        if not available:
+            return
+        current = self.chart_timeframe(snapshot)
+        index = available.index(current) if current in available else -1
+        self.timeframe = available[(index + 1) % len(available)]
+        self._draw(snapshot)
+
+    # -- the session ------------------------------------------------------------------------
+
+    def adopt(self, opened: OpenedSession | None) -> None:
+        """Make `opened` the app's session: the previous one stops; the new one starts paused."""
+        if opened is None:
+            return
+        previous = self.session
+        if previous is not None:
+            previous.stop()
+        self.opened = opened
+        self.timeframe = None
+        self._failure_told = False
+        self._overruns, self._warned_at = 0, -1e9
+        self.app.session = opened.session
+        opened.session.start(playing=False)
+        self.query_one(SpeedSlider).set_speed(opened.session.snapshot().speed)
+        self.refresh_bindings()
+        self.poll()
+
+    def chart_timeframe(self, snapshot: SessionSnapshot) -> str:
+        if self.timeframe in snapshot.bars:
+            return self.timeframe
+        base = self.session.bars.timeframe if self.session is not None else ""
+        return base if base in snapshot.bars else next(iter(snapshot.bars), base)
+
+    def poll(self) -> None:
+        session = self.session
+        if session is not self._session:
+            self._session = session
+            self._snapshot = None
+            self.refresh_bindings()
+            if session is None:
+                self.opened = None
+                self.query_one("#playback-status", Static).update(EMPTY)
+                self.query_one(CandleChart).set_message(KEYS_HINT)
+                self.query_one(CandleChart).show(None)
+                return
+        if session is None:
+            return
+        snapshot = session.snapshot()
+        if snapshot is self._snapshot:
+            return
+        self._snapshot = snapshot
+        self._draw(snapshot)
+
+    def _draw(self, snapshot: SessionSnapshot) -> None:
+        session = self.session
+        if session is None:
+            return
+        status = self.query_one("#playback-status", Static)
+        status.update(self.status_text(session, snapshot))
+        if str(snapshot.state) == "failed" and not self._failure_told:
+            self._failure_told = True
+            self.notify(
+                snapshot.error or "the session failed", title="Playback failed", severity="error"
+            )
+        self.query_one(CandleChart).show(self.chart_data(session, snapshot))
+
+    def chart_data(self, session: PlaybackSession, snapshot: SessionSnapshot) -> ChartData | None:
+        from engine.market.timeframes import TIMEFRAME_SECONDS
+
+        timeframe = self.chart_timeframe(snapshot)
+        view = snapshot.bars.get(timeframe)
+        chart = self.query_one(CandleChart)
+        if view is None or len(view) == 0:
+            chart.set_message(NO_BARS)
+            return None
+        symbol = session.bars.symbol
+        markers = tuple(
+            Marker(signal.time_ns, signal.action, signal.approved)
+            for signal in snapshot.recent_signals
+            if signal.symbol == symbol
+        )
+        return ChartData(
+            view.timestamps,
+            view.open,
+            view.high,
+            view.low,
+            view.close,
+            bar_seconds=TIMEFRAME_SECONDS[timeframe],
+            markers=markers,
+            timezone=self.opened.timezone if self.opened else "America/New_York",
+            key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe),
+        )
+
+    def status_text(self, session: PlaybackSession, snapshot: SessionSnapshot) -> Content:
+        """Two lines: what plays and where the clock is; then the counts and the account."""
+        import pandas as pd
+
+        state = str(snapshot.state)
+        timezone = self.opened.timezone if self.opened else "UTC"
+        clock = pd.Timestamp(snapshot.clock_ns, tz="UTC").tz_convert(timezone)
+        bars = session.bars
+        chart = self.chart_timeframe(snapshot)
+        first: list[str | tuple[str, str]] = [(f"{bars.symbol} {bars.timeframe}", "bold")]
+        if chart != bars.timeframe:
+            first.append((f" · chart {chart}", "$text-muted"))
+        first.append(f"   {clock:%a %Y-%m-%d %H:%M:%S %Z}   ")
+        mark = _STATE_MARKS.get(state, state)
+        first.append((f"{mark} {speed_label(snapshot.speed)}", "bold $accent"))
+        if state == "paused" and snapshot.bars_processed == 0:
+            first.append((" — space to play", "$text-muted"))
+        elif state == "done":
+            first.append((" — home restarts", "$text-muted"))
+        warning = self.overrun_warning(session, snapshot)
+        if warning:
+            first.append((f"   {warning}", "bold $warning"))
+        if state == "failed":
+            first.append((f"   {snapshot.error}", "bold $error"))
+        from engine.session.decisions import RiskRules
+
+        # The day's quality turns to a warning once it is low enough to reject signals.
+        low = snapshot.day_quality_pct < RiskRules().min_quality_pct
+        return Content.assemble(
+            *first,
+            "\n",
+            (f"bars {snapshot.bars_processed:,}/{snapshot.bars_total:,}  ", "$text-muted"),
+            (f"day quality {snapshot.day_quality_pct:.1f}%", "$warning" if low else "$text-muted"),
+            (
+                f"  position {snapshot.position:,}  equity {snapshot.equity:,.2f}  "
+                f"signals {snapshot.signals:,} ({snapshot.approved:,} approved)",
+                "$text-muted",
+            ),
+        )
+
+    def overrun_warning(self, session: PlaybackSession, snapshot: SessionSnapshot) -> str:
+        """A warning such as `⚠ can't keep up at 3600x` while playing behind the requested speed
+        (far behind now, or an overrun in the last WARN_FOR_S seconds); else ""."""
+        now = time.monotonic()
+        if snapshot.overruns > self._overruns:
+            self._warned_at = now
+        self._overruns = snapshot.overruns
+        if str(snapshot.state) != "playing" or snapshot.speed == 0:
+            return ""
+        behind_limit = 2 * max(session.bars.bar_seconds, 60)
+        if snapshot.behind_s > behind_limit or now - self._warned_at < WARN_FOR_S:
+            return f"⚠ can't keep up at {speed_label(snapshot.speed)}"
+        return ""

@@ -1,0 +1,407 @@
+"""`o` in the Playback pane: pick stored bars, a range and strategies; enter opens the session.
+
+The store is read in a thread (the calendar and the Parquet footers take a moment); the fields
+are checked by `backtest_request`, the function the `backtest` command uses, in a thread too,
+and its one-line reason shows under the fields. The dialog hands back a session that is set up
+but not started: the pane starts it, paused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from ktrdr_tui.widgets.speed_slider import speed_label
+
+if TYPE_CHECKING:
+    from engine.market.calendar import TradingCalendar
+    from engine.market.store import BarStore
+    from engine.session.playback import PlaybackSession
+    from engine.session.request import BacktestRequest
+
+DEFAULT_SESSIONS = 20  # the range a dataset opens with: its last 20 sessions
+EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
+CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """A stored dataset as the dialog lists it, with the range it proposes."""
+
+    symbol: str
+    timeframe: str
+    first: str  # session dates, YYYY-MM-DD
+    last: str
+    bars: int
+    quality_pct: float
+    start: str  # the proposed range: the last DEFAULT_SESSIONS sessions
+    end: str
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.symbol:<6} {self.timeframe:>3}  {self.first} → {self.last}  "
+            f"{self.bars:>9,} bars  {self.quality_pct:5.1f}%"
+        )
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """What the dialog hands back: a session set up (not started) and how to show it."""
+
+    session: PlaybackSession
+    request: BacktestRequest
+    timezone: str  # the exchange's, e.g. America/New_York
+
+    @property
+    def title(self) -> str:
+        r = self.request
+        return f"{r.symbol} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
+
+
+def default_specs() -> list[tuple[str, str]]:
+    """(strategy name, spec with every default written out) for every strategy plugin."""
+    from engine.session.strategies import STRATEGIES
+
+    specs = []
+    for name, plugin in STRATEGIES.items():
+        values = ",".join(f"{key}={default:g}" for key, (default, _) in plugin.parameters.items())
+        specs.append((name, f"{name}:{values}"))
+    return specs
+
+
+def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
+    """Every non-empty dataset in the store with its summary and proposed range."""
+    import pandas as pd
+
+    from engine.market.timeframes import TIMEFRAME_SECONDS
+
+    choices = []
+    for key in store.datasets():
+        summary = store.summary(key.symbol, key.timeframe)
+        if summary.first is None or summary.last is None:
+            continue
+        if TIMEFRAME_SECONDS[key.timeframe] == 0:
+            sessions = calendar.sessions_for_dates(
+                summary.first.tz_localize(None), summary.last.tz_localize(None)
+            )
+        else:
+            sessions = calendar.sessions_between(summary.first, summary.last + pd.Timedelta(1))
+        if not sessions:
+            continue
+        proposed = sessions[-DEFAULT_SESSIONS:]
+        choices.append(
+            DatasetChoice(
+                key.symbol,
+                key.timeframe,
+                f"{sessions[0].date:%Y-%m-%d}",
+                f"{sessions[-1].date:%Y-%m-%d}",
+                summary.bars,
+                summary.quality_pct,
+                f"{proposed[0].date:%Y-%m-%d}",
+                f"{proposed[-1].date:%Y-%m-%d}",
+            )
+        )
+    return choices
+
+
+class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
+    DEFAULT_CSS = """
+    OpenSessionScreen {
+        align: center middle;
+    }
+    OpenSessionScreen > Vertical {
+        width: 84;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 2;
+    }
+    OpenSessionScreen .dialog-title {
+        text-style: bold;
+        color: $primary;
+        margin: 1 0;
+    }
+    OpenSessionScreen Label {
+        color: $text-muted;
+    }
+    OpenSessionScreen OptionList {
+        height: auto;
+        max-height: 7;
+        margin-bottom: 1;
+    }
+    OpenSessionScreen #datasets-status {
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+    OpenSessionScreen Horizontal {
+        height: auto;
+    }
+    OpenSessionScreen .range Label {
+        width: 7;
+    }
+    OpenSessionScreen .range Input {
+        width: 14;
+        margin-right: 3;
+    }
+    OpenSessionScreen .strategy {
+        margin-top: 1;
+    }
+    OpenSessionScreen .strategy Checkbox {
+        width: 20;
+    }
+    OpenSessionScreen .strategy Input {
+        width: 1fr;
+    }
+    OpenSessionScreen #problem {
+        color: $error;
+        height: auto;
+        margin-top: 1;
+    }
+    OpenSessionScreen #problem.-ok {
+        color: $text-muted;
+    }
+    OpenSessionScreen .buttons {
+        margin: 1 0;
+    }
+    OpenSessionScreen Button {
+        margin-right: 2;
+    }
+    """
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True, id="open-session.open"),
+        Binding("escape", "cancel", "Cancel", id="open-session.cancel"),
+    ]
+
+    def __init__(self, data_dir: Path, speed: float = 0.0):
+        super().__init__()
+        self._data_dir = Path(data_dir)
+        self._speed = speed
+        self._specs = default_specs()
+        self._choices: list[DatasetChoice] = []
+        self._store: BarStore | None = None
+        self._calendar: TradingCalendar | None = None
+        self._opening = False
+        self._check_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Open a playback session", classes="dialog-title")
+            yield Label("Stored bars")
+            yield Static("Reading the store…", id="datasets-status")
+            yield OptionList(id="datasets")
+            with Horizontal(classes="range"):
+                yield Label("Start", classes="field-label")
+                yield Input(placeholder="YYYY-MM-DD", id="start", compact=True)
+                yield Label("End", classes="field-label")
+                yield Input(placeholder="YYYY-MM-DD", id="end", compact=True)
+            for name, spec in self._specs:
+                with Horizontal(classes="strategy"):
+                    yield Checkbox(name, value=True, id=f"use-{name}", compact=True)
+                    yield Input(spec, id=f"spec-{name}", compact=True)
+            yield Static("", id="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Open", variant="primary", id="open", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+            yield Label(
+                f"enter opens (paused, speed {speed_label(self._speed)}) · escape cancels · "
+                "tab moves between fields"
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#datasets", OptionList).display = False
+        self._read_store()
+
+    # -- the store --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="open-session-store")
+    def _read_store(self) -> None:
+        from engine.market.calendar import calendar_for
+        from engine.market.store import BarStore, StoreError
+
+        try:
+            calendar = calendar_for()
+            store = BarStore(self._data_dir, calendar)
+            choices = dataset_choices(store, calendar)
+        except (OSError, StoreError) as exc:
+            self.app.call_from_thread(self._store_failed, f"Cannot read the store: {exc}")
+            return
+        self.app.call_from_thread(self._store_read, store, calendar, choices)
+
+    def _store_failed(self, message: str) -> None:
+        if self.is_attached:
+            self.query_one("#datasets-status", Static).update(message)
+
+    def _store_read(
+        self, store: BarStore, calendar: TradingCalendar, choices: list[DatasetChoice]
+    ) -> None:
+        if not self.is_attached:
+            return  # closed while the store was read
+        self._store, self._calendar, self._choices = store, calendar, choices
+        status = self.query_one("#datasets-status", Static)
+        options = self.query_one("#datasets", OptionList)
+        if not choices:
+            status.update(EMPTY_STORE)
+            return
+        status.display = False
+        options.add_options([Option(choice.label, id=str(i)) for i, choice in enumerate(choices)])
+        options.display = True
+        options.highlighted = 0
+        options.focus()
+        self._propose_range(choices[0])
+
+    @on(OptionList.OptionHighlighted, "#datasets")
+    def _dataset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index < len(self._choices):
+            self._propose_range(self._choices[event.option_index])
+
+    def _propose_range(self, choice: DatasetChoice) -> None:
+        with self.prevent(Input.Changed):
+            self.query_one("#start", Input).value = choice.start
+            self.query_one("#end", Input).value = choice.end
+        self._check()
+
+    # -- checking ---------------------------------------------------------------------------
+
+    @property
+    def choice(self) -> DatasetChoice | None:
+        index = self.query_one("#datasets", OptionList).highlighted
+        if index is None or index >= len(self._choices):
+            return None
+        return self._choices[index]
+
+    def fields(self) -> tuple[str, str, list[str]]:
+        """The range and the specs of the ticked strategies, as typed."""
+        specs = [
+            self.query_one(f"#spec-{name}", Input).value.strip()
+            for name, _ in self._specs
+            if self.query_one(f"#use-{name}", Checkbox).value
+        ]
+        return (
+            self.query_one("#start", Input).value.strip(),
+            self.query_one("#end", Input).value.strip(),
+            specs,
+        )
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _changed(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        """Check the fields a moment after the last change (not once per keystroke)."""
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(CHECK_DELAY_S, self._check_now)
+
+    def _check_now(self) -> None:
+        self._check_timer = None
+        choice = self.choice
+        if choice is None or self._opening:
+            return
+        self._validate(choice, *self.fields())
+
+    @work(thread=True, exclusive=True, group="open-session-check")
+    def _validate(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
+        problem = self._problem(choice, start, end, specs)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_problem, problem)
+
+    def _problem(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> str:
+        try:
+            self._request(choice, start, end, specs)
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    def _request(
+        self, choice: DatasetChoice, start: str, end: str, specs: list[str]
+    ) -> BacktestRequest:
+        from engine.session.request import backtest_request
+
+        assert self._store is not None and self._calendar is not None
+        return backtest_request(
+            self._store,
+            self._calendar,
+            choice.symbol,
+            choice.timeframe,
+            start,
+            end,
+            specs,
+            self._speed,
+        )
+
+    def _show_problem(self, problem: str) -> None:
+        if self._opening or not self.is_attached:
+            return
+        label = self.query_one("#problem", Static)
+        label.set_class(not problem, "-ok")
+        label.update(problem or "Ready: enter opens the session.")
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Button) and focused.id == "cancel":
+            self.dismiss(None)
+            return
+        choice = self.choice
+        if choice is None or self._opening:
+            return
+        self._opening = True
+        problem = self.query_one("#problem", Static)
+        problem.set_class(True, "-ok")
+        problem.update(f"Reading {choice.symbol} {choice.timeframe} bars…")
+        self._open(choice, *self.fields())
+
+    @on(Button.Pressed, "#open")
+    def _open_pressed(self) -> None:
+        self.action_open()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, group="open-session-open")
+    def _open(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
+        from engine.session.request import BacktestInputError, open_session
+
+        try:
+            request = self._request(choice, start, end, specs)
+            assert self._store is not None and self._calendar is not None
+            session = open_session(self._store, self._calendar, request)
+        except BacktestInputError as exc:
+            self.app.call_from_thread(self._open_failed, str(exc))
+            return
+        except Exception as exc:  # never a crash: the reason goes under the fields
+            self.app.call_from_thread(self._open_failed, f"{type(exc).__name__}: {exc}")
+            return
+        assert self._calendar is not None
+        self.app.call_from_thread(
+            self._opened, OpenedSession(session, request, self._calendar.timezone)
+        )
+
+    def _opened(self, opened: OpenedSession) -> None:
+        if self.is_attached and self.is_current:
+            self.dismiss(opened)
+        # else: cancelled while the bars were read; the session never started
+
+    def _open_failed(self, message: str) -> None:
+        self._opening = False
+        self._show_problem(message)

@@ -1,0 +1,390 @@
+"""A candle chart drawn with box-drawing characters, half a cell of vertical resolution.
+
+`draw_chart` is pure: plain arrays and markers in, a grid of characters and roles out, so tests
+check it without a session or a terminal. `CandleChart` draws that grid in the theme's colours
+and redraws at most MAX_REDRAWS_PER_S times a second, and only when its data changed.
+
+A candle takes one column: the body a heavy line (┃), the wicks light ones (│), and where a
+row holds half of each the mixed glyphs (╽ ╿ ╻ ╹ ╷ ╵). BUY markers sit under the candle (▲),
+SELL markers above it (▼); approved ones in the action's colour, rejected ones dim.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MAX_REDRAWS_PER_S = 10
+LABEL_EVERY_ROWS = 4  # a price label on every 4th row of the plot
+LABEL_MIN_COLUMNS = 12  # time labels at least this far apart (where the bars allow)
+
+# (top half, bottom half) of a cell → glyph; each half is empty, wick or body.
+_EMPTY, _WICK, _BODY = 0, 1, 2
+_GLYPHS = {
+    (_BODY, _BODY): "┃",
+    (_WICK, _WICK): "│",
+    (_BODY, _WICK): "╿",
+    (_WICK, _BODY): "╽",
+    (_BODY, _EMPTY): "╹",
+    (_EMPTY, _BODY): "╻",
+    (_WICK, _EMPTY): "╵",
+    (_EMPTY, _WICK): "╷",
+    (_EMPTY, _EMPTY): " ",
+}
+# Sensible label spacings for intraday bars, in seconds: the first that leaves room is used.
+_TIME_STEPS = (300, 900, 1800, 3600, 7200, 14400)
+
+ROLES = ("up", "down", "axis", "buy", "sell", "rejected")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A signal on the chart: the start of the bar it is on, BUY or SELL, and its decision."""
+
+    time_ns: int
+    action: str
+    approved: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ChartData:
+    """What the chart draws: bars (int64 ns UTC starts; daily bars at midnight UTC) and the
+    signals on them. `key` names the content: data with an equal key is not drawn again."""
+
+    timestamps: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    bar_seconds: int = 60  # 0 for daily bars
+    markers: tuple[Marker, ...] = ()
+    timezone: str = "America/New_York"  # the exchange's: the time axis reads in it
+    key: object = None
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclass
+class ChartGrid:
+    """The chart as cells: `chars[y][x]` and its role (one of ROLES, or "" for none)."""
+
+    width: int
+    height: int
+    chars: list[list[str]]
+    roles: list[list[str]]
+    columns: dict[int, int] = field(default_factory=dict)  # bar index → its column
+    low: float = 0.0  # the price range of the plot
+    high: float = 0.0
+
+    @classmethod
+    def blank(cls, width: int, height: int) -> ChartGrid:
+        return cls(
+            width,
+            height,
+            [[" "] * width for _ in range(height)],
+            [[""] * width for _ in range(height)],
+        )
+
+    def put(self, x: int, y: int, char: str, role: str) -> None:
+        if 0 <= x < self.width and 0 <= y < self.height:
+            self.chars[y][x] = char
+            self.roles[y][x] = role
+
+    def write(self, x: int, y: int, text: str, role: str) -> None:
+        for offset, char in enumerate(text):
+            self.put(x + offset, y, char, role)
+
+    def rows(self) -> list[str]:
+        return ["".join(row) for row in self.chars]
+
+    def column(self, x: int) -> str:
+        """Column x top to bottom, as text (tests read candles this way)."""
+        return "".join(row[x] for row in self.chars)
+
+
+def price_decimals(step: float) -> int:
+    """Decimals that tell two labels `step` apart: 2 for cents-wide steps, fewer for wide."""
+    if step <= 0 or not math.isfinite(step):
+        return 2
+    return max(0, min(4, math.ceil(-math.log10(step)) + 1))
+
+
+def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
+    """The grid for `data` in a width-by-height area: candles right-aligned (the newest at the
+    right edge of the plot), the price axis on the right, the time axis on the bottom row."""
+    grid = ChartGrid.blank(width, height)
+    plot_height = height - 1  # the bottom row holds the time axis
+    rows = plot_height - 2  # a row above and below the prices for the markers
+    if len(data) == 0 or rows < 1 or width < 12:
+        return grid
+    # The range of the candles shown sets the labels, whose width sets how many show: twice.
+    count = min(len(data), width - 10)
+    for _ in range(2):
+        low, high = _price_range(data, count)
+        labels = _price_labels(low, high, rows)
+        axis_width = 2 + max(len(text) for _, text in labels)
+        plot_width = width - axis_width
+        count = max(1, min(len(data), plot_width))
+    if plot_width < 1:
+        return grid
+    first = len(data) - count
+    grid.low, grid.high = low, high
+    halves = 2 * rows
+
+    def half(price: float) -> int:
+        return min(halves - 1, max(0, math.floor((price - low) / (high - low) * halves)))
+
+    def row_of(k: int) -> int:
+        return 1 + rows - 1 - k // 2
+
+    for offset in range(count):
+        bar = first + offset
+        x = plot_width - count + offset
+        grid.columns[bar] = x
+        o, h, lo_, c = (
+            float(data.open[bar]),
+            float(data.high[bar]),
+            float(data.low[bar]),
+            float(data.close[bar]),
+        )
+        role = "up" if c >= o else "down"
+        wick = (half(lo_), half(h))
+        body = (half(min(o, c)), half(max(o, c)))
+        for k_row in range(wick[0] // 2, wick[1] // 2 + 1):
+            parts = []
+            for k in (2 * k_row + 1, 2 * k_row):  # top half, then bottom half
+                if body[0] <= k <= body[1]:
+                    parts.append(_BODY)
+                elif wick[0] <= k <= wick[1]:
+                    parts.append(_WICK)
+                else:
+                    parts.append(_EMPTY)
+            grid.put(x, row_of(2 * k_row), _GLYPHS[(parts[0], parts[1])], role)
+    _draw_markers(grid, data, first, half, row_of)
+    _draw_price_axis(grid, labels, plot_width, plot_height)
+    _draw_time_axis(grid, data, first, count, plot_width, height - 1)
+    return grid
+
+
+def _price_range(data: ChartData, count: int) -> tuple[float, float]:
+    """The lowest low and highest high of the last `count` bars; never an empty range."""
+    low = float(data.low[-count:].min())
+    high = float(data.high[-count:].max())
+    if high <= low:  # a flat line: centre it
+        pad = abs(low) * 0.001 or 1.0
+        low, high = low - pad, high + pad
+    return low, high
+
+
+def _price_labels(low: float, high: float, rows: int) -> list[tuple[int, str]]:
+    """(row of the plot, text) for every LABEL_EVERY_ROWS-th row from the top."""
+    step = (high - low) / rows
+    decimals = price_decimals(step * LABEL_EVERY_ROWS)
+    labels = []
+    for row in range(0, rows, LABEL_EVERY_ROWS):
+        price = low + (rows - row - 0.5) * step  # the middle of the row
+        labels.append((1 + row, f"{price:,.{decimals}f}"))
+    return labels
+
+
+def _draw_markers(grid: ChartGrid, data: ChartData, first: int, half, row_of) -> None:
+    if not data.markers:
+        return
+    import numpy as np
+
+    stamps = data.timestamps
+    length = data.bar_seconds * 10**9 if data.bar_seconds else 86_400 * 10**9
+    best: dict[tuple[int, str], bool] = {}  # (bar, action) → approved, approved winning
+    times = np.fromiter((m.time_ns for m in data.markers), dtype=np.int64, count=len(data.markers))
+    bars = np.searchsorted(stamps, times, side="right") - 1
+    for marker, bar in zip(data.markers, bars.tolist(), strict=True):
+        if bar < first or marker.time_ns >= int(stamps[bar]) + length:
+            continue  # off the chart, or in a gap between bars
+        key = (bar, marker.action)
+        best[key] = best.get(key, False) or marker.approved
+    for (bar, action), approved in best.items():
+        x = grid.columns[bar]
+        if action == "BUY":
+            y, char, role = row_of(half(float(data.low[bar]))) + 1, "▲", "buy"
+        else:
+            y, char, role = row_of(half(float(data.high[bar]))) - 1, "▼", "sell"
+        grid.put(x, y, char, role if approved else "rejected")
+
+
+def _draw_price_axis(
+    grid: ChartGrid, labels: list[tuple[int, str]], x: int, plot_height: int
+) -> None:
+    rows = dict(labels)
+    for y in range(plot_height):
+        if y in rows:
+            grid.put(x, y, "┤", "axis")
+            grid.write(x + 2, y, rows[y], "axis")
+        else:
+            grid.put(x, y, "│", "axis")
+
+
+def _draw_time_axis(
+    grid: ChartGrid, data: ChartData, first: int, count: int, plot_width: int, y: int
+) -> None:
+    """Dates where a session starts, times at round steps between them; a label only where it
+    does not run into the previous one."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    daily = data.bar_seconds == 0
+    zone = UTC if daily else ZoneInfo(data.timezone)
+    step = next(
+        (s for s in _TIME_STEPS if s >= data.bar_seconds * LABEL_MIN_COLUMNS),
+        0,
+    )
+    free = 0  # the first column a label may use
+    previous_date = None
+    for offset in range(count):
+        bar = first + offset
+        stamp = int(data.timestamps[bar])
+        when = datetime.fromtimestamp(stamp // 10**9, tz=zone)
+        new_day = when.date() != previous_date
+        previous_date = when.date()
+        if daily or new_day:
+            text = f"{when:%Y-%m-%d}" if daily else f"{when:%b %d}"
+        elif step and (stamp // 10**9) % step == 0:
+            text = f"{when:%H:%M}"
+        else:
+            continue
+        x = plot_width - count + offset
+        if x < free or x + len(text) > plot_width:
+            continue
+        grid.put(x, y, "╵", "axis")
+        grid.write(x + 1, y, text, "axis")
+        free = x + len(text) + 3
+
+
+class CandleChart(Widget):
+    """Draws ChartData; `show` hands it new data (redrawn at most MAX_REDRAWS_PER_S a second)."""
+
+    DEFAULT_CSS = """
+    CandleChart {
+        height: 1fr;
+        min-height: 6;
+    }
+    CandleChart > .candle-chart--up {
+        color: $success;
+    }
+    CandleChart > .candle-chart--down {
+        color: $error;
+    }
+    CandleChart > .candle-chart--axis {
+        color: $text-muted;
+    }
+    CandleChart > .candle-chart--buy {
+        color: $success;
+        text-style: bold;
+    }
+    CandleChart > .candle-chart--sell {
+        color: $error;
+        text-style: bold;
+    }
+    CandleChart > .candle-chart--rejected {
+        color: $text-disabled;
+    }
+    CandleChart > .candle-chart--message {
+        color: $text-muted;
+    }
+    """
+
+    COMPONENT_CLASSES = {f"candle-chart--{role}" for role in ROLES} | {"candle-chart--message"}
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ):
+        super().__init__(name=name, id=id, classes=classes)
+        self.message = message  # shown while there are no bars
+        self.data: ChartData | None = None
+        self.updates = 0  # times the drawn data changed (tests check the cap)
+        self._pending: ChartData | None = None
+        self._has_pending = False
+        self._timer = None
+        self._drawn_at = -math.inf
+        self._grid: tuple[tuple[int, int], ChartGrid] | None = None
+
+    def show(self, data: ChartData | None) -> None:
+        """Draw `data` from now on: at once, or when the last redraw is 1/MAX_REDRAWS_PER_S old."""
+        latest = self._pending if self._has_pending else self.data
+        if _same(latest, data):
+            return
+        self._pending, self._has_pending = data, True
+        if self._timer is not None:
+            return  # the coming redraw takes the newest data
+        wait = self._drawn_at + 1 / MAX_REDRAWS_PER_S - time.monotonic()
+        if wait <= 0:
+            self._flush()
+        else:
+            self._timer = self.set_timer(wait, self._flush)
+
+    def set_message(self, message: str) -> None:
+        if message != self.message:
+            self.message = message
+            self.refresh()
+
+    def _flush(self) -> None:
+        self._timer = None
+        if not self._has_pending:
+            return
+        self.data, self._pending, self._has_pending = self._pending, None, False
+        self._drawn_at = time.monotonic()
+        self._grid = None
+        self.updates += 1
+        self.refresh()
+
+    def grid(self) -> ChartGrid | None:
+        """The grid as drawn now (None while there is nothing to draw)."""
+        if self.data is None or len(self.data) == 0:
+            return None
+        size = (self.content_size.width, self.content_size.height)
+        if self._grid is None or self._grid[0] != size:
+            self._grid = (size, draw_chart(self.data, *size))
+        return self._grid[1]
+
+    def render(self) -> Text:
+        grid = self.grid()
+        if grid is None:
+            return Text(self.message, style=self.get_component_rich_style("candle-chart--message"))
+        styles = {role: self.get_component_rich_style(f"candle-chart--{role}") for role in ROLES}
+        return grid_text(grid, styles)
+
+
+def grid_text(grid: ChartGrid, styles: dict[str, Style]) -> Text:
+    """The grid as Rich text, runs of one role styled together."""
+    text = Text(no_wrap=True, overflow="crop", end="")
+    for y in range(grid.height):
+        if y:
+            text.append("\n")
+        chars, roles = grid.chars[y], grid.roles[y]
+        start = 0
+        for x in range(1, grid.width + 1):
+            if x == grid.width or roles[x] != roles[start]:
+                role = roles[start]
+                text.append("".join(chars[start:x]), styles.get(role) if role else None)
+                start = x
+    return text
+
+
+def _same(a: ChartData | None, b: ChartData | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a is b or (a.key is not None and a.key == b.key)
