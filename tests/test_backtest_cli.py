@@ -16,6 +16,8 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.bars import read_session_bars
 from engine.session.pipeline import Pipeline
+from engine.session.playback import PlaybackSession, PlaybackState
+from engine.session.request import BacktestInputError, backtest_request
 from engine.session.strategies import StrategySpec
 from ktrdr_tui.commands.backtest import SIGNAL_COLUMNS
 
@@ -38,11 +40,19 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def backtest(capsys, data_dir: Path, *extra: str, start=FIRST, end=LAST, strategies=STRATEGIES):
+def backtest(
+    capsys,
+    data_dir: Path,
+    *extra: str,
+    symbol="AAPL",
+    start=FIRST,
+    end=LAST,
+    strategies=STRATEGIES,
+):
     return run(
         capsys,
         "backtest",
-        "AAPL",
+        symbol,
         "--timeframe",
         "1m",
         "--start",
@@ -135,6 +145,7 @@ def test_without_json_a_summary_line_on_stdout(capsys, data_dir):
 @pytest.mark.parametrize(
     ("change", "code", "complaint"),
     [
+        ({"symbol": "AA PL"}, 2, "bad symbol 'AA PL'"),
         ({"strategies": ("--strategy", "macd")}, 2, "unknown strategy 'macd'"),
         (
             {"strategies": ("--strategy", "sma_crossover:fast=30,slow=10")},
@@ -151,7 +162,19 @@ def test_without_json_a_summary_line_on_stdout(capsys, data_dir):
             1,
             "AAPL 1m is stored for 2024-03-04..2024-03-15 only, not all of 2024-02-01..2024-03-15; "
             "fetch the rest with: ktrdr-tui load AAPL --timeframe 1m --start 2024-02-01 "
-            "--end 2024-03-15",
+            "--end 2024-03-01",
+        ),
+        (
+            {"start": "2024-03-11", "end": "2024-03-20"},
+            1,
+            "fetch the rest with: ktrdr-tui load AAPL --timeframe 1m --start 2024-03-18 "
+            "--end 2024-03-20",
+        ),
+        (
+            {"start": "2024-03-01", "end": "2024-03-18"},
+            1,
+            "fetch the rest with: ktrdr-tui load AAPL --timeframe 1m --start 2024-03-01 "
+            "--end 2024-03-18",
         ),
     ],
 )
@@ -215,3 +238,115 @@ def test_a_damaged_file_is_reported_and_moved_aside(capsys, data_dir):
     assert code == 1
     assert "is unreadable" in err and "fetch its bars again with: ktrdr-tui load AAPL" in err
     assert not month.exists()
+
+
+def test_an_unknown_dataset_lists_the_symbols_other_timeframes_first(capsys, data_dir):
+    store_bars(data_dir)
+    calendar = calendar_for()
+    store = BarStore(data_dir, calendar)
+    day = store.read("AAPL", "1m").iloc[:390]
+    store.merge("AA", "1m", day)  # sorts before AAPL, so the listing must move AAPL forward
+    code, _, err = backtest(capsys, data_dir, "--timeframe", "5m")
+    assert code == 1
+    assert "no AAPL 5m bars in the store (stored: AAPL 1m 2024-03-04..2024-03-15, AA 1m " in err
+
+
+def _comparable(report: dict) -> dict:
+    """A JSON report without what depends on the machine or on the speed asked for."""
+    return {k: v for k, v in report.items() if k not in {"elapsed_s", "bars_per_s", "speed"}}
+
+
+def test_repeated_runs_and_a_timed_run_give_identical_results(capsys, data_dir, tmp_path):
+    store_bars(data_dir)
+    two_days = {"start": "2024-03-05", "end": "2024-03-06"}
+    results = []
+    # 1e6 market seconds a wall second: the two sessions take ~50 ms of real pacing.
+    for run_no, speed in enumerate(("0", "0", "1000000")):
+        out_csv = tmp_path / f"signals-{run_no}.csv"
+        code, out, err = backtest(
+            capsys, data_dir, "--json", "--speed", speed, "--signals-out", str(out_csv), **two_days
+        )
+        assert code == 0, err
+        results.append((_comparable(json.loads(out)), out_csv.read_bytes()))
+    assert results[0][0]["bars_processed"] == 2 * 390
+    assert results[0][0]["signals"] > 0
+    assert results[1] == results[0]
+    assert results[2] == results[0]
+
+
+def test_ctrl_c_stops_the_session_exits_130_and_writes_nothing(
+    capsys, data_dir, tmp_path, monkeypatch
+):
+    store_bars(data_dir)
+    started: list[PlaybackSession] = []
+
+    def interrupted(self, timeout=None):
+        # What the interpreter raises in the main thread on Ctrl-C, while the worker plays.
+        started.append(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PlaybackSession, "wait", interrupted)
+    out_csv = tmp_path / "out" / "signals.csv"
+    code, out, err = backtest(capsys, data_dir, "--json", "--signals-out", str(out_csv))
+    assert (code, out) == (130, "")
+    assert err.strip().splitlines()[-1] == "ktrdr-tui: backtest cancelled; nothing written"
+    assert started[0].snapshot().state is PlaybackState.STOPPED
+    assert not out_csv.parent.exists() or not any(out_csv.parent.iterdir())
+
+
+# The command line rejects these before the request is built (argparse: exit 2 with usage);
+# the app's open-session dialog passes typed text straight to backtest_request, so it checks
+# them as well.
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"timeframe": "2m"}, "unknown timeframe '2m' (choose from 1m, 5m"),
+        ({"start": "2024-13-01"}, "start '2024-13-01' is not a date"),
+        ({"end": "soon"}, "end 'soon' is not a date"),
+        ({"speed": -1.0}, "speed must be a number >= 0"),
+        ({"speed": float("nan")}, "speed must be a number >= 0"),
+        ({"strategies": []}, "no strategy given"),
+        ({"strategies": ["rsi:period"]}, "expected key=value"),
+    ],
+)
+def test_backtest_request_checks_what_the_app_passes_unparsed(data_dir, change, complaint):
+    store_bars(data_dir)
+    calendar = calendar_for()
+    given = {
+        "symbol": "aapl",
+        "timeframe": "1m",
+        "start": FIRST,
+        "end": LAST,
+        "strategies": ["rsi"],
+        "speed": 0.0,
+    }
+    with pytest.raises(BacktestInputError) as raised:
+        backtest_request(BarStore(data_dir, calendar), calendar, **{**given, **change})
+    assert complaint in str(raised.value)
+    assert raised.value.usage and "\n" not in str(raised.value)
+
+
+def test_backtest_request_spells_the_symbol_as_stored(data_dir):
+    store_bars(data_dir)
+    calendar = calendar_for()
+    request = backtest_request(
+        BarStore(data_dir, calendar), calendar, " aapl ", "1m", FIRST, "2024-03-09", ["rsi"]
+    )
+    assert (request.symbol, request.first, request.last) == (
+        "AAPL",
+        pd.Timestamp(FIRST),
+        pd.Timestamp("2024-03-08"),  # a Saturday end is the Friday session
+    )
+
+
+def test_a_damaged_file_is_reported_once_not_against_every_later_request(data_dir):
+    store_bars(data_dir)
+    calendar = calendar_for()
+    store = BarStore(data_dir, calendar)
+    store.merge("MSFT", "1m", store.read("AAPL", "1m"))
+    (data_dir / "bars" / "AAPL" / "1m" / "2024-03.parquet").write_bytes(b"not parquet")
+    ask = ("1m", FIRST, LAST, ["rsi"])
+    with pytest.raises(BacktestInputError, match="is unreadable"):
+        backtest_request(store, calendar, "AAPL", *ask)
+    # The same store, as the app's open-session dialog keeps it, asked about another dataset.
+    assert backtest_request(store, calendar, "MSFT", *ask).symbol == "MSFT"

@@ -378,6 +378,56 @@ def test_rsi_reference_matches_a_hand_worked_example() -> None:
     )
 
 
+def bars_from_closes(values: list[float], first_minute: int = 0) -> SessionBars:
+    """One bar a minute from `first_minute` after the open of 2024-11-26, every price at its
+    close."""
+    (session,) = sessions_of(pd.Timestamp("2024-11-26"), pd.Timestamp("2024-11-26"))
+    minutes = first_minute + np.arange(len(values), dtype=np.int64)
+    stamps = session.open.value + MINUTE * minutes
+    prices = np.tile(np.array(values, dtype=float), (5, 1))
+    return SessionBars.from_arrays(SYMBOL, "1m", [session], stamps, prices)
+
+
+def signal_bars(pipeline: Pipeline, spec: str) -> list[tuple[int, str]]:
+    """(bar number, action) of the engine's signals for `spec`."""
+    first = int(pipeline.bars.timestamps[0])
+    return [
+        ((s.time_ns - first) // MINUTE, s.action)
+        for s in pipeline.signals
+        if s.strategy == StrategySpec.parse(spec).label
+    ]
+
+
+def reference_bars(spec: str, values: list[float]) -> list[tuple[int, str]]:
+    found = reference(spec, pd.Series(values)).signals
+    return list(zip(found["time_ns"].tolist(), found["action"].tolist(), strict=True))
+
+
+# Exact ties, on values every implementation computes without rounding (small halves and
+# integers). The random data above leaves such bars out as near-ties; here the DESIGN wording
+# decides them, and the engine and the reference must both follow it to the letter.
+TIE_CASES = [
+    # fast=1 (the close), slow=2: fast - slow = -0.5, 0.5, 0, 0.5, 0, -0.5 from bar 1. Only bar
+    # 2 crosses; a mean that touches (bar 3) or leaves a tie (bars 4 and 6) does not.
+    ("sma_crossover:fast=1,slow=2", [10, 9, 10, 10, 11, 11, 10], [(2, "BUY")]),
+    # RSI exactly 50 at bar 2 (gain 0.5 = loss 0.5), then 25 at bar 3: a fall from "at the
+    # oversold level" to below it is a BUY (previous >= oversold).
+    ("rsi:period=2,oversold=50,overbought=60", [10, 11, 10, 9], [(3, "BUY")]),
+    # RSI 50 at bar 2, then 75: a rise from "at the overbought level" is a SELL.
+    ("rsi:period=2,oversold=40,overbought=50", [10, 11, 10, 11], [(3, "SELL")]),
+    # RSI 50 at bar 2, then 50 again (gain 0.25 = loss 0.25): staying at the level is no cross.
+    ("rsi:period=2,oversold=50,overbought=60", [10, 11, 10, 10], []),
+]
+
+
+@pytest.mark.parametrize(("spec", "values", "expected"), TIE_CASES)
+def test_exact_ties_are_decided_as_design_says(
+    spec: str, values: list[float], expected: list[tuple[int, str]]
+) -> None:
+    assert reference_bars(spec, values) == expected
+    assert signal_bars(run(bars_from_closes(values), [spec]), spec) == expected
+
+
 # -- 3. derived bars --------------------------------------------------------------------------
 
 
@@ -446,13 +496,20 @@ def test_the_last_bin_of_an_early_close_ends_at_the_close(span: str) -> None:
     assert int(hour.end[-1] - hour.timestamps[-1]) == 30 * MINUTE
 
 
+def local_time(time_ns: int) -> str:
+    return pd.Timestamp(int(time_ns), tz="UTC").tz_convert(NEW_YORK).strftime("%H:%M")
+
+
 def test_a_derived_bar_is_published_only_once_complete(walk_frame: pd.DataFrame) -> None:
     """Advance the clock to instants inside bins and onto bin ends: at every instant exactly the
     bins that ended by then are published, with their final values (no look-ahead)."""
     pipeline = Pipeline(session_bars(walk_frame, FIRST, LAST), [])
     day = sessions_of(FIRST, LAST)[1]
     early = sessions_of(EARLY_CLOSE, EARLY_CLOSE)[0]
-    at = lambda session, minutes: session.open.value + int(minutes * MINUTE)  # noqa: E731
+
+    def at(session: Session, minutes: float) -> int:
+        return session.open.value + int(minutes * MINUTE)
+
     instants = [
         at(day, 0.5),  # inside the day's first minute: nothing of the day yet
         at(day, 37.5),  # 10:07:30: 15m bins 09:30 and 09:45 done, 10:00 not
@@ -478,13 +535,11 @@ def test_a_derived_bar_is_published_only_once_complete(walk_frame: pd.DataFrame)
             assert view.timestamps.tolist() == expected.index[:count][-5:].tolist()
             assert view.close.tolist() == expected["close"].iloc[:count].iloc[-5:].tolist()
             assert view.volume.tolist() == expected["volume"].iloc[:count].iloc[-5:].tolist()
-    # The same instants spelled out for one timeframe, so the rule reads plainly.
-    fifteen = pipeline.series["15m"]
-    pipeline_at = Pipeline(session_bars(walk_frame, FIRST, LAST), [])
-    pipeline_at.advance_to(at(day, 37.5))
-    last = pipeline_at.series["15m"].view(1).timestamps[0]
-    assert pd.Timestamp(int(last), tz="UTC").tz_convert(NEW_YORK).strftime("%H:%M") == "09:45"
-    assert fifteen.published == len(fifteen)
+        if clock == at(day, 37.5):  # the rule spelled out once, so it reads plainly
+            fifteen = pipeline.series["15m"]
+            assert local_time(fifteen.view(1).timestamps[0]) == "09:45"
+            assert local_time(fifteen.timestamps[fifteen.published]) == "10:00"  # under way
+            assert local_time(fifteen.end[fifteen.published]) == "10:15"
 
 
 # -- 4. data quality --------------------------------------------------------------------------
@@ -601,6 +656,34 @@ def test_so_far_quality_at_chosen_instants() -> None:
     np.testing.assert_allclose(got, [pct for _, pct in instants.values()], rtol=0, atol=1e-12)
 
 
+def test_a_session_without_bars_is_0_percent_and_one_gap_open_to_close() -> None:
+    quality = Pipeline(quality_bars({1: set(range(390))}), []).quality
+    day = quality.day(1)
+    (session,) = sessions_of(pd.Timestamp("2024-11-27"), pd.Timestamp("2024-11-27"))
+    assert (day.expected, day.present, day.quality_pct) == (390, 0, 0.0)
+    assert [(g.start, g.end, g.kind) for g in day.gaps] == [
+        (session.open, session.close, GapKind.MISSING)
+    ]
+    instants = np.array([session.open.value, session.open.value + MINUTE, session.close.value])
+    assert quality.so_far_pct(np.ones(3, dtype=np.int64), instants).tolist() == [100.0, 0, 0]
+    # The days around it are untouched.
+    assert quality.day(0).quality_pct == quality.day(2).quality_pct == 100.0
+
+
+def test_a_signal_is_judged_by_its_day_so_far_including_its_own_bar() -> None:
+    """Zigzag closes make fast=1, slow=2 cross at every bar from the third. With the day's first
+    minute missing, the quality when bar m ends (m minutes after the open) is m / (m + 1): below
+    95% up to minute 18, exactly 95% (not below it) from minute 19, 09:49, on."""
+    values = [100.0 + 0.125 * (-1) ** i for i in range(40)]
+    pipeline = run(bars_from_closes(values, first_minute=1), ["sma_crossover:fast=1,slow=2"])
+    open_ = pipeline.bars.sessions[0].open.value
+    minute = {s.time_ns: (s.time_ns - open_) // MINUTE for s in pipeline.signals}
+    assert sorted(minute.values()) == list(range(3, 41))  # a signal at every bar
+    for_quality = [minute[s.time_ns] for s in pipeline.signals if "data quality" in s.reason]
+    assert for_quality == list(range(3, 19))
+    assert any(s.approved for s in pipeline.signals if minute[s.time_ns] == 19)
+
+
 def signal_day(time_ns: int) -> pd.Timestamp:
     return pd.Timestamp(time_ns, tz="UTC").tz_convert(NEW_YORK).normalize().tz_localize(None)
 
@@ -624,8 +707,8 @@ def test_signals_on_a_day_below_95_percent_are_rejected_for_data_quality(
 
     by_day: dict[int, list] = {}
     for signal in pipeline.signals:
-        by_day.setdefault(index[signal_day(signal.time_ns)], []).append(signal)
         i = index[signal_day(signal.time_ns)]
+        by_day.setdefault(i, []).append(signal)
         known = signal.time_ns + MINUTE  # a signal is known when its bar ends
         low = hand_so_far(sessions[i], removed.get(i, set()), known) < 95.0
         assert ("data quality" in signal.reason) == low, (signal, i)

@@ -66,7 +66,7 @@ class RiskManager:
                 f"data quality {quality_pct:.1f}% < {rules.min_quality_pct:g}% for the day so far"
             )
         if confidence < rules.min_confidence:
-            return f"confidence {confidence:.2f} < {rules.min_confidence:g}"
+            return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
         if action > 0 and self.committed + rules.quantity > rules.max_position:
             return f"position limit: {self.committed} held, at most {rules.max_position}"
         if action < 0 and self.committed < rules.quantity:

@@ -46,7 +46,11 @@ class QualityLedger:
 
     def so_far_pct(self, session: np.ndarray, when: np.ndarray) -> np.ndarray:
         """The quality of each `session` counting the bars that start before `when` (ns)."""
-        present = np.searchsorted(self.bars.timestamps, when) - self._first_bar[session]
+        # Capped at the session's own bars: `when` may lie past its close.
+        present = np.minimum(
+            np.searchsorted(self.bars.timestamps, when) - self._first_bar[session],
+            self.present[session],
+        )
         if self._step:
             elapsed = np.minimum(when, self._closes[session]) - self._opens[session]
             expected = -(-elapsed // self._step)

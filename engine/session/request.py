@@ -50,14 +50,15 @@ def backtest_request(
     strategies: list[str],
     speed: float = 0.0,
 ) -> BacktestRequest:
-    try:
-        symbol = store.dataset_path(symbol.strip(), timeframe).parent.name
-    except (StoreError, ValueError) as exc:
-        raise BacktestInputError(str(exc)) from None
     if timeframe not in TIMEFRAME_SECONDS:
         raise BacktestInputError(
             f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})"
         )
+    try:
+        # The store's own rule for a symbol, and its spelling (upper case).
+        symbol = store.dataset_path(symbol.strip(), timeframe).parent.name
+    except StoreError as exc:
+        raise BacktestInputError(str(exc)) from None
     try:
         first, last = session_date(start, "start", calendar), session_date(end, "end", calendar)
         sessions = sessions_in(calendar, first, last)
@@ -84,6 +85,7 @@ def open_session(
     clock: WallClock | None = None,
 ) -> PlaybackSession:
     """Read the request's bars and set up its session (not started)."""
+    since = len(store.quarantined)
     try:
         bars = read_session_bars(
             store, calendar, request.symbol, request.timeframe, request.first, request.last
@@ -91,7 +93,7 @@ def open_session(
     except StoreError as exc:
         raise BacktestInputError(str(exc), usage=False) from None
     _refuse_damaged(
-        store, _load_command(request.symbol, request.timeframe, request.first, request.last)
+        store, since, _load_command(request.symbol, request.timeframe, request.first, request.last)
     )
     return PlaybackSession(
         bars, request.strategies, rules, speed=request.speed, clock=clock, on_signals=on_signals
@@ -121,14 +123,18 @@ def _check_stored(
     last: pd.Timestamp,
 ) -> None:
     fetch = _load_command(symbol, timeframe, first, last)
-    held = [k for k in store.datasets() if (k.symbol, k.timeframe) == (symbol, timeframe)]
+    since = len(store.quarantined)
+    keys = store.datasets()
+    held = any((k.symbol, k.timeframe) == (symbol, timeframe) for k in keys)
     summary = store.summary(symbol, timeframe) if held else None
-    _refuse_damaged(store, fetch)
+    _refuse_damaged(store, since, fetch)
     if summary is None or summary.first is None or summary.last is None:
-        stored = [
-            _describe(calendar, store.summary(k.symbol, k.timeframe)) for k in store.datasets()
+        # The symbol's other timeframes first: the likeliest mix-up is the timeframe.
+        keys.sort(key=lambda k: k.symbol != symbol)
+        shown = [
+            _describe(calendar, store.summary(k.symbol, k.timeframe)) for k in keys[:_STORED_SHOWN]
         ]
-        listing = ", ".join(stored[:_STORED_SHOWN]) + (", …" if len(stored) > _STORED_SHOWN else "")
+        listing = ", ".join(shown) + (", …" if len(keys) > _STORED_SHOWN else "")
         raise BacktestInputError(
             f"no {symbol} {timeframe} bars in the store (stored: {listing or 'nothing'}); "
             f"fetch them with: {fetch}",
@@ -136,16 +142,40 @@ def _check_stored(
         )
     stored_first, stored_last = session_span(calendar, summary)
     if first < stored_first or last > stored_last:
+        missing = _missing_span(calendar, first, last, stored_first, stored_last)
         raise BacktestInputError(
             f"{symbol} {timeframe} is stored for {stored_first:%Y-%m-%d}..{stored_last:%Y-%m-%d} "
-            f"only, not all of {first:%Y-%m-%d}..{last:%Y-%m-%d}; fetch the rest with: {fetch}",
+            f"only, not all of {first:%Y-%m-%d}..{last:%Y-%m-%d}; fetch the rest with: "
+            f"{_load_command(symbol, timeframe, *missing)}",
             usage=False,
         )
 
 
-def _refuse_damaged(store: BarStore, fetch: str) -> None:
-    """A damaged file the store moved aside while reading: its bars are gone."""
-    for item in store.quarantined:
+def _missing_span(
+    calendar: TradingCalendar,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    stored_first: pd.Timestamp,
+    stored_last: pd.Timestamp,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The sessions of first..last outside the stored span, as one range: the part before it
+    or the part after it. When both are missing (or the whole range is) it is all of
+    first..last: a `full` load fetches only what the store lacks, so one command still does."""
+    before, after = first < stored_first, last > stored_last
+    if (before and after) or last < stored_first or first > stored_last:
+        return first, last
+    day = pd.Timedelta(days=1)
+    if before:
+        return first, calendar.sessions_for_dates(first, stored_first - day)[-1].date
+    return calendar.sessions_for_dates(stored_last + day, last)[0].date, last
+
+
+def _refuse_damaged(store: BarStore, since: int, fetch: str) -> None:
+    """A damaged file the store moved aside while reading: its bars are gone. Only files moved
+    since `since`: the store keeps its list for its lifetime (the app's dialog checks request
+    after request with one store), and an old one belongs to an earlier check, maybe another
+    dataset."""
+    for item in store.quarantined[since:]:
         raise BacktestInputError(
             f"{item.path} is unreadable ({item.reason}); moved to {item.moved_to}; "
             f"fetch its bars again with: {fetch}",
@@ -175,7 +205,6 @@ def _describe(calendar: TradingCalendar, summary: DatasetSummary) -> str:
 
 
 def _load_command(symbol: str, timeframe: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
-    # A load fetches only what the store lacks: the whole range is the right thing to ask.
     return (
         f"ktrdr-tui load {symbol} --timeframe {timeframe} "
         f"--start {first:%Y-%m-%d} --end {last:%Y-%m-%d}"
