@@ -137,7 +137,8 @@ def _show(display: Progress, task, snapshot: SessionSnapshot) -> None:
         task,
         total=max(snapshot.bars_total, 1),
         completed=snapshot.bars_processed,
-        line=f"{date}  {snapshot.bars_processed:,} bars  {snapshot.signals:,} signals  "
+        line=f"{date}  {snapshot.bars_processed:,}/{snapshot.bars_total:,} bars  "
+        f"{snapshot.signals:,} signals  "
         f"equity {snapshot.equity:,.2f}",
     )
 
