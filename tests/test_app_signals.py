@@ -1,0 +1,644 @@
+"""The Signals pane driven by keys, as a person would: a session plays (the Playback pane would
+have opened it; here the test sets `app.session` the same way), its signals list live, `f`
+follows the newest, `/` filters, `e` exports CSV; a restart clears and refills the table."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from engine.ib.synthetic import SyntheticMarket
+from engine.market.calendar import calendar_for
+from engine.session.bars import NS, SessionBars
+from engine.session.decisions import Signal
+from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
+from engine.session.strategies import StrategySpec
+from ktrdr_tui.commands.backtest import signals_csv
+from ktrdr_tui.screens.signal_filter import Choice, SignalFilter, SignalFilterScreen
+from ktrdr_tui.widgets import signals as signals_module
+from ktrdr_tui.widgets.signals import (
+    EMPTY_TEXT,
+    WAITING_TEXT,
+    SignalsPane,
+    SignalsTable,
+    exchange_time,
+    export_path,
+    short_strategy,
+)
+
+FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
+SPECS = (
+    "sma_crossover:fast=5,slow=20",
+    "rsi:period=14,oversold=30,overbought=70",
+    "sma_crossover:fast=3,slow=8,timeframe=15m",
+)
+CSV_HEADER = ["timestamp", "symbol", "timeframe", "strategy", "action", "price"]
+CSV_HEADER += ["confidence", "approved", "reason"]
+TIMEOUT_S = 20
+
+
+@functools.cache
+def minute_bars(first: str = FIRST, last: str = LAST, symbol: str = "AAPL") -> SessionBars:
+    """Deterministic synthetic 1m bars of the sessions dated first..last."""
+    calendar = calendar_for()
+    sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
+    bars = SyntheticMarket(calendar).bars(symbol, 60, sessions[0].open, sessions[-1].close)
+    prices = np.vstack([bars.open, bars.high, bars.low, bars.close, bars.volume])
+    return SessionBars.from_arrays(symbol, "1m", sessions, bars.start * NS, prices)
+
+
+def new_session(bars: SessionBars | None = None, specs=SPECS) -> PlaybackSession:
+    """A paused speed-0 session, started (as the Playback pane starts the one it opens)."""
+    specs = [StrategySpec.parse(spec) for spec in specs]
+    return PlaybackSession(bars or minute_bars(), specs, speed=0.0).start(playing=False)
+
+
+def played(session: PlaybackSession) -> PlaybackSession:
+    session.play()
+    assert session.wait(TIMEOUT_S)
+    assert session.snapshot().state is PlaybackState.DONE
+    return session
+
+
+async def wait_for(pilot, condition: Callable[[], object], what: str, timeout=TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def pane_of(app) -> SignalsPane:
+    return app.query_one(SignalsPane)
+
+
+def rows_shown(app) -> int:
+    return pane_of(app).table.row_count
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+def status(app) -> str:
+    return text_of(app, "#signals-status")
+
+
+def row_signals(app) -> list[Signal]:
+    """The signals behind the table's rows, top to bottom."""
+    table = pane_of(app).table
+    pane = pane_of(app)
+    keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
+    return [pane.matched[int(key)] for key in keys]
+
+
+async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
+    """Until the table lists every signal of the settled session; returns them."""
+    app = pilot.app
+    await wait_for(pilot, lambda: session.wait(0), "the session to settle")
+    expected = session.signals_since(0)
+    await wait_for(pilot, lambda: rows_shown(app) == len(expected), "the rows")
+    await wait_for(pilot, lambda: pane_of(app).signals == expected, "the pane's log")
+    return expected
+
+
+def cursor_on_newest_and_visible(app) -> bool:
+    table = pane_of(app).table
+    last = table.row_count - 1
+    if table.cursor_row != last:
+        return False
+    top = round(table.scroll_y)
+    visible_rows = table.scrollable_content_region.height - table.header_height
+    return top <= last < top + visible_rows
+
+
+def cell_text(table: SignalsTable, row: int, column: int) -> Text:
+    """A cell as the table draws it (cells are markup strings)."""
+    cell = table.get_cell_at((row, column))
+    return Text.from_markup(cell) if isinstance(cell, str) else cell
+
+
+def colour_of(text: Text) -> str:
+    """The colour of a cell's text, as `#RRGGBB`."""
+    style = text.get_style_at_offset(Console(), 0)
+    return style.color.triplet.hex.upper()
+
+
+def notifications(app) -> list[str]:
+    # Textual keeps no public list of notifications; its private one is the plain truth.
+    return [notification.message for notification in app._notifications]
+
+
+# -- pure parts ------------------------------------------------------------------------------
+
+
+def signal(**fields) -> Signal:
+    base = dict(
+        time_ns=pd.Timestamp("2024-03-04 15:15", tz="UTC").value,
+        symbol="AAPL",
+        timeframe="1m",
+        strategy="rsi:period=14,oversold=30,overbought=70",
+        action="BUY",
+        price=181.25,
+        confidence=0.75,
+        approved=True,
+        reason="",
+    )
+    return Signal(**{**base, **fields})
+
+
+def test_times_show_in_exchange_time_across_daylight_saving() -> None:
+    assert exchange_time(signal()) == "2024-03-04 10:15"  # EST: UTC-5
+    summer = pd.Timestamp("2024-03-11 13:30", tz="UTC").value  # the Monday after the switch
+    assert exchange_time(signal(time_ns=summer)) == "2024-03-11 09:30"  # EDT: UTC-4
+    daily = pd.Timestamp("2024-03-11", tz="UTC").value  # midnight UTC of the session date
+    assert exchange_time(signal(time_ns=daily, timeframe="1d")) == "2024-03-11"
+
+
+def test_a_filter_matches_strategy_part_action_and_decision() -> None:
+    rsi_buy = signal()
+    sma_sell = signal(strategy="sma_crossover:fast=5,slow=20", action="SELL", approved=False)
+    everything = [rsi_buy, sma_sell]
+    assert not SignalFilter().active
+    assert SignalFilter().select(everything) == everything
+    assert SignalFilter(strategy=" RSI ").select(everything) == [rsi_buy]
+    assert SignalFilter(strategy="fast=5").select(everything) == [sma_sell]
+    assert SignalFilter(action="SELL").select(everything) == [sma_sell]
+    assert SignalFilter(decision="approved").select(everything) == [rsi_buy]
+    assert SignalFilter(strategy="rsi", decision="rejected").select(everything) == []
+    for flt in (SignalFilter("rsi"), SignalFilter(action="BUY"), SignalFilter("x", "SELL")):
+        assert [s for s in everything if flt.matches(s)] == flt.select(everything)
+    assert SignalFilter("rsi", "BUY", "rejected").describe() == "rsi BUY rejected"
+    with pytest.raises(ValueError, match="action"):
+        SignalFilter(action="buy")
+
+
+def test_strategies_show_short_and_distinct() -> None:
+    assert short_strategy("sma_crossover:fast=5,slow=20") == "sma_crossover 5,20"
+    assert short_strategy("sma_crossover:fast=3,slow=8,timeframe=15m") == "sma_crossover 3,8 15m"
+    assert short_strategy("rsi:period=14,oversold=30,overbought=70") == "rsi 14,30,70"
+    assert short_strategy("custom") == "custom"
+
+
+def test_export_names_never_overwrite(tmp_path: Path) -> None:
+    now = datetime(2024, 3, 4, 10, 15, 0)
+    first = export_path(tmp_path, "AAPL", filtered=False, now=now)
+    assert first.name == "signals-AAPL-20240304-101500.csv"
+    first.write_text("")
+    second = export_path(tmp_path, "AAPL", filtered=False, now=now)
+    assert second.name == "signals-AAPL-20240304-101500-2.csv"
+    assert export_path(tmp_path, "AAPL", filtered=True, now=now).name.endswith("-filtered.csv")
+    assert export_path(tmp_path, "EUR/USD", filtered=False, now=now).parent == tmp_path
+
+
+# -- the pane --------------------------------------------------------------------------------
+
+
+async def test_without_a_session_the_pane_says_how_to_open_one(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        assert text_of(app, "#signals-hint") == EMPTY_TEXT
+        assert rows_shown(app) == 0
+        assert app.focused is pane_of(app).table  # the pane's keys apply at once
+        await pilot.press("e")  # nothing to export: a dimmed key, no crash
+        assert app.screen.is_current
+
+
+async def test_signals_arrive_live_as_the_session_plays(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = new_session()
+        app.session = session
+        await pilot.press("3")
+        await wait_for(pilot, lambda: text_of(app, "#signals-hint") == WAITING_TEXT, "waiting")
+        session.play()
+        expected = await caught_up(pilot, session)
+        assert len(expected) > 100
+        assert row_signals(app) == expected
+        assert not app.query_one("#signals-hint").display
+        approved = sum(s.approved for s in expected)
+        assert status(app).startswith(
+            f"following · {len(expected):,} signals · {approved:,} approved · "
+            f"{len(expected) - approved:,} rejected"
+        )
+        # The first row, cell by cell; BUY / SELL and the decision in the theme's colours.
+        table = pane_of(app).table
+        first = expected[0]
+        cells = [cell_text(table, 0, column) for column in range(len(table.columns))]
+        assert [cell.plain.strip() for cell in cells] == [
+            exchange_time(first),
+            "AAPL",
+            short_strategy(first.strategy),
+            first.action,
+            f"{first.price:,.2f}",
+            f"{first.confidence:.2f}",
+            "approved" if first.approved else "rejected",
+            first.reason,
+        ]
+        colours = app.theme_variables
+        for row, sig in enumerate(expected[:20]):
+            wanted = colours["success"] if sig.action == "BUY" else colours["error"]
+            assert colour_of(cell_text(table, row, 3)) == wanted.upper()
+
+
+async def test_a_session_opened_and_played_in_the_playback_pane_lists_here(
+    make_app, tmp_path: Path
+) -> None:
+    from test_app_playback import open_session, store_minute_bars
+
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        session = await open_session(pilot)  # 2, o, enter
+        await pilot.press("plus", "plus")  # 360x → 3600x → as fast as possible
+        await wait_for(pilot, lambda: session.snapshot().speed == 0, "speed 0")
+        await pilot.press("space")
+        await pilot.press("3")
+        expected = await caught_up(pilot, session)
+        assert len(expected) > 50
+        assert row_signals(app) == expected
+
+
+async def test_follow_keeps_the_newest_row_in_view_and_f_toggles_it(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = new_session()
+        app.session = session
+        await pilot.press("3")
+        session.seek(pd.Timestamp("2024-03-06 12:00", tz="America/New_York"))
+        await caught_up(pilot, session)
+        assert pane_of(app).following  # on from the start
+        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        before = rows_shown(app)
+
+        played(session)  # the rest of the week: the view follows the new rows
+        await caught_up(pilot, session)
+        assert rows_shown(app) > before + 20
+        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+
+        await pilot.press("f")
+        assert not pane_of(app).following
+        assert status(app).startswith("not following")
+        session.restart()
+        await wait_for(pilot, lambda: rows_shown(app) == 0, "the table to clear")
+        played(session)
+        await caught_up(pilot, session)
+        assert pane_of(app).table.cursor_row == 0  # left where it was
+
+        await pilot.press("f")
+        assert pane_of(app).following
+        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        assert status(app).startswith("following")
+
+        await pilot.press("up")  # reading older rows stops following
+        assert not pane_of(app).following
+
+
+async def test_the_highlighted_signal_shows_in_full_under_the_table(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        expected = await caught_up(pilot, session)
+        last = expected[-1]
+        line = text_of(app, "#signals-selected")
+        assert line.startswith(f"{exchange_time(last)} ET  {last.action} AAPL 1m")
+        assert last.strategy in line
+
+
+async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = new_session()
+        app.session = session
+        await pilot.press("3")
+        session.seek(pd.Timestamp("2024-03-05 16:00", tz="America/New_York"))
+        await caught_up(pilot, session)
+
+        await pilot.press("slash")
+        dialog = app.screen
+        assert isinstance(dialog, SignalFilterScreen)
+        await pilot.press(*"rsi", "tab", "tab", "r")
+        assert dialog.query_one("#decision", Choice).value == "rejected"
+        so_far = session.signals_since(0)
+        wanted_so_far = [s for s in so_far if "rsi" in s.strategy and not s.approved]
+        assert text_of(dialog, "#matches") == (
+            f"{len(wanted_so_far):,} of {len(so_far):,} signals match"
+        )
+        await pilot.press("enter")
+        assert not isinstance(app.screen, SignalFilterScreen)
+        assert 0 < rows_shown(app) == len(wanted_so_far)
+        assert row_signals(app) == wanted_so_far
+
+        played(session)  # incoming rows go through the filter too
+        everything = session.signals_since(0)
+        wanted = [s for s in everything if "rsi" in s.strategy and not s.approved]
+        await wait_for(pilot, lambda: rows_shown(app) == len(wanted), "the filtered rows")
+        assert row_signals(app) == wanted
+        assert len(wanted) < len(everything)
+        assert f"filter: rsi rejected ({len(wanted):,} match)" in status(app)
+
+        await pilot.press("slash")
+        await pilot.press("escape")  # escape keeps the filter
+        assert pane_of(app).signal_filter == SignalFilter("rsi", decision="rejected")
+
+        await pilot.press("slash", "ctrl+r", "enter")  # cleared: every signal again
+        await wait_for(pilot, lambda: rows_shown(app) == len(everything), "every row")
+        assert row_signals(app) == everything
+        assert "filter" not in status(app)
+
+
+async def test_a_filter_that_matches_nothing_says_so(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        await caught_up(pilot, session)
+        await pilot.press("slash", *"nothing-like-this", "enter")
+        await pilot.pause()
+        assert rows_shown(app) == 0
+        assert "No signal matches the filter (nothing-like-this)" in text_of(app, "#signals-hint")
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(newline="") as file:
+        return list(csv.reader(file))
+
+
+async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path: Path) -> None:
+    app = make_app()
+    exports = tmp_path / "store" / "exports"
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        expected = await caught_up(pilot, session)
+
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
+        [path] = exports.glob("*.csv")
+        assert path.name.startswith("signals-AAPL-") and "filtered" not in path.name
+        rows = read_csv(path)
+        assert rows[0] == CSV_HEADER
+        assert len(rows) == len(expected) + 1
+        assert path.read_text() == signals_csv(expected)  # the CLI's exact format
+        first = expected[0]
+        assert rows[1][:5] == [
+            pd.Timestamp(first.time_ns, tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "AAPL",
+            "1m",
+            first.strategy,
+            first.action,
+        ]
+        assert {row[7] for row in rows[1:]} == {"true", "false"}
+        told = next(m for m in notifications(app) if "Wrote" in m)
+        assert told == f"Wrote all {len(expected):,} signals to {path}"
+        assert not list(exports.glob(".*.tmp"))  # the atomic write left no temp file
+
+        pane_of(app).set_filter(SignalFilter("sma", "SELL"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: len(list(exports.glob("*filtered.csv"))) == 1, "filtered")
+        [filtered] = exports.glob("*filtered.csv")
+        wanted = [s for s in expected if "sma" in s.strategy and s.action == "SELL"]
+        assert filtered.read_text() == signals_csv(wanted)
+        await wait_for(pilot, lambda: any("filter: sma SELL" in m for m in notifications(app)), "")
+        told = next(m for m in notifications(app) if "filter: sma SELL" in m)
+        assert told == (
+            f"Wrote {len(wanted):,} of {len(expected):,} signals (filter: sma SELL) to {filtered}"
+        )
+
+
+async def test_an_export_while_the_session_plays_says_so_far(make_app, tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = new_session()
+        session.set_speed(600.0)  # a market minute per 0.1 s: the week plays for minutes
+        session.play()
+        app.session = session
+        playing = PlaybackState.PLAYING
+        await wait_for(pilot, lambda: session.snapshot().state is playing, "playing")
+        await pilot.press("3", "e")
+        await wait_for(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
+        [told] = [m for m in notifications(app) if "Wrote" in m]
+        assert "signals so far (the session plays on) to " in told
+        [path] = (tmp_path / "store" / "exports").glob("*.csv")
+        assert read_csv(path)[0] == CSV_HEADER
+
+
+async def test_an_export_that_cannot_be_written_is_a_notification(make_app, tmp_path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data dir should be")
+    app = make_app(data_dir=blocked)
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        await caught_up(pilot, session)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("export" in m for m in notifications(app)), "failure")
+        [told] = [m for m in notifications(app) if "export" in m]
+        assert told.startswith("Could not export the signals: ")
+        assert app.is_running
+        assert rows_shown(app) > 0
+
+
+async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        expected = await caught_up(pilot, session)
+
+        session.restart()  # what a seek back does too: the results start over
+        await wait_for(pilot, lambda: rows_shown(app) == 0, "the table to clear")
+        assert pane_of(app).signals == []
+        assert text_of(app, "#signals-hint") == WAITING_TEXT
+
+        played(session)
+        again = await caught_up(pilot, session)
+        assert again == expected and again[0] is not expected[0]  # a new generation
+        assert row_signals(app) == again
+
+        session.pause()
+        session.seek(pd.Timestamp("2024-03-05 12:00", tz="America/New_York"))  # back
+        await wait_for(pilot, lambda: session.snapshot().generation == 2, "the seek")
+        part = await caught_up(pilot, session)
+        assert 0 < len(part) < len(expected)
+        assert row_signals(app) == part
+
+
+async def test_another_session_replaces_the_rows(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        first = played(new_session())
+        app.session = first
+        await pilot.press("3")
+        await caught_up(pilot, first)
+        second = played(new_session(specs=("rsi:period=10,oversold=25,overbought=75",)))
+        app.session = second
+        first.stop()
+        expected = await caught_up(pilot, second)
+        assert {s.strategy for s in row_signals(app)} == {"rsi:period=10,oversold=25,overbought=75"}
+        assert row_signals(app) == expected
+        app.session = None
+        await wait_for(pilot, lambda: text_of(app, "#signals-hint") == EMPTY_TEXT, "empty")
+        assert rows_shown(app) == 0
+
+
+async def test_rows_wait_while_the_pane_is_hidden(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        pane = pane_of(app)
+        await wait_for(pilot, lambda: len(pane.signals) == len(session.signals_since(0)), "read")
+        assert rows_shown(app) == 0  # the Jobs pane is shown: no table work
+        await pilot.press("3")
+        await caught_up(pilot, session)
+
+
+class LaggingSession(PlaybackSession):
+    """A session whose snapshot can stay as it was: it does not tell that results restarted."""
+
+    stale: SessionSnapshot | None = None
+
+    def snapshot(self) -> SessionSnapshot:
+        return self.stale or super().snapshot()
+
+
+async def test_a_new_log_is_noticed_before_the_snapshot_tells(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        specs = [StrategySpec.parse(spec) for spec in SPECS]
+        session = played(LaggingSession(minute_bars(), specs).start())
+        app.session = session
+        await pilot.press("3")
+        first = await caught_up(pilot, session)
+        session.stale = session.snapshot()
+        session.restart()
+        played(session)
+        assert session.snapshot().generation == 0  # still the old word
+        again = session.signals_since(0)
+        assert again == first and again[0] is not first[0]
+
+        def the_new_log_shows() -> bool:
+            shown = row_signals(app)
+            return pane_of(app).signals == shown == again and shown[0] is again[0]
+
+        await wait_for(pilot, the_new_log_shows, "the new log")
+
+
+@pytest.fixture
+def small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows of 40 rows (+20), 25 rows a tick, 10 rows at once in a flood."""
+    monkeypatch.setattr(signals_module, "MAX_ROWS", 40)
+    monkeypatch.setattr(signals_module, "SLACK", 20)
+    monkeypatch.setattr(signals_module, "ROWS_PER_TICK", 25)
+    monkeypatch.setattr(signals_module, "BURST_ROWS", 10)
+    monkeypatch.setattr(signals_module, "FILL_BUDGET_S", 60.0)
+
+
+async def test_a_long_log_keeps_the_newest_rows_and_exports_all(
+    make_app, small_tables, tmp_path: Path
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        expected = session.signals_since(0)
+        assert len(expected) > 100
+        app.session = session
+        await pilot.press("3")
+        await wait_for(pilot, lambda: row_signals(app) == expected[-40:], "the newest 40")
+        assert "newest 40 shown" in status(app)
+        assert app.focused is pane_of(app).table  # the swapped-in table took the focus
+        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+
+        await pilot.press("e")
+        exports = tmp_path / "store" / "exports"
+        await wait_for(pilot, lambda: list(exports.glob("*.csv")), "the export")
+        [path] = exports.glob("*.csv")
+        assert len(read_csv(path)) == len(expected) + 1  # every signal, not the rows shown
+
+
+class ControlledSession(PlaybackSession):
+    """A session whose log is whatever prefix of `signals` the test shows (never started)."""
+
+    signals: list[Signal] = []
+    visible = 0
+
+    def signals_since(self, count: int) -> list[Signal]:
+        return self.signals[count : self.visible]
+
+
+async def test_a_flood_shows_the_newest_rows_then_the_window_fills_out_of_sight(
+    make_app, small_tables
+) -> None:
+    expected = played(new_session()).signals_since(0)
+    session = ControlledSession(minute_bars(), [StrategySpec.parse(SPECS[0])])
+    session.signals = expected
+    app = make_app()
+    async with app.run_test() as pilot:
+        app.session = session
+        await pilot.press("3")
+        pane = pane_of(app)
+        # The timer polls too, but not while this test runs without awaiting.
+        session.visible = 10
+        pane.poll()
+        assert row_signals(app) == expected[:10]
+        session.visible = 150  # 140 new: more than a tick adds
+        pane.poll()
+        assert row_signals(app) == expected[140:150]  # the newest, at once
+        assert pane.table.cursor_row == 9  # following
+        pane.poll()  # the flood eased: the window (newest 40) fills in the spare, out of sight
+        assert row_signals(app) == expected[140:150]
+        assert "adding older rows…" in status(app)
+        pane.poll()  # the spare caught up: it comes into view, with the focus
+        assert row_signals(app) == expected[110:150]
+        assert pane.table.cursor_row == 39
+        await pilot.pause()  # focus moves on the next turn of the loop (nothing new to poll)
+        assert app.focused is pane.table
+        pane.poll()
+        assert row_signals(app) == expected[110:150]  # nothing left to do
+        assert "adding" not in status(app)
+
+        session.visible = 170  # rows join the table in view up to MAX_ROWS + SLACK
+        pane.poll()
+        assert row_signals(app) == expected[110:170]
+        await pilot.press("f")  # not following: the cursor stays on its signal through a swap
+        pane.table.move_cursor(row=40)
+        session.visible = 171  # past the slack: the window is renewed out of sight
+        pane.poll()
+        assert row_signals(app) == expected[110:171]  # the rows in view keep growing
+        pane.poll()
+        assert row_signals(app) == expected[131:171]
+        assert row_signals(app)[pane.table.cursor_row] is expected[150]
+
+
+async def test_a_theme_switch_recolours_the_rows(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        expected = await caught_up(pilot, session)
+        app.theme = "ktrdr-light"
+        await pilot.pause()
+        await wait_for(pilot, lambda: rows_shown(app) == len(expected), "the rows again")
+        table = pane_of(app).table
+        buy_row = next(i for i, s in enumerate(expected) if s.action == "BUY")
+        assert colour_of(cell_text(table, buy_row, 3)) == app.theme_variables["success"].upper()

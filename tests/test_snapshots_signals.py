@@ -1,0 +1,65 @@
+"""What the Signals pane and its filter dialog look like, in each shipped theme. The populated
+pane lists a finished speed-0 session on fixed synthetic bars: the same rows every run."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TERMINAL_SIZE
+from test_app_signals import (
+    caught_up,
+    cursor_on_newest_and_visible,
+    new_session,
+    played,
+    wait_for,
+)
+
+from ktrdr_tui.screens.signal_filter import Choice, SignalFilterScreen
+
+THEMES = ["ktrdr-dark", "ktrdr-light"]
+
+
+async def gateway_running(pilot) -> None:
+    # The in-process gateway starts in a worker; the header shows it once it runs.
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def populated(pilot) -> None:
+    """A week of AAPL 1m bars played to the end; the pane shown, following the newest row."""
+    await gateway_running(pilot)
+    app = pilot.app
+    session = played(new_session())
+    app.session = session  # what the Playback pane does when a session is opened
+    await pilot.press("3")
+    await caught_up(pilot, session)
+    await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_empty_pane(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(
+        make_app(theme), press=["3"], terminal_size=TERMINAL_SIZE, run_before=gateway_running
+    )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_populated_pane(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=populated)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_filter_dialog(snap_compare, make_app, theme: str) -> None:
+    async def filtering(pilot) -> None:
+        await populated(pilot)
+        app = pilot.app
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
+        await pilot.press(*"rsi", "tab", "tab", "r")  # the decision field focused: rejected
+        dialog = app.screen
+        await wait_for(
+            pilot, lambda: dialog.query_one("#decision", Choice).value == "rejected", "rejected"
+        )
+        await pilot.pause()
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=filtering)
