@@ -361,6 +361,19 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         assert "filter" not in status(app)
 
 
+async def test_keys_typed_in_the_filter_are_text_not_app_keys(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = played(new_session())
+        app.session = session
+        await pilot.press("3")
+        await caught_up(pilot, session)
+        await pilot.press("slash", *"q1:fast=3", "question_mark", "backspace", "enter")
+        assert app.is_running
+        assert pane_of(app).signal_filter.strategy == "q1:fast=3"
+        assert rows_shown(app) == 0  # no strategy has that in its name
+
+
 async def test_a_filter_that_matches_nothing_says_so(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
