@@ -132,6 +132,7 @@ class KtrdrApp(App[None]):
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
+        self._focus_pane(pane_id)  # now: the next key may already be for that pane
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._focus_pane(event.pane.id or "")

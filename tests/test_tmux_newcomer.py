@@ -32,6 +32,7 @@ def test_load_play_and_read_signals_from_the_keyboard(terminal: TmuxApp) -> None
     assert "100%" in screen
 
     terminal.keys("2")
+    terminal.wait_for("No session open")
     terminal.keys("o")
     terminal.wait_for("Ready: enter opens")
     terminal.keys("Enter")
