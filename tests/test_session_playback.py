@@ -393,3 +393,17 @@ def test_daily_bars_play_session_by_session():
     assert session_outcome(session) == outcome(reference(bars, specs))
     assert len(session._pipeline.signals) > 5
     session.stop()
+
+
+def test_the_snapshot_says_playing_before_the_first_bar_is_due():
+    seen = []
+    session = PlaybackSession(
+        week(),
+        SPECS,
+        speed=1.0,
+        clock=FakeWallClock(on_wait=lambda wall: seen.append(session.snapshot().state)),
+    )
+    session.start(playing=True)
+    assert session.wait(30)
+    assert seen[0] is PlaybackState.PLAYING
+    session.stop()

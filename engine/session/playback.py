@@ -307,6 +307,10 @@ class PlaybackSession:
         self._behind_ns = max(0, behind)
         if behind > (self.bars.bar_seconds * NS or close - open_):
             self._overruns += 1
+        # Say "playing" before sleeping: at 1x the first bar may be a minute away.
+        self._publish(
+            PlaybackState.PLAYING, force=self._snapshot.state is not PlaybackState.PLAYING
+        )
         with self._condition:
             if not self._idle() and not self._commands and self._speed == speed:
                 self._wall.wait(self._condition, mapping.wall_at(due) - self._wall.now())
