@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from app_harness import set_latency, until
 from tmux_session import TmuxApp
 
 FIRST_FRAME_GOAL_S = 1.0
@@ -66,14 +67,6 @@ def app_for(data_dir: Path):
     return app
 
 
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app never got there")
-        await pilot.pause(0.005)
-
-
 def five_years_session():
     import numpy as np
     import pandas as pd
@@ -91,14 +84,6 @@ def five_years_session():
     session_bars = SessionBars.from_arrays("AAPL", "1m", sessions, bars.start * NS, prices)
     specs = [StrategySpec.parse("sma_crossover:fast=5,slow=20"), StrategySpec.parse("rsi")]
     return PlaybackSession(session_bars, specs, speed=0)
-
-
-def set_latency(app, ms: float) -> None:
-    from dataclasses import replace
-
-    gateway = app.loads._gateway
-    faults = replace(gateway.settings.faults, latency_ms=ms)
-    gateway.settings = replace(gateway.settings, faults=faults)
 
 
 def month_load():

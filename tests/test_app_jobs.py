@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-
 import pandas as pd
+from app_harness import set_latency, until
 from textual.widgets import DataTable, Input, Static
 
 from engine.config import GatewayAddress
@@ -14,24 +12,6 @@ from engine.loading.journal import JournalStore, LoadJournal
 from engine.loading.planner import LoadMode
 from engine.loading.service import LoadService
 from engine.market.store import BarStore
-
-DEADLINE_S = 30.0
-
-
-async def until(pilot, condition, timeout: float = DEADLINE_S) -> None:
-    """Let the app run until `condition()` holds; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        await pilot.pause(0.02)
-
-
-def set_latency(app, ms: float) -> None:
-    """Slow the in-process gateway's answers, so a load is still running when a key lands."""
-    gateway = app.loads._gateway
-    gateway.settings = replace(
-        gateway.settings, faults=replace(gateway.settings.faults, latency_ms=ms)
-    )
 
 
 def cell(app, job_id: str, column: str) -> str:

@@ -4,13 +4,12 @@ pause, step, go to a date, restart; and the dialogs' checks."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from app_harness import until
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
@@ -44,13 +43,6 @@ def store_minute_bars(data_dir: Path, first: str = FIRST, last: str = LAST) -> i
     return BarStore(data_dir, calendar).merge("AAPL", "1m", frame).bars_total
 
 
-async def wait_for(pilot, condition: Callable[[], object], what: str, timeout=TIMEOUT_S):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 def status(app) -> str:
     return str(app.query_one("#playback-status").render())
 
@@ -59,9 +51,9 @@ async def open_dialog(pilot) -> OpenSessionScreen:
     app = pilot.app
     await pilot.press("2")
     await pilot.press("o")
-    await wait_for(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+    await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
     dialog = app.screen
-    await wait_for(
+    await until(
         pilot,
         lambda: (
             "Ready" in str(dialog.query_one("#problem").render())
@@ -77,8 +69,8 @@ async def open_session(pilot):
     app = pilot.app
     await open_dialog(pilot)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.session is not None, "the session to open")
-    await wait_for(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "the dialog")
+    await until(pilot, lambda: app.session is not None, "the session to open")
+    await until(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "the dialog")
     return app.session
 
 
@@ -108,7 +100,7 @@ async def test_showing_the_pane_puts_the_focus_in_it(make_app) -> None:
     async with app.run_test() as pilot:
         await pilot.press("2")
         pane = app.query_one(PlaybackPane)
-        await wait_for(
+        await until(
             pilot,
             lambda: app.focused is not None and pane in app.focused.ancestors_with_self,
             "focus",
@@ -124,7 +116,7 @@ async def test_an_empty_store_says_where_to_load_bars(make_app) -> None:
         await pilot.pause()
         assert app.screen is dialog
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "close")
+        await until(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "close")
         assert app.session is None
 
 
@@ -154,18 +146,18 @@ async def test_the_dialog_shows_why_it_cannot_open(make_app, tmp_path: Path) -> 
         dialog = await open_dialog(pilot)
         problem = dialog.query_one("#problem")
         dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=30,slow=20"
-        await wait_for(pilot, lambda: "fast (30)" in str(problem.render()), "the reason")
+        await until(pilot, lambda: "fast (30)" in str(problem.render()), "the reason")
         dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=5,slow=20"
         dialog.query_one("#end").value = "2024-03-15"
-        await wait_for(pilot, lambda: "ktrdr-tui load AAPL" in str(problem.render()), "reason")
+        await until(pilot, lambda: "ktrdr-tui load AAPL" in str(problem.render()), "reason")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "only, not all of" in str(problem.render()), "refusal")
+        await until(pilot, lambda: "only, not all of" in str(problem.render()), "refusal")
         assert app.session is None and app.screen is dialog
         # Unticking both strategies is a problem too.
         dialog.query_one("#end").value = LAST
         dialog.query_one("#use-sma_crossover").value = False
         dialog.query_one("#use-rsi").value = False
-        await wait_for(pilot, lambda: "no strategy" in str(problem.render()), "no strategy")
+        await until(pilot, lambda: "no strategy" in str(problem.render()), "no strategy")
 
 
 async def test_keys_drive_the_session(make_app, tmp_path: Path) -> None:
@@ -177,51 +169,51 @@ async def test_keys_drive_the_session(make_app, tmp_path: Path) -> None:
         assert snapshot.state is PlaybackState.PAUSED
         assert snapshot.bars_processed == 0 and snapshot.bars_total == total
         assert snapshot.speed == 360
-        await wait_for(pilot, lambda: "space to play" in status(app), "the hint")
+        await until(pilot, lambda: "space to play" in status(app), "the hint")
 
         # space plays: the clock moves at 360x (a bar every 1/6 s).
         await pilot.press("space")
-        await wait_for(pilot, lambda: snapshot_of(app).bars_processed >= 2, "bars to play")
+        await until(pilot, lambda: snapshot_of(app).bars_processed >= 2, "bars to play")
         assert snapshot_of(app).state is PlaybackState.PLAYING
-        await wait_for(pilot, lambda: "▶ playing 360x" in status(app), "the status line")
+        await until(pilot, lambda: "▶ playing 360x" in status(app), "the status line")
 
         # + is the next stop, with the focus on the pane or on the slider.
         app.query_one(PlaybackPane).focus()
         await pilot.press("plus")
-        await wait_for(pilot, lambda: snapshot_of(app).speed == 3600, "3600x")
+        await until(pilot, lambda: snapshot_of(app).speed == 3600, "3600x")
         assert app.query_one(SpeedSlider).speed == 3600
         app.query_one(SpeedSlider).focus()
         await pilot.press("minus")
-        await wait_for(pilot, lambda: snapshot_of(app).speed == 360, "360x")
+        await until(pilot, lambda: snapshot_of(app).speed == 360, "360x")
 
         # space pauses.
         await pilot.press("space")
-        await wait_for(pilot, lambda: snapshot_of(app).state is PlaybackState.PAUSED, "pause")
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.PAUSED, "pause")
         assert session.wait(TIMEOUT_S)
         paused_at = snapshot_of(app).bars_processed
 
         # . steps exactly one bar.
         await pilot.press("full_stop")
-        await wait_for(pilot, lambda: snapshot_of(app).bars_processed != paused_at, "a step")
+        await until(pilot, lambda: snapshot_of(app).bars_processed != paused_at, "a step")
         assert session.wait(TIMEOUT_S)
         assert snapshot_of(app).bars_processed == paused_at + 1
         assert snapshot_of(app).state is PlaybackState.PAUSED
 
         # g + a time seeks there (exchange time).
         await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(app.screen, GoToDateScreen), "go-to dialog")
+        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "go-to dialog")
         await pilot.press(*"2024-03-06 10:00")
         await pilot.press("enter")
         target = pd.Timestamp("2024-03-06 10:00", tz="America/New_York")
-        await wait_for(pilot, lambda: snapshot_of(app).clock_ns == target.value, "the seek")
+        await until(pilot, lambda: snapshot_of(app).clock_ns == target.value, "the seek")
         # Two whole sessions and 30 minutes of the third.
         assert snapshot_of(app).bars_processed == 2 * 390 + 30
-        await wait_for(pilot, lambda: "Wed 2024-03-06 10:00:00 EST" in status(app), "clock")
+        await until(pilot, lambda: "Wed 2024-03-06 10:00:00 EST" in status(app), "clock")
 
         # home restarts: back to the first open, nothing processed.
         generation = snapshot_of(app).generation
         await pilot.press("home")
-        await wait_for(pilot, lambda: snapshot_of(app).generation > generation, "restart")
+        await until(pilot, lambda: snapshot_of(app).generation > generation, "restart")
         assert session.wait(TIMEOUT_S)
         snapshot = snapshot_of(app)
         assert snapshot.bars_processed == 0 and snapshot.signals == 0
@@ -234,15 +226,15 @@ async def test_signals_arrive_at_max_speed_and_show_on_the_chart(make_app, tmp_p
     async with app.run_test() as pilot:
         session = await open_session(pilot)
         await pilot.press("plus", "plus")  # 360x → 3600x → max
-        await wait_for(pilot, lambda: snapshot_of(app).speed == 0, "max speed")
+        await until(pilot, lambda: snapshot_of(app).speed == 0, "max speed")
         await pilot.press("space")
-        await wait_for(pilot, lambda: snapshot_of(app).state is PlaybackState.DONE, "the end")
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.DONE, "the end")
         assert session.wait(TIMEOUT_S)
         snapshot = snapshot_of(app)
         assert snapshot.signals > 0 and snapshot.bars_processed == snapshot.bars_total
-        await wait_for(pilot, lambda: "■ done max" in status(app), "the status line")
+        await until(pilot, lambda: "■ done max" in status(app), "the status line")
         chart = app.query_one(CandleChart)
-        await wait_for(pilot, lambda: chart.grid() is not None, "the chart")
+        await until(pilot, lambda: chart.grid() is not None, "the chart")
         drawn = "".join(chart.grid().rows())
         assert "┃" in drawn
         assert "▲" in drawn or "▼" in drawn
@@ -260,14 +252,14 @@ async def test_t_cycles_the_chart_timeframe(make_app, tmp_path: Path) -> None:
         session.seek(pd.Timestamp("2024-03-05 15:00", tz="UTC"))
         assert session.wait(TIMEOUT_S)
         pane = app.query_one(PlaybackPane)
-        await wait_for(pilot, lambda: pane._snapshot is session.snapshot(), "a poll")
+        await until(pilot, lambda: pane._snapshot is session.snapshot(), "a poll")
         seen = []
         for _ in range(5):
             await pilot.press("t")
             seen.append(pane.chart_timeframe(session.snapshot()))
         assert seen == ["5m", "15m", "30m", "1h", "1m"]
         await pilot.press("t")
-        await wait_for(pilot, lambda: "chart 5m" in status(app), "the status line")
+        await until(pilot, lambda: "chart 5m" in status(app), "the status line")
 
 
 async def test_a_click_on_the_slider_sets_the_speed(make_app, tmp_path: Path) -> None:
@@ -278,7 +270,7 @@ async def test_a_click_on_the_slider_sets_the_speed(make_app, tmp_path: Path) ->
         slider = app.query_one(SpeedSlider)
         ticks = TrackLayout.for_width(slider.content_size.width).ticks
         await pilot.click(SpeedSlider, offset=(ticks[SPEED_STOPS.index(60)], 0))
-        await wait_for(pilot, lambda: snapshot_of(app).speed == 60, "60x")
+        await until(pilot, lambda: snapshot_of(app).speed == 60, "60x")
 
 
 async def test_opening_another_session_stops_the_first(make_app, tmp_path: Path) -> None:
@@ -287,11 +279,11 @@ async def test_opening_another_session_stops_the_first(make_app, tmp_path: Path)
     async with app.run_test() as pilot:
         first = await open_session(pilot)
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
         dialog = app.screen
-        await wait_for(pilot, lambda: "Ready" in str(dialog.query_one("#problem").render()), "ok")
+        await until(pilot, lambda: "Ready" in str(dialog.query_one("#problem").render()), "ok")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.session is not first, "the second session")
+        await until(pilot, lambda: app.session is not first, "the second session")
         assert first.snapshot().state is PlaybackState.STOPPED
         assert app.session.snapshot().state is PlaybackState.PAUSED
 
@@ -307,9 +299,9 @@ async def test_a_failed_session_is_told_not_a_crash(make_app, tmp_path: Path) ->
 
         session._advance = broken  # the worker's one way into the pipeline
         await pilot.press("space")
-        await wait_for(pilot, lambda: snapshot_of(app).state is PlaybackState.FAILED, "failure")
-        await wait_for(pilot, lambda: "a stage broke" in status(app), "the status line")
-        await wait_for(
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.FAILED, "failure")
+        await until(pilot, lambda: "a stage broke" in status(app), "the status line")
+        await until(
             pilot,
             lambda: any("a stage broke" in n.message for n in app._notifications),
             "the notification",

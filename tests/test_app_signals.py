@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import functools
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from app_harness import until
 from rich.console import Console
 from rich.text import Text
 
@@ -70,13 +69,6 @@ def played(session: PlaybackSession) -> PlaybackSession:
     return session
 
 
-async def wait_for(pilot, condition: Callable[[], object], what: str, timeout=TIMEOUT_S):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 def pane_of(app) -> SignalsPane:
     return app.query_one(SignalsPane)
 
@@ -104,10 +96,10 @@ def row_signals(app) -> list[Signal]:
 async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
     """Until the table lists every signal of the settled session; returns them."""
     app = pilot.app
-    await wait_for(pilot, lambda: session.wait(0), "the session to settle")
+    await until(pilot, lambda: session.wait(0), "the session to settle")
     expected = session.signals_since(0)
-    await wait_for(pilot, lambda: rows_shown(app) == len(expected), "the rows")
-    await wait_for(pilot, lambda: pane_of(app).signals == expected, "the pane's log")
+    await until(pilot, lambda: rows_shown(app) == len(expected), "the rows")
+    await until(pilot, lambda: pane_of(app).signals == expected, "the pane's log")
     return expected
 
 
@@ -221,7 +213,7 @@ async def test_signals_arrive_live_as_the_session_plays(make_app) -> None:
         session = new_session()
         app.session = session
         await pilot.press("3")
-        await wait_for(pilot, lambda: text_of(app, "#signals-hint") == WAITING_TEXT, "waiting")
+        await until(pilot, lambda: text_of(app, "#signals-hint") == WAITING_TEXT, "waiting")
         session.play()
         expected = await caught_up(pilot, session)
         assert len(expected) > 100
@@ -263,7 +255,7 @@ async def test_a_session_opened_and_played_in_the_playback_pane_lists_here(
         await app.workers.wait_for_complete()
         session = await open_session(pilot)  # 2, o, enter
         await pilot.press("plus", "plus")  # 360x → 3600x → as fast as possible
-        await wait_for(pilot, lambda: session.snapshot().speed == 0, "speed 0")
+        await until(pilot, lambda: session.snapshot().speed == 0, "speed 0")
         await pilot.press("space")
         await pilot.press("3")
         expected = await caught_up(pilot, session)
@@ -280,26 +272,26 @@ async def test_follow_keeps_the_newest_row_in_view_and_f_toggles_it(make_app) ->
         session.seek(pd.Timestamp("2024-03-06 12:00", tz="America/New_York"))
         await caught_up(pilot, session)
         assert pane_of(app).following  # on from the start
-        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
         before = rows_shown(app)
 
         played(session)  # the rest of the week: the view follows the new rows
         await caught_up(pilot, session)
         assert rows_shown(app) > before + 20
-        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
 
         await pilot.press("f")
         assert not pane_of(app).following
         assert status(app).startswith("not following")
         session.restart()
-        await wait_for(pilot, lambda: rows_shown(app) == 0, "the table to clear")
+        await until(pilot, lambda: rows_shown(app) == 0, "the table to clear")
         played(session)
         await caught_up(pilot, session)
         assert pane_of(app).table.cursor_row == 0  # left where it was
 
         await pilot.press("f")
         assert pane_of(app).following
-        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
         assert status(app).startswith("following")
 
         await pilot.press("up")  # reading older rows stops following
@@ -346,7 +338,7 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         played(session)  # incoming rows go through the filter too
         everything = session.signals_since(0)
         wanted = [s for s in everything if "rsi" in s.strategy and not s.approved]
-        await wait_for(pilot, lambda: rows_shown(app) == len(wanted), "the filtered rows")
+        await until(pilot, lambda: rows_shown(app) == len(wanted), "the filtered rows")
         assert row_signals(app) == wanted
         assert len(wanted) < len(everything)
         assert f"filter: rsi rejected ({len(wanted):,} match)" in status(app)
@@ -356,7 +348,7 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         assert pane_of(app).signal_filter == SignalFilter("rsi", decision="rejected")
 
         await pilot.press("slash", "ctrl+r", "enter")  # cleared: every signal again
-        await wait_for(pilot, lambda: rows_shown(app) == len(everything), "every row")
+        await until(pilot, lambda: rows_shown(app) == len(everything), "every row")
         assert row_signals(app) == everything
         assert "filter" not in status(app)
 
@@ -402,7 +394,7 @@ async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path:
         expected = await caught_up(pilot, session)
 
         await pilot.press("e")
-        await wait_for(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
+        await until(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
         [path] = exports.glob("*.csv")
         assert path.name.startswith("signals-AAPL-") and "filtered" not in path.name
         rows = read_csv(path)
@@ -424,11 +416,11 @@ async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path:
 
         pane_of(app).set_filter(SignalFilter("sma", "SELL"))
         await pilot.press("e")
-        await wait_for(pilot, lambda: len(list(exports.glob("*filtered.csv"))) == 1, "filtered")
+        await until(pilot, lambda: len(list(exports.glob("*filtered.csv"))) == 1, "filtered")
         [filtered] = exports.glob("*filtered.csv")
         wanted = [s for s in expected if "sma" in s.strategy and s.action == "SELL"]
         assert filtered.read_text() == signals_csv(wanted)
-        await wait_for(pilot, lambda: any("filter: sma SELL" in m for m in notifications(app)), "")
+        await until(pilot, lambda: any("filter: sma SELL" in m for m in notifications(app)), "")
         told = next(m for m in notifications(app) if "filter: sma SELL" in m)
         assert told == (
             f"Wrote {len(wanted):,} of {len(expected):,} signals (filter: sma SELL) to {filtered}"
@@ -443,9 +435,9 @@ async def test_an_export_while_the_session_plays_says_so_far(make_app, tmp_path:
         session.play()
         app.session = session
         playing = PlaybackState.PLAYING
-        await wait_for(pilot, lambda: session.snapshot().state is playing, "playing")
+        await until(pilot, lambda: session.snapshot().state is playing, "playing")
         await pilot.press("3", "e")
-        await wait_for(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
+        await until(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
         [told] = [m for m in notifications(app) if "Wrote" in m]
         assert "signals so far (the session plays on) to " in told
         [path] = (tmp_path / "store" / "exports").glob("*.csv")
@@ -462,7 +454,7 @@ async def test_an_export_that_cannot_be_written_is_a_notification(make_app, tmp_
         await pilot.press("3")
         await caught_up(pilot, session)
         await pilot.press("e")
-        await wait_for(pilot, lambda: any("export" in m for m in notifications(app)), "failure")
+        await until(pilot, lambda: any("export" in m for m in notifications(app)), "failure")
         [told] = [m for m in notifications(app) if "export" in m]
         assert told.startswith("Could not export the signals: ")
         assert app.is_running
@@ -478,7 +470,7 @@ async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> No
         expected = await caught_up(pilot, session)
 
         session.restart()  # what a seek back does too: the results start over
-        await wait_for(pilot, lambda: rows_shown(app) == 0, "the table to clear")
+        await until(pilot, lambda: rows_shown(app) == 0, "the table to clear")
         assert pane_of(app).signals == []
         assert text_of(app, "#signals-hint") == WAITING_TEXT
 
@@ -489,7 +481,7 @@ async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> No
 
         session.pause()
         session.seek(pd.Timestamp("2024-03-05 12:00", tz="America/New_York"))  # back
-        await wait_for(pilot, lambda: session.snapshot().generation == 2, "the seek")
+        await until(pilot, lambda: session.snapshot().generation == 2, "the seek")
         part = await caught_up(pilot, session)
         assert 0 < len(part) < len(expected)
         assert row_signals(app) == part
@@ -509,7 +501,7 @@ async def test_another_session_replaces_the_rows(make_app) -> None:
         assert {s.strategy for s in row_signals(app)} == {"rsi:period=10,oversold=25,overbought=75"}
         assert row_signals(app) == expected
         app.session = None
-        await wait_for(pilot, lambda: text_of(app, "#signals-hint") == EMPTY_TEXT, "empty")
+        await until(pilot, lambda: text_of(app, "#signals-hint") == EMPTY_TEXT, "empty")
         assert rows_shown(app) == 0
 
 
@@ -519,7 +511,7 @@ async def test_rows_wait_while_the_pane_is_hidden(make_app) -> None:
         session = played(new_session())
         app.session = session
         pane = pane_of(app)
-        await wait_for(pilot, lambda: len(pane.signals) == len(session.signals_since(0)), "read")
+        await until(pilot, lambda: len(pane.signals) == len(session.signals_since(0)), "read")
         assert rows_shown(app) == 0  # the Jobs pane is shown: no table work
         await pilot.press("3")
         await caught_up(pilot, session)
@@ -553,7 +545,7 @@ async def test_a_new_log_is_noticed_before_the_snapshot_tells(make_app) -> None:
             shown = row_signals(app)
             return pane_of(app).signals == shown == again and shown[0] is again[0]
 
-        await wait_for(pilot, the_new_log_shows, "the new log")
+        await until(pilot, the_new_log_shows, "the new log")
 
 
 @pytest.fixture
@@ -576,14 +568,14 @@ async def test_a_long_log_keeps_the_newest_rows_and_exports_all(
         assert len(expected) > 100
         app.session = session
         await pilot.press("3")
-        await wait_for(pilot, lambda: row_signals(app) == expected[-40:], "the newest 40")
+        await until(pilot, lambda: row_signals(app) == expected[-40:], "the newest 40")
         assert "newest 40 shown" in status(app)
         assert app.focused is pane_of(app).table  # the swapped-in table took the focus
-        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
 
         await pilot.press("e")
         exports = tmp_path / "store" / "exports"
-        await wait_for(pilot, lambda: list(exports.glob("*.csv")), "the export")
+        await until(pilot, lambda: list(exports.glob("*.csv")), "the export")
         [path] = exports.glob("*.csv")
         assert len(read_csv(path)) == len(expected) + 1  # every signal, not the rows shown
 
@@ -651,7 +643,7 @@ async def test_a_theme_switch_recolours_the_rows(make_app) -> None:
         expected = await caught_up(pilot, session)
         app.theme = "ktrdr-light"
         await pilot.pause()
-        await wait_for(pilot, lambda: rows_shown(app) == len(expected), "the rows again")
+        await until(pilot, lambda: rows_shown(app) == len(expected), "the rows again")
         table = pane_of(app).table
         buy_row = next(i for i, s in enumerate(expected) if s.action == "BUY")
         assert colour_of(cell_text(table, buy_row, 3)) == app.theme_variables["success"].upper()

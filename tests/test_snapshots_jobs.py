@@ -7,10 +7,9 @@ clock, rate or ETA varies between runs. The new-load dialog takes a fixed "now".
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
+from app_harness import until
 from conftest import TERMINAL_SIZE
 from textual.widgets import DataTable, Input
 
@@ -25,7 +24,6 @@ from ktrdr_tui.widgets.jobs import JobsPane
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
 NOW = pd.Timestamp("2024-03-15 22:00", tz="UTC")  # after the close of Friday 2024-03-15
-DEADLINE_S = 10.0
 
 
 def segments(sessions: list[str], statuses: list[SegmentRecord | dict]) -> tuple:
@@ -211,13 +209,6 @@ def fake_loads(monkeypatch: pytest.MonkeyPatch):
         return fake
 
     return install
-
-
-async def until(pilot, condition) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        await pilot.pause(0.02)
 
 
 async def jobs_shown(pilot) -> None:

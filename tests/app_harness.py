@@ -1,0 +1,29 @@
+"""Driving a running app in tests and benches: wait for a condition against a deadline (never
+a fixed sleep standing in for an event), and slow the in-process gateway down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+
+async def until(
+    pilot,
+    condition: Callable[[], object],
+    what: str = "the condition",
+    timeout: float = 30.0,
+    poll: float = 0.02,
+) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(poll)
+
+
+def set_latency(app, ms: float) -> None:
+    """Slow the in-process gateway's answers, so a load is still running when a key lands."""
+    gateway = app.loads._gateway
+    faults = replace(gateway.settings.faults, latency_ms=ms)
+    gateway.settings = replace(gateway.settings, faults=faults)
