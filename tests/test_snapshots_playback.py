@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from app_harness import until
 from conftest import TERMINAL_SIZE
-from test_app_playback import open_dialog, open_session, store_minute_bars, wait_for
+from test_app_playback import open_dialog, open_session, store_minute_bars
 
 from ktrdr_tui.screens.go_to_date import GoToDateScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
@@ -30,8 +31,8 @@ async def drawn(pilot) -> None:
     session = app.session
     pane = app.query_one(PlaybackPane)
     chart = app.query_one(CandleChart)
-    await wait_for(pilot, lambda: session.wait(0), "the session to settle")
-    await wait_for(pilot, lambda: pane._snapshot is session.snapshot(), "the pane to poll")
+    await until(pilot, lambda: session.wait(0), "the session to settle")
+    await until(pilot, lambda: pane._snapshot is session.snapshot(), "the pane to poll")
 
     def chart_current() -> bool:
         data, processed = chart.data, session.snapshot().bars_processed
@@ -39,7 +40,7 @@ async def drawn(pilot) -> None:
             return data is None  # nothing to draw yet
         return data is not None and data.key[2] == processed
 
-    await wait_for(pilot, chart_current, "the chart to draw")
+    await until(pilot, chart_current, "the chart to draw")
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -57,7 +58,7 @@ def test_populated_pane(snap_compare, make_app, tmp_path: Path, theme: str) -> N
         await gateway_running(pilot)
         session = await open_session(pilot)
         session.seek(SEEK_TO)
-        await wait_for(pilot, lambda: session.snapshot().clock_ns == SEEK_TO.value, "the seek")
+        await until(pilot, lambda: session.snapshot().clock_ns == SEEK_TO.value, "the seek")
         await drawn(pilot)
 
     assert snap_compare(
@@ -86,7 +87,7 @@ def test_go_to_date_dialog(snap_compare, make_app, tmp_path: Path, theme: str) -
         await drawn(pilot)
         await pilot.press("g")
         app = pilot.app
-        await wait_for(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
+        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
         field = app.screen.query_one("#when")
         field.cursor_blink = False  # a blinking cursor would make the picture random
         await pilot.press("end", *" 10:30")

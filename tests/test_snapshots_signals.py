@@ -4,13 +4,13 @@ pane lists a finished speed-0 session on fixed synthetic bars: the same rows eve
 from __future__ import annotations
 
 import pytest
+from app_harness import until
 from conftest import TERMINAL_SIZE
 from test_app_signals import (
     caught_up,
     cursor_on_newest_and_visible,
     new_session,
     played,
-    wait_for,
 )
 
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilterScreen
@@ -38,11 +38,9 @@ async def populated(pilot, following: bool = True) -> None:
     await caught_up(pilot, session)
     table = app.query_one(SignalsPane).table
     if following:
-        await wait_for(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
     # The scrollbar follows the scroll on a later refresh: a busy machine may not be there yet.
-    await wait_for(
-        pilot, lambda: table.vertical_scrollbar.position == table.scroll_y, "the scrollbar"
-    )
+    await until(pilot, lambda: table.vertical_scrollbar.position == table.scroll_y, "the scrollbar")
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -67,10 +65,10 @@ def test_filter_dialog(snap_compare, make_app, theme: str) -> None:
         await populated(pilot, following=False)
         app = pilot.app
         await pilot.press("slash")
-        await wait_for(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
+        await until(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
         await pilot.press(*"rsi", "tab", "tab", "r")  # the decision field focused: rejected
         dialog = app.screen
-        await wait_for(
+        await until(
             pilot, lambda: dialog.query_one("#decision", Choice).value == "rejected", "rejected"
         )
         await pilot.pause()
