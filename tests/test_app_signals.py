@@ -19,10 +19,9 @@ from rich.text import Text
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
-from engine.session.decisions import Signal
+from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.session.strategies import StrategySpec
-from ktrdr_tui.commands.backtest import signals_csv
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilter, SignalFilterScreen
 from ktrdr_tui.widgets import signals as signals_module
 from ktrdr_tui.widgets.signals import (
@@ -90,14 +89,15 @@ def row_signals(app) -> list[Signal]:
     table = pane_of(app).table
     pane = pane_of(app)
     keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
-    return [pane.matched[int(key)] for key in keys]
+    matched = pane.matched
+    return [matched[int(key)] for key in keys]
 
 
 async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
     """Until the table lists every signal of the settled session; returns them."""
     app = pilot.app
     await until(pilot, lambda: session.wait(0), "the session to settle")
-    expected = session.signals_since(0)
+    expected = list(session.signal_log)
     await until(pilot, lambda: rows_shown(app) == len(expected), "the rows")
     await until(pilot, lambda: pane_of(app).signals == expected, "the pane's log")
     return expected
@@ -148,6 +148,19 @@ def signal(**fields) -> Signal:
     return Signal(**{**base, **fields})
 
 
+def append_signals(log: SignalLog, signals: list[Signal]) -> SignalLog:
+    """`signals` added to `log`, as the session's pipeline adds the ones it decides."""
+    log.append(
+        np.array([s.time_ns for s in signals]),
+        np.array([log.strategies.index(s.strategy) for s in signals]),
+        np.array([1 if s.action == "BUY" else -1 for s in signals]),
+        np.array([s.price for s in signals]),
+        np.array([s.confidence for s in signals]),
+        [s.reason for s in signals],
+    )
+    return log
+
+
 def test_times_show_in_exchange_time_across_daylight_saving() -> None:
     assert exchange_time(signal()) == "2024-03-04 10:15"  # EST: UTC-5
     summer = pd.Timestamp("2024-03-11 13:30", tz="UTC").value  # the Monday after the switch
@@ -158,17 +171,23 @@ def test_times_show_in_exchange_time_across_daylight_saving() -> None:
 
 def test_a_filter_matches_strategy_part_action_and_decision() -> None:
     rsi_buy = signal()
-    sma_sell = signal(strategy="sma_crossover:fast=5,slow=20", action="SELL", approved=False)
+    sma = "sma_crossover:fast=5,slow=20"
+    sma_sell = signal(strategy=sma, action="SELL", approved=False, reason="confidence 0.3 < 0.5")
     everything = [rsi_buy, sma_sell]
+    log = append_signals(SignalLog("AAPL", [(rsi_buy.strategy, "1m"), (sma, "1m")]), everything)
+
+    def select(chosen: SignalFilter) -> list[Signal]:
+        return log.rows(chosen.indices(log))
+
     assert not SignalFilter().active
-    assert SignalFilter().select(everything) == everything
-    assert SignalFilter(strategy=" RSI ").select(everything) == [rsi_buy]
-    assert SignalFilter(strategy="fast=5").select(everything) == [sma_sell]
-    assert SignalFilter(action="SELL").select(everything) == [sma_sell]
-    assert SignalFilter(decision="approved").select(everything) == [rsi_buy]
-    assert SignalFilter(strategy="rsi", decision="rejected").select(everything) == []
-    for flt in (SignalFilter("rsi"), SignalFilter(action="BUY"), SignalFilter("x", "SELL")):
-        assert [s for s in everything if flt.matches(s)] == flt.select(everything)
+    assert select(SignalFilter()) == everything
+    assert select(SignalFilter(strategy=" RSI ")) == [rsi_buy]
+    assert select(SignalFilter(strategy="fast=5")) == [sma_sell]
+    assert select(SignalFilter(action="SELL")) == [sma_sell]
+    assert select(SignalFilter(decision="approved")) == [rsi_buy]
+    assert select(SignalFilter(decision="rejected")) == [sma_sell]
+    assert select(SignalFilter(strategy="rsi", decision="rejected")) == []
+    assert log.rows(SignalFilter(action="SELL").indices(log, 0, 1)) == []  # the rows asked only
     assert SignalFilter("rsi", "BUY", "rejected").describe() == "rsi BUY rejected"
     with pytest.raises(ValueError, match="action"):
         SignalFilter(action="buy")
@@ -325,7 +344,7 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         assert isinstance(dialog, SignalFilterScreen)
         await pilot.press(*"rsi", "tab", "tab", "r")
         assert dialog.query_one("#decision", Choice).value == "rejected"
-        so_far = session.signals_since(0)
+        so_far = list(session.signal_log)
         wanted_so_far = [s for s in so_far if "rsi" in s.strategy and not s.approved]
         assert text_of(dialog, "#matches") == (
             f"{len(wanted_so_far):,} of {len(so_far):,} signals match"
@@ -336,7 +355,7 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         assert row_signals(app) == wanted_so_far
 
         played(session)  # incoming rows go through the filter too
-        everything = session.signals_since(0)
+        everything = list(session.signal_log)
         wanted = [s for s in everything if "rsi" in s.strategy and not s.approved]
         await until(pilot, lambda: rows_shown(app) == len(wanted), "the filtered rows")
         assert row_signals(app) == wanted
@@ -468,6 +487,7 @@ async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> No
         app.session = session
         await pilot.press("3")
         expected = await caught_up(pilot, session)
+        first_log = session.signal_log
 
         session.restart()  # what a seek back does too: the results start over
         await until(pilot, lambda: rows_shown(app) == 0, "the table to clear")
@@ -476,7 +496,7 @@ async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> No
 
         played(session)
         again = await caught_up(pilot, session)
-        assert again == expected and again[0] is not expected[0]  # a new generation
+        assert again == expected and session.signal_log is not first_log  # a new log
         assert row_signals(app) == again
 
         session.pause()
@@ -511,7 +531,7 @@ async def test_rows_wait_while_the_pane_is_hidden(make_app) -> None:
         session = played(new_session())
         app.session = session
         pane = pane_of(app)
-        await until(pilot, lambda: len(pane.signals) == len(session.signals_since(0)), "read")
+        await until(pilot, lambda: len(pane.signals) == len(list(session.signal_log)), "read")
         assert rows_shown(app) == 0  # the Jobs pane is shown: no table work
         await pilot.press("3")
         await caught_up(pilot, session)
@@ -536,14 +556,14 @@ async def test_a_new_log_is_noticed_before_the_snapshot_tells(make_app) -> None:
         first = await caught_up(pilot, session)
         session.stale = session.snapshot()
         session.restart()
-        played(session)
+        session.seek(pd.Timestamp("2024-03-06 12:00", tz="America/New_York"))
+        assert session.wait(TIMEOUT_S)
         assert session.snapshot().generation == 0  # still the old word
-        again = session.signals_since(0)
-        assert again == first and again[0] is not first[0]
+        part = list(session.signal_log)
+        assert 0 < len(part) < len(first) and part == first[: len(part)]
 
         def the_new_log_shows() -> bool:
-            shown = row_signals(app)
-            return pane_of(app).signals == shown == again and shown[0] is again[0]
+            return pane_of(app).signals == row_signals(app) == part
 
         await until(pilot, the_new_log_shows, "the new log")
 
@@ -564,7 +584,7 @@ async def test_a_long_log_keeps_the_newest_rows_and_exports_all(
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        expected = session.signals_since(0)
+        expected = list(session.signal_log)
         assert len(expected) > 100
         app.session = session
         await pilot.press("3")
@@ -581,31 +601,39 @@ async def test_a_long_log_keeps_the_newest_rows_and_exports_all(
 
 
 class ControlledSession(PlaybackSession):
-    """A session whose log is whatever prefix of `signals` the test shows (never started)."""
+    """A session whose log the test grows by hand (never started)."""
 
-    signals: list[Signal] = []
-    visible = 0
+    log: SignalLog
 
-    def signals_since(self, count: int) -> list[Signal]:
-        return self.signals[count : self.visible]
+    @property
+    def signal_log(self) -> SignalLog:
+        return self.log
 
 
 async def test_a_flood_shows_the_newest_rows_then_the_window_fills_out_of_sight(
     make_app, small_tables
 ) -> None:
-    expected = played(new_session()).signals_since(0)
+    expected = list(played(new_session()).signal_log)
     session = ControlledSession(minute_bars(), [StrategySpec.parse(SPECS[0])])
-    session.signals = expected
+    parsed = [StrategySpec.parse(spec) for spec in SPECS]
+    session.log = SignalLog("AAPL", [(spec.label, spec.timeframe or "1m") for spec in parsed])
+    shown = 0
+
+    def show(count: int) -> None:
+        nonlocal shown
+        append_signals(session.log, expected[shown:count])
+        shown = count
+
     app = make_app()
     async with app.run_test() as pilot:
         app.session = session
         await pilot.press("3")
         pane = pane_of(app)
         # The timer polls too, but not while this test runs without awaiting.
-        session.visible = 10
+        show(10)
         pane.poll()
         assert row_signals(app) == expected[:10]
-        session.visible = 150  # 140 new: more than a tick adds
+        show(150)  # 140 new: more than a tick adds
         pane.poll()
         assert row_signals(app) == expected[140:150]  # the newest, at once
         assert pane.table.cursor_row == 9  # following
@@ -621,17 +649,17 @@ async def test_a_flood_shows_the_newest_rows_then_the_window_fills_out_of_sight(
         assert row_signals(app) == expected[110:150]  # nothing left to do
         assert "adding" not in status(app)
 
-        session.visible = 170  # rows join the table in view up to MAX_ROWS + SLACK
+        show(170)  # rows join the table in view up to MAX_ROWS + SLACK
         pane.poll()
         assert row_signals(app) == expected[110:170]
         await pilot.press("f")  # not following: the cursor stays on its signal through a swap
         pane.table.move_cursor(row=40)
-        session.visible = 171  # past the slack: the window is renewed out of sight
+        show(171)  # past the slack: the window is renewed out of sight
         pane.poll()
         assert row_signals(app) == expected[110:171]  # the rows in view keep growing
         pane.poll()
         assert row_signals(app) == expected[131:171]
-        assert row_signals(app)[pane.table.cursor_row] is expected[150]
+        assert row_signals(app)[pane.table.cursor_row] == expected[150]
 
 
 async def test_a_theme_switch_recolours_the_rows(make_app) -> None:

@@ -15,11 +15,11 @@ from cli_run import run
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.bars import read_session_bars
+from engine.session.logs import SIGNAL_COLUMNS
 from engine.session.pipeline import Pipeline
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.session.request import BacktestInputError, backtest_request
 from engine.session.strategies import StrategySpec
-from ktrdr_tui.commands.backtest import SIGNAL_COLUMNS
 
 STRATEGIES = ("--strategy", "sma_crossover:fast=5,slow=20", "--strategy", "rsi")
 JSON_KEYS = {

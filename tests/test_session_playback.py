@@ -56,7 +56,12 @@ def reference(bars: SessionBars, specs=SPECS) -> Pipeline:
 
 
 def outcome(pipeline: Pipeline) -> tuple:
-    return pipeline.signals, pipeline.account.fills, pipeline.account.cash, pipeline.equity
+    return (
+        list(pipeline.signals),
+        list(pipeline.account.fills),
+        pipeline.account.cash,
+        pipeline.equity,
+    )
 
 
 def session_outcome(session: PlaybackSession) -> tuple:

@@ -8,11 +8,10 @@ Approved orders count against the limit at once, though they fill at the next ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pandas as pd
-
-ACTIONS = {1: "BUY", -1: "SELL"}
+from engine.session.logs import FillLog
 
 
 @dataclass(frozen=True)
@@ -22,33 +21,6 @@ class RiskRules:
     quantity: int = 100  # shares per order
     max_position: int = 100  # shares held at most
     starting_cash: float = 100_000.0
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """One signal and its decision: the signals log's row (DESIGN.md, signals CSV)."""
-
-    time_ns: int  # the start of the bar the signal is on (UTC)
-    symbol: str
-    timeframe: str
-    strategy: str
-    action: str  # BUY or SELL
-    price: float  # that bar's close
-    confidence: float
-    approved: bool
-    reason: str  # why it was rejected; empty when approved
-
-    @property
-    def timestamp(self) -> pd.Timestamp:
-        return pd.Timestamp(self.time_ns, tz="UTC")
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    time_ns: int  # the start of the bar whose open filled it
-    action: str
-    quantity: int
-    price: float
 
 
 class RiskManager:
@@ -81,12 +53,18 @@ class Account:
     def __init__(self, cash: float):
         self.cash = cash
         self.position = 0
-        self.fills: list[Fill] = []
+        self.fills = FillLog()
 
-    def fill(self, time_ns: int, action: int, quantity: int, price: float) -> None:
-        self.cash -= action * quantity * price
-        self.position += action * quantity
-        self.fills.append(Fill(time_ns, ACTIONS[action], quantity, price))
+    def fill(
+        self, time_ns: Sequence[int], action: Sequence[int], quantity: int, price: Sequence[float]
+    ) -> None:
+        """Fill orders of `quantity` shares, in order: each at its bar's start and open."""
+        cash = self.cash
+        for act, at in zip(action, price, strict=True):
+            cash -= act * quantity * at  # one order at a time: the same sums however batched
+        self.cash = cash
+        self.position += sum(action) * quantity
+        self.fills.append(time_ns, action, quantity, price)
 
     def equity(self, price: float) -> float:
         return self.cash + self.position * price

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.session.bars import SessionBars
-from engine.session.decisions import ACTIONS, Account, RiskManager, RiskRules, Signal
+from engine.session.decisions import Account, RiskManager, RiskRules
+from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
 from engine.session.series import BarSeries, derivable
 from engine.session.strategies import StrategySpec
@@ -68,7 +69,7 @@ class Pipeline:
         self.quality = QualityLedger(bars)
         self.risk = RiskManager(rules)
         self.account = Account(rules.starting_cash)
-        self.signals: list[Signal] = []
+        self.signals = SignalLog(bars.symbol, [(run.label, run.series.timeframe) for run in runs])
         self.stats = StageStats()
         self._pending: deque[tuple[int, int]] = deque()  # (bar to fill at, action), in order
         self.clock = int(bars.sessions[0].open.value) if bars.sessions else 0
@@ -92,12 +93,12 @@ class Pipeline:
         """When the next stored bar completes, if any is left."""
         return int(self.bars.end[self.processed]) if self.processed < len(self.bars) else None
 
-    def advance_to(self, clock: int) -> list[Signal]:
+    def advance_to(self, clock: int) -> int:
         """Move the market clock to `clock` (ns, never past the last close) and process every
-        bar completed by then; return the signals that became known."""
+        bar completed by then; return how many signals became known (the log's newest)."""
         clock = min(clock, self.end)
         if clock <= self.clock:
-            return []
+            return 0
         self.clock = clock
         seconds = self.stats.seconds
         started = time.perf_counter()
@@ -109,7 +110,7 @@ class Pipeline:
             if hi > lo:
                 found.append(self._signals_of(order, run, lo, hi))
         evaluated = time.perf_counter()
-        signals = self._decide(found) if found else []
+        signals = self._decide(found) if found else 0
         decided = time.perf_counter()
         self._fill()
         filled = time.perf_counter()
@@ -126,41 +127,50 @@ class Pipeline:
         quality = self.quality.so_far_pct(run.series.session[bar], known)
         return known, np.full(len(bar), order), bar, found.action, found.confidence, quality
 
-    def _decide(self, found: list[tuple[np.ndarray, ...]]) -> list[Signal]:
+    def _decide(self, found: list[tuple[np.ndarray, ...]]) -> int:
         known, order, bar, action, confidence, quality = (
             np.concatenate(c) for c in zip(*found, strict=True)
         )
         sequence = np.lexsort((order, known))
+        order, bar, action, confidence = (
+            order[sequence],
+            bar[sequence],
+            action[sequence],
+            confidence[sequence],
+        )
         fill_at = np.searchsorted(self.bars.timestamps, known[sequence], side="left")
-        symbol = self.bars.symbol
-        signals = []
-        for k, at in zip(sequence.tolist(), fill_at.tolist(), strict=True):
-            run = self._runs[order[k]]
-            series, act, conf = run.series, int(action[k]), float(confidence[k])
-            reason = self.risk.decide(act, float(quality[k]), conf)
+        decide, pending, reasons = self.risk.decide, self._pending, []
+        for act, conf, pct, at in zip(
+            action.tolist(),
+            confidence.tolist(),
+            quality[sequence].tolist(),
+            fill_at.tolist(),
+            strict=True,
+        ):
+            reason = decide(act, pct, conf)
             if not reason:
-                self._pending.append((at, act))
-            signals.append(
-                Signal(
-                    int(series.timestamps[bar[k]]),
-                    symbol,
-                    series.timeframe,
-                    run.label,
-                    ACTIONS[act],
-                    float(series.close[bar[k]]),
-                    conf,
-                    not reason,
-                    reason,
-                )
-            )
-        self.signals.extend(signals)
-        self.stats.signals += len(signals)
-        self.stats.approved += sum(s.approved for s in signals)
-        return signals
+                pending.append((at, act))
+            reasons.append(reason)
+        time_ns, price = np.empty(len(bar), np.int64), np.empty(len(bar))
+        for k, run in enumerate(self._runs):
+            mine = order == k
+            time_ns[mine] = run.series.timestamps[bar[mine]]
+            price[mine] = run.series.close[bar[mine]]
+        self.signals.append(time_ns, order, action, price, confidence, reasons)
+        self.stats.signals += len(reasons)
+        self.stats.approved += reasons.count("")
+        return len(reasons)
 
     def _fill(self) -> None:
-        quantity = self.risk.rules.quantity
-        bars = self.bars
-        while self._pending and self._pending[0][0] < self.processed:
-            at, action = self._pending.popleft()
-            self.account.fill(int(bars.timestamps[at]), action, quantity, float(bars.open[at]))
+        pending, processed = self._pending, self.processed
+        due = []
+        while pending and pending[0][0] < processed:
+            due.append(pending.popleft())
+        if due:
+            at = np.array([bar for bar, _ in due])
+            self.account.fill(
+                self.bars.timestamps[at].tolist(),
+                [action for _, action in due],
+                self.risk.rules.quantity,
+                self.bars.open[at].tolist(),
+            )

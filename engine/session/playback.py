@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from engine.session.bars import NS, SessionBars
-from engine.session.decisions import RiskRules, Signal
+from engine.session.decisions import RiskRules
+from engine.session.logs import Signal, SignalLog
 from engine.session.pipeline import Pipeline
 from engine.session.series import BarView
 from engine.session.strategies import StrategySpec
@@ -191,9 +192,11 @@ class PlaybackSession:
     def snapshot(self) -> SessionSnapshot:
         return self._snapshot
 
-    def signals_since(self, count: int) -> list[Signal]:
-        """Signals after the first `count` of the current generation (the log only grows)."""
-        return self._pipeline.signals[count:]
+    @property
+    def signal_log(self) -> SignalLog:
+        """The signals so far. It only grows, from any thread's point of view; seeking back
+        or restarting starts a new log, so a reader holding this one knows by its identity."""
+        return self._pipeline.signals
 
     def _control(
         self, playing: bool | None = None, speed: float | None = None, command: object = None
@@ -287,7 +290,7 @@ class PlaybackSession:
         now = self._wall.now()
         session = int(np.searchsorted(self._closes, pipeline.clock, side="right"))
         if session >= len(self._closes):
-            pipeline.advance_to(pipeline.end)
+            self._advance(pipeline.end)
             return mapping
         open_, close = int(self._opens[session]), int(self._closes[session])
         if mapping is None or mapping.speed != speed:
@@ -317,9 +320,9 @@ class PlaybackSession:
         return mapping
 
     def _advance(self, target: int) -> None:
-        signals = self._pipeline.advance_to(target)
-        if signals and self._on_signals is not None:
-            self._on_signals(signals)
+        new = self._pipeline.advance_to(target)
+        if new and self._on_signals is not None:
+            self._on_signals(self._pipeline.signals[-new:])
 
     # -- snapshots --------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ read: every problem is one line that says what is stored and which `load` would 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -13,7 +12,7 @@ from engine.market.calendar import TradingCalendar
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
 from engine.session.bars import read_session_bars
-from engine.session.decisions import RiskRules, Signal
+from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, WallClock
 from engine.session.series import derivable
 from engine.session.strategies import StrategySpec, StrategySpecError
@@ -81,7 +80,6 @@ def open_session(
     calendar: TradingCalendar,
     request: BacktestRequest,
     rules: RiskRules | None = None,
-    on_signals: Callable[[Sequence[Signal]], None] | None = None,
     clock: WallClock | None = None,
 ) -> PlaybackSession:
     """Read the request's bars and set up its session (not started)."""
@@ -95,9 +93,7 @@ def open_session(
     _refuse_damaged(
         store, since, _load_command(request.symbol, request.timeframe, request.first, request.last)
     )
-    return PlaybackSession(
-        bars, request.strategies, rules, speed=request.speed, clock=clock, on_signals=on_signals
-    )
+    return PlaybackSession(bars, request.strategies, rules, speed=request.speed, clock=clock)
 
 
 def _strategy(text: str, timeframe: str) -> StrategySpec:

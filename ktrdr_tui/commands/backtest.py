@@ -10,14 +10,10 @@ the run fails, 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
@@ -25,22 +21,11 @@ from engine.config import Config
 from engine.core.atomic import write_atomic
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
-from engine.session.decisions import Signal
+from engine.session.logs import signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.session.request import BacktestInputError, backtest_request, open_session
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
 
-SIGNAL_COLUMNS = (
-    "timestamp",
-    "symbol",
-    "timeframe",
-    "strategy",
-    "action",
-    "price",
-    "confidence",
-    "approved",
-    "reason",
-)
 _REFRESH_S = 0.1
 
 
@@ -73,7 +58,7 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
     session.stop()
     if snapshot.state is not PlaybackState.DONE:
         raise CommandFailed(f"backtest failed: {snapshot.error or snapshot.state}")
-    signals = session.signals_since(0)
+    signals = session.signal_log
     if args.signals_out:
         path = Path(args.signals_out).expanduser()
         try:
@@ -141,28 +126,3 @@ def _show(display: Progress, task, snapshot: SessionSnapshot) -> None:
         f"{snapshot.signals:,} signals  "
         f"equity {snapshot.equity:,.2f}",
     )
-
-
-def signals_csv(signals: Sequence[Signal]) -> str:
-    """DESIGN.md's signals CSV: ISO UTC timestamps, approved as true/false."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SIGNAL_COLUMNS)
-    stamps = np.datetime_as_string(
-        np.array([s.time_ns for s in signals], dtype="M8[ns]"), unit="s", timezone="UTC"
-    )
-    for stamp, s in zip(stamps, signals, strict=True):
-        writer.writerow(
-            (
-                stamp,
-                s.symbol,
-                s.timeframe,
-                s.strategy,
-                s.action,
-                f"{s.price:.4f}",
-                f"{s.confidence:.4f}",
-                "true" if s.approved else "false",
-                s.reason,
-            )
-        )
-    return out.getvalue()

@@ -4,13 +4,14 @@ Three fields: part of the strategy's name (`rsi`, `fast=5`), the action (all, BU
 decision (all, approved, rejected). How many signals match shows as you type; enter applies,
 escape keeps the filter as it was, ctrl+r clears every field.
 
-Import-light: textual only. `SignalFilter` reads a signal's fields and never imports the engine.
+Import-light: textual only. `SignalFilter` asks the engine's signal log for the rows it lets
+through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import events, on
@@ -25,7 +26,9 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 if TYPE_CHECKING:
-    from engine.session.decisions import Signal
+    from numpy import ndarray
+
+    from engine.session.logs import SignalLog
 
 ALL = "all"
 ACTIONS = (ALL, "BUY", "SELL")
@@ -39,11 +42,9 @@ class SignalFilter:
     strategy: str = ""  # part of the strategy label, any case; "" for every strategy
     action: str = ALL  # BUY, SELL or all
     decision: str = ALL  # approved, rejected or all
-    _needle: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", self.strategy.strip())
-        object.__setattr__(self, "_needle", self.strategy.casefold())
         if self.action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {self.action!r}")
         if self.decision not in DECISIONS:
@@ -53,28 +54,17 @@ class SignalFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self._needle) or self.action != ALL or self.decision != ALL
+        return bool(self.strategy) or self.action != ALL or self.decision != ALL
 
-    def matches(self, signal: Signal) -> bool:
-        return (
-            (not self._needle or self._needle in signal.strategy.casefold())
-            and (self.action == ALL or signal.action == self.action)
-            and (self.decision == ALL or signal.approved == (self.decision == "approved"))
+    def indices(self, log: SignalLog, start: int = 0, stop: int | None = None) -> ndarray:
+        """The indices of the log's rows start…stop that the filter lets through."""
+        return log.where(
+            start,
+            stop,
+            strategy=self.strategy,
+            action=None if self.action == ALL else self.action,
+            approved=None if self.decision == ALL else self.decision == "approved",
         )
-
-    def select(self, signals: Iterable[Signal]) -> list[Signal]:
-        """The signals that match, in their order (one pass, the checks that apply only)."""
-        chosen = list(signals)
-        if self._needle:
-            needle = self._needle
-            chosen = [s for s in chosen if needle in s.strategy.casefold()]
-        if self.action != ALL:
-            action = self.action
-            chosen = [s for s in chosen if s.action == action]
-        if self.decision != ALL:
-            approved = self.decision == "approved"
-            chosen = [s for s in chosen if s.approved == approved]
-        return chosen
 
     def describe(self) -> str:
         """`rsi BUY rejected`; "" when the filter lets everything through."""

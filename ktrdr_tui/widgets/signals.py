@@ -1,14 +1,15 @@
 """The Signals pane: every signal of the open playback session and the decision taken on it,
 live, filterable, exportable to CSV.
 
-Ten times a second the pane asks `app.session` for the signals after the ones it has
-(`signals_since`): a list slice, no lock, never one message per signal. New signals join the
-pane's copy of the log at once (cheap: counts and the filter), and rows join the table in
-batches, within a row and time budget per tick, so a session at full speed cannot stall the UI:
-what does not fit comes next tick (when more arrive than a tick can add, the newest rows show at
-once and the older ones fill in once the flood eases). A new session, or a new results
-generation (seek back, restart), clears the table. While the pane is hidden only the counts
-move: rows are added when it shows.
+Ten times a second the pane reads the rows of the session's signal log (`signal_log`, columns
+that only grow: no lock, never one message per signal) after the ones it has read. New rows are
+counted and filtered at once, column-wise, and only their indices are kept: a long session's
+signals as Python objects would make every full garbage collection a visible stall. Rows join
+the table in batches, within a row and time budget per tick, so a session at full speed cannot
+stall the UI: what does not fit comes next tick (when more arrive than a tick can add, the
+newest rows show at once and the older ones fill in once the flood eases). Another session, or
+a new log (seek back, restart), clears the table. While the pane is hidden only the counts move:
+rows are added when it shows.
 
 The table holds the newest MAX_ROWS matching rows (up to SLACK more before it is renewed, out
 of sight: see "rows" below): a DataTable's per-row work grows with its length, and no one reads
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +46,7 @@ from textual.widgets.data_table import RowKey
 from ktrdr_tui.screens.signal_filter import SignalFilter
 
 if TYPE_CHECKING:
-    from engine.session.decisions import Signal
+    from engine.session.logs import Signal, SignalLog
     from engine.session.playback import PlaybackSession
 
 POLL_S = 0.1
@@ -199,7 +201,8 @@ class SignalsTable(DataTable):
 
 
 class _Rows:
-    """A table and the run of matching signals it holds: `matched[start:end]`, keyed by index."""
+    """A table and the run of matching signals it holds: `matched[start:end]`, each row keyed
+    by its position in `matched`."""
 
     def __init__(self, table: SignalsTable):
         self.table = table
@@ -269,10 +272,10 @@ class SignalsPane(Vertical):
         self.following = True
         self.signal_filter = SignalFilter()
         self._session: PlaybackSession | None = None
-        self._generation = -1
-        self._log: list[Signal] = []  # the session's signals (current generation) read so far
+        self._log: SignalLog | None = None  # the session's log, its rows read up to `_read`
+        self._read = 0
         self._approved = 0
-        self._matched: list[Signal] = []  # those the filter lets through; rows are keyed by index
+        self._matched = array("q")  # the indices of the read rows the filter lets through
         self._shown_rows: _Rows  # the table in view
         self._spare: _Rows  # the other one: hidden, empty or being filled
         self._filling = False  # the spare is being filled with the whole window
@@ -316,14 +319,20 @@ class SignalsPane(Vertical):
         return self._shown_rows.table
 
     @property
-    def signals(self) -> Sequence[Signal]:
+    def signals(self) -> list[Signal]:
         """The session's signals the pane has read (all of them, once caught up)."""
-        return self._log
+        return self._log[: self._read] if self._log is not None else []
 
     @property
-    def matched(self) -> Sequence[Signal]:
+    def matched(self) -> list[Signal]:
         """The signals the filter lets through; the table holds the newest of them."""
-        return self._matched
+        return self._signals_at(0, len(self._matched))
+
+    def _signals_at(self, start: int, stop: int) -> list[Signal]:
+        """The signals at positions start…stop of `matched`, built now."""
+        if self._log is None:
+            return []
+        return self._log.rows(self._matched[start:stop])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "export" and self.session is None:
@@ -337,10 +346,8 @@ class SignalsPane(Vertical):
         if session is not self._session:
             self._restart(session)
             self.refresh_bindings()
-        elif session is not None and session.snapshot().generation != self._generation:
-            self._restart(session)
         if session is not None:
-            self._read(session)
+            self._read_log(session)
         if self._shown():
             self._fill()
         self._show_state()
@@ -356,32 +363,30 @@ class SignalsPane(Vertical):
     def _restart(self, session: PlaybackSession | None) -> None:
         """Forget every signal: another session, or the results started over."""
         self._session = session
-        self._generation = session.snapshot().generation if session is not None else -1
-        self._log = []
-        self._approved = 0
-        self._matched = []
+        self._log = session.signal_log if session is not None else None
+        self._read = self._approved = 0
+        self._matched = array("q")
         self._start_over()
 
-    def _read(self, session: PlaybackSession) -> None:
-        """Take the signals the session has added since the last read."""
-        known = len(self._log)
-        fresh = session.signals_since(max(known - 1, 0))
-        if known:
-            # The snapshot's generation lags a restart by up to a snapshot interval: that the
-            # last signal read is still in its place says the log is the same one.
-            if not fresh or fresh[0] is not self._log[-1]:
-                self._restart(session)
-                fresh = session.signals_since(0)
-            else:
-                fresh = fresh[1:]
-        if not fresh:
+    def _read_log(self, session: PlaybackSession) -> None:
+        """Count and filter the rows the session's log has gained since the last read."""
+        if session.signal_log is not self._log:
+            self._restart(session)  # the results started over (seek back, restart)
+        log, start = self._log, self._read
+        assert log is not None
+        stop = min(len(log), start + INGEST_PER_TICK)
+        if stop <= start:
             return
-        fresh = fresh[:INGEST_PER_TICK]
-        self._log.extend(fresh)
-        self._approved += sum(1 for s in fresh if s.approved)
-        self._matched.extend(
-            self.signal_filter.select(fresh) if self.signal_filter.active else fresh
-        )
+        self._approved += log.approved(start, stop)
+        self._matched.extend(self._matching(self.signal_filter, start, stop))
+        self._read = stop
+
+    def _matching(self, chosen: SignalFilter, start: int, stop: int) -> array[int]:
+        """The indices of the log's rows start…stop that `chosen` lets through."""
+        found = array("q")
+        if self._log is not None:
+            found.frombytes(chosen.indices(self._log, start, stop).tobytes())
+        return found
 
     # -- rows -------------------------------------------------------------------------------
     #
@@ -440,8 +445,8 @@ class SignalsPane(Vertical):
         table, styles, index = rows.table, self._row_styles(), rows.end
         while index < matched and budget.left():
             stop = min(matched, index + FILL_CHUNK, index + budget.rows)
-            for i in range(index, stop):
-                table.add_row(*row_cells(self._matched[i], styles), key=str(i))
+            for i, signal in enumerate(self._signals_at(index, stop), start=index):
+                table.add_row(*row_cells(signal, styles), key=str(i))
             budget.rows -= stop - index
             index = stop
         added = index > rows.end
@@ -486,7 +491,7 @@ class SignalsPane(Vertical):
     def _show_state(self) -> None:
         if self._session is None:
             hint = EMPTY_TEXT
-        elif not self._log:
+        elif not self._read:
             hint = WAITING_TEXT
         elif not self._matched:
             hint = NO_MATCH_TEXT.format(filter=self.signal_filter.describe())
@@ -512,7 +517,7 @@ class SignalsPane(Vertical):
             line.append("following", "bold")
         else:
             line.append("not following (f follows)", Style(dim=True))
-        total = len(self._log)
+        total = self._read
         line.append(f" · {total:,} signal{'' if total == 1 else 's'}")
         line.append(f" · {self._approved:,} approved · {total - self._approved:,} rejected")
         if self.signal_filter.active:
@@ -536,7 +541,8 @@ class SignalsPane(Vertical):
         key = event.row_key.value
         index = int(key) if key is not None and key.isdigit() else -1
         if shown.start <= index < shown.end and event.row_key in shown.table.rows:
-            selected.update(describe(self._matched[index], self._row_styles()))
+            [signal] = self._signals_at(index, index + 1)
+            selected.update(describe(signal, self._row_styles()))
         else:
             selected.update("")
 
@@ -564,8 +570,8 @@ class SignalsPane(Vertical):
 
     def count_matching(self, candidate: SignalFilter) -> tuple[int, int]:
         """How many of the signals read so far `candidate` lets through, and of how many."""
-        total = len(self._log)
-        matching = len(candidate.select(self._log)) if candidate.active else total
+        total = self._read
+        matching = len(self._matching(candidate, 0, total)) if candidate.active else total
         return matching, total
 
     def set_filter(self, chosen: SignalFilter | None) -> None:
@@ -573,7 +579,7 @@ class SignalsPane(Vertical):
         if chosen is None or chosen == self.signal_filter:
             return
         self.signal_filter = chosen
-        self._matched = chosen.select(self._log) if chosen.active else list(self._log)
+        self._matched = self._matching(chosen, 0, self._read)
         self._start_over()
         self.poll()
 
@@ -591,11 +597,12 @@ class SignalsPane(Vertical):
         written atomically; the outcome is a notification."""
         try:
             from engine.core.atomic import write_atomic
-            from ktrdr_tui.commands.backtest import signals_csv
+            from engine.session.logs import signals_csv
 
             playing = str(session.snapshot().state) == "playing"
-            signals = session.signals_since(0)
-            rows = chosen.select(signals) if chosen is not None else signals
+            log = session.signal_log
+            total = len(log)
+            rows = log.rows(chosen.indices(log, 0, total)) if chosen is not None else log[:total]
             path = export_path(folder, session.bars.symbol, filtered=chosen is not None)
             write_atomic(path, signals_csv(rows).encode())
         except Exception as exc:  # a full disk, a read-only folder: say so, never crash
@@ -609,9 +616,9 @@ class SignalsPane(Vertical):
             )
             return
         if chosen is not None:
-            what = f"{len(rows):,} of {len(signals):,} signals (filter: {chosen.describe()})"
+            what = f"{len(rows):,} of {total:,} signals (filter: {chosen.describe()})"
         else:
-            what = f"all {len(signals):,} signals"
+            what = f"all {total:,} signals"
         so_far = " so far (the session plays on)" if playing else ""
         self.notify(
             f"Wrote {what}{so_far} to {path}", title="Signals exported", timeout=10, markup=False

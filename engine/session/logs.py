@@ -1,0 +1,291 @@
+"""The session's signal log and its fills, kept column-wise.
+
+A long session at full speed yields hundreds of thousands of signals. Kept as Python objects
+they would sit in the garbage collector's oldest generation, and every full collection would
+walk them all: 100 ms and more, a visible stall in the app drawing them. In numpy columns the
+collector sees a few arrays; `Signal` and `Fill` rows are built only for the rows someone reads.
+
+One thread appends, any thread reads, with no lock: rows are only ever added, a reader counts
+the rows before it takes the arrays, and the writer fills rows before it counts them (growing
+means copying into new arrays and swapping them in first), so every row a reader counted is in
+the arrays it took.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, overload
+
+import numpy as np
+import pandas as pd
+
+ACTIONS = {1: "BUY", -1: "SELL"}
+SIGNAL_COLUMNS = (
+    "timestamp",
+    "symbol",
+    "timeframe",
+    "strategy",
+    "action",
+    "price",
+    "confidence",
+    "approved",
+    "reason",
+)
+_ACTION_CODES = {name: code for code, name in ACTIONS.items()}
+_FIRST_CAPACITY = 1024
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One signal and its decision: the signals log's row (DESIGN.md, signals CSV)."""
+
+    time_ns: int  # the start of the bar the signal is on (UTC)
+    symbol: str
+    timeframe: str
+    strategy: str
+    action: str  # BUY or SELL
+    price: float  # that bar's close
+    confidence: float
+    approved: bool
+    reason: str  # why it was rejected; empty when approved
+
+    @property
+    def timestamp(self) -> pd.Timestamp:
+        return pd.Timestamp(self.time_ns, tz="UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    time_ns: int  # the start of the bar whose open filled it
+    action: str
+    quantity: int
+    price: float
+
+
+class _Columns:
+    """Equal-length numpy columns that only grow."""
+
+    def __init__(self, **dtypes: str):
+        self._arrays = {name: np.empty(_FIRST_CAPACITY, dtype) for name, dtype in dtypes.items()}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, rows: int, **values: object) -> None:
+        count, arrays = self._count, self._arrays
+        capacity = len(next(iter(arrays.values())))
+        if count + rows > capacity:
+            size = max(2 * capacity, count + rows)
+            grown = {}
+            for name, old in arrays.items():
+                grown[name] = np.empty(size, old.dtype)
+                grown[name][:count] = old[:count]
+            self._arrays = arrays = grown
+        for name, column in arrays.items():
+            column[count : count + rows] = values[name]
+        self._count = count + rows
+
+    def take(self, rows: slice | np.ndarray) -> dict[str, np.ndarray]:
+        """The columns at `rows` (a slice or indices within the rows counted before)."""
+        return {name: column[rows] for name, column in self._arrays.items()}
+
+
+class _Log(Sequence[Row]):
+    """A sequence of rows over `_Columns`: reading a row builds it, nothing else does."""
+
+    _columns: _Columns
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def _span(self, start: int, stop: int | None) -> slice:
+        """start…stop within the rows counted now (never the unwritten room past them)."""
+        count = len(self)
+        stop = count if stop is None else min(stop, count)
+        return slice(min(start, stop), stop)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        count = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(count)
+            return self._rows(self._columns.take(slice(start, stop, step)))
+        position = index + count if index < 0 else index
+        if not 0 <= position < count:
+            raise IndexError(f"row {index} of {count}")
+        return self._rows(self._columns.take(slice(position, position + 1)))[0]
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self[:])
+
+    def rows(self, indices: Sequence[int] | np.ndarray) -> list[Row]:
+        """The rows at `indices` (each below the length), in that order."""
+        return self._rows(self._columns.take(np.asarray(indices, dtype=np.int64)))
+
+    def _rows(self, columns: dict[str, np.ndarray]) -> list[Row]:
+        raise NotImplementedError
+
+
+class SignalLog(_Log[Signal]):
+    """Every signal of one run of a session, with its decision, in the order decided."""
+
+    def __init__(self, symbol: str, strategies: Sequence[tuple[str, str]]):
+        """`strategies`: (label, timeframe) of each strategy, in the session's order."""
+        self.symbol = symbol
+        self.strategies = tuple(label for label, _ in strategies)
+        self._timeframes = tuple(timeframe for _, timeframe in strategies)
+        self._reasons = [""]  # a row's reason is an index here: 0 is approved
+        self._reason_codes = {"": 0}
+        self._columns = _Columns(
+            time_ns="i8", strategy="i2", action="i1", price="f8", confidence="f8", reason="i4"
+        )
+
+    def append(
+        self,
+        time_ns: np.ndarray,
+        strategy: np.ndarray,
+        action: np.ndarray,
+        price: np.ndarray,
+        confidence: np.ndarray,
+        reasons: Sequence[str],
+    ) -> None:
+        """Add decided signals: the start of each one's bar, the strategy's place in the
+        session's order, the action (1 BUY, -1 SELL), the bar's close, the confidence, and the
+        reason it was rejected ("" if approved)."""
+        codes = [self._reason_code(reason) for reason in reasons]
+        self._columns.append(
+            len(codes),
+            time_ns=time_ns,
+            strategy=strategy,
+            action=action,
+            price=price,
+            confidence=confidence,
+            reason=codes,
+        )
+
+    def _reason_code(self, reason: str) -> int:
+        code = self._reason_codes.get(reason)
+        if code is None:
+            code = len(self._reasons)
+            self._reasons.append(reason)  # before any row holding the code is counted
+            self._reason_codes[reason] = code
+        return code
+
+    def approved(self, start: int = 0, stop: int | None = None) -> int:
+        """How many of the rows start…stop were approved."""
+        return int(np.count_nonzero(self._columns.take(self._span(start, stop))["reason"] == 0))
+
+    def where(
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        strategy: str = "",
+        action: str | None = None,
+        approved: bool | None = None,
+    ) -> np.ndarray:
+        """The indices of the rows start…stop whose strategy label holds `strategy` (any
+        case), with that action and decision (None: any)."""
+        span = self._span(start, stop)
+        columns = self._columns.take(span)
+        mask = np.ones(span.stop - span.start, dtype=bool)
+        if strategy:
+            needle = strategy.casefold()
+            chosen = [i for i, label in enumerate(self.strategies) if needle in label.casefold()]
+            mask &= np.isin(columns["strategy"], chosen)
+        if action is not None:
+            mask &= columns["action"] == _ACTION_CODES[action]
+        if approved is not None:
+            mask &= (columns["reason"] == 0) == approved
+        return np.flatnonzero(mask) + span.start
+
+    def _rows(self, columns: dict[str, np.ndarray]) -> list[Signal]:
+        symbol, labels, timeframes, reasons = (
+            self.symbol,
+            self.strategies,
+            self._timeframes,
+            self._reasons,
+        )
+        return [
+            Signal(
+                time_ns,
+                symbol,
+                timeframes[strategy],
+                labels[strategy],
+                ACTIONS[action],
+                price,
+                confidence,
+                reason == 0,
+                reasons[reason],
+            )
+            for time_ns, strategy, action, price, confidence, reason in zip(
+                columns["time_ns"].tolist(),
+                columns["strategy"].tolist(),
+                columns["action"].tolist(),
+                columns["price"].tolist(),
+                columns["confidence"].tolist(),
+                columns["reason"].tolist(),
+                strict=True,
+            )
+        ]
+
+
+class FillLog(_Log[Fill]):
+    """The account's fills, in order."""
+
+    def __init__(self) -> None:
+        self._columns = _Columns(time_ns="i8", action="i1", quantity="i8", price="f8")
+
+    def append(
+        self, time_ns: Sequence[int], action: Sequence[int], quantity: int, price: Sequence[float]
+    ) -> None:
+        self._columns.append(
+            len(time_ns), time_ns=time_ns, action=action, quantity=quantity, price=price
+        )
+
+    def _rows(self, columns: dict[str, np.ndarray]) -> list[Fill]:
+        return [
+            Fill(time_ns, ACTIONS[action], quantity, price)
+            for time_ns, action, quantity, price in zip(
+                columns["time_ns"].tolist(),
+                columns["action"].tolist(),
+                columns["quantity"].tolist(),
+                columns["price"].tolist(),
+                strict=True,
+            )
+        ]
+
+
+def signals_csv(signals: Iterable[Signal]) -> str:
+    """DESIGN.md's signals CSV: ISO UTC timestamps, approved as true/false."""
+    signals = list(signals)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SIGNAL_COLUMNS)
+    stamps = np.datetime_as_string(
+        np.array([s.time_ns for s in signals], dtype="M8[ns]"), unit="s", timezone="UTC"
+    )
+    for stamp, s in zip(stamps, signals, strict=True):
+        writer.writerow(
+            (
+                stamp,
+                s.symbol,
+                s.timeframe,
+                s.strategy,
+                s.action,
+                f"{s.price:.4f}",
+                f"{s.confidence:.4f}",
+                "true" if s.approved else "false",
+                s.reason,
+            )
+        )
+    return out.getvalue()
