@@ -23,16 +23,8 @@ from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.session.strategies import StrategySpec
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilter, SignalFilterScreen
-from ktrdr_tui.widgets import signals as signals_module
-from ktrdr_tui.widgets.signals import (
-    EMPTY_TEXT,
-    WAITING_TEXT,
-    SignalsPane,
-    SignalsTable,
-    exchange_time,
-    export_path,
-    short_strategy,
-)
+from ktrdr_tui.widgets.signals import EMPTY_TEXT, WAITING_TEXT, SignalsPane, export_path
+from ktrdr_tui.widgets.signals_table import COLUMNS, SignalsTable, exchange_time, short_strategy
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
 SPECS = (
@@ -87,10 +79,7 @@ def status(app) -> str:
 def row_signals(app) -> list[Signal]:
     """The signals behind the table's rows, top to bottom."""
     table = pane_of(app).table
-    pane = pane_of(app)
-    keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
-    matched = pane.matched
-    return [matched[int(key)] for key in keys]
+    return table.signals(0, table.row_count)
 
 
 async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
@@ -114,9 +103,8 @@ def cursor_on_newest_and_visible(app) -> bool:
 
 
 def cell_text(table: SignalsTable, row: int, column: int) -> Text:
-    """A cell as the table draws it (cells are markup strings)."""
-    cell = table.get_cell_at((row, column))
-    return Text.from_markup(cell) if isinstance(cell, str) else cell
+    """A cell as the table draws it."""
+    return table.cells(row)[column]
 
 
 def colour_of(text: Text) -> str:
@@ -246,7 +234,7 @@ async def test_signals_arrive_live_as_the_session_plays(make_app) -> None:
         # The first row, cell by cell; BUY / SELL and the decision in the theme's colours.
         table = pane_of(app).table
         first = expected[0]
-        cells = [cell_text(table, 0, column) for column in range(len(table.columns))]
+        cells = [cell_text(table, 0, column) for column in range(len(COLUMNS))]
         assert [cell.plain.strip() for cell in cells] == [
             exchange_time(first),
             "AAPL",
@@ -568,40 +556,8 @@ async def test_a_new_log_is_noticed_before_the_snapshot_tells(make_app) -> None:
         await until(pilot, the_new_log_shows, "the new log")
 
 
-@pytest.fixture
-def small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Windows of 40 rows (+20), 25 rows a tick, 10 rows at once in a flood."""
-    monkeypatch.setattr(signals_module, "MAX_ROWS", 40)
-    monkeypatch.setattr(signals_module, "SLACK", 20)
-    monkeypatch.setattr(signals_module, "ROWS_PER_TICK", 25)
-    monkeypatch.setattr(signals_module, "BURST_ROWS", 10)
-    monkeypatch.setattr(signals_module, "FILL_BUDGET_S", 60.0)
-
-
-async def test_a_long_log_keeps_the_newest_rows_and_exports_all(
-    make_app, small_tables, tmp_path: Path
-) -> None:
-    app = make_app()
-    async with app.run_test() as pilot:
-        session = played(new_session())
-        expected = list(session.signal_log)
-        assert len(expected) > 100
-        app.session = session
-        await pilot.press("3")
-        await until(pilot, lambda: row_signals(app) == expected[-40:], "the newest 40")
-        assert "newest 40 shown" in status(app)
-        assert app.focused is pane_of(app).table  # the swapped-in table took the focus
-        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
-
-        await pilot.press("e")
-        exports = tmp_path / "store" / "exports"
-        await until(pilot, lambda: list(exports.glob("*.csv")), "the export")
-        [path] = exports.glob("*.csv")
-        assert len(read_csv(path)) == len(expected) + 1  # every signal, not the rows shown
-
-
 class ControlledSession(PlaybackSession):
-    """A session whose log the test grows by hand (never started)."""
+    """A session whose log the test fills by hand (never started)."""
 
     log: SignalLog
 
@@ -610,56 +566,83 @@ class ControlledSession(PlaybackSession):
         return self.log
 
 
-async def test_a_flood_shows_the_newest_rows_then_the_window_fills_out_of_sight(
-    make_app, small_tables
-) -> None:
-    expected = list(played(new_session()).signal_log)
+def controlled(log: SignalLog) -> ControlledSession:
     session = ControlledSession(minute_bars(), [StrategySpec.parse(SPECS[0])])
+    session.log = log
+    return session
+
+
+def spec_labels() -> list[tuple[str, str]]:
     parsed = [StrategySpec.parse(spec) for spec in SPECS]
-    session.log = SignalLog("AAPL", [(spec.label, spec.timeframe or "1m") for spec in parsed])
-    shown = 0
+    return [(spec.label, spec.timeframe or "1m") for spec in parsed]
 
-    def show(count: int) -> None:
-        nonlocal shown
-        append_signals(session.log, expected[shown:count])
-        shown = count
 
+async def test_a_long_log_is_listed_whole_and_built_a_screen_at_a_time(make_app) -> None:
+    count = 300_000  # years of a busy session's signals
+    log = SignalLog("AAPL", spec_labels())
+    rows = np.arange(count)
+    start = pd.Timestamp("2020-01-02 14:30", tz="UTC").value
+    reasons = ["", "confidence 0.31 < 0.5"]
+    log.append(
+        start + rows * 60 * NS,
+        rows % 3,
+        1 - 2 * (rows % 2),
+        100 + rows / 100,
+        rows % 100 / 100,
+        [reasons[i % 3 == 2] for i in range(count)],
+    )
+    built: list[int] = []
+    read_rows = log.rows
+    log.rows = lambda indices: built.append(len(indices)) or read_rows(indices)  # type: ignore[method-assign]
+    app = make_app()
+    async with app.run_test() as pilot:
+        app.session = controlled(log)
+        await pilot.press("3")
+        await until(pilot, lambda: rows_shown(app) == count, "every row")
+        await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
+        table = pane_of(app).table
+        assert table.signals(count - 1, count) == [log[count - 1]]
+        assert sum(built) < 20 * table.size.height  # what was drawn, not what was read
+        approved = count - count // 3
+        assert f"{count:,} signals · {approved:,} approved" in status(app)
+
+        await pilot.press("home")  # the oldest row: reading, so no longer following
+        assert not pane_of(app).following
+        assert table.cursor_row == 0 and round(table.scroll_y) == 0
+        await pilot.press("pagedown", "down")
+        assert table.cursor_row == table.scrollable_content_region.height
+        await pilot.press("end")
+        assert cursor_on_newest_and_visible(app)
+
+
+async def test_rows_that_arrive_join_below_and_the_cursor_follows_or_stays(make_app) -> None:
+    expected = list(played(new_session()).signal_log)
+    log = SignalLog("AAPL", spec_labels())
+    session = controlled(log)
     app = make_app()
     async with app.run_test() as pilot:
         app.session = session
         await pilot.press("3")
         pane = pane_of(app)
         # The timer polls too, but not while this test runs without awaiting.
-        show(10)
+        append_signals(log, expected[:10])
         pane.poll()
         assert row_signals(app) == expected[:10]
-        show(150)  # 140 new: more than a tick adds
-        pane.poll()
-        assert row_signals(app) == expected[140:150]  # the newest, at once
         assert pane.table.cursor_row == 9  # following
-        pane.poll()  # the flood eased: the window (newest 40) fills in the spare, out of sight
-        assert row_signals(app) == expected[140:150]
-        assert "adding older rows…" in status(app)
-        pane.poll()  # the spare caught up: it comes into view, with the focus
-        assert row_signals(app) == expected[110:150]
-        assert pane.table.cursor_row == 39
-        await pilot.pause()  # focus moves on the next turn of the loop (nothing new to poll)
-        assert app.focused is pane.table
+        append_signals(log, expected[10:150])
         pane.poll()
-        assert row_signals(app) == expected[110:150]  # nothing left to do
-        assert "adding" not in status(app)
-
-        show(170)  # rows join the table in view up to MAX_ROWS + SLACK
+        assert row_signals(app) == expected[:150]
+        assert pane.table.cursor_row == 149
+        await pilot.press("f")  # not following: the cursor stays on its signal
+        pane.table.move_cursor(40)
+        append_signals(log, expected[150:])
         pane.poll()
-        assert row_signals(app) == expected[110:170]
-        await pilot.press("f")  # not following: the cursor stays on its signal through a swap
-        pane.table.move_cursor(row=40)
-        show(171)  # past the slack: the window is renewed out of sight
-        pane.poll()
-        assert row_signals(app) == expected[110:171]  # the rows in view keep growing
-        pane.poll()
-        assert row_signals(app) == expected[131:171]
-        assert row_signals(app)[pane.table.cursor_row] == expected[150]
+        assert row_signals(app) == expected
+        assert pane.table.cursor_row == 40
+        await pilot.pause()
+        assert f"{expected[40].strategy}" in text_of(app, "#signals-selected")
+        await pilot.press("f")
+        assert pane.table.cursor_row == len(expected) - 1
 
 
 async def test_a_theme_switch_recolours_the_rows(make_app) -> None:
