@@ -614,6 +614,12 @@ async def test_a_long_log_is_listed_whole_and_built_a_screen_at_a_time(make_app)
         await pilot.press("end")
         assert cursor_on_newest_and_visible(app)
 
+        await pilot.press("f")
+        assert pane_of(app).following
+        top = round(table.scroll_y)
+        await pilot.click(SignalsTable, offset=(5, 3))  # the third row in view, under the header
+        assert table.cursor_row == top + 2 and not pane_of(app).following
+
 
 async def test_rows_that_arrive_join_below_and_the_cursor_follows_or_stays(make_app) -> None:
     expected = list(played(new_session()).signal_log)

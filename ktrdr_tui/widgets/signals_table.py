@@ -282,12 +282,10 @@ class SignalsTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._lines.clear()
 
-    def _on_focus(self, event: events.Focus) -> None:
-        super()._on_focus(event)
-        self._lines.clear()
+    def on_focus(self) -> None:
+        self._lines.clear()  # the cursor's colours follow the focus
 
-    def _on_blur(self, event: events.Blur) -> None:
-        super()._on_blur(event)
+    def on_blur(self) -> None:
         self._lines.clear()
 
     def render_line(self, y: int) -> Strip:
