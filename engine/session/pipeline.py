@@ -131,19 +131,16 @@ class Pipeline:
         known, order, bar, action, confidence, quality = (
             np.concatenate(c) for c in zip(*found, strict=True)
         )
-        sequence = np.lexsort((order, known))
-        order, bar, action, confidence = (
-            order[sequence],
-            bar[sequence],
-            action[sequence],
-            confidence[sequence],
+        sequence = np.lexsort((order, known))  # in the order they become known
+        known, order, bar, action, confidence, quality = (
+            column[sequence] for column in (known, order, bar, action, confidence, quality)
         )
-        fill_at = np.searchsorted(self.bars.timestamps, known[sequence], side="left")
+        fill_at = np.searchsorted(self.bars.timestamps, known, side="left")
         decide, pending, reasons = self.risk.decide, self._pending, []
         for act, conf, pct, at in zip(
             action.tolist(),
             confidence.tolist(),
-            quality[sequence].tolist(),
+            quality.tolist(),
             fill_at.tolist(),
             strict=True,
         ):
