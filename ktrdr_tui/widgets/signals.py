@@ -151,11 +151,6 @@ class SignalsPane(Vertical):
         """The session's signals the pane has read (all of them, once caught up)."""
         return self._log[: self._read] if self._log is not None else []
 
-    @property
-    def matched(self) -> list[Signal]:
-        """The signals the filter lets through: the table's rows."""
-        return self._signals_at(0, len(self._matched))
-
     def _signals_at(self, start: int, stop: int) -> list[Signal]:
         """The signals at positions start…stop of `matched`, built now."""
         if self._log is None:
