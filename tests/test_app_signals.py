@@ -92,6 +92,13 @@ async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
     return expected
 
 
+async def listed(pilot, session: PlaybackSession) -> list[Signal]:
+    """`session` opened in the app and the Signals pane shown, until it lists every signal."""
+    pilot.app.session = session
+    await pilot.press("3")
+    return await caught_up(pilot, session)
+
+
 def cursor_on_newest_and_visible(app) -> bool:
     table = pane_of(app).table
     last = table.row_count - 1
@@ -309,9 +316,7 @@ async def test_the_highlighted_signal_shows_in_full_under_the_table(make_app) ->
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        expected = await caught_up(pilot, session)
+        expected = await listed(pilot, session)
         last = expected[-1]
         line = text_of(app, "#signals-selected")
         assert line.startswith(f"{exchange_time(last)} ET  {last.action} AAPL 1m")
@@ -364,9 +369,7 @@ async def test_keys_typed_in_the_filter_are_text_not_app_keys(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        await caught_up(pilot, session)
+        await listed(pilot, session)
         await pilot.press("slash", *"q1:fast=3", "question_mark", "backspace", "enter")
         assert app.is_running
         assert pane_of(app).signal_filter.strategy == "q1:fast=3"
@@ -377,9 +380,7 @@ async def test_a_filter_that_matches_nothing_says_so(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        await caught_up(pilot, session)
+        await listed(pilot, session)
         await pilot.press("slash", *"nothing-like-this", "enter")
         await pilot.pause()
         assert rows_shown(app) == 0
@@ -396,9 +397,7 @@ async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path:
     exports = tmp_path / "store" / "exports"
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        expected = await caught_up(pilot, session)
+        expected = await listed(pilot, session)
 
         await pilot.press("e")
         await until(pilot, lambda: any("Wrote" in m for m in notifications(app)), "export")
@@ -457,9 +456,7 @@ async def test_an_export_that_cannot_be_written_is_a_notification(make_app, tmp_
     app = make_app(data_dir=blocked)
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        await caught_up(pilot, session)
+        await listed(pilot, session)
         await pilot.press("e")
         await until(pilot, lambda: any("export" in m for m in notifications(app)), "failure")
         [told] = [m for m in notifications(app) if "export" in m]
@@ -472,9 +469,7 @@ async def test_a_restart_clears_the_table_and_playing_refills_it(make_app) -> No
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        expected = await caught_up(pilot, session)
+        expected = await listed(pilot, session)
         first_log = session.signal_log
 
         session.restart()  # what a seek back does too: the results start over
@@ -539,9 +534,7 @@ async def test_a_new_log_is_noticed_before_the_snapshot_tells(make_app) -> None:
     async with app.run_test() as pilot:
         specs = [StrategySpec.parse(spec) for spec in SPECS]
         session = played(LaggingSession(minute_bars(), specs).start())
-        app.session = session
-        await pilot.press("3")
-        first = await caught_up(pilot, session)
+        first = await listed(pilot, session)
         session.stale = session.snapshot()
         session.restart()
         session.seek(pd.Timestamp("2024-03-06 12:00", tz="America/New_York"))
@@ -655,9 +648,7 @@ async def test_a_theme_switch_recolours_the_rows(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         session = played(new_session())
-        app.session = session
-        await pilot.press("3")
-        expected = await caught_up(pilot, session)
+        expected = await listed(pilot, session)
         app.theme = "ktrdr-light"
         await pilot.pause()
         await until(pilot, lambda: rows_shown(app) == len(expected), "the rows again")
