@@ -191,6 +191,7 @@ class SignalsTable(ScrollView, can_focus=True):
         self._source: RowSource = lambda start, stop: []
         self._styles = RowStyles({})
         self._lines: LRUCache[tuple[int, bool], Strip] = LRUCache(256)
+        self.virtual_size = Size(WIDTH, self.header_height)  # the header, from the first frame
 
     # -- what the pane tells ----------------------------------------------------------------
 
