@@ -190,7 +190,7 @@ class SignalsTable(ScrollView, can_focus=True):
         self._count = 0
         self._source: RowSource = lambda start, stop: []
         self._styles = RowStyles({})
-        self._lines: LRUCache[tuple[int, bool], Strip] = LRUCache(256)
+        self._lines: LRUCache[int, Strip] = LRUCache(256)  # cleared when the cursor moves
         self.virtual_size = Size(WIDTH, self.header_height)  # the header, from the first frame
 
     # -- what the pane tells ----------------------------------------------------------------
@@ -302,8 +302,7 @@ class SignalsTable(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
     def _row_strip(self, row: int) -> Strip:
-        key = (row, row == self.cursor_row)
-        strip = self._lines.get(key)
+        strip = self._lines.get(row)
         if strip is None:
             # Fetch the whole page at once: one read of the source per frame, not per line.
             top = round(self.scroll_y)
@@ -316,6 +315,6 @@ class SignalsTable(ScrollView, can_focus=True):
                 elif index % 2 == 0:
                     base += self.get_component_rich_style("signals-table--even-row")
                 line = Strip(_line(row_cells(signal, self._styles), base, over), WIDTH)
-                self._lines[(index, index == self.cursor_row)] = line
-            strip = self._lines.get(key) or Strip.blank(WIDTH)
+                self._lines[index] = line
+            strip = self._lines.get(row) or Strip.blank(WIDTH)
         return strip
