@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.clock import Clock, FixedClock, system_clock
+
 APP_NAME = "ktrdr-tui"
 SOURCES = ("auto", "sim", "ib")
 DEFAULT_THEME = "ktrdr-dark"
@@ -50,6 +52,7 @@ class Config:
     client_id: int = 1
     data_dir: Path = field(default_factory=default_data_dir)
     theme: str = DEFAULT_THEME
+    now: Clock = system_clock  # what time it is; KTRDR_NOW fixes it (tests, demos)
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -91,6 +94,12 @@ def _theme(value: object) -> str:
     return value.strip()
 
 
+def _now(value: object) -> Clock:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO date or datetime, got {value!r}")
+    return FixedClock.parse(value)
+
+
 # config.toml key -> (Config field, parser, KTRDR_* variable)
 _KEYS: dict[str, tuple[str, Callable[[object], object], str]] = {
     "source": ("source", _source, "KTRDR_SOURCE"),
@@ -98,6 +107,7 @@ _KEYS: dict[str, tuple[str, Callable[[object], object], str]] = {
     "client_id": ("client_id", _client_id, "KTRDR_CLIENT_ID"),
     "data_dir": ("data_dir", _data_dir, "KTRDR_DATA_DIR"),
     "theme": ("theme", _theme, "KTRDR_THEME"),
+    "now": ("now", _now, "KTRDR_NOW"),
 }
 
 

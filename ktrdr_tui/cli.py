@@ -278,7 +278,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     from ktrdr_tui.commands import gateway
 
     try:
-        return gateway.run(args)
+        return gateway.run(args, _config(args).now)
     except gateway.GatewayFailed as exc:
         raise CommandFailed(str(exc)) from None
 

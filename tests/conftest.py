@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_textual_snapshot
 
+from engine.clock import FixedClock
 from engine.config import Config
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
@@ -16,6 +17,9 @@ from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = ROOT / "snapshots"
 TERMINAL_SIZE = (100, 30)
+# Every test runs at this instant, whatever the calendar says: after the close of Friday
+# 2024-03-15, so "the last month" is 2024-02-15 .. 2024-03-15, full sessions only.
+PINNED_NOW = "2024-03-15T22:00:00+00:00"
 
 
 class TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
@@ -52,6 +56,7 @@ def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "KTRDR_THEME",
     ):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("KTRDR_NOW", PINNED_NOW)  # the CLI in a subprocess reads it
     return home
 
 
@@ -60,7 +65,12 @@ def make_app(tmp_path: Path):
     """A deterministic app: simulated source, shipped themes only, animations off."""
 
     def make(theme: str = "ktrdr-dark", **config: object) -> KtrdrApp:
-        settings = Config(source="sim", data_dir=tmp_path / "store", theme=theme)
+        settings = Config(
+            source="sim",
+            data_dir=tmp_path / "store",
+            theme=theme,
+            now=FixedClock.parse(PINNED_NOW),
+        )
         app = KtrdrApp(replace(settings, **config), load_theme_files(shipped_themes_dir()))
         app.animation_level = "none"
         return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def test_file_then_environment_then_flags(isolated_user_dirs: Path, monkeypatch)
         client_id=7,
         data_dir=isolated_user_dirs / "bars",
         theme="ktrdr-light",
+        now=from_file.now,  # KTRDR_NOW, pinned for every test
     )
     monkeypatch.setenv("KTRDR_CLIENT_ID", "9")
     monkeypatch.setenv("KTRDR_DATA_DIR", "/srv/ktrdr")
@@ -48,6 +50,19 @@ def test_file_then_environment_then_flags(isolated_user_dirs: Path, monkeypatch)
     from_flags = load_config({"client_id": "11", "source": "sim", "gateway": None})
     assert (from_flags.client_id, from_flags.source) == (11, "sim")
     assert from_flags.gateway == GatewayAddress("10.0.0.5", 7497)
+
+
+def test_now_is_the_system_clock_unless_pinned(monkeypatch) -> None:
+    monkeypatch.delenv("KTRDR_NOW")
+    before = datetime.now(UTC)
+    now = load_config().now()
+    assert before <= now <= datetime.now(UTC)
+    monkeypatch.setenv("KTRDR_NOW", "2024-07-03T15:00:00-04:00")
+    assert load_config().now() == datetime(2024, 7, 3, 19, tzinfo=UTC)
+    assert load_config({"now": "2024-07-03"}).now() == datetime(2024, 7, 3, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="KTRDR_NOW: expected an ISO date"):
+        monkeypatch.setenv("KTRDR_NOW", "yesterday")
+        load_config()
 
 
 def test_config_file_can_be_named_by_environment(tmp_path: Path, monkeypatch) -> None:

@@ -139,4 +139,4 @@ def test_a_request_snaps_to_sessions_and_defaults_end_to_the_last_completed_one(
 )
 def test_bad_symbols_timeframes_and_modes(symbols, timeframe, mode, message) -> None:
     with pytest.raises(LoadInputError, match=message):
-        load_request(calendar_for(), symbols, timeframe, "2024-01-02", "2024-01-05", mode, NOW)
+        load_request(calendar_for(), symbols, timeframe, "2024-01-02", "2024-01-05", mode, now=NOW)

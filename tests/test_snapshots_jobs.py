@@ -23,7 +23,6 @@ from engine.market.calendar import calendar_for
 from ktrdr_tui.widgets.jobs import JobsPane
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
-NOW = pd.Timestamp("2024-03-15 22:00", tz="UTC")  # after the close of Friday 2024-03-15
 
 
 def segments(sessions: list[str], statuses: list[SegmentRecord | dict]) -> tuple:
@@ -215,7 +214,6 @@ async def jobs_shown(pilot) -> None:
     """The service is there and the journals have been read: the pane shows every job."""
     app = pilot.app
     pane = app.query_one(JobsPane)
-    pane.now = lambda: NOW
     await until(pilot, lambda: app.loads is not None and pane._journals_read)
     await app.workers.wait_for_complete()
     await pilot.pause()

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from engine.clock import Clock, system_clock
 from engine.config import GatewayAddress
 from engine.ib.durations import BAR_SIZES, Duration, exceeds_step, longest_duration
 from engine.ib.pacing import PACING_MODES, PacingLedger
@@ -64,6 +65,7 @@ class GatewaySettings:
     seed: int = DEFAULT_SEED
     pacing: str = "real"  # real | fast | off
     faults: Faults = field(default_factory=Faults)
+    now: Clock = system_clock  # the gateway's "now": the end of an open-ended request
 
 
 class SimulatedGateway:
@@ -80,6 +82,9 @@ class SimulatedGateway:
         self._clients: dict[int, _Connection] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp(self.settings.now())
 
     @property
     def address(self) -> GatewayAddress:
@@ -192,7 +197,7 @@ class _Connection:
         match = _VERSION_RANGE.match(versions)
         if not match or not int(match.group(1)) <= SERVER_VERSION <= int(match.group(2)):
             raise ValueError(f"unsupported client versions {versions!r}")
-        now = pd.Timestamp.now(tz=EXCHANGE_TZ)
+        now = self.gateway.now().tz_convert(EXCHANGE_TZ)
         self.send(SERVER_VERSION, now.strftime("%Y%m%d %H:%M:%S ") + "EST")
         while True:
             fields = await read_message(self.reader)
@@ -217,7 +222,7 @@ class _Connection:
         elif message == REQ_ACCOUNT_SUMMARY:
             self.send(64, 1, f[2])
         elif message == REQ_CURRENT_TIME:
-            self.send(49, 1, int(pd.Timestamp.now(tz="UTC").timestamp()))
+            self.send(49, 1, int(self.gateway.now().timestamp()))
         elif message == REQ_CONTRACT_DETAILS:
             self.contract_details(int(f[2]), f[4], f[5], f[13])
         elif message == REQ_HEAD_TIMESTAMP:
@@ -274,7 +279,7 @@ class _Connection:
         if instrument is None:
             return
         calendar = self.gateway.market.calendar
-        today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+        today = self.gateway.now().normalize().tz_localize(None)
         sessions = calendar.sessions_between(
             pd.Timestamp(today, tz="UTC"), pd.Timestamp(today, tz="UTC") + pd.Timedelta(days=7)
         )
@@ -359,7 +364,8 @@ class _Connection:
         instrument = self.instrument(req_id, symbol)
         if instrument is None:
             return
-        problem = request_problem(end_text, bar_size, duration_text)
+        now = gateway.now()
+        problem = request_problem(end_text, bar_size, duration_text, now)
         if problem:
             self.error(req_id, 162, HMDS + problem)
         elif wait is not None and wait.seconds > 0:
@@ -371,7 +377,7 @@ class _Connection:
         elif _every(faults.no_data_every, number):
             self.error(req_id, 162, f"{HMDS}HMDS query returned no data: {symbol}@SMART Trades")
         else:
-            end = parse_end(end_text)
+            end = parse_end(end_text, now)
             start = Duration.parse(duration_text).start_before(end)
             bars = gateway.market.bars(instrument.symbol, BAR_SIZES[bar_size], start, end)
             if len(bars) == 0:
@@ -388,12 +394,12 @@ def _every(every: int | None, number: int) -> bool:
     return every is not None and every > 0 and number % every == 0
 
 
-def parse_end(text: str) -> pd.Timestamp:
+def parse_end(text: str, now: pd.Timestamp) -> pd.Timestamp:
     """endDateTime as clients send it: '' (now), 'YYYYMMDD HH:MM:SS TZ', 'YYYYMMDD-HH:MM:SS'
     (UTC) or 'YYYYMMDD HH:MM:SS' (exchange time)."""
     text = text.strip()
     if not text:
-        return pd.Timestamp.now(tz="UTC").floor("s")
+        return now.floor("s")
     if "-" in text:
         return pd.Timestamp(pd.to_datetime(text, format="%Y%m%d-%H:%M:%S"), tz="UTC")
     parts = text.split(" ")
@@ -402,12 +408,14 @@ def parse_end(text: str) -> pd.Timestamp:
     return pd.Timestamp(moment).tz_localize(ZoneInfo(zone)).tz_convert("UTC")
 
 
-def request_problem(end_text: str, bar_size: str, duration_text: str) -> str | None:
+def request_problem(
+    end_text: str, bar_size: str, duration_text: str, now: pd.Timestamp
+) -> str | None:
     if bar_size not in BAR_SIZES:
         return f"invalid bar size {bar_size!r}"
     try:
         duration = Duration.parse(duration_text)
-        end = parse_end(end_text)
+        end = parse_end(end_text, now)
     except (ValueError, KeyError) as exc:
         return f"invalid request: {exc}"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -34,7 +35,8 @@ def load_request(
     start: str,
     end: str | None = None,
     mode: str = LoadMode.FULL,
-    now: pd.Timestamp | None = None,
+    *,
+    now: datetime,
 ) -> LoadRequest:
     """Check the request against the calendar: dates become the first and last session of the
     range; `end` defaults to the last completed session as of `now`."""
@@ -53,7 +55,7 @@ def load_request(
     except ValueError:
         modes = ", ".join(m.value for m in LoadMode)
         raise LoadInputError(f"unknown mode {mode!r} (choose from {modes})") from None
-    now = pd.Timestamp.now(tz="UTC") if now is None else now
+    now = pd.Timestamp(now)
     completed = calendar.sessions_between(now - pd.Timedelta(days=10), now)
     last_done = next((s for s in reversed(completed) if s.close <= now), None)
     if last_done is None:

@@ -74,7 +74,7 @@ class LoadService:
         choice = choice or choose_source(config)
         options.setdefault("eta_history", EtaHistory())  # rates of earlier loads, for the ETA
         if choice.source == "sim":
-            gateway = SimulatedGateway(GatewaySettings(pacing=SIM_PACING))
+            gateway = SimulatedGateway(GatewaySettings(pacing=SIM_PACING, now=config.now))
             address = gateway.start_in_thread()
             service = cls(
                 config.data_dir,

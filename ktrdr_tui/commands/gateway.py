@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from engine.clock import Clock
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 
 
@@ -13,7 +14,7 @@ class GatewayFailed(Exception):
     pass
 
 
-def settings_from(args: argparse.Namespace) -> GatewaySettings:
+def settings_from(args: argparse.Namespace, now: Clock) -> GatewaySettings:
     return GatewaySettings(
         host=args.host,
         port=args.port,
@@ -26,11 +27,12 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
             no_data_every=args.no_data_every,
             transient_error_every=args.transient_error_every,
         ),
+        now=now,
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+def run(args: argparse.Namespace, now: Clock) -> int:
+    settings = settings_from(args, now)
     gateway = SimulatedGateway(settings)
 
     async def serve() -> None:

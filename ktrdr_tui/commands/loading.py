@@ -41,7 +41,13 @@ def _stderr() -> Console:
 def load(args: argparse.Namespace, config: Config) -> int:
     try:
         request = load_request(
-            calendar_for(), args.symbols, args.timeframe, args.start, args.end, args.mode
+            calendar_for(),
+            args.symbols,
+            args.timeframe,
+            args.start,
+            args.end,
+            args.mode,
+            now=config.now(),
         )
     except LoadInputError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None

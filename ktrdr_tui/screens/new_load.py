@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from engine.market.timeframes import TIMEFRAMES
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from datetime import datetime
 
     from engine.loading.request import LoadRequest
     from engine.market.calendar import TradingCalendar
@@ -33,10 +33,11 @@ FIELDS = ("symbols", "timeframe", "start", "end", "mode")
 _STAND_IN = ["AAPL"]
 
 
-def default_range(calendar: TradingCalendar, now: pd.Timestamp) -> tuple[str, str]:
+def default_range(calendar: TradingCalendar, now: datetime) -> tuple[str, str]:
     """The last completed session, and the session a calendar month before it."""
     import pandas as pd
 
+    now = pd.Timestamp(now)
     recent = calendar.sessions_between(now - pd.Timedelta(days=10), now)
     last = next(s for s in reversed(recent) if s.close <= now)
     first = calendar.first_session_on_or_after(last.date - pd.DateOffset(months=1))
@@ -106,12 +107,10 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="new-load.cancel")]
 
-    def __init__(self, calendar: TradingCalendar, now: pd.Timestamp | None = None):
+    def __init__(self, calendar: TradingCalendar, now: datetime):
         super().__init__()
-        import pandas as pd
-
         self._calendar = calendar
-        self._now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        self._now = now
         self._start, self._end = default_range(calendar, self._now)
 
     def compose(self) -> ComposeResult:

@@ -28,8 +28,6 @@ from engine.core.jobs import JobState
 from ktrdr_tui.formatting import duration, progress_bar
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from engine.loading.load_job import LoadStatus
     from engine.loading.request import LoadRequest
     from engine.loading.service import LoadService
@@ -192,9 +190,6 @@ class JobsPane(Vertical):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
-        # The wall clock the new-load dialog takes its default range from (None: the real
-        # one). Tests and snapshots fix it.
-        self.now: Callable[[], pd.Timestamp] | None = None
         self._persisted: dict[str, LoadStatus] = {}
         self._shown: dict[str, dict[str, object]] = {}
         self._states: dict[str, JobState] = {}
@@ -356,7 +351,7 @@ class JobsPane(Vertical):
         if service is None:
             self.notify("The data service is still starting.", severity="warning")
             return
-        now = self.now() if self.now is not None else None
+        now = self.app.config.now()  # type: ignore[attr-defined]
         self.app.push_screen(NewLoadScreen(service.calendar, now), self._start)
 
     def _start(self, request: LoadRequest | None) -> None:
