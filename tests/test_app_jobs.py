@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from app_harness import set_latency, until
 from textual.widgets import DataTable, Input, Static
 
+from engine.clock import FixedClock
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
 from engine.loading.journal import JournalStore, LoadJournal
@@ -56,6 +58,36 @@ async def test_n_aapl_enter_loads_a_month_of_bars_and_the_row_follows_it(make_ap
         table = app.query_one("#jobs-table", DataTable)
         assert str(table.get_cell(job_id, "progress")).endswith("100%")
         assert str(table.get_cell(job_id, "bars")) == f"{stored.bars:,}/{stored.bars:,}"
+
+
+@pytest.mark.parametrize(
+    ("now", "first", "last", "short_session"),
+    [
+        # The month that once turned the suite red: it ends on the 2026-11-27 early close.
+        ("2026-11-30T15:00:00+00:00", "2026-10-27", "2026-11-27", "2026-11-27"),
+        # Before the close on a July 3 (itself an early close): the last month ends on July 2.
+        ("2024-07-03T15:00:00+00:00", "2024-06-03", "2024-07-02", None),
+    ],
+)
+async def test_default_month_follows_the_app_clock(
+    make_app, now: str, first: str, last: str, short_session: str | None
+) -> None:
+    app = make_app(now=FixedClock.parse(now))
+    async with app.run_test(size=(120, 30)) as pilot:
+        job_id = await start_load(pilot)
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+        status = app.loads.statuses(persisted=False)[0]
+        assert (status.start, status.end) == (first, last)
+        by_day = {s.first_session: s.expected_bars for s in status.segments}
+        expected = {
+            f"{s.date:%Y-%m-%d}": s.minutes
+            for s in app.loads.calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
+        }
+        assert by_day == expected
+        if short_session:
+            assert by_day[short_session] == 210
+        stored = BarStore(app.config.data_dir).summary("AAPL", "1m")
+        assert stored.bars == status.bars_total == sum(expected.values())
 
 
 async def test_cancel_then_resume_reaches_done(make_app) -> None:
