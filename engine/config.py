@@ -19,6 +19,7 @@ from engine.clock import Clock, FixedClock, system_clock
 APP_NAME = "ktrdr-tui"
 SOURCES = ("auto", "sim", "ib")
 DEFAULT_THEME = "ktrdr-dark"
+MAX_CLIENT_ID = 2**31 - 2  # 32-bit; 2**31 - 1 is the API's "unset" value, sent as no id
 
 
 class ConfigError(ValueError):
@@ -77,15 +78,21 @@ def _gateway(value: object) -> GatewayAddress:
 def _client_id(value: object) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CLIENT_ID:
+        raise ValueError(f"expected a whole number from 0 to {MAX_CLIENT_ID}, got {value!r}")
     return value
 
 
 def _data_dir(value: object) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {value!r}")
-    return Path(value).expanduser()
+    path = Path(value).expanduser()
+    # The folder may not exist yet (it is made on the first write), but what does exist of it
+    # must be folders: a file there fails every command later, far from the setting.
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"{value!r} is not a directory ({existing} is a file)")
+    return path
 
 
 def _theme(value: object) -> str:
@@ -117,9 +124,10 @@ def load_config(
     path: Path | None = None,
 ) -> Config:
     """`flags` maps config keys to command-line values (None where the flag was not given)."""
+    named = path is None and bool(environ.get("KTRDR_CONFIG"))
     path = path or config_path(environ)
     changes: dict[str, object] = {}
-    for key, value in _read_file(path).items():
+    for key, value in _read_file(path, named).items():
         if key not in _KEYS:
             known = ", ".join(_KEYS)
             raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
@@ -140,13 +148,19 @@ def _parse(key: str, value: object, origin: str) -> object:
         raise ConfigError(f"{origin}: {exc}") from None
 
 
-def _read_file(path: Path) -> dict[str, object]:
+def _read_file(path: Path, named: bool) -> dict[str, object]:
+    """The settings of config.toml; none when the default file does not exist, but a file
+    KTRDR_CONFIG names (`named`) must."""
     try:
         with path.open("rb") as file:
             return tomllib.load(file)
     except FileNotFoundError:
+        if named:
+            raise ConfigError(f"KTRDR_CONFIG: {path}: no such file") from None
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None

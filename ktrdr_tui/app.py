@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
+from textual.widgets import Header, TabbedContent, TabPane, Tabs
 
-from engine.config import DEFAULT_THEME, Config
+from engine.config import DEFAULT_THEME, Config, config_path
 from engine.source import SourceChoice, choose_source
+from ktrdr_tui.footer import KeysFooter
 from ktrdr_tui.screens.help import HelpScreen
-from ktrdr_tui.theme_files import ThemeFiles, load_theme_files
+from ktrdr_tui.screens.quit import QuitScreen
+from ktrdr_tui.screens.type_ahead import type_ahead
+from ktrdr_tui.theme_files import ThemeFiles, load_theme_files, remember_theme
 from ktrdr_tui.widgets.jobs import JobsPane
 from ktrdr_tui.widgets.playback import PlaybackPane
 from ktrdr_tui.widgets.signals import SignalsPane
 
 if TYPE_CHECKING:
+    from textual.theme import Theme
+
+    from engine.loading.load_job import LoadStatus
     from engine.loading.service import LoadService
+    from engine.market.calendar import TradingCalendar
     from engine.session.playback import PlaybackSession
 
+GATEWAY_POLL_S = 0.5  # the header's gateway state: often enough for its countdown
 # (id, title, widget) in the order of their keys 1, 2, 3.
 PANES = [
     ("jobs", "Jobs", JobsPane),
@@ -36,6 +46,8 @@ class KtrdrApp(App[None]):
     """Draws and forwards keys. The engine objects it holds are shared by the panes, which
     poll them (snapshots, statuses) on timers: nothing here waits on the engine.
 
+    - `calendar`: the exchange calendar (None for the first moment while a worker reads it):
+      all the new-load dialog needs, so `n` works before the LoadService is there.
     - `loads`: the LoadService (None until the source is chosen and, for `sim`, the in-process
       gateway runs); the Jobs pane drives it.
     - `session`: the open PlaybackSession (None until the user opens one in the Playback pane);
@@ -46,12 +58,15 @@ class KtrdrApp(App[None]):
     TITLE = "ktrdr-tui"
 
     BINDINGS = [
-        Binding("1", "show_pane('jobs')", "Jobs", id="pane.jobs"),
-        Binding("2", "show_pane('playback')", "Playback", id="pane.playback"),
-        Binding("3", "show_pane('signals')", "Signals", id="pane.signals"),
+        # The tabs show these keys: the footer keeps its room for the pane's own.
+        Binding("1", "show_pane('jobs')", "Jobs", show=False, id="pane.jobs"),
+        Binding("2", "show_pane('playback')", "Playback", show=False, id="pane.playback"),
+        Binding("3", "show_pane('signals')", "Signals", show=False, id="pane.signals"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
+
+    calendar: var[TradingCalendar | None] = var(None, init=False)
 
     def __init__(self, config: Config, theme_files: ThemeFiles | None = None):
         super().__init__()
@@ -65,6 +80,7 @@ class KtrdrApp(App[None]):
         self._gateway_state = ""
         self.loads: LoadService | None = None
         self.session: PlaybackSession | None = None
+        self._theme_lock = threading.Lock()  # config.toml is written by one worker at a time
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≋")
@@ -72,7 +88,7 @@ class KtrdrApp(App[None]):
             for number, (pane_id, title, pane) in enumerate(PANES, start=1):
                 with TabPane(f"{number} {title}", id=pane_id):
                     yield pane(id=f"{pane_id}-pane")
-        yield Footer()
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         # Panes switch with 1 2 3; a focused tab bar would only swallow the panes' keys.
@@ -85,6 +101,8 @@ class KtrdrApp(App[None]):
                 f"Unknown theme {self.config.theme!r}; using {DEFAULT_THEME}.",
                 severity="warning",
             )
+        self.theme_changed_signal.subscribe(self, self._theme_picked)
+        self._read_calendar()
         if self.config.source == "auto":
             self._probe_source()
         else:
@@ -98,6 +116,27 @@ class KtrdrApp(App[None]):
             self.loads.close()
         gc.unfreeze()  # what was frozen with the app (its own widgets too) can go with it
 
+    def _theme_picked(self, _theme: Theme) -> None:
+        self._remember_theme()
+
+    @work(thread=True, group="theme")
+    def _remember_theme(self) -> None:
+        """The theme picked in the command palette is the one the next start opens with."""
+        path = config_path()
+        with self._theme_lock:  # one write at a time, each of the theme shown by then
+            try:
+                remember_theme(self.theme, path)
+            except (OSError, ValueError) as exc:  # a read-only or broken config: go on
+                self.notify(f"The theme is not remembered: {path}: {exc}", severity="warning")
+
+    @work(thread=True, exclusive=True, group="calendar")
+    def _read_calendar(self) -> None:
+        # pandas and exchange_calendars take most of a second to import: never on the event
+        # loop, and side by side with the source probe.
+        from engine.market.calendar import calendar_for
+
+        self.call_from_thread(setattr, self, "calendar", calendar_for())
+
     @work(thread=True, exclusive=True, group="source")
     def _probe_source(self) -> None:
         # A connect to a closed loopback port fails at once, but a remote gateway may not
@@ -108,35 +147,57 @@ class KtrdrApp(App[None]):
     def show_source(self, choice: SourceChoice) -> None:
         self._source = choice
         self._gateway_state = "starting…" if choice.source == "sim" else ""
-        self._open_load_service(choice)
+        self._open_when_ready()
         self._show_header()
 
+    def watch_calendar(self) -> None:
+        self._open_when_ready()
+
+    def _open_when_ready(self) -> None:
+        """The load service needs the source and the calendar; whichever comes last opens it."""
+        if self._source is not None and self.calendar is not None:
+            self._open_load_service(self._source, self.calendar)
+
     @work(thread=True, exclusive=True, group="load-service")
-    def _open_load_service(self, choice: SourceChoice) -> None:
-        # Imports pandas, pyarrow and the IB client, and for `sim` starts the gateway: never on
-        # the event loop, so the first frame does not wait for them.
+    def _open_load_service(self, choice: SourceChoice, calendar: TradingCalendar) -> None:
+        # Imports pyarrow and the IB client, and for `sim` starts the gateway: never on the
+        # event loop, so the first frame does not wait for them.
         from engine.loading.service import LoadService
 
-        service = LoadService.for_config(self.config, choice)
+        service = LoadService.for_config(self.config, choice, calendar=calendar)
+        self.call_from_thread(self._load_service_ready, service)
         # What is alive now is mostly the program itself (the modules of textual, pandas,
         # pyarrow, the IB client: some 100,000 objects) and lives as long as the app. Out of
         # the collector's way, a full collection walks only what the app makes as it runs:
-        # half the pause, every time one comes (`bench/bench_app.py`).
+        # half the pause, every time one comes (`bench/bench_app.py`). After the service is
+        # handed over: a load asked for meanwhile need not wait for the collection.
         gc.collect()
         gc.freeze()
-        self.call_from_thread(self._load_service_ready, service)
 
     def _load_service_ready(self, service: LoadService) -> None:
         self.loads = service
+        # Journals found unreadable as the service opened were moved aside: say where.
+        for moved in service.journals.quarantined:
+            self.notify(moved.describe(), title="Quarantined", severity="warning", timeout=15)
         if service.source == "sim":
             self._gateway_state = "running"
             self.log.info(f"simulated IB Gateway running on {service.address}")
+        else:
+            # Connected from now on, not from the first load: the header says at once whether
+            # the gateway answers, and if not why, and counts down to the next try.
+            service.keep_connected()
+            self.set_interval(GATEWAY_POLL_S, self._show_header)
         self._show_header()
 
     def _show_header(self) -> None:
-        if self._source is not None:
-            state = f" · {self._gateway_state}" if self._gateway_state else ""
-            self.sub_title = self._source.describe() + state
+        if self._source is None:
+            return
+        gateway = self.loads.gateway_status() if self.loads is not None else None
+        state = gateway.describe() if gateway is not None else self._gateway_state
+        self.sub_title = self._source.describe() + (f" · {state}" if state else "")
+
+    def on_key(self, event: events.Key) -> None:
+        type_ahead(self.screen.focused, event)  # a key typed as a dialog opened: into its field
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
@@ -150,6 +211,24 @@ class KtrdrApp(App[None]):
         pane = self.query_one(f"#{pane_id}-pane")
         target = next((w for w in pane.query("*") if w.focusable), pane)
         target.focus()
+
+    def running_loads(self) -> list[LoadStatus]:
+        """The loads of this process that have not ended."""
+        if self.loads is None:
+            return []
+        return [s for s in self.loads.statuses(persisted=False) if not s.state.ended]
+
+    async def action_quit(self) -> None:
+        """`q`, ctrl+q and the palette's Quit: with loads running, ask first."""
+        running = self.running_loads()
+        if not running:
+            self.exit()
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(running), self._quit_answered)
+
+    def _quit_answered(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -25,6 +25,12 @@ from ktrdr_tui.commands import (
 
 LOAD_MODES = ("tail", "backfill", "full", "local")
 PACING_MODES = ("real", "fast", "off")
+MAX_PORT = 65535
+MAX_LATENCY_MS = 60_000  # a minute per answer: slower is no test of anything
+PRECEDENCE = (
+    "Settings come from, strongest first: flags, KTRDR_* variables, config.toml in the user "
+    "config dir (KTRDR_CONFIG names another file), built-in defaults."
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +67,25 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
+    if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 (any free one) to {MAX_PORT}, got {text!r}"
+        )
+    return int(text)
+
+
+def _latency_ms(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(
+            f"expected milliseconds from 0 to {MAX_LATENCY_MS}, got {text!r}"
+        )
     return value
 
 
@@ -89,7 +112,18 @@ def _source_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="the local store (default: the user data dir; KTRDR_DATA_DIR overrides)",
+        help="the local store: bars, load journals, quarantined files. This flag wins over "
+        "KTRDR_DATA_DIR, which wins over data_dir in config.toml; the default is the user "
+        "data dir",
+    )
+    return parser
+
+
+def _debug_option() -> argparse.ArgumentParser:
+    """`--debug`, accepted before and after the subcommand."""
+    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument(
+        "--debug", action="store_true", help="log debug detail; show tracebacks on failure"
     )
     return parser
 
@@ -101,99 +135,182 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    source = _source_options()
+    source, debug = _source_options(), _debug_option()
     parser = argparse.ArgumentParser(
         prog="ktrdr-tui",
-        parents=[source],
+        parents=[source, debug],
         description="Load Interactive Brokers bars into a local store, play them back through "
         "strategies and log every signal. With no subcommand, opens the terminal app.",
-        epilog="Settings also come from config.toml in the user config dir and from KTRDR_* "
-        "variables; flags win. Exit codes: 0 done, 1 failed, 2 bad usage, 130 cancelled.",
+        epilog=f"{PRECEDENCE} Exit codes: 0 done, 1 failed, 2 bad usage, 130 cancelled. "
+        "ktrdr-tui COMMAND --help describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--theme", metavar="NAME", help="colour theme (default ktrdr-dark)")
-    parser.add_argument("--debug", action="store_true", help="log debug detail; show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    load = commands.add_parser(
+    def command(name: str, summary: str, description: str, data: bool = True):
+        return commands.add_parser(
+            name,
+            parents=[source, debug] if data else [debug],
+            help=summary,
+            description=description,
+            epilog=PRECEDENCE if data else None,
+        )
+
+    def timeframe(parser: argparse.ArgumentParser, what: str) -> None:
+        parser.add_argument(
+            "--timeframe", required=True, choices=TIMEFRAMES, help=f"bar length of the {what}"
+        )
+
+    load = command(
         "load",
-        parents=[source],
-        help="load bars from IB into the store",
-        description="Load historical bars from IB into the local store, in IB-compliant "
-        "segments. Ctrl-C cancels and leaves the job resumable.",
+        "load bars from IB into the store",
+        "Load historical bars from IB into the local store, in IB-compliant segments; "
+        "only the trading sessions the store lacks are fetched. Ctrl-C cancels and leaves "
+        "the job resumable.",
     )
-    load.add_argument("symbols", nargs="+", metavar="SYMBOL")
-    load.add_argument("--timeframe", required=True, choices=TIMEFRAMES)
-    load.add_argument("--start", required=True, type=_date_arg, metavar="DATE")
     load.add_argument(
-        "--end", type=_date_arg, metavar="DATE", help="default: the last completed session"
+        "symbols", nargs="+", metavar="SYMBOL", help="one job per symbol, side by side"
+    )
+    timeframe(load, "bars to load")
+    load.add_argument(
+        "--start",
+        required=True,
+        type=_date_arg,
+        metavar="DATE",
+        help="first session: YYYY-MM-DD or an ISO datetime",
+    )
+    load.add_argument(
+        "--end",
+        type=_date_arg,
+        metavar="DATE",
+        help="last session, inclusive (default: the last completed session)",
     )
     load.add_argument(
         "--mode",
         choices=LOAD_MODES,
         default="full",
         help="tail: newest data; backfill: older data; full: every hole in the range "
-        "(default); local: the store only",
+        "(default); local: report what the store holds, fetch and write nothing",
     )
     _json_option(load)
 
-    jobs = commands.add_parser(
-        "jobs", parents=[source], help="list load jobs with state and progress"
+    jobs = command(
+        "jobs",
+        "list load jobs with state and progress",
+        "List every load job the store's journals hold, with its state, segments, bars and "
+        "requests; a job whose process died shows as interrupted (resume it).",
     )
     _json_option(jobs)
 
-    resume = commands.add_parser(
-        "resume", parents=[source], help="continue a cancelled, failed or interrupted load"
+    resume = command(
+        "resume",
+        "continue a cancelled, failed or interrupted load",
+        "Continue a load from its journal: only the segments not done are fetched, and the "
+        "store ends as an uninterrupted load leaves it.",
     )
-    resume.add_argument("job_id", metavar="JOB_ID")
+    resume.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `jobs` lists it")
     _json_option(resume)
 
-    imp = commands.add_parser(
-        "import", parents=[source], help="import a CSV or Parquet OHLCV file into the store"
+    imp = command(
+        "import",
+        "import a CSV or Parquet OHLCV file into the store",
+        "Import OHLCV bars from a CSV or Parquet file into the store: the columns and the time "
+        "zone are detected, and bad rows are reported by line and skipped.",
     )
-    imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--symbol", required=True)
-    imp.add_argument("--timeframe", required=True, choices=TIMEFRAMES)
+    imp.add_argument("file", metavar="FILE", help="a .csv or .parquet file")
+    imp.add_argument("--symbol", required=True, help="the symbol the bars belong to")
+    timeframe(imp, "bars in the file")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite stored bars whose prices or volume differ from the file's (without "
+        "it, such an import is refused and writes nothing)",
+    )
 
-    data = commands.add_parser(
-        "data", parents=[source], help="datasets in the store: range, bars, quality"
+    data = command(
+        "data",
+        "datasets in the store: range, bars, quality",
+        "List the datasets in the store: first and last bar (UTC), bars, bars missing by the "
+        "exchange calendar, quality, files and size.",
     )
     _json_option(data)
 
-    backtest = commands.add_parser(
+    backtest = command(
         "backtest",
-        parents=[source],
-        help="play stored bars through strategies",
-        description="Play stored bars through a backtest session. Strategy SPECs: "
+        "play stored bars through strategies",
+        "Play stored bars through a backtest session. Strategy SPECs: "
         "sma_crossover:fast=5,slow=20  rsi:period=14,oversold=30,overbought=70",
     )
-    backtest.add_argument("symbol", metavar="SYMBOL")
-    backtest.add_argument("--timeframe", required=True, choices=TIMEFRAMES)
-    backtest.add_argument("--start", required=True, type=_date_arg, metavar="DATE")
-    backtest.add_argument("--end", required=True, type=_date_arg, metavar="DATE")
+    backtest.add_argument("symbol", metavar="SYMBOL", help="a symbol with bars in the store")
+    timeframe(backtest, "stored bars to play")
     backtest.add_argument(
-        "--strategy", required=True, action="append", metavar="SPEC", help="repeat for more"
+        "--start", required=True, type=_date_arg, metavar="DATE", help="first session"
+    )
+    backtest.add_argument(
+        "--end", required=True, type=_date_arg, metavar="DATE", help="last session, inclusive"
+    )
+    backtest.add_argument(
+        "--strategy",
+        required=True,
+        action="append",
+        metavar="SPEC",
+        help="a strategy and its parameters (a bare name takes the defaults); repeat for more",
     )
     backtest.add_argument(
         "--speed",
         type=_non_negative_float,
         default=0.0,
         metavar="X",
-        help="market seconds per wall second; 0 (default) is as fast as possible",
+        help="market seconds per wall second, at least 0.01; 0 (default) is as fast as "
+        "possible. Results are the same at every speed",
     )
-    backtest.add_argument("--signals-out", metavar="FILE.csv", help="write every signal here")
+    backtest.add_argument(
+        "--signals-out",
+        metavar="FILE.csv",
+        help="write every signal here, timestamps in UTC (ISO 8601, ending in Z)",
+    )
+    backtest.add_argument(
+        "--allow-gaps",
+        action="store_true",
+        help="run even when sessions of the range have no stored bars (they are listed); "
+        "without it, a missing session is an error naming the load that fetches it",
+    )
     _json_option(backtest)
 
-    gateway = commands.add_parser(
+    gateway = command(
         "gateway",
-        help="run the simulated IB Gateway in the foreground",
-        description="Serve the TWS API on HOST:PORT with deterministic synthetic bars, "
-        "until Ctrl-C. Any ib_insync script can connect to it.",
+        "run the simulated IB Gateway in the foreground",
+        "Serve the TWS API on HOST:PORT with deterministic synthetic bars, until Ctrl-C. Any "
+        "ib_insync or ib_async script can connect to it.",
+        data=False,
     )
-    gateway.add_argument("--host", default="127.0.0.1")
-    gateway.add_argument("--port", type=_non_negative_int, default=4002)
-    gateway.add_argument("--latency-ms", type=_non_negative_float, default=0.0, metavar="N")
-    gateway.add_argument("--pacing", choices=PACING_MODES, default="real")
+    gateway.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it "
+        "to the network)",
+    )
+    gateway.add_argument(
+        "--port",
+        type=_port,
+        default=4002,
+        help="port to listen on (default 4002, IB Gateway's paper port; 0: any free port)",
+    )
+    gateway.add_argument(
+        "--latency-ms",
+        type=_latency_ms,
+        default=0.0,
+        metavar="N",
+        help=f"delay every historical answer by N ms (0 to {MAX_LATENCY_MS}; default 0)",
+    )
+    gateway.add_argument(
+        "--pacing",
+        choices=PACING_MODES,
+        default="real",
+        help="real (default): IB's pacing rules, answered with error 162; fast: the same "
+        "rules with windows 60 times shorter; off: no pacing",
+    )
     gateway.add_argument(
         "--seed",
         type=_non_negative_int,
@@ -225,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="answer every Nth request with a transient HMDS error",
     )
+    faults.add_argument(
+        "--malformed-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with bars the client cannot decode",
+    )
+    faults.add_argument(
+        "--short-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with only the first half of its bars",
+    )
+    faults.add_argument(
+        "--bad-prices-every",
+        type=_non_negative_int,
+        metavar="N",
+        help="answer every Nth request with one bar's high below its low",
+    )
     return parser
 
 
@@ -243,16 +378,21 @@ def _config(args: argparse.Namespace) -> Config:
 
 def run_app(args: argparse.Namespace) -> int:
     from ktrdr_tui.app import KtrdrApp
-    from ktrdr_tui.theme_files import load_theme_files
+    from ktrdr_tui.theme_files import load_theme_files, theme_names
 
     config = _config(args)
     theme_files = load_theme_files()
-    known = {theme.name for theme in theme_files.themes}
+    known = theme_names(theme_files)  # what the command palette offers
     if config.theme not in known:
-        names = ", ".join(sorted(known))
-        raise ConfigError(f"theme: unknown theme {config.theme!r} (available: {names})")
-    KtrdrApp(config, theme_files).run()
-    return EXIT_OK
+        skipped = f"; {theme_files.problems[0]}" if theme_files.problems else ""
+        raise ConfigError(
+            f"theme: unknown theme {config.theme!r} (available: {', '.join(known)}){skipped}"
+        )
+    app = KtrdrApp(config, theme_files)
+    app.run()
+    # run() returns after a crash too (Textual has printed the traceback by then): only the
+    # return code tells.
+    return EXIT_FAILED if app.return_code else EXIT_OK
 
 
 def run_backtest(args: argparse.Namespace) -> int:
@@ -300,8 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine.logs import setup_logging
 
+    debug = getattr(args, "debug", False)
     try:
-        setup_logging(level=logging.DEBUG if args.debug else logging.INFO)
+        setup_logging(level=logging.DEBUG if debug else logging.INFO)
     except OSError as exc:
         print(f"ktrdr-tui: cannot open the log file: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -317,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:
         log.exception("ktrdr-tui %s failed", args.command or "app")
-        if args.debug:
+        if debug:
             raise
         print(f"ktrdr-tui: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -19,3 +19,18 @@ def progress_bar(percent: float, width: int = 12) -> str:
     half = "╸" if filled - whole >= 0.5 and whole < width else ""
     bar = "━" * whole + half
     return f"{bar}{'─' * (width - len(bar))} {percent:>3.0f}%"
+
+
+def file_size(size_bytes: int) -> str:
+    """`512 B`, `40.1 kB`, `3.2 MB`: never `0.0 MB` for a small file."""
+    size, unit = float(size_bytes), "B"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{size_bytes} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 signal`, `1,234 signals`, `0 signals`: the count and the noun that agrees with it."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

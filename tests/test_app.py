@@ -5,9 +5,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from textual.widgets import TabbedContent
+from app_harness import until
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, TabbedContent
+from textual.widgets._footer import FooterKey
 
-from engine.config import Config, GatewayAddress
+from engine.config import Config, GatewayAddress, load_config
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.screens.help import HelpScreen
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
@@ -35,6 +38,34 @@ async def test_help_opens_and_closes(make_app) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_help_scrolls_at_80x24_and_keeps_how_to_close_it_in_view(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        help_screen = app.screen
+        scroll = help_screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0  # more keys than rows
+        await pilot.press("down", "down")
+        assert scroll.scroll_y > 0
+        close = help_screen.query(".help-hint").last()
+        assert "escape closes" in str(close.render())
+        assert help_screen.region.contains_region(close.region)
+
+
+async def test_the_footer_keeps_help_and_quit_at_80_columns(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for pane in ("1", "2", "3"):  # Playback has the most keys
+            await pilot.press(pane)
+            await pilot.pause()
+            keys = {key.key: key for key in app.query_one(Footer).query(FooterKey)}
+            pinned = [keys["question_mark"], keys["q"], keys["ctrl+p"]]
+            for key in pinned:
+                assert app.screen.region.contains_region(key.region), key.key
+            regions = [key.region for key in pinned]
+            assert not any(a.overlaps(b) for i, a in enumerate(regions) for b in regions[i + 1 :])
+
+
 async def test_q_quits(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
@@ -54,6 +85,18 @@ async def test_command_palette_switches_theme(make_app) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.theme == "ktrdr-light"
+
+
+async def test_the_theme_picked_in_the_palette_is_the_one_the_next_start_uses(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+p", *"theme", "enter", *"nord", "enter")
+        await until(pilot, lambda: app.theme == "nord")
+        await app.workers.wait_for_complete()
+    assert load_config().theme == "nord"  # written to config.toml
+    again = make_app(theme=load_config().theme)
+    async with again.run_test():
+        assert again.theme == "nord"
 
 
 async def test_command_palette_switches_panes(make_app) -> None:

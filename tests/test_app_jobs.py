@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 from app_harness import set_latency, until
+from textual import events
 from textual.widgets import DataTable, Input, Static
 
+import engine.market.calendar as calendar_module
 from engine.clock import FixedClock
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
@@ -14,6 +18,9 @@ from engine.loading.journal import JournalStore, LoadJournal
 from engine.loading.planner import LoadMode
 from engine.loading.service import LoadService
 from engine.market.store import BarStore
+from ktrdr_tui.screens.new_load import NewLoadScreen
+from ktrdr_tui.screens.quit import QuitScreen
+from ktrdr_tui.widgets.jobs import JobsPane
 
 
 def cell(app, job_id: str, column: str) -> str:
@@ -288,3 +295,104 @@ def test_statuses_without_journals_skip_the_disk(tmp_path) -> None:
         assert service.statuses(persisted=False) == []
     finally:
         service.close()
+
+
+@pytest.fixture
+def slow_start(monkeypatch: pytest.MonkeyPatch):
+    """The calendar and the load service each wait for the test to let them through: the first
+    moments after the app appears, made as long as the test needs."""
+    calendar_ready, service_ready = threading.Event(), threading.Event()
+    real_calendar_for = calendar_module.calendar_for
+    real_for_config = LoadService.for_config.__func__
+
+    def calendar_for(*args, **kwargs):
+        assert calendar_ready.wait(30), "the test never let the calendar through"
+        return real_calendar_for(*args, **kwargs)
+
+    def for_config(cls, *args, **kwargs):
+        assert service_ready.wait(30), "the test never let the service through"
+        return real_for_config(cls, *args, **kwargs)
+
+    monkeypatch.setattr(calendar_module, "calendar_for", calendar_for)
+    monkeypatch.setattr(LoadService, "for_config", classmethod(for_config))
+    yield calendar_ready, service_ready
+    calendar_ready.set()  # a failed test must not leave the app's workers waiting
+    service_ready.set()
+
+
+async def test_n_aapl_enter_typed_as_the_app_appears_starts_the_load(make_app, slow_start) -> None:
+    calendar_ready, service_ready = slow_start
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        # One burst, as a terminal sends a quick typist's keys: all of them arrive before the
+        # first is handled, so the letters are sent to the Jobs table, not to the dialog.
+        for key in ("n", "A", "A", "P", "L", "enter"):
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await until(pilot, lambda: isinstance(app.screen, NewLoadScreen), "the dialog")
+        dialog = app.screen
+        symbols = dialog.query_one("#symbols", Input)
+        await until(pilot, lambda: symbols.value == "AAPL", "the symbol typed ahead")
+        summary = dialog.query_one("#summary", Static)
+        await until(pilot, lambda: "the load starts in a moment" in str(summary.render()))
+        assert app.screen is dialog  # held, not lost: it submits once the dates are known
+        calendar_ready.set()
+        await until(pilot, lambda: app.screen is not dialog, "the dialog to submit")
+        await until(
+            pilot, lambda: any("starts as soon as" in n.message for n in app._notifications)
+        )
+        assert app.loads is None
+        service_ready.set()
+        await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 1)
+        job_id = only_job(app)
+        await until(pilot, lambda: state_of(app, job_id) == "done")
+        assert cell(app, job_id, "symbol") == "AAPL"
+        assert not any("still starting" in n.message for n in app._notifications)
+
+
+async def test_a_new_load_becomes_the_selected_row(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        first = await start_load(pilot, start="2024-03-04", end="2024-03-05")
+        await until(pilot, lambda: state_of(app, first) == "done")
+        set_latency(app, 200)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewLoadScreen))
+        await pilot.press(*"MSFT", "enter")
+        pane = app.query_one(JobsPane)
+        await until(pilot, lambda: (pane.selected() or first).symbol == "MSFT")  # type: ignore
+        second = pane.selected().job_id
+        await pilot.press("c")  # acts on the new job, not on the one the cursor was on
+        await until(pilot, lambda: state_of(app, second) == "cancelled")
+        assert state_of(app, first) == "done"
+
+
+async def test_q_with_a_load_running_asks_before_quitting(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        set_latency(app, 200)
+        job_id = await start_load(pilot)
+        await until(pilot, lambda: state_of(app, job_id) == "running")
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        assert "1 load is running: AAPL 1m" in str(app.screen.query_one("#running").render())
+        await pilot.press("n")  # stay
+        assert not isinstance(app.screen, QuitScreen)
+        assert app.return_code is None and state_of(app, job_id) == "running"
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_code == 0
+    journal = JournalStore(app.config.data_dir / "jobs").load(job_id)
+    assert journal.state is JobState.INTERRUPTED  # resumable on the next start
+
+
+async def test_keys_with_no_job_to_act_on_say_why(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        await pilot.press("enter", "c")
+        said = [n.message for n in app._notifications]
+        assert said == [
+            "No job to show yet: n starts a load.",
+            "No job selected: press n for a new load.",
+        ]

@@ -18,7 +18,7 @@ from engine.session.playback import PlaybackState
 from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
 from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
-from ktrdr_tui.widgets.playback import EMPTY, PlaybackPane
+from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, gap_text
 from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
@@ -78,18 +78,45 @@ def snapshot_of(app):
     return app.session.snapshot()
 
 
+async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
+    """The week's session with no bars stored for Wednesday 2024-03-06, opened in the pane
+    (as the dialog's open does) and paused at Monday's open."""
+    from engine.session.bars import read_session_bars
+    from engine.session.playback import PlaybackSession
+    from engine.session.request import BacktestRequest
+    from engine.session.strategies import StrategySpec
+    from ktrdr_tui.screens.open_session import OpenedSession
+
+    store_minute_bars(data_dir, FIRST, "2024-03-05")
+    store_minute_bars(data_dir, "2024-03-07", LAST)
+    calendar = calendar_for()
+    first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
+    bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
+    specs = (StrategySpec.parse("sma_crossover"),)
+    request = BacktestRequest(
+        symbol="AAPL", timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
+    )
+    session = PlaybackSession(bars, specs, speed=360.0)
+    await pilot.press("2")
+    pilot.app.query_one(PlaybackPane).adopt(OpenedSession(session, request, calendar.timezone))
+    await until(pilot, lambda: pilot.app.session is session, "the session")
+    return session
+
+
 async def test_the_empty_pane_says_how_to_open_a_session(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("2")
         await pilot.pause()
         assert status(app) == EMPTY
-        # Session keys do nothing without a session (and say so by being dimmed).
+        # Session keys do nothing without a session: dimmed, and each press says why.
         pane = app.query_one(PlaybackPane)
         assert pane.check_action("toggle_play", ()) is None
         await pilot.press("space", "full_stop", "home", "t", "g")
         assert app.session is None
         assert not isinstance(app.screen, GoToDateScreen)
+        said = [n.message for n in app._notifications]
+        assert said == [NO_SESSION] * 5
         # The speed can be chosen before opening.
         await pilot.press("plus")
         assert app.query_one(SpeedSlider).speed == 3600
@@ -242,6 +269,37 @@ async def test_signals_arrive_at_max_speed_and_show_on_the_chart(make_app, tmp_p
         await pilot.press("space")
         await pilot.pause()
         assert any("home restarts" in n.message for n in app._notifications)
+
+
+async def test_a_missing_session_is_skipped_at_once_and_shown_as_a_gap(make_app, tmp_path) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await adopt_a_week_without_wednesday(pilot, tmp_path / "store")
+        tuesday_late = pd.Timestamp("2024-03-05 15:55", tz=ZONE)
+        session.seek(tuesday_late)
+        await until(pilot, lambda: snapshot_of(app).clock_ns == tuesday_late.value, "the seek")
+        assert "gap:" not in status(app)
+        # At 360x Tuesday's last 5 minutes take under a second, and Wednesday none (not 65 s).
+        await pilot.press("space")
+        await until(pilot, lambda: "Thu 2024-03-07" in status(app), "Thursday", timeout=10)
+        assert "gap: 2024-03-06 missing" in status(app)
+        await pilot.press("space")
+        assert session.wait(TIMEOUT_S)
+        # The chart shows the gap right after Tuesday's last bar.
+        wednesday_open = session.bars.sessions[2].open.value
+        chart = app.query_one(CandleChart)
+        await until(pilot, lambda: chart.data is not None and chart.data.gaps, "the gap")
+        assert chart.data.gaps == (wednesday_open,)
+        grid = chart.grid()
+        tuesday_last = int(np.searchsorted(chart.data.timestamps, wednesday_open)) - 1
+        assert grid.gap_columns == [grid.columns[tuesday_last] + 1]
+        assert set(grid.column(grid.gap_columns[0])[:-1]) == {"┊"}
+
+
+def test_the_gap_names_one_missing_session_or_the_whole_run() -> None:
+    days = [pd.Timestamp(day) for day in ("2024-03-12", "2024-03-13", "2024-03-14")]
+    assert gap_text(days[:1]) == "gap: 2024-03-12 missing"
+    assert gap_text(days) == "gap: 2024-03-12 … 2024-03-14 missing (3 sessions)"
 
 
 async def test_t_cycles_the_chart_timeframe(make_app, tmp_path: Path) -> None:

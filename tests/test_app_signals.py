@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from app_harness import until
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
@@ -22,8 +24,15 @@ from engine.session.bars import NS, SessionBars
 from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.session.strategies import StrategySpec
+from ktrdr_tui.formatting import plural
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilter, SignalFilterScreen
-from ktrdr_tui.widgets.signals import EMPTY_TEXT, WAITING_TEXT, SignalsPane, export_path
+from ktrdr_tui.widgets.signals import (
+    EMPTY_TEXT,
+    NO_EXPORT,
+    WAITING_TEXT,
+    SignalsPane,
+    export_path,
+)
 from ktrdr_tui.widgets.signals_table import COLUMNS, SignalsTable, exchange_time, short_strategy
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
@@ -217,8 +226,9 @@ async def test_without_a_session_the_pane_says_how_to_open_one(make_app) -> None
         assert text_of(app, "#signals-hint") == EMPTY_TEXT
         assert rows_shown(app) == 0
         assert app.focused is pane_of(app).table  # the pane's keys apply at once
-        await pilot.press("e")  # nothing to export: a dimmed key, no crash
+        await pilot.press("e")  # nothing to export: a dimmed key that says why
         assert app.screen.is_current
+        assert [n.message for n in app._notifications] == [NO_EXPORT]
 
 
 async def test_signals_arrive_live_as_the_session_plays(make_app) -> None:
@@ -417,7 +427,8 @@ async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path:
         ]
         assert {row[7] for row in rows[1:]} == {"true", "false"}
         told = next(m for m in notifications(app) if "Wrote" in m)
-        assert told == f"Wrote all {len(expected):,} signals to {path}"
+        utc = "Times in the file are UTC (the table shows ET)."
+        assert told == f"Wrote all {len(expected):,} signals to {path}. {utc}"
         assert not list(exports.glob(".*.tmp"))  # the atomic write left no temp file
 
         pane_of(app).set_filter(SignalFilter("sma", "SELL"))
@@ -429,7 +440,8 @@ async def test_e_exports_every_signal_then_the_filtered_ones(make_app, tmp_path:
         await until(pilot, lambda: any("filter: sma SELL" in m for m in notifications(app)), "")
         told = next(m for m in notifications(app) if "filter: sma SELL" in m)
         assert told == (
-            f"Wrote {len(wanted):,} of {len(expected):,} signals (filter: sma SELL) to {filtered}"
+            f"Wrote {len(wanted):,} of {len(expected):,} signals (filter: sma SELL) to "
+            f"{filtered}. {utc}"
         )
 
 
@@ -655,3 +667,11 @@ async def test_a_theme_switch_recolours_the_rows(make_app) -> None:
         table = pane_of(app).table
         buy_row = next(i for i, s in enumerate(expected) if s.action == "BUY")
         assert colour_of(cell_text(table, buy_row, 3)) == app.theme_variables["success"].upper()
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(["signal", "load", "bar"]))
+def test_a_count_agrees_with_its_noun(count: int, noun: str) -> None:
+    text = plural(count, noun)
+    number, word = text.split(" ")
+    assert int(number.replace(",", "")) == count
+    assert word == (noun if count == 1 else noun + "s")  # never "1 signals"

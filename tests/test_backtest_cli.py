@@ -303,8 +303,10 @@ def test_ctrl_c_stops_the_session_exits_130_and_writes_nothing(
         ({"timeframe": "2m"}, "unknown timeframe '2m' (choose from 1m, 5m"),
         ({"start": "2024-13-01"}, "start '2024-13-01' is not a date"),
         ({"end": "soon"}, "end 'soon' is not a date"),
-        ({"speed": -1.0}, "speed must be a number >= 0"),
-        ({"speed": float("nan")}, "speed must be a number >= 0"),
+        ({"speed": -1.0}, "speed must be 0 (as fast as possible) or at least 0.01"),
+        ({"speed": float("nan")}, "speed must be 0 (as fast as possible) or at least 0.01"),
+        ({"speed": 1e-300}, "speed must be 0 (as fast as possible) or at least 0.01"),
+        ({"speed": float("inf")}, "speed must be 0 (as fast as possible) or at least 0.01"),
         ({"strategies": []}, "no strategy given"),
         ({"strategies": ["rsi:period"]}, "expected key=value"),
     ],
@@ -350,3 +352,79 @@ def test_a_damaged_file_is_reported_once_not_against_every_later_request(data_di
         backtest_request(store, calendar, "AAPL", *ask)
     # The same store, as the app's open-session dialog keeps it, asked about another dataset.
     assert backtest_request(store, calendar, "MSFT", *ask).symbol == "MSFT"
+
+
+# -- sessions without bars (a hole, or a load still filling the range) --------------------------
+
+HOLE = slice(390 * 2, 390 * 4)  # the third and fourth sessions (2024-03-06 and 07) whole
+
+
+def test_a_session_without_bars_fails_naming_it_and_the_load(capsys, data_dir, tmp_path):
+    # Before: 3,120 bars played at "quality 80%", exit 0, as if the two days had no signal.
+    store_bars(data_dir, drop=HOLE)
+    out_csv = tmp_path / "signals.csv"
+    code, out, err = backtest(capsys, data_dir, "--json", "--signals-out", str(out_csv))
+    assert (code, out) == (1, "")
+    assert err == (
+        "ktrdr-tui: AAPL 1m has no bars in 2 of the 10 sessions of 2024-03-04..2024-03-15 "
+        "(2024-03-06, 2024-03-07); fetch them with: ktrdr-tui load AAPL --timeframe 1m "
+        "--start 2024-03-06 --end 2024-03-07 (or run anyway with --allow-gaps)\n"
+    )
+    assert not out_csv.exists()
+
+
+def test_a_range_a_load_is_still_filling_fails_until_it_is_done(capsys, data_dir):
+    # A load fetches the newest sessions first: midway, the oldest are not there yet.
+    store_bars(data_dir, drop=slice(0, 390 * 3))
+    code, _, err = backtest(capsys, data_dir)
+    assert code == 1
+    fetch = "ktrdr-tui load AAPL --timeframe 1m --start 2024-03-04 --end 2024-03-06"
+    assert f"fetch the rest with: {fetch}" in err
+    store_bars(data_dir)  # the load has finished
+    assert backtest(capsys, data_dir)[0] == 0
+
+
+def test_allow_gaps_runs_and_lists_the_gaps(capsys, data_dir):
+    stored = store_bars(data_dir, drop=HOLE)
+    code, out, err = backtest(capsys, data_dir, "--allow-gaps", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["missing_sessions"] == ["2024-03-06", "2024-03-07"]
+    assert report["bars_processed"] == stored == 3900 - 780
+    assert "warning: AAPL 1m has no bars in 2 sessions: 2024-03-06, 2024-03-07" in err
+    code, out, _ = backtest(capsys, data_dir, "--allow-gaps")
+    assert code == 0
+    assert out.rstrip().endswith("; no bars in 2 sessions: 2024-03-06, 2024-03-07")
+    # Without a gap the report says so too: an empty list.
+    store_bars(data_dir)
+    assert (
+        json.loads(backtest(capsys, data_dir, "--allow-gaps", "--json")[1])["missing_sessions"]
+        == []
+    )
+
+
+def test_allow_gaps_still_refuses_a_range_with_no_bar_at_all(capsys, data_dir):
+    store_bars(data_dir)
+    code, _, err = backtest(capsys, data_dir, "--allow-gaps", start="2024-03-18", end="2024-03-20")
+    assert code == 1
+    assert "fetch the rest with: ktrdr-tui load AAPL --timeframe 1m --start 2024-03-18" in err
+    assert "--allow-gaps" not in err
+
+
+def test_counts_of_one_are_singular(capsys, data_dir, tmp_path):
+    store_bars(data_dir)
+    out_csv = tmp_path / "signals.csv"
+    # One session of rsi at 25/75: exactly one signal (checked below).
+    code, out, err = backtest(
+        capsys,
+        data_dir,
+        "--signals-out",
+        str(out_csv),
+        end=FIRST,
+        strategies=("--strategy", "rsi:period=14,oversold=25,overbought=75"),
+    )
+    assert code == 0, err
+    rows = out_csv.read_text().splitlines()[1:]
+    assert len(rows) == 1
+    assert "390 bars, 1 signal (" in out and "1 signals" not in out
+    assert f"1 signal written to {out_csv} (times in UTC)" in err

@@ -14,7 +14,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.ib.synthetic import SyntheticMarket
-from engine.market.bar_files import BarFile, BarFileError, read_bar_file
+from engine.market.bar_files import (
+    BarFile,
+    BarFileError,
+    bar_problems,
+    changed_bars,
+    read_bar_file,
+)
 from engine.market.calendar import calendar_for
 from engine.market.schema import BAR_COLUMNS, bars_frame
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
@@ -612,3 +618,225 @@ def test_valid_bars_read_back_exactly(
         assert result.timezone == "from file"
     elif seconds:
         assert result.timezone == convention
+
+
+# --- the file's bar spacing against --timeframe --------------------------------------------
+
+
+def test_minute_bars_imported_as_five_minute_bars_are_refused(tmp_path: Path) -> None:
+    # Before: the 5m grid kept every fifth minute, the rest were "bad rows", and it exited 0.
+    bars = store_bars("2024-01-02", "2024-01-03")
+    path = write_csv(tmp_path / "minutes.csv", with_stamps(bars, wall_clock(bars, NEW_YORK)))
+    message = error_for(path, "5m")
+    assert "the bars are 1 minute apart" in message
+    assert "not 5m bars: import it with --timeframe 1m" in message
+
+
+@pytest.mark.parametrize(
+    ("file_timeframe", "spacing"), [("5m", "5 minutes"), ("1h", "1 hour"), ("15m", "15 minutes")]
+)
+def test_coarser_bars_imported_as_minute_bars_are_refused(
+    tmp_path: Path, file_timeframe: str, spacing: str
+) -> None:
+    # Every one of them is a fine 1m bar start: without the spacing they would all be stored.
+    bars = store_bars("2024-01-02", "2024-01-04", file_timeframe)
+    path = write_csv(tmp_path / "bars.csv", with_stamps(bars, wall_clock(bars, NEW_YORK)))
+    message = error_for(path, "1m")
+    assert f"the bars are {spacing} apart" in message
+    assert f"import it with --timeframe {file_timeframe}" in message
+
+
+def test_intraday_bars_imported_as_daily_bars_are_refused(tmp_path: Path) -> None:
+    bars = store_bars("2024-01-02", "2024-01-02", "30m")
+    path = write_csv(tmp_path / "bars.csv", with_stamps(bars, wall_clock(bars, NEW_YORK)))
+    assert (
+        "30 minutes apart (the most common step within a session), not 1d bars: import it "
+        "with --timeframe 30m"
+    ) in error_for(path, "1d")
+
+
+def test_a_spacing_no_timeframe_has_is_named(tmp_path: Path) -> None:
+    bars = store_bars("2024-01-02", "2024-01-02")
+    two_minutes = bars.iloc[::2]
+    path = write_csv(tmp_path / "two.csv", with_stamps(two_minutes, wall_clock(two_minutes, "UTC")))
+    assert "the bars are 2 minutes apart" in error_for(path, "1m")
+    assert "no timeframe fits them" in error_for(path, "1m")
+
+
+def test_gaps_and_a_stray_row_do_not_change_the_spacing(tmp_path: Path) -> None:
+    # A weekend, a holiday (MLK day, 15 January), a third of the bars missing at random and
+    # one row off the grid: the bars are still 5-minute bars.
+    bars = store_bars("2024-01-11", "2024-01-17", "5m")
+    keep = np.random.default_rng(7).random(len(bars)) > 1 / 3
+    sparse = bars[keep].reset_index(drop=True)
+    lines = [HEADER, *csv_rows(sparse), "2024-01-16 10:01:00,10,11,9,10,100"]
+    result = read_bar_file(write_lines(tmp_path / "gaps.csv", lines), "5m")
+    assert_same_bars(result, sparse)
+    assert "is not a 5m bar start" in reason_at(result, len(lines))
+
+
+def test_a_sparse_file_of_the_right_bars_is_read(tmp_path: Path) -> None:
+    # Hourly bars at 09:30, 10:30, 12:30 and 14:30: two steps of 2 hours for one of an hour.
+    # The common step is a multiple of an hour and one step is an hour: these are 1h bars.
+    bars = store_bars("2024-01-02", "2024-01-05", "1h")
+    local = bars["timestamp"].dt.tz_convert(NEW_YORK).dt.strftime("%H:%M")
+    sparse = bars[local.isin(["09:30", "10:30", "12:30", "14:30"])].reset_index(drop=True)
+    path = write_csv(tmp_path / "sparse.csv", with_stamps(sparse, wall_clock(sparse, NEW_YORK)))
+    result = read_bar_file(path, "1h")
+    assert_same_bars(result, sparse)
+
+
+def test_too_few_bars_to_judge_are_checked_row_by_row(tmp_path: Path) -> None:
+    # Two steps of a minute: no spacing verdict; the rows off the 5m grid are reported.
+    lines = [HEADER, *(f"2024-01-02 09:3{m}:00,10,11,9,10,100" for m in (5, 6, 7))]
+    result = read_bar_file(write_lines(tmp_path / "few.csv", lines), "5m")
+    assert len(result.bars) == 1
+    assert [row.line for row in result.bad_rows] == [3, 4]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    file_timeframe=st.sampled_from([tf for tf in TIMEFRAMES if tf != "1d"]),
+    read_as=st.sampled_from(TIMEFRAMES),
+    first=st.integers(min_value=0, max_value=3000),
+)
+def test_bars_of_one_timeframe_are_never_stored_as_another(
+    file_timeframe: str, read_as: str, first: int
+) -> None:
+    assume(file_timeframe != read_as)
+    # Five sessions: at least three steps within a session even for 4h bars (two a day, one
+    # on an early close), the fewest the spacing is judged on.
+    sessions = [NYSE.session_at(FIRST_ORDINAL + first + i) for i in range(5)]
+    starts = NYSE.bar_starts(sessions, TIMEFRAME_SECONDS[file_timeframe])
+    prices = np.full(len(starts), 10.0)
+    bars = bars_frame(
+        starts, {"open": prices, "high": prices, "low": prices, "close": prices, "volume": prices}
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_csv(Path(folder) / "bars.csv", with_stamps(bars, wall_clock(bars, NEW_YORK)))
+        message = error_for(path, read_as)
+    assert f"import it with --timeframe {file_timeframe}" in message
+
+
+# --- files other programs write --------------------------------------------------------------
+
+
+def test_pandas_to_csv_with_a_datetime_index(tmp_path: Path) -> None:
+    # df.to_csv() with an unnamed DatetimeIndex: the header's first field is empty.
+    bars = store_bars("2024-03-08", "2024-03-11", "15m")
+    indexed = bars.set_index("timestamp")
+    indexed.index = indexed.index.tz_convert(NEW_YORK).rename(None)
+    indexed.columns = ["Open", "High", "Low", "Close", "Volume"]
+    path = tmp_path / "pandas.csv"
+    indexed.to_csv(path)
+    assert path.read_text().startswith(",Open,High,Low,Close,Volume\n2024-03-08 09:30:00-05:00,")
+    result = read_bar_file(path, "15m")
+    assert_same_bars(result, bars)
+    assert result.timezone == "from file"
+
+
+def test_pandas_to_parquet_with_an_unnamed_datetime_index(tmp_path: Path) -> None:
+    bars = store_bars("2024-01-02", "2024-01-02", "5m")
+    path = tmp_path / "pandas.parquet"
+    bars.set_index("timestamp").rename_axis(None).to_parquet(path)
+    assert_same_bars(read_bar_file(path, "5m"), bars)
+
+
+def test_yfinance_daily_csv_with_its_three_header_lines(tmp_path: Path) -> None:
+    bars = store_bars("2024-01-02", "2024-01-10", "1d")
+    lines = [
+        "Price,Adj Close,Close,High,Low,Open,Volume",
+        "Ticker,AAPL,AAPL,AAPL,AAPL,AAPL,AAPL",
+        "Date,,,,,,",
+        *(
+            f"{t:%Y-%m-%d},{c * 0.99!r},{c!r},{h!r},{low!r},{o!r},{v:.0f}"
+            for t, o, h, low, c, v in bars.itertuples(index=False)
+        ),
+        "2024-01-13,1,2,3,1,1,100",  # a Saturday: reported on its own line
+    ]
+    result = read_bar_file(write_lines(tmp_path / "yf.csv", lines), "1d")
+    assert_same_bars(result, bars)
+    assert result.columns["timestamp"] == "Date"
+    assert result.columns["close"] == "Close"
+    assert [row.line for row in result.bad_rows] == [len(lines)]
+
+
+def test_yfinance_intraday_csv_with_offsets(tmp_path: Path) -> None:
+    bars = store_bars("2024-01-02", "2024-01-02", "5m")
+    stamps = bars["timestamp"].dt.tz_convert(NEW_YORK).astype(str)
+    rows = [
+        f"{t},{c!r},{h!r},{low!r},{o!r},{v:.0f}"
+        for t, (_, o, h, low, c, v) in zip(stamps, bars.itertuples(index=False), strict=True)
+    ]
+    header = [
+        "Price,Close,High,Low,Open,Volume",
+        "Ticker,MSFT,MSFT,MSFT,MSFT,MSFT",
+        "Datetime,,,,,",
+    ]
+    result = read_bar_file(write_lines(tmp_path / "yf.csv", header + rows), "5m")
+    assert_same_bars(result, bars)
+    assert result.bad_rows == ()
+
+
+def test_a_yfinance_file_of_several_tickers_is_refused(tmp_path: Path) -> None:
+    lines = [
+        "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume",
+        "Ticker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT",
+        "Date,,,,,,,,,,",
+        "2024-01-02,1,2,1,2,1,2,1,2,10,20",
+    ]
+    message = error_for(write_lines(tmp_path / "two.csv", lines), "1d")
+    assert "holds 2 tickers (AAPL, MSFT)" in message
+
+
+def test_backtesting_py_sample_csv(tmp_path: Path) -> None:
+    # The shape of backtesting.py's test/GOOG.csv: an unnamed date column, then OHLCV.
+    lines = [
+        ",Open,High,Low,Close,Volume",
+        "2024-01-02,139.6,140.615,137.74,138.17,20071900",
+        "2024-01-03,138.6,141.09,138.43,138.92,18974300",
+        "2024-01-04,139.85,140.635,138.01,136.39,18253300",  # close below low: reported
+        "2024-01-05,138.352,138.81,136.85,135.73,15433200",  # the same
+        "2024-01-08,136.29,140.64,135.51,140.53,17645300",
+    ]
+    result = read_bar_file(write_lines(tmp_path / "GOOG.csv", lines), "1d")
+    assert list(result.bars["timestamp"].dt.strftime("%Y-%m-%d")) == [
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-08",
+    ]
+    assert list(result.bars["close"]) == [138.17, 138.92, 140.53]
+    assert result.columns["timestamp"] == "Unnamed: 0"
+    assert [row.line for row in result.bad_rows] == [4, 5]
+    assert "low 138.01 above min(open, close) 136.39" in reason_at(result, 4)
+
+
+# --- the same checks for bars that come from IB ----------------------------------------------
+
+
+def test_bar_problems_reports_what_the_import_would_refuse() -> None:
+    bars = store_bars("2024-01-02", "2024-01-02").iloc[:8].reset_index(drop=True)
+    bars.loc[1, "open"] = np.nan
+    bars.loc[2, "close"] = -1.0
+    bars.loc[3, ["high", "low"]] = [1.0, 2.0]
+    bars.loc[4, "timestamp"] += pd.Timedelta(seconds=30)
+    bars.loc[5, "timestamp"] = pd.Timestamp("2024-01-06 15:00", tz="UTC")  # a Saturday
+    bars = pd.concat([bars, bars.iloc[[0]]], ignore_index=True)  # the first bar twice
+    problems = dict((row.line, row.reason) for row in bar_problems(bars, "1m", NYSE))
+    assert sorted(problems) == [2, 3, 4, 5, 6, 9]
+    assert problems[2] == "missing open"
+    assert problems[3] == "non-positive close -1"
+    assert problems[4] == "high 1 below low 2"
+    assert "is not a 1m bar start" in problems[5]
+    assert "outside XNYS trading sessions" in problems[6]
+    assert problems[9] == "bar '2024-01-02 14:30:00+00:00' sent twice"
+    assert bar_problems(store_bars("2024-01-02", "2024-01-03", "1d"), "1d", NYSE) == ()
+
+
+def test_changed_bars_are_stored_bars_the_new_ones_would_overwrite() -> None:
+    stored = store_bars("2024-01-02", "2024-01-02", "1h")
+    incoming = store_bars("2024-01-02", "2024-01-03", "1h")  # the same day again, then more
+    assert len(changed_bars(stored, incoming)) == 0
+    incoming.loc[[2, 5], "volume"] += 1
+    incoming.loc[9, "close"] += 0.01  # a new bar: added, not changed
+    assert list(changed_bars(stored, incoming)) == list(stored["timestamp"].iloc[[2, 5]])

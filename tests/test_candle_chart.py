@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 
 from ktrdr_tui.widgets.candle_chart import (
+    GAP,
     MAX_REDRAWS_PER_S,
     CandleChart,
     ChartData,
@@ -30,10 +31,12 @@ UP = (104.0, 115.0, 101.0, 110.0)
 DOWN = (112.0, 118.0, 100.0, 106.0)
 
 
-def chart(bars, markers=(), start_ns=OPEN_NS, bar_seconds=60) -> ChartData:
+def chart(bars, markers=(), start_ns=OPEN_NS, bar_seconds=60, gaps=()) -> ChartData:
     o, h, lo, c = (np.array(column, dtype=float) for column in zip(*bars, strict=True))
     stamps = start_ns + np.arange(len(bars), dtype=np.int64) * bar_seconds * 10**9
-    return ChartData(stamps, o, h, lo, c, bar_seconds=bar_seconds, markers=tuple(markers))
+    return ChartData(
+        stamps, o, h, lo, c, bar_seconds=bar_seconds, markers=tuple(markers), gaps=tuple(gaps)
+    )
 
 
 def test_an_up_candle_has_its_body_and_wicks_on_the_expected_rows() -> None:
@@ -129,6 +132,39 @@ def test_daily_bars_are_labelled_with_their_dates() -> None:
     assert "╵2024-03-04" in grid.rows()[-1]
 
 
+def test_missing_sessions_between_bars_take_one_dotted_column() -> None:
+    # Two missing sessions between the third and fourth bar share a column; one before the
+    # first bar shown is not drawn (its place is off the chart).
+    gaps = [OPEN_NS - MINUTE_NS, OPEN_NS + 2 * MINUTE_NS + 1, OPEN_NS + 3 * MINUTE_NS]
+    grid = draw_chart(chart([UP, DOWN] * 3, gaps=gaps), WIDTH, HEIGHT)
+    columns = [grid.columns[bar] for bar in range(6)]
+    (gap,) = grid.gap_columns
+    assert columns[:3] == [columns[2] - 2, columns[2] - 1, columns[2]]
+    assert gap == columns[2] + 1 and columns[3:] == [gap + 1, gap + 2, gap + 3]
+    assert grid.column(gap)[: HEIGHT - 1] == GAP * (HEIGHT - 1)  # the whole plot's height
+    assert {grid.roles[y][gap] for y in range(HEIGHT - 1)} == {"gap"}
+    assert "╵Mar 05" in grid.rows()[-1]  # the time axis runs on under the bars
+
+
+def test_missing_sessions_after_the_newest_bar_are_drawn_at_the_right_edge() -> None:
+    grid = draw_chart(chart([UP, DOWN], gaps=[OPEN_NS + 5 * MINUTE_NS]), WIDTH, HEIGHT)
+    (gap,) = grid.gap_columns
+    assert grid.columns[1] == gap - 1
+    assert set(grid.column(gap + 1)[: HEIGHT - 1]) <= {"│", "┤"}  # then the price axis
+
+
+def test_a_missing_day_sits_between_the_daily_bars_around_it() -> None:
+    # Daily bars start at midnight UTC; a missing session is placed by its open.
+    monday, wednesday = (pd.Timestamp(day, tz="UTC").value for day in ("2024-03-04", "2024-03-06"))
+    tuesday_open = pd.Timestamp("2024-03-05 14:30", tz="UTC").value
+    data = chart([UP, DOWN], bar_seconds=0, gaps=[monday - 1, tuesday_open])
+    daily = ChartData(
+        np.array([monday, wednesday]), data.open, data.high, data.low, data.close, 0, gaps=data.gaps
+    )
+    grid = draw_chart(daily, 60, HEIGHT)
+    assert grid.gap_columns == [grid.columns[0] + 1] == [grid.columns[1] - 1]
+
+
 def test_a_flat_series_draws_a_line_in_the_middle() -> None:
     flat = (100.0, 100.0, 100.0, 100.0)
     grid = draw_chart(chart([flat] * 5), WIDTH, HEIGHT)
@@ -171,14 +207,32 @@ bar = st.tuples(
     width=st.integers(1, 140),
     height=st.integers(1, 40),
     marked=st.lists(st.integers(0, 149), max_size=10),
+    gapped=st.lists(st.integers(-1, 150), max_size=10),
 )
-def test_any_bars_in_any_size_draw_inside_the_grid(bars, width, height, marked) -> None:
+def test_any_bars_in_any_size_draw_inside_the_grid(bars, width, height, marked, gapped) -> None:
     markers = [
         Marker(OPEN_NS + i * MINUTE_NS, "BUY" if i % 2 else "SELL", bool(i % 3)) for i in marked
     ]
-    grid = draw_chart(chart(bars, markers), width, height)
+    gaps = sorted({OPEN_NS + i * MINUTE_NS + 1 for i in gapped})  # just after bar i starts
+    grid = draw_chart(chart(bars, markers, gaps=gaps), width, height)
     rows = grid.rows()
     assert len(rows) == height and all(len(row) == width for row in rows)
+    if grid.columns:
+        # The newest bar is shown; bars left to right in order; a gap column exactly where a
+        # missing session falls between two bars shown, or after the newest one.
+        shown = sorted(grid.columns)
+        assert shown[-1] == len(bars) - 1
+        assert shown == list(range(shown[0], len(bars)))
+        between = {
+            grid.columns[bar] - 1 for bar in shown[1:] if any(bar - 1 <= i < bar for i in gapped)
+        }
+        assert between <= set(grid.gap_columns)
+        assert set(grid.gap_columns).isdisjoint(grid.columns.values())
+        for bar in shown[1:]:
+            step = grid.columns[bar] - grid.columns[bar - 1]
+            assert step == (2 if grid.columns[bar] - 1 in between else 1)
+        for x in grid.gap_columns:
+            assert set(grid.column(x)[: height - 1]) == {GAP}
     for bar_index, x in grid.columns.items():
         column = grid.column(x)[: height - 1]
         drawn = [c for c in column if c not in " ▲▼"]

@@ -78,7 +78,9 @@ def test_config_file_can_be_named_by_environment(tmp_path: Path, monkeypatch) ->
         ('source = "tws"\n', ["source", "auto, sim, ib"]),
         ('gateway = "localhost"\n', ["gateway", "HOST:PORT"]),
         ('gateway = "localhost:99999"\n', ["gateway", "HOST:PORT"]),
-        ("client_id = -3\n", ["client_id", ">= 0"]),
+        ("client_id = -3\n", ["client_id", "from 0 to 2147483646"]),
+        # ib_async sends 2**31 - 1 (IB's "unset") as no id at all: the gateway drops the client.
+        ("client_id = 2147483647\n", ["client_id", "from 0 to 2147483646"]),
         ('client_id = "seven"\n', ["client_id"]),
         ("data_dir = 5\n", ["data_dir"]),
         ('sorce = "sim"\n', ["unknown key 'sorce'"]),
@@ -94,6 +96,35 @@ def test_bad_file_values_name_the_key(isolated_user_dirs: Path, text: str, names
     assert message.startswith(str(path))
     for name in names:
         assert name in message
+
+
+def test_a_config_file_that_is_not_utf8_names_the_file(isolated_user_dirs: Path) -> None:
+    path = write_config(isolated_user_dirs, "")
+    path.write_bytes(b'theme = "\xff\xfe"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    assert str(error.value) == f"{path}: not valid TOML: not UTF-8 text (at byte 9)"
+
+
+def test_a_missing_file_named_by_the_environment_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KTRDR_CONFIG", str(tmp_path / "typo.toml"))
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    assert str(error.value) == f"KTRDR_CONFIG: {tmp_path / 'typo.toml'}: no such file"
+    monkeypatch.delenv("KTRDR_CONFIG")
+    assert load_config().source == "auto"  # the default file may well not exist
+
+
+def test_a_data_dir_that_is_a_file_names_the_setting(tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "bars.txt"
+    blocker.write_text("")
+    monkeypatch.setenv("KTRDR_DATA_DIR", str(blocker / "store"))
+    with pytest.raises(ConfigError, match=rf"^KTRDR_DATA_DIR: .* \({blocker} is a file\)$"):
+        load_config()
+    monkeypatch.delenv("KTRDR_DATA_DIR")
+    assert load_config({"data_dir": str(tmp_path / "new" / "store")}).data_dir == (
+        tmp_path / "new" / "store"  # a folder not made yet is fine
+    )
 
 
 def test_bad_environment_value_names_the_variable(monkeypatch) -> None:

@@ -220,6 +220,19 @@ def test_finish_without_observed_rate_records_nothing(clock: FakeClock, history_
     assert not history_path.exists()
 
 
+def test_an_unwritable_history_is_logged_and_the_work_goes_on(
+    clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    history = EtaHistory(blocker / HISTORY_FILE)
+    with caplog.at_level(logging.WARNING, logger="engine.core.eta"):
+        run_steady("load", history, clock, rate=10.0, seconds=50)  # finish() must not raise
+    assert history.rate("load") == pytest.approx(10.0)  # kept for this process
+    messages = [r.getMessage() for r in caplog.records if r.name == "engine.core.eta"]
+    assert any("cannot save the ETA history" in m and str(blocker) in m for m in messages)
+
+
 def test_later_runs_smooth_the_recorded_rate(clock: FakeClock, history_path: Path) -> None:
     history = EtaHistory(history_path)
     run_steady("load", history, clock, rate=10.0, seconds=50)

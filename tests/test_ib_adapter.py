@@ -21,6 +21,7 @@ from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.ib.adapter import BarRequest, ContractInfo, IBAdapter
 from engine.ib.durations import Duration
 from engine.ib.errors import (
+    BadAnswer,
     ClientIdInUse,
     ConnectionLost,
     IBError,
@@ -431,7 +432,8 @@ def test_dropped_connection_then_reconnect(connected):
     with pytest.raises(NotConnected):
         adapter.historical_bars(request("5 mins", WEEK[1]))
 
-    adapter.reconnect(attempts=5, first_delay_s=0.05)
+    adapter.disconnect()
+    adapter.connect()
 
     assert adapter.connected
     again = adapter.historical_bars(request("5 mins", WEEK[0]))
@@ -484,3 +486,32 @@ def test_cancel_returns_within_100_ms_and_cancels_at_the_gateway(connected):
         assert time.monotonic() < deadline, "the gateway still works on the cancelled request"
         pause.wait(0.005)
     assert adapter.connected
+
+
+# -- answers that arrive but are wrong ---------------------------------------------------------
+
+
+def test_an_undecodable_answer_fails_its_request_at_once(start_gateway, make_adapter):
+    # Before: the client library logged the message and left the request waiting until the
+    # adapter's timeout, and the load retried it forever. The short timeout here only turns
+    # such a regression into a quick IBTimeout instead of a long wait.
+    gateway = start_gateway(faults=Faults(malformed_every=2))
+    adapter = make_adapter(gateway.address, request_timeout_s=10)
+    adapter.connect()
+    first = adapter.historical_bars(request(end="2024-03-14"))
+
+    with pytest.raises(BadAnswer) as raised:
+        adapter.historical_bars(request(end="2024-03-15"))
+
+    assert "could not be read" in str(raised.value)
+    assert adapter.connected  # the connection stays usable
+    assert len(first) == len(adapter.historical_bars(request(end="2024-03-13"))) == 390
+
+
+def test_short_and_bad_price_answers_arrive_as_sent(connected):
+    # The adapter hands them on; the load job's checks judge them (test_loading.py).
+    _, short = connected(faults=Faults(short_every=1))
+    assert len(short.historical_bars(request())) == 195
+    _, bad = connected(faults=Faults(bad_prices_every=1))
+    bars = bad.historical_bars(request())
+    assert list(bars.index[bars["low"] > bars["high"]]) == [195]

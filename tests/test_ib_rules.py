@@ -12,7 +12,13 @@ from fakes import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.ib.durations import BAR_SIZES, Duration, exceeds_step, longest_duration
+from engine.ib.durations import (
+    BAR_SIZES,
+    Duration,
+    answer_start,
+    exceeds_step,
+    longest_duration,
+)
 from engine.ib.errors import (
     ClientIdInUse,
     ConnectionLost,
@@ -33,6 +39,7 @@ from engine.ib.sim_gateway import (
     request_problem,
 )
 from engine.ib.synthetic import BarArrays
+from engine.market.calendar import calendar_for
 
 PROPERTY = settings(
     max_examples=100,
@@ -461,7 +468,12 @@ def test_request_problem_reports_invalid_requests(
 
 @pytest.mark.parametrize(
     ("bar_size", "duration"),
-    [("1 min", "99999999999 D"), ("1 day", "99999 Y"), ("1 hour", "999999 M")],
+    [
+        ("1 min", "99999999999 D"),
+        ("1 day", "99999 Y"),
+        ("1 hour", "999999 M"),
+        ("1 day", "99999999999 Y"),  # an OverflowError rather than a ValueError
+    ],
 )
 def test_request_problem_answers_absurd_durations_instead_of_raising(
     bar_size: str, duration: str
@@ -471,6 +483,67 @@ def test_request_problem_answers_absurd_durations_instead_of_raising(
     problem = request_problem("20240102 21:00:00 UTC", bar_size, duration, GATEWAY_NOW)
     assert problem is not None
     assert "invalid" in problem
+
+
+@pytest.mark.parametrize("end", ["29990101 00:00:00 UTC", "29990101-00:00:00", "22620412 00:00:00"])
+def test_an_end_beyond_the_dates_bars_have_is_an_invalid_request(end: str) -> None:
+    # pandas reads the year 2999 (at a coarser unit) and the gateway failed later, on bars in
+    # nanoseconds, leaving the request unanswered.
+    problem = request_problem(end, "1 min", "1 D", GATEWAY_NOW)
+    assert problem == f"invalid request: end date/time {end!r} is out of range"
+
+
+# -- where an answer begins: `D` in trading days for intraday bars ---------------------------
+
+CALENDAR = calendar_for("XNYS")
+
+
+@pytest.mark.parametrize(
+    ("end", "duration", "bar_size", "start"),
+    [
+        ("2024-03-17 15:00", "1 D", "1 min", "2024-03-15 13:30"),  # Sunday: Friday's session
+        ("2024-03-16 03:00", "1 D", "5 mins", "2024-03-15 13:30"),  # Saturday night
+        ("2024-03-18 12:00", "1 D", "1 min", "2024-03-15 13:30"),  # Monday before the open
+        ("2024-03-20 17:00", "1 D", "1 min", "2024-03-20 13:30"),  # in a session: from its open
+        ("2024-04-01 21:00", "2 D", "2 mins", "2024-03-28 13:30"),  # Good Friday is no day
+        ("2024-03-17 15:00", "1 W", "1 min", "2024-03-10 15:00"),  # weeks stay calendar weeks
+        ("2024-03-17 15:00", "3 D", "1 day", "2024-03-14 15:00"),  # and daily bars count days
+    ],
+)
+def test_answer_start(end: str, duration: str, bar_size: str, start: str) -> None:
+    at = answer_start(
+        Duration.parse(duration), pd.Timestamp(end, tz="UTC"), BAR_SIZES[bar_size], CALENDAR
+    )
+    assert at == pd.Timestamp(start, tz="UTC")
+
+
+@PROPERTY
+@given(
+    end_s=st.integers(
+        int(pd.Timestamp("2001-01-01").timestamp()), int(pd.Timestamp("2025-06-01").timestamp())
+    ),
+    count=st.integers(1, 30),
+    bar_size=st.sampled_from([size for size, seconds in BAR_SIZES.items() if seconds]),
+)
+def test_intraday_days_are_the_last_sessions_that_opened_before_the_end(
+    end_s: int, count: int, bar_size: str
+) -> None:
+    end = pd.Timestamp(end_s, unit="s", tz="UTC")
+    start = answer_start(Duration(count, "D"), end, BAR_SIZES[bar_size], CALENDAR)
+    opened = [s for s in CALENDAR.sessions_between(start, end) if s.open < end]
+    assert len(opened) == count
+    assert opened[0].open == start
+
+
+@PROPERTY
+@given(ordinal=st.integers(10, 6000), count=st.integers(1, 30))
+def test_days_from_a_close_cover_as_many_calendar_days(ordinal: int, count: int) -> None:
+    # A plan's requests end at a session's close and count "N D" in calendar days: the
+    # sessions IB answers with cover every bar of that span.
+    end = CALENDAR.session_at(ordinal).close
+    start = answer_start(Duration(count, "D"), end, 60, CALENDAR)
+    calendar_days = Duration(count, "D").start_before(end)
+    assert start <= calendar_days or CALENDAR.sessions_between(calendar_days, start) == []
 
 
 def bars_of(starts: list[int]) -> BarArrays:

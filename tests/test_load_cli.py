@@ -5,11 +5,11 @@ and Ctrl-C. The service itself is tested in test_loading.py."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from child_cli import child_env
 from cli_run import run
 
 from engine.ib.synthetic import SyntheticMarket
@@ -45,9 +46,6 @@ JOB_KEYS = {
 # (the gateway's own fault injection), so eight segments take more than a second.
 SLOW_MS = 150
 RESUME_LIMIT_S = 60  # a guard against a hang, not a speed test
-# `resume` starts the job before it connects: the job's own reconnect then races the CLI's
-# connect for the same client id (IB error 326, backoff) and the resume fails with "Not
-# connected" or succeeds only after ~30 s. Remove this marker once that is fixed.
 _SLOW_CLI = """\
 import dataclasses, sys
 from engine.ib import sim_gateway
@@ -178,14 +176,36 @@ def test_two_symbols_make_two_jobs_and_two_complete_datasets(capsys, data_dir) -
 def test_local_mode_on_an_empty_store_needs_no_gateway(capsys, data_dir) -> None:
     gateway = f"127.0.0.1:{closed_port()}"  # nothing listens: any traffic would fail the load
     argv = [*load_argv("AAPL", source="ib"), "--gateway", gateway, "--mode", "local"]
-    (job,) = run_json(capsys, *argv)["jobs"]
-    assert (job["mode"], job["state"], job["requests"], job["bars_fetched"]) == (
-        "local",
-        "done",
-        0,
-        0,
+    report = run_json(capsys, *argv)
+    assert report["jobs"] == []
+    (aapl,) = report["store"]
+    assert (aapl["sessions"], aapl["missing_sessions"], aapl["stored_bars"]) == (4, 4, 0)
+    assert aapl["fetch"] == "ktrdr-tui load AAPL --timeframe 1m --start 2024-01-02 --end 2024-01-05"
+    assert files_under(data_dir) == []
+
+
+def test_local_mode_reports_on_the_store_and_writes_no_journal(capsys, data_dir) -> None:
+    # Before: a `local` job ran like a load and left a journal that `jobs` listed, "done".
+    assert run(capsys, *load_argv("AAPL", days=("2024-01-04", "2024-01-05")))[0] == 0
+    journals = files_under(data_dir / "jobs")
+    code, out, err = run(capsys, *load_argv("AAPL", "MSFT"), "--mode", "local")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "AAPL 1m 2024-01-02..2024-01-05: 780 of 1,560 bars stored (50.00%); 2 of 4 sessions "
+        "missing (2024-01-02, 2024-01-03); fetch them with: ktrdr-tui load AAPL --timeframe 1m "
+        "--start 2024-01-02 --end 2024-01-03",
+        "MSFT 1m 2024-01-02..2024-01-05: 0 of 1,560 bars stored (0.00%); 4 of 4 sessions "
+        "missing (2024-01-02, 2024-01-03, 2024-01-04, 2024-01-05); fetch them with: ktrdr-tui "
+        "load MSFT --timeframe 1m --start 2024-01-02 --end 2024-01-05",
+    ]
+    assert "source:" not in err  # no gateway chosen, none started
+    code, out, _ = run(capsys, *load_argv("AAPL", days=("2024-01-04", "2024-01-05")), "--mode",
+                       "local")  # fmt: skip
+    assert (
+        out
+        == "AAPL 1m 2024-01-04..2024-01-05: 780 of 780 bars stored (100.00%); no session missing\n"
     )
-    assert files_under(data_dir / "bars") == []
+    assert files_under(data_dir / "jobs") == journals
 
 
 # -- bad input: one line, the right code, nothing written --------------------------------------
@@ -211,12 +231,6 @@ def _bad_loads() -> list:
             load("2010-01-04", "2010-01-05", symbol="META"), 1, "head timestamp", id="before-head"
         ),
         pytest.param(
-            lambda: [*load_argv("AAPL", source="ib"), "--gateway", f"127.0.0.1:{closed_port()}"],
-            1,
-            "no IB Gateway",
-            id="no-gateway",
-        ),
-        pytest.param(
             lambda: ["resume", "abc123def456", "--source", "sim"], 1, "no load job", id="resume-x"
         ),
     ]
@@ -232,24 +246,19 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(
     (line,) = ktrdr_lines(err)
     assert complaint in line
     assert "Traceback" not in err
-    assert files_under(data_dir) == []
+    written = files_under(data_dir)
+    if code == 1 and written:
+        # A job that failed before its plan keeps a journal, and `jobs` lists it, with why.
+        (journal,) = written
+        assert journal.parent == data_dir / "jobs"
+        (job,) = run_json(capsys, "jobs")["jobs"]
+        assert job["state"] == "failed" and complaint in job["error"]
+    else:
+        assert written == []
 
 
 # -- crash, resume and Ctrl-C in real processes ---------------------------------------------------
-
-
-def child_env(home: Path, data: Path) -> dict[str, str]:
-    """The environment conftest gives in-process tests: no real user folder, no KTRDR_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KTRDR_")}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / "config"),
-        XDG_DATA_HOME=str(home / "data"),
-        XDG_CACHE_HOME=str(home / "cache"),
-        XDG_STATE_HOME=str(home / "state"),
-        KTRDR_DATA_DIR=str(data),
-    )
-    return env
+# (kills at each atomic write, deterministic, are in test_crash_resume.py)
 
 
 def cli(env: dict[str, str], *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -304,54 +313,6 @@ def parquet_files(data: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.parquet")}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """The store files of the same load run in one go, by a fresh process."""
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    data = folder / "data"
-    result = cli(child_env(folder / "home", data), *load_argv("AAPL", days=EIGHT_DAYS))
-    assert result.returncode == 0, result.stderr
-    files = parquet_files(data)
-    assert files
-    return files
-
-
-@pytest.mark.parametrize("segments_done", [0, 3, 7])
-def test_a_killed_load_resumes_to_the_same_store_as_an_uninterrupted_one(
-    capsys, tmp_path, data_dir, uninterrupted_store, segments_done: int
-) -> None:
-    env = child_env(tmp_path / "home", data_dir)
-    process = slow_load(env)
-    try:
-        journal = wait_for_journal(data_dir, process, segments_done)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.communicate()  # reaped: its pid no longer counts as alive
-    job_id = journal["job_id"]
-    assert journal["pid"] == process.pid
-    assert len(journal["segments"]) == 8
-
-    (job,) = run_json(capsys, "jobs")["jobs"]
-    assert (job["job_id"], job["state"]) == (job_id, "interrupted")
-    assert segments_done <= job["segments_done"] < 8
-
-    resumed = resume_in_child(env, job_id)
-    assert (resumed["job_id"], resumed["state"]) == (job_id, "done")
-    assert resumed["segments_done"] == resumed["segments_total"] == 8
-    assert resumed["segments_failed"] == 0
-    assert resumed["bars_fetched"] == resumed["bars_total"] == expected_minutes(EIGHT_DAYS)
-    # the resumed job sent one request per segment it still needed, plus any in flight at the kill
-    assert 8 <= resumed["requests"] <= 8 + 1
-
-    assert parquet_files(data_dir) == uninterrupted_store
-    table = pq.read_table(data_dir / "bars" / "AAPL" / "1m")
-    assert table.num_rows == expected_minutes(EIGHT_DAYS) == 8 * 390
-    stamps = table.column("timestamp").to_pandas()
-    assert stamps.is_monotonic_increasing and stamps.is_unique
-    assert (run_json(capsys, "jobs")["jobs"][0]["state"]) == "done"
-
-
 def test_ctrl_c_cancels_and_leaves_the_load_resumable(capsys, tmp_path, data_dir) -> None:
     env = child_env(tmp_path / "home", data_dir)
     process = slow_load(env)
@@ -374,6 +335,61 @@ def test_ctrl_c_cancels_and_leaves_the_load_resumable(capsys, tmp_path, data_dir
     assert (resumed["state"], resumed["segments_done"]) == ("done", 8)
     stored = datasets(capsys)[("AAPL", "1m")]
     assert (stored["bars"], stored["missing"]) == (expected_minutes(EIGHT_DAYS), 0)
+
+
+def read_until(stream, text: str) -> str:
+    """The first line of `stream` that contains `text` ("" if the stream ends first)."""
+    for line in stream:
+        if text in line:
+            return line.rstrip("\n")
+    return ""
+
+
+def test_with_no_gateway_load_says_it_waits_and_ctrl_c_ends_it(tmp_path, data_dir) -> None:
+    port = closed_port()
+    gateway = f"127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ktrdr_tui", *load_argv("AAPL", source="ib"), "--gateway", gateway],
+        env=child_env(tmp_path / "home", data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(60, process.kill)  # a hang fails the test instead of the suite
+    guard.start()
+    try:
+        line = read_until(process.stderr, "waiting for gateway")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        guard.cancel()
+        process.kill()
+    # The app's row says the same; the reason follows.
+    assert line.startswith(f"waiting for gateway at 127.0.0.1:{port}, retry in 1 s: no IB Gateway")
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert files_under(data_dir) == []
+
+
+def test_a_second_load_of_a_dataset_loading_in_another_process_is_refused(
+    capsys, tmp_path, data_dir
+) -> None:
+    env = child_env(tmp_path / "home", data_dir)
+    process = slow_load(env)
+    try:
+        journal = wait_for_journal(data_dir, process, 1)
+        code, out, err = run(capsys, *load_argv("AAPL", days=FOUR_DAYS))
+        assert process.poll() is None  # still loading
+    finally:
+        process.kill()
+        process.communicate()
+    assert code == 1 and out == ""
+    (line,) = ktrdr_lines(err)
+    assert line == (
+        f"ktrdr-tui: AAPL 1m is already being loaded by job {journal['job_id']} (process "
+        f"{process.pid}): wait for it or cancel it"
+    )
+    assert len(list((data_dir / "jobs").glob("*.json"))) == 1  # no second job
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -445,3 +461,76 @@ def test_import_failures_are_one_line_and_write_nothing(
     assert complaint in line
     assert files_under(data_dir) == []
     assert not (tmp_path / "x").exists()
+
+
+def minute_bars_csv(path: Path, days: tuple[str, str]) -> pd.DataFrame:
+    """Synthetic 1m bars of the sessions in `days` as a clean CSV (UTC, ISO 8601)."""
+    start, end = pd.Timestamp(days[0], tz="UTC"), pd.Timestamp(days[1], tz="UTC")
+    bars = SyntheticMarket(CALENDAR, 1).bars("AAPL", 60, start, end + pd.Timedelta(days=1))
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(bars.start, unit="s", utc=True),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "volume": bars.volume,
+        }
+    )
+    frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return frame
+
+
+def import_argv(csv: Path, *more: str) -> list[str]:
+    return ["import", str(csv), "--symbol", "AAPL", "--timeframe", "1m", *more]
+
+
+def test_import_refuses_to_overwrite_different_stored_bars_unless_told(
+    capsys, tmp_path, data_dir
+) -> None:
+    csv = tmp_path / "aapl.csv"
+    minute_bars_csv(csv, ("2024-01-02", "2024-01-02"))
+    assert run(capsys, *import_argv(csv))[0] == 0
+
+    # The same bars again, and a new session: the new bars are simply added.
+    more = minute_bars_csv(csv, ("2024-01-02", "2024-01-03"))
+    code, _, err = run(capsys, *import_argv(csv))
+    assert code == 0, err
+    assert "imported 780 bars into AAPL 1m (390 new; timestamps read as from file)" in err
+
+    # Two stored bars with other prices or volume: refused, nothing written.
+    stored = parquet_files(data_dir)
+    changed = more.copy()
+    changed.loc[[5, 400], "close"] = changed.loc[[5, 400], "low"]
+    changed.loc[7, "volume"] += 1
+    changed.to_csv(csv, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    code, out, err = run(capsys, *import_argv(csv))
+    assert (code, out) == (1, "")
+    assert ktrdr_lines(err) == [
+        "ktrdr-tui: 3 stored AAPL 1m bars differ from the file's (the first at 2024-01-02 "
+        "14:35 UTC); nothing written: import with --replace to overwrite them with the file's"
+    ]
+    assert parquet_files(data_dir) == stored
+
+    # --replace: the file's bars win.
+    code, _, err = run(capsys, *import_argv(csv, "--replace"))
+    assert code == 0, err
+    assert "(0 new; 3 replaced (the first at 2024-01-02 14:35 UTC); timestamps" in err
+    with_replaced = pq.read_table(data_dir / "bars" / "AAPL" / "1m").to_pandas()
+    pd.testing.assert_series_equal(with_replaced["close"], changed["close"], check_names=False)
+
+
+def test_import_with_the_wrong_timeframe_fails_and_writes_nothing(
+    capsys, tmp_path, data_dir
+) -> None:
+    # Before: a 1m file imported as 5m stored every fifth bar and exited 0.
+    csv = tmp_path / "aapl.csv"
+    minute_bars_csv(csv, ("2024-01-02", "2024-01-03"))
+    code, out, err = run(capsys, "import", str(csv), "--symbol", "AAPL", "--timeframe", "5m")
+    assert (code, out) == (1, "")
+    (line,) = ktrdr_lines(err)
+    assert line.endswith(
+        "the bars are 1 minute apart (the most common step within a session), not 5m bars: "
+        "import it with --timeframe 1m"
+    )
+    assert files_under(data_dir) == []

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -21,11 +22,12 @@ from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, SegmentStatus
-from engine.loading.load_job import STAGES, LoadJob
-from engine.loading.planner import LoadMode
+from engine.loading.load_job import STAGES, LoadJob, _answer_problem, _trim
+from engine.loading.planner import LoadMode, cut_segments
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
+from engine.market.schema import PRICE_COLUMNS, bars_frame
 
 CALENDAR = calendar_for()
 FAST_RETRY = RetryPolicy(first_delay_s=0.01, max_delay_s=0.05, transient_attempts=3)
@@ -55,7 +57,10 @@ def open_service(tmp_path: Path) -> Iterator[Callable[..., LoadService]]:
     services: list[LoadService] = []
 
     def open_one(
-        gateway: SimulatedGateway, data_dir: Path | None = None, pacing: PacingRules | None = None
+        gateway: SimulatedGateway,
+        data_dir: Path | None = None,
+        pacing: PacingRules | None = None,
+        library: str | None = None,
     ) -> LoadService:
         service = LoadService(
             data_dir or tmp_path / "data",
@@ -64,6 +69,7 @@ def open_service(tmp_path: Path) -> Iterator[Callable[..., LoadService]]:
             client_id=next(_client_ids),
             pacing=pacing,
             retry=FAST_RETRY,
+            library=library,
         )
         services.append(service)
         return service
@@ -166,7 +172,7 @@ def test_longer_bars_take_fewer_requests(
     assert stored.equals(expected_starts("2024-01-02", "2024-01-19", TIMEFRAME_SECONDS[timeframe]))
 
 
-def test_unknown_symbol_fails_in_one_line_and_writes_nothing(
+def test_unknown_symbol_fails_in_one_line_and_stays_listed(
     start_gateway, open_service, tmp_path: Path
 ) -> None:
     service = open_service(start_gateway())
@@ -174,9 +180,10 @@ def test_unknown_symbol_fails_in_one_line_and_writes_nothing(
     status = job.status()
     assert status.state is JobState.FAILED
     assert "unknown symbol 'ZZZZ'" in status.error and "\n" not in status.error
-    assert not (tmp_path / "data" / "jobs").exists() or not any(
-        (tmp_path / "data" / "jobs").iterdir()
-    )
+    # Its journal (no plan, no bars) keeps it listed, with the reason, after a restart.
+    (listed,) = JournalStore(tmp_path / "data" / "jobs").all()
+    assert (listed.job_id, listed.state, listed.segments) == (job.id, JobState.FAILED, ())
+    assert listed.error == status.error
     assert service.store.datasets() == []
 
 
@@ -368,13 +375,14 @@ def test_a_job_waits_for_a_gateway_that_went_away_and_carries_on(
     def listen(snapshot) -> None:
         if job.journal.segments_done >= 1:
             first_done.set()
-        if "gateway unreachable" in snapshot.detail:
+        if "waiting for gateway" in snapshot.detail:
             waiting.set()
 
     job.progress.subscribe(listen)
     assert first_done.wait(20)
     gateway.stop()
     assert waiting.wait(20)  # the job says it is waiting, and keeps trying
+    assert f"waiting for gateway at 127.0.0.1:{port}, " in job.status().detail
     assert job.journal.state is JobState.RUNNING
     back = SimulatedGateway(GatewaySettings(pacing="off", port=port))
     back.start_in_thread()
@@ -416,7 +424,7 @@ def test_the_eta_counts_the_pacing_waits_still_ahead(start_gateway, open_service
     seen: list[tuple[float | None, float]] = []
 
     def listen(snapshot) -> None:
-        if "waiting" in snapshot.detail:
+        if "for pacing" in snapshot.detail:
             status = job.status()
             seen.append((status.eta_s, status.pacing_wait_s))
 
@@ -427,3 +435,58 @@ def test_the_eta_counts_the_pacing_waits_still_ahead(start_gateway, open_service
     for eta, wait in seen:
         assert eta is not None and eta >= wait > 0
     assert job.status().eta_s is None  # once done, no ETA
+
+
+# -- answers that arrive but are wrong ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", ["ib_insync", "ib_async"])
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("malformed_every", "IB's answer could not be read (ValueError"),
+        ("short_every", "IB's answer stops short: 195 of 390 bars, the last at"),
+        ("bad_prices_every", "IB sent 1 bar that fail the checks (the first at"),
+    ],
+)
+def test_a_wrong_answer_fails_its_segment_with_the_reason_and_resume_fetches_it(
+    start_gateway, open_service, library: str, fault: str, reason: str
+) -> None:
+    # Before: a malformed answer hung the load, a short one stored half a session as done, and
+    # a bar with its low above its high was stored.
+    service = open_service(start_gateway(**{fault: 3}), library=library)
+    (job,) = run_to_end(service, request(end="2024-01-12"))  # 9 sessions: 3 wrong answers
+    status = job.status()
+    assert status.state is JobState.FAILED
+    assert (status.segments_failed, status.segments_done) == (3, 6)
+    failed = [s for s in status.segments if s.status is SegmentStatus.FAILED]
+    assert [s.index for s in failed] == [3, 6, 9]
+    assert all(reason in s.error for s in failed), [s.error for s in failed]
+    assert f"3 of 9 segments failed (first: {failed[0].label}: {reason}" in status.error
+    assert status.bars_fetched == 6 * 390
+    # Nothing of a wrong answer is stored: only the six good sessions.
+    good = sorted(s.label for s in status.segments if s.status is SegmentStatus.DONE)
+    good_minutes = [t for day in good for t in expected_starts(day, day)]
+    assert service.store.timestamps("AAPL", "1m").equals(pd.DatetimeIndex(good_minutes))
+
+    healthy = open_service(start_gateway(), library=library)
+    resumed = healthy.resume(job.id)
+    assert healthy.wait(job.id, timeout=30)
+    assert resumed.status().state is JobState.DONE
+    assert healthy.store.timestamps("AAPL", "1m").equals(
+        expected_starts("2024-01-02", "2024-01-12")
+    )
+
+
+def test_an_answer_with_no_bar_in_the_segment_fails_it() -> None:
+    # Bars of another day (a gateway answering the wrong window): nothing to store, not done.
+    friday = CALENDAR.sessions_for_dates(pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-05"))
+    (segment,) = cut_segments(friday, "1m", {friday[0].ordinal: 390})
+
+    def problem(day: str) -> str | None:
+        starts = expected_starts(day, day)
+        answer = bars_frame(starts, dict.fromkeys(PRICE_COLUMNS, np.full(len(starts), 10.0)))
+        return _answer_problem(answer, _trim(answer, segment, "1m"), segment, "1m", CALENDAR)
+
+    assert problem("2024-01-04") == "IB answered 390 bars, none in the segment"
+    assert problem("2024-01-05") is None

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
+from engine.session import playback
 from engine.session.bars import NS, SessionBars
 from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline, SessionSetupError
@@ -27,7 +28,8 @@ SPECS = (
     StrategySpec.parse("rsi:period=14,oversold=30,overbought=70"),
     StrategySpec.parse("sma_crossover:fast=3,slow=8,timeframe=15m"),
 )
-SESSION_WALL_S = 390 * 60 / 3600  # one regular session at speed 3600
+SESSION_S = 390 * 60  # a regular session's trading time
+SESSION_WALL_S = SESSION_S / 3600  # one regular session at speed 3600
 
 
 @functools.cache
@@ -164,14 +166,164 @@ def test_an_early_close_session_takes_its_own_length_and_holidays_take_none():
     session.stop()
 
 
-def test_a_day_without_bars_still_passes_at_the_speed_of_the_clock():
-    bars = minute_bars("2024-03-04", "2024-03-06", drop=tuple(range(390, 780)))
-    wall = FakeWallClock()
-    session = PlaybackSession(bars, SPECS, speed=3600, clock=wall).start(playing=True)
+# -- trading time: closed hours and missing sessions take no wall time ------------------------
+
+
+def daily_bars(first: str, last: str, drop: tuple[int, ...] = ()) -> SessionBars:
+    """Deterministic 1d bars of the sessions dated first..last, without the sessions at `drop`."""
+    calendar = calendar_for()
+    sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
+    generated = SyntheticMarket(calendar).bars("AAPL", 0, sessions[0].open, sessions[-1].close)
+    keep = np.setdiff1d(np.arange(len(generated)), drop)
+    prices = np.vstack(
+        [generated.open, generated.high, generated.low, generated.close, generated.volume]
+    )
+    return SessionBars.from_arrays(
+        "AAPL", "1d", sessions, generated.start[keep] * NS, prices[:, keep]
+    )
+
+
+def trading_seconds(bars: SessionBars, clock: int) -> float:
+    """Market seconds of sessions with stored bars before `clock`: what timed play spends."""
+    stored = np.unique(bars.session)
+    opens, closes = bars.session_open[stored], bars.session_close[stored]
+    return float(np.clip(clock - opens, 0, closes - opens).sum() / NS)
+
+
+def play_recording(bars: SessionBars, speed: float, specs=SPECS) -> tuple[PlaybackSession, list]:
+    """Play `bars` to the end at `speed` on a fake wall clock, recording at every sleep the wall
+    time, the market clock, the bars processed and the latest snapshot."""
+    seen = []
+
+    class Recording(FakeWallClock):
+        def wait(self, condition, seconds: float) -> None:
+            pipeline = session._pipeline  # on the worker, before the sleep
+            seen.append((self.t, pipeline.clock, pipeline.processed, session.snapshot()))
+            super().wait(condition, seconds)
+
+    session = PlaybackSession(bars, specs, speed=speed, clock=Recording())
+    session.start(playing=True)
     assert session.wait(30)
-    assert wall.now() == pytest.approx(3 * SESSION_WALL_S, abs=1e-6)
+    assert session.snapshot().state is PlaybackState.DONE
+    return session, seen
+
+
+@pytest.fixture
+def every_snapshot(monkeypatch):
+    """Snapshots published at every step of the worker, not at most every 50 ms."""
+    monkeypatch.setattr(playback, "SNAPSHOT_INTERVAL_S", 0.0)
+
+
+def test_a_session_without_bars_takes_no_wall_time_and_is_named_while_passed(every_snapshot):
+    # Mon, Tue, Wed stored but Tuesday's bars are missing.
+    bars = minute_bars("2024-03-04", "2024-03-06", drop=tuple(range(390, 780)))
+    monday, tuesday, wednesday = bars.sessions
+    session, seen = play_recording(bars, speed=360)
+    # Two stored sessions at 360x: 65 s each, and not a moment for Tuesday.
+    assert session._wall.now() == pytest.approx(2 * SESSION_S / 360, abs=1e-6)
+    # The clock moves with wall time, at 360x through trading time, and never waits in Tuesday.
+    for wall, clock, _, _ in seen:
+        assert trading_seconds(bars, clock) / 360 == pytest.approx(wall, abs=1e-6)
+        assert not tuesday.open.value <= clock < tuesday.close.value
+    # The snapshot names the missing day while the clock is in the session after it.
+    named = {snapshot.session_date: snapshot.missing_dates for *_, snapshot in seen}
+    assert named == {monday.date: (), wednesday.date: (tuesday.date,)}
     assert session_outcome(session) == outcome(reference(bars))
     assert session.snapshot().quality_pct == pytest.approx(100 * 2 / 3)
+    session.stop()
+
+
+@settings(max_examples=8, deadline=None)
+@given(dropped=st.sets(st.integers(0, 2), max_size=3))
+def test_wall_time_is_the_trading_time_of_the_stored_sessions_over_the_speed(dropped):
+    # Any of Fri 03-01, Mon 03-04 and Tue 03-05 without bars: a weekend in between.
+    bars = minute_bars(
+        "2024-03-01",
+        "2024-03-05",
+        drop=tuple(i for d in sorted(dropped) for i in range(d * 390, (d + 1) * 390)),
+    )
+    session, seen = play_recording(bars, speed=3600)
+    assert session._wall.now() == pytest.approx((3 - len(dropped)) * SESSION_WALL_S, abs=1e-6)
+    assert session.snapshot().clock_ns == bars.sessions[-1].close.value
+    for wall, clock, _, _ in seen:
+        assert trading_seconds(bars, clock) / 3600 == pytest.approx(wall, abs=1e-6)
+    assert session_outcome(session) == outcome(reference(bars))
+    session.stop()
+
+
+def test_missing_first_and_last_sessions_are_named_and_skipped():
+    bars = minute_bars("2024-03-04", "2024-03-06", drop=(*range(390), *range(780, 1170)))
+    monday, _, wednesday = bars.sessions
+    wall = FakeWallClock()
+    session = PlaybackSession(bars, SPECS, speed=360, clock=wall)
+    assert session.snapshot().missing_dates == (monday.date,)  # at Monday's open, before play
+    session.start(playing=True)
+    assert session.wait(30)
+    snapshot = session.snapshot()
+    assert snapshot.state is PlaybackState.DONE
+    assert wall.now() == pytest.approx(SESSION_S / 360, abs=1e-6)
+    assert snapshot.clock_ns == wednesday.close.value
+    assert snapshot.missing_dates == (wednesday.date,)
+    session.stop()
+
+
+def test_daily_bars_take_a_session_each_and_the_clock_moves_between_them(every_snapshot):
+    # Mon..Fri with Wednesday missing, at 360x: a 6.5-hour session is 65 s.
+    bars = daily_bars("2024-03-04", "2024-03-08", drop=(2,))
+    session, seen = play_recording(bars, speed=360, specs=SPECS[:1])
+    per_bar = SESSION_S / 360
+    assert session._wall.now() == pytest.approx(4 * per_bar, abs=1e-6)
+    # Bar k completes k + 1 sessions in: the first look with k + 1 bars processed.
+    completed = {}
+    for wall, _, processed, _ in seen:
+        completed.setdefault(processed, wall)
+    assert [completed[k + 1] for k in range(3)] == pytest.approx(
+        [per_bar, 2 * per_bar, 3 * per_bar], abs=1e-6
+    )
+    # In between, the clock moves every tick rather than sitting at the open for 65 s.
+    assert max(b[0] - a[0] for a, b in itertools.pairwise(seen)) <= playback.CLOCK_TICK_S + 1e-9
+    for wall, clock, _, _ in seen:
+        assert trading_seconds(bars, clock) / 360 == pytest.approx(wall, abs=1e-6)
+    thursday = bars.sessions[3].date
+    assert {s.missing_dates for *_, s in seen if s.session_date == thursday} == {
+        (bars.sessions[2].date,)
+    }
+    session.stop()
+
+
+@settings(max_examples=20, deadline=None)
+@given(dropped=st.sets(st.integers(0, 7), max_size=8))
+def test_the_snapshot_names_the_run_of_missing_sessions_the_clock_is_in_or_just_after(dropped):
+    bars = daily_bars("2024-03-04", "2024-03-13", drop=tuple(sorted(dropped)))
+    sessions = bars.sessions
+    session = PlaybackSession(bars, SPECS[:1]).start()
+    for index, day in enumerate(sessions):
+        # The run holding this session, else the one right before it.
+        start = index if index in dropped else index - 1
+        lo = hi = start
+        while start in dropped and lo - 1 in dropped:
+            lo -= 1
+        while hi in dropped:
+            hi += 1
+        expected = tuple(s.date for s in sessions[lo:hi])
+        session.seek(day.open)
+        assert session.wait(10)
+        assert session.snapshot().missing_dates == expected
+    session.stop()
+
+
+def test_wall_time_spent_paused_moves_no_market_time():
+    bars = minute_bars("2024-03-04", "2024-03-04")
+    wall = FakeWallClock(on_wait=lambda wall: wall.waits == 50 and session.pause())
+    session = PlaybackSession(bars, SPECS[:1], speed=60, clock=wall).start(playing=True)
+    assert session.wait(30)
+    paused = session.snapshot()
+    assert paused.state is PlaybackState.PAUSED and paused.bars_processed > 0
+    wall.t += 3600  # an hour at rest
+    wall.on_wait = lambda wall: session.pause()  # resume for one step only
+    session.play()
+    assert session.wait(30)
+    assert session.snapshot().clock_ns == paused.clock_ns
     session.stop()
 
 
@@ -402,12 +554,12 @@ def test_daily_bars_play_session_by_session():
 
 def test_the_snapshot_says_playing_before_the_first_bar_is_due():
     seen = []
-    session = PlaybackSession(
-        week(),
-        SPECS,
-        speed=1.0,
-        clock=FakeWallClock(on_wait=lambda wall: seen.append(session.snapshot().state)),
-    )
+
+    def look(wall: FakeWallClock) -> None:
+        seen.append(session.snapshot().state)
+        session.pause()  # one look is enough: at 1x the week is 117,000 ticks
+
+    session = PlaybackSession(week(), SPECS, speed=1.0, clock=FakeWallClock(on_wait=look))
     session.start(playing=True)
     assert session.wait(30)
     assert seen[0] is PlaybackState.PLAYING

@@ -7,6 +7,8 @@ clock, rate or ETA varies between runs. The new-load dialog takes a fixed "now".
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 from app_harness import until
@@ -173,6 +175,7 @@ class FakeLoads:
 
     def __init__(self, statuses: list[LoadStatus]):
         self.calendar = calendar_for()
+        self.journals = SimpleNamespace(quarantined=[])  # no unreadable journal moved aside
         self._statuses = statuses
         self.calls: list[tuple[str, object]] = []
 
@@ -193,6 +196,12 @@ class FakeLoads:
 
     def remove(self, job_id: str) -> None:
         self.calls.append(("remove", job_id))
+
+    def journals_stamp(self) -> None:
+        return None  # the fixed statuses never change on disk
+
+    def gateway_status(self) -> None:
+        return None  # the header says what the app says before any connection
 
     def close(self) -> None:
         pass

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from app_harness import until
 from conftest import TERMINAL_SIZE
-from test_app_playback import open_dialog, open_session, store_minute_bars
+from test_app_playback import (
+    adopt_a_week_without_wednesday,
+    open_dialog,
+    open_session,
+    store_minute_bars,
+)
 
 from ktrdr_tui.screens.go_to_date import GoToDateScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
@@ -17,6 +22,7 @@ from ktrdr_tui.widgets.playback import PlaybackPane
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
 SEEK_TO = pd.Timestamp("2024-03-06 11:45", tz="America/New_York")
+PAST_THE_GAP = pd.Timestamp("2024-03-07 10:15", tz="America/New_York")  # Wednesday missing
 
 
 async def gateway_running(pilot) -> None:
@@ -64,6 +70,20 @@ def test_populated_pane(snap_compare, make_app, tmp_path: Path, theme: str) -> N
     assert snap_compare(
         make_app(theme), terminal_size=TERMINAL_SIZE, run_before=played_to_a_fixed_instant
     )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_pane_past_a_missing_session(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    # The status line names the missing Wednesday; a dotted column splits Tuesday's candles
+    # from Thursday's.
+    async def past_the_gap(pilot) -> None:
+        await gateway_running(pilot)
+        session = await adopt_a_week_without_wednesday(pilot, tmp_path / "store")
+        session.seek(PAST_THE_GAP)
+        await until(pilot, lambda: session.snapshot().clock_ns == PAST_THE_GAP.value, "seek")
+        await drawn(pilot)
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=past_the_gap)
 
 
 @pytest.mark.parametrize("theme", THEMES)

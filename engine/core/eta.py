@@ -37,7 +37,8 @@ def default_history_path() -> Path:
 
 class EtaHistory:
     """Rates of finished operations by kind, as JSON. A corrupt file is logged, ignored and
-    replaced on the next save: losing ETA hints is harmless, crashing on them is not."""
+    replaced on the next save, and a file that cannot be written is logged and left: losing ETA
+    hints is harmless, crashing on them is not."""
 
     def __init__(self, path: Path | None = None, smoothing: float = 0.3):
         self.path = path or default_history_path()
@@ -62,7 +63,11 @@ class EtaHistory:
                 runs = 1
             self._rates[kind] = {"rate": rate, "runs": runs}
             document = {"version": _HISTORY_VERSION, "kinds": self._rates}
-            write_atomic(self.path, json.dumps(document, indent=1, sort_keys=True).encode())
+            try:
+                write_atomic(self.path, json.dumps(document, indent=1, sort_keys=True).encode())
+            except OSError as exc:
+                # A hint for the next ETA is not worth failing the work that just finished.
+                log.warning("cannot save the ETA history %s: %s", self.path, exc)
 
     def _read(self) -> dict[str, dict[str, float]]:
         try:

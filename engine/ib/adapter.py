@@ -27,6 +27,7 @@ from engine.ib.durations import Duration
 from engine.ib.errors import (
     CONNECTIVITY_RESTORED,
     FARM_STATUS,
+    BadAnswer,
     ClientIdInUse,
     ConnectionLost,
     IBError,
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 CLIENT_LIBRARIES = ("ib_async", "ib_insync")
 # Codes the client libraries treat as warnings: they do not end a request.
 _WARNINGS = frozenset({110, 165, 202, 399, 404, 434, 492, 10167})
+_HISTORICAL_DATA = 17  # the id of the message that carries historical bars
 
 
 def default_library() -> str:
@@ -61,7 +63,8 @@ class ContractInfo:
 
 @dataclass(frozen=True)
 class BarRequest:
-    """One historical-data request: the bars that start in [end - duration, end)."""
+    """One historical-data request: the bars that start in the `duration` before `end` (for
+    intraday bars IB counts `N D` as the last N sessions; see `durations.answer_start`)."""
 
     symbol: str
     bar_size: str  # IB barSizeSetting, e.g. "1 min"
@@ -118,37 +121,6 @@ class IBAdapter:
     def disconnect(self) -> None:
         if self._loop.is_running():
             self._call(self._disconnect, None, timeout_s=5)
-
-    def reconnect(
-        self,
-        token: CancellationToken | None = None,
-        attempts: int | None = None,
-        first_delay_s: float = 0.5,
-        max_delay_s: float = 15.0,
-        on_failure: Callable[[int, float, IBError], None] | None = None,
-    ) -> None:
-        """Connect again, retrying with exponential backoff until it works, `attempts` run
-        out (then the last error is raised) or the token is cancelled. `on_failure` hears of
-        each failed attempt: its number, the delay before the next, the error."""
-        token = token or CancelToken()
-        delay, attempt = first_delay_s, 0
-        while True:
-            attempt += 1
-            try:
-                self.disconnect()
-                self.connect(token)
-                log.info("reconnected to %s after %d attempt(s)", self.address, attempt)
-                return
-            # ClientIdInUse included: after a drop the gateway may hold our id for a moment.
-            except (NotConnected, IBTimeout) as exc:
-                if attempts is not None and attempt >= attempts:
-                    raise
-                log.info("reconnect attempt %d failed (%s); next in %.1f s", attempt, exc, delay)
-                if on_failure is not None:
-                    on_failure(attempt, delay, exc)
-                if token.wait(delay):
-                    raise OperationCancelled(token.reason) from None
-                delay = min(delay * 2, max_delay_s)
 
     def close(self) -> None:
         """Disconnect and stop the client's thread."""
@@ -214,6 +186,7 @@ class IBAdapter:
             self._module = importlib.import_module(self.library)  # lazily: it is slow to import
         ib = self._ib = self._module.IB()
         ib.errorEvent += self._on_error
+        self._guard_historical(ib)
         self._client_id_refused = asyncio.Event()
         connect = asyncio.ensure_future(
             ib.connectAsync(
@@ -227,6 +200,9 @@ class IBAdapter:
         refused = asyncio.ensure_future(self._client_id_refused.wait())
         try:
             await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            connect.cancel()  # a cancelled connect must not go on, or linger, on its own
+            raise
         finally:
             refused.cancel()
         if not connect.done():
@@ -258,6 +234,29 @@ class IBAdapter:
             self._ib.disconnect()
             self._ib = None
         self._contracts.clear()
+
+    def _guard_historical(self, ib: Any) -> None:
+        """The client library logs a historical-data message it cannot decode and leaves its
+        request waiting for an end that never comes; this ends the request with BadAnswer."""
+        handlers = ib.client.decoder.handlers
+        decode = handlers[_HISTORICAL_DATA]
+
+        def guarded(fields: list[str]) -> None:
+            try:
+                decode(fields)
+            except Exception as exc:
+                try:
+                    req_id = int(fields[1])
+                except (IndexError, ValueError):
+                    raise exc from None  # no request to end: the library logs it
+                log.warning("IB sent an undecodable answer to request %d: %r", req_id, exc)
+                self._errors[req_id] = BadAnswer(
+                    f"IB's answer could not be read ({type(exc).__name__}: {exc})"
+                )
+                # How ib_insync and ib_async themselves end a request (private in both).
+                ib.wrapper._endReq(req_id)
+
+        handlers[_HISTORICAL_DATA] = guarded
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
         if code in FARM_STATUS or code in CONNECTIVITY_RESTORED:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from engine.market.calendar import TradingCalendar
 
 # barSizeSetting -> bar length in seconds (0 for daily bars: one bar per session).
 BAR_SIZES: dict[str, int] = {
@@ -34,6 +38,9 @@ TIMEFRAME_BAR_SIZES: dict[str, str] = {
 }
 
 _UNIT_PATTERN = re.compile(r"^\s*(\d+)\s+([SDWMY])\s*$")
+# Longer than any stretch the exchange has been closed since the calendar starts (2000; the
+# longest, after 11 September 2001, was six days).
+_LONGEST_CLOSURE = pd.Timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,19 @@ def longest_duration(bar_size: str) -> Duration:
 
 def exceeds_step(bar_size: str, duration: Duration, end: pd.Timestamp) -> bool:
     return duration.start_before(end) < longest_duration(bar_size).start_before(end)
+
+
+def answer_start(
+    duration: Duration, end: pd.Timestamp, bar_seconds: int, calendar: TradingCalendar
+) -> pd.Timestamp:
+    """Where IB's answer to a request reaching `duration` back from `end` begins. For
+    intraday bars IB counts `D` in trading days: "1 D" is the last session that opened before
+    `end` (on a Sunday, Friday's), "2 D" that one and the one before. Everything else, daily
+    bars included, is calendar arithmetic."""
+    if duration.unit != "D" or bar_seconds == 0:
+        return duration.start_before(end)
+    recent = calendar.sessions_between(end - _LONGEST_CLOSURE, end)
+    if not recent:  # beyond the calendar: there are no bars to count
+        return duration.start_before(end)
+    first = max(recent[-1].ordinal - duration.count + 1, 0)
+    return calendar.session_at(first).open

@@ -33,6 +33,12 @@ class TransientError(IBError):
     """IB failed this time (162 HMDS trouble, 366): retry with backoff."""
 
 
+class BadAnswer(IBError):
+    """An answer came but cannot be used: the client could not decode it, or its bars fail
+    the import's checks or stop short. That segment fails with the reason; a resume asks
+    again."""
+
+
 class NotConnected(IBError):
     """No connection to the gateway (504, refused connect)."""
 

@@ -15,14 +15,21 @@ import logging
 import re
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from engine.clock import Clock, system_clock
 from engine.config import GatewayAddress
-from engine.ib.durations import BAR_SIZES, Duration, exceeds_step, longest_duration
+from engine.ib.durations import (
+    BAR_SIZES,
+    Duration,
+    answer_start,
+    exceeds_step,
+    longest_duration,
+)
 from engine.ib.pacing import PACING_MODES, PacingLedger
 from engine.ib.synthetic import DEFAULT_SEED, BarArrays, SyntheticMarket
 from engine.ib.universe import UNIVERSE, Instrument
@@ -56,6 +63,11 @@ class Faults:
     pacing_violation_every: int | None = None  # answer every Nth request with a pacing violation
     no_data_every: int | None = None  # answer every Nth request with "no data"
     transient_error_every: int | None = None  # answer every Nth request with a transient error
+    # Answers that arrive but are wrong: the client cannot decode them (a price that is no
+    # number), they hold only the first half of the bars, or one bar's high is below its low.
+    malformed_every: int | None = None
+    short_every: int | None = None
+    bad_prices_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -378,16 +390,34 @@ class _Connection:
             self.error(req_id, 162, f"{HMDS}HMDS query returned no data: {symbol}@SMART Trades")
         else:
             end = parse_end(end_text, now)
-            start = Duration.parse(duration_text).start_before(end)
-            bars = gateway.market.bars(instrument.symbol, BAR_SIZES[bar_size], start, end)
+            bar_seconds = BAR_SIZES[bar_size]
+            market = gateway.market
+            start = answer_start(Duration.parse(duration_text), end, bar_seconds, market.calendar)
+            bars = market.bars(instrument.symbol, bar_seconds, start, end)
             if len(bars) == 0:
                 self.error(req_id, 162, f"{HMDS}HMDS query returned no data: {symbol}@SMART Trades")
-            else:
-                self.writer.write(
-                    frame_text(
-                        historical_message(req_id, start, end, bars, BAR_SIZES[bar_size], f[20])
-                    )
-                )
+                return
+            if _every(faults.short_every, number):
+                bars = bars.select(np.arange(len(bars)) < len(bars) // 2)
+            elif _every(faults.bad_prices_every, number):
+                bars = _low_above_high(bars, len(bars) // 2)
+            message = historical_message(req_id, start, end, bars, bar_seconds, f[20])
+            if _every(faults.malformed_every, number):
+                message = _garbled(message)
+            self.writer.write(frame_text(message))
+
+
+def _low_above_high(bars: BarArrays, row: int) -> BarArrays:
+    low = bars.low.copy()
+    low[row] = bars.high[row] + 1.0
+    return replace(bars, low=low)
+
+
+def _garbled(message: str) -> str:
+    """The message with its first bar's open no number: the client cannot decode it."""
+    fields = message.split("\0")
+    fields[6] = "n/a"  # after the message id, request id, start, end, bar count and date
+    return "\0".join(fields)
 
 
 def _every(every: int | None, number: int) -> bool:
@@ -401,11 +431,18 @@ def parse_end(text: str, now: pd.Timestamp) -> pd.Timestamp:
     if not text:
         return now.floor("s")
     if "-" in text:
-        return pd.Timestamp(pd.to_datetime(text, format="%Y%m%d-%H:%M:%S"), tz="UTC")
-    parts = text.split(" ")
-    zone = " ".join(parts[2:]) or EXCHANGE_TZ
-    moment = pd.to_datetime(" ".join(parts[:2]), format="%Y%m%d %H:%M:%S")
-    return pd.Timestamp(moment).tz_localize(ZoneInfo(zone)).tz_convert("UTC")
+        end = pd.Timestamp(pd.to_datetime(text, format="%Y%m%d-%H:%M:%S"), tz="UTC")
+    else:
+        parts = text.split(" ")
+        zone = " ".join(parts[2:]) or EXCHANGE_TZ
+        moment = pd.to_datetime(" ".join(parts[:2]), format="%Y%m%d %H:%M:%S")
+        end = pd.Timestamp(moment).tz_localize(ZoneInfo(zone)).tz_convert("UTC")
+    # pandas reads years up to 9999 at a coarser unit; bars are counted in nanoseconds, which
+    # end in 2262: a later end is no date the market has.
+    try:
+        return end.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:
+        raise ValueError(f"end date/time {text!r} is out of range") from None
 
 
 def request_problem(
@@ -420,7 +457,7 @@ def request_problem(
         return f"invalid request: {exc}"
     try:
         too_long = exceeds_step(bar_size, duration, end)
-    except ValueError:  # a duration reaching past the dates pandas can hold
+    except (ValueError, OverflowError):  # a duration reaching past the dates pandas can hold
         too_long = True
     if too_long:
         return (

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,8 +22,11 @@ import pandas as pd
 
 from engine.core.atomic import write_atomic
 from engine.core.jobs import JobState
+from engine.core.processes import PID_MAX, pid_alive
+from engine.core.quarantine import QuarantinedFile, move_aside
 from engine.ib.durations import Duration
 from engine.loading.planner import LoadMode, Segment
+from engine.market.store import QUARANTINE_DIR, StoreError, check_symbol
 from engine.market.timeframes import check_timeframe
 
 log = logging.getLogger(__name__)
@@ -127,25 +133,181 @@ class LoadJournal:
 
     @classmethod
     def from_json(cls, text: str) -> LoadJournal:
+        """A journal from its JSON, every field checked: a journal is read back after a crash
+        or from another version, and a bad value (a pid of "abc", a count of 2**70) must fail
+        here, in one line naming the field, not later in whatever uses it."""
         data = json.loads(text)
         if not isinstance(data, dict) or data.pop("version", None) != JOURNAL_VERSION:
             raise ValueError(f"not a version {JOURNAL_VERSION} load journal")
-        segments = tuple(
-            SegmentRecord(**{**s, "status": SegmentStatus(s["status"])})
-            for s in data.pop("segments")
+        fields = _checked(data, _JOURNAL_FIELDS, "")
+        segments = fields["segments"]
+        if not isinstance(segments, list):
+            raise ValueError(f"segments: expected a list, got {_shown(segments)}")
+        fields["segments"] = tuple(
+            SegmentRecord(**_checked(s, _SEGMENT_FIELDS, f"segment {i}: "))
+            for i, s in enumerate(segments, 1)
         )
-        journal = cls(
-            **{
-                **data,
-                "mode": LoadMode(data["mode"]),
-                "state": JobState(data["state"]),
-                "segments": segments,
-            }
-        )
-        check_timeframe(journal.timeframe)
-        if any(s.index != i for i, s in enumerate(segments, 1)):
-            raise ValueError("segments out of order")
+        journal = cls(**fields)
+        if journal.end < journal.start:
+            raise ValueError(f"end {journal.end} is before start {journal.start}")
+        for i, segment in enumerate(journal.segments, 1):
+            if segment.index != i:
+                raise ValueError(f"segment {i}: index {segment.index} out of order")
+            late = pd.Timestamp(segment.end) <= pd.Timestamp(segment.start)
+            if segment.last_session < segment.first_session or late:
+                raise ValueError(f"segment {i}: ends before it starts")
         return journal
+
+
+# -- checks of the fields read from a journal: each returns the value or raises ValueError ------
+
+_MAX_COUNT = 2**53  # counts beyond any load, yet exact in every JSON reader
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {_shown(value)}")
+    return value
+
+
+def _count(value: object, low: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= _MAX_COUNT:
+        raise ValueError(f"expected a whole number from {low} to 2**53, got {_shown(value)}")
+    return value
+
+
+def _pid(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= PID_MAX:
+        raise ValueError(f"expected a process id from 1 to {PID_MAX}, got {_shown(value)}")
+    return value
+
+
+def _job_id(value: object) -> str:
+    if not isinstance(value, str) or not value.isascii() or not value.isalnum():
+        raise ValueError(f"expected letters and digits, got {_shown(value)}")
+    return value
+
+
+def _symbol(value: object) -> str:
+    try:
+        return check_symbol(_text(value))
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _date(value: object) -> str:
+    """YYYY-MM-DD, a day pandas can represent."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {_shown(value)}")
+    _timestamp(value)
+    return value
+
+
+def _instant(value: object) -> str:
+    """An ISO datetime with its zone, as now_iso() and Segment write them."""
+    if not isinstance(value, str) or _timestamp(value).tzinfo is None:
+        raise ValueError(f"expected an ISO datetime with a zone, got {_shown(value)}")
+    return value
+
+
+def _timestamp(text: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise ValueError(f"expected an ISO date or datetime, got {_shown(text)}")
+    return stamp
+
+
+def _duration(value: object) -> str:
+    text = _text(value)
+    if str(Duration.parse(text)) != text:
+        raise ValueError(f"expected an IB duration such as '1 D', got {_shown(value)}")
+    return text
+
+
+def _choice(kind: type[StrEnum]) -> Callable[[object], StrEnum]:
+    def check(value: object) -> StrEnum:
+        try:
+            return kind(value)
+        except ValueError:
+            names = ", ".join(member.value for member in kind)
+            raise ValueError(f"expected one of {names}, got {_shown(value)}") from None
+
+    return check
+
+
+def _one_of(*names: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if value not in names:
+            raise ValueError(f"expected one of {', '.join(names)}, got {_shown(value)}")
+        return str(value)
+
+    return check
+
+
+def _timeframe(value: object) -> str:
+    return check_timeframe(_text(value))
+
+
+_JOURNAL_FIELDS: dict[str, Callable[[object], object]] = {
+    "job_id": _job_id,
+    "symbol": _symbol,
+    "timeframe": _timeframe,
+    "mode": _choice(LoadMode),
+    "start": _date,
+    "end": _date,
+    "source": _one_of("sim", "ib"),
+    "state": _choice(JobState),
+    "created_at": _instant,
+    "updated_at": _instant,
+    "segments": lambda value: value,  # a list of segments, checked one by one
+    "requests": _count,
+    "bars_fetched": _count,
+    "error": _text,
+    "pid": _pid,
+}
+_SEGMENT_FIELDS: dict[str, Callable[[object], object]] = {
+    "index": lambda value: _count(value, low=1),
+    "first_session": _date,
+    "last_session": _date,
+    "start": _instant,
+    "end": _instant,
+    "duration": _duration,
+    "sessions": lambda value: _count(value, low=1),
+    "expected_bars": _count,
+    "status": _choice(SegmentStatus),
+    "bars": _count,
+    "retries": _count,
+    "error": _text,
+}
+
+
+def _checked(
+    data: object, checks: dict[str, Callable[[object], object]], where: str
+) -> dict[str, object]:
+    """Every field of `checks` present, valid and nothing else; `where` prefixes messages."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}expected an object, got {_shown(data)}")
+    missing = [name for name in checks if name not in data]
+    unknown = [name for name in data if name not in checks]
+    if missing or unknown:
+        problem = f"no field {missing[0]!r}" if missing else f"unknown field {unknown[0]!r}"
+        raise ValueError(f"{where}{problem}")
+    fields = {}
+    for name, check in checks.items():
+        try:
+            fields[name] = check(data[name])
+        except ValueError as exc:
+            raise ValueError(f"{where}{name}: {exc}") from None
+    return fields
 
 
 class JournalError(Exception):
@@ -155,6 +317,9 @@ class JournalError(Exception):
 class JournalStore:
     def __init__(self, directory: Path):
         self.directory = directory
+        # Journals found unreadable and moved aside, oldest first: the CLI and the app say so.
+        self.quarantined: list[QuarantinedFile] = []
+        self._quarantine_guard = threading.Lock()
 
     def path(self, job_id: str) -> Path:
         return self.directory / f"{job_id}.json"
@@ -167,12 +332,13 @@ class JournalStore:
         if not job_id.isalnum() or not path.is_file():
             raise JournalError(f"no load job {job_id!r} in {self.directory}")
         try:
-            return LoadJournal.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            moved = self._quarantine(path, exc)
-            raise JournalError(
-                f"the journal of job {job_id} is unreadable ({exc}); moved to {moved}"
-            ) from None
+            journal = LoadJournal.from_json(path.read_text(encoding="utf-8"))
+            if journal.job_id != job_id:
+                raise ValueError(f"job_id {journal.job_id!r} is not the file's name")
+        except (OSError, ValueError, RecursionError) as exc:
+            # ValueError covers bad JSON and bad UTF-8; RecursionError JSON nested too deep.
+            raise JournalError(self._quarantine(path, _one_line(exc))) from None
+        return journal
 
     def all(self) -> list[LoadJournal]:
         """Every readable journal, oldest first; unreadable ones are quarantined."""
@@ -200,29 +366,31 @@ class JournalStore:
                 recovered.append(journal)
         return recovered
 
-    def _quarantine(self, path: Path, exc: Exception) -> Path:
-        target = self.directory.parent / "quarantine" / "jobs" / f"{path.name}.{stamp()}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
-        log.warning("quarantined unreadable journal %s (%s) as %s", path, exc, target)
-        return target
+    def _quarantine(self, path: Path, reason: str) -> str:
+        """Move an unreadable journal aside; the one line that says what happened."""
+        folder = self.directory.parent / QUARANTINE_DIR / "jobs"
+        try:
+            moved = move_aside(path, folder, reason)
+        except OSError as exc:
+            log.error("cannot quarantine %s (%s): %s", path, reason, exc)
+            return f"{path} is unreadable ({reason}); it cannot be moved aside: {exc}"
+        if moved is None:
+            return f"{path} is unreadable ({reason}); it is gone"
+        with self._quarantine_guard:
+            self.quarantined.append(moved)
+        log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
+        return moved.describe()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own journals from before a restart in this very process id
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    return True
+    # Our own journals from before a restart in this very process id count as a dead one's.
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

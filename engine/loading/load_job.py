@@ -9,6 +9,7 @@ takes its plan from the journal and fetches only what is not done.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from engine.core.eta import EtaEstimator, EtaHistory
 from engine.core.jobs import JobState
 from engine.core.progress import ProgressTracker, Stage
 from engine.ib.errors import (
+    BadAnswer,
     IBError,
     IBTimeout,
     InvalidRequest,
@@ -41,6 +43,7 @@ from engine.loading.journal import (
 )
 from engine.loading.limiter import PacingLimiter
 from engine.loading.planner import LoadMode, Segment, plan_load
+from engine.market.bar_files import bar_problems
 from engine.market.calendar import Session, TradingCalendar
 from engine.market.store import BarStore
 from engine.market.timeframes import TIMEFRAME_SECONDS
@@ -48,22 +51,50 @@ from engine.market.timeframes import TIMEFRAME_SECONDS
 log = logging.getLogger(__name__)
 
 FETCH = "fetch segments"
-STAGES = (
-    Stage("validate symbol", 1),
-    Stage("head timestamp", 1),
-    Stage("load local data", 2),
-    Stage("gap analysis", 1),
-    Stage("segmentation", 1),
-    Stage(FETCH, 88),
-    Stage("merge", 3),
-    Stage("save", 2),
-    Stage("complete", 1),
+# The tracker gives the stage and its detail line; a load's percentage is its journal's share
+# of segments done (`load_percent`), so that it reads the same live and after a restart.
+STAGES = tuple(
+    Stage(name)
+    for name in (
+        "validate symbol",
+        "head timestamp",
+        "load local data",
+        "gap analysis",
+        "segmentation",
+        FETCH,
+        "merge",
+        "save",
+        "complete",
+    )
 )
 _UNFINISHED = frozenset({SegmentStatus.WAITING, SegmentStatus.FETCHING})
 
 
 class LoadFailed(Exception):
     """The job cannot go on; the message is the one line the user sees."""
+
+
+def load_percent(journal: LoadJournal) -> float:
+    """How far a load is: the one figure the app, `load` and `jobs` show, live or read back
+    after a restart. The share of its planned segments done; a failed job shows what it got,
+    and only a done one shows 100."""
+    if journal.state is JobState.DONE:
+        return 100.0
+    if not journal.segments:
+        return 0.0
+    return 100.0 * journal.segments_done / len(journal.segments)
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """A timed wait (pacing, a retry's backoff) that the status line counts down."""
+
+    before: str  # the text before the seconds left
+    until: float  # on the job's clock
+    after: str = ""
+
+    def line(self, now: float) -> str:
+        return f"{self.before}{math.ceil(max(self.until - now, 0.0))} s{self.after}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +127,10 @@ class LoadStatus:
 
     @property
     def resumable(self) -> bool:
-        return self.persisted and self.state.resumable
+        # A job that failed before it had a plan failed on what it was asked (an unknown
+        # symbol, a range before IB's data): its journal keeps it listed, not resumable.
+        planless_failure = self.state is JobState.FAILED and not self.segments
+        return self.persisted and self.state.resumable and not planless_failure
 
     @classmethod
     def of(
@@ -104,7 +138,6 @@ class LoadStatus:
         journal: LoadJournal,
         *,
         stage: str = "",
-        percent: float = 0.0,
         detail: str | None = None,
         rate_bars_s: float | None = None,
         eta_s: float | None = None,
@@ -122,7 +155,7 @@ class LoadStatus:
             end=journal.end,
             state=journal.state,
             stage=stage,
-            percent=percent,
+            percent=load_percent(journal),
             detail=journal.error if detail is None else detail,
             segments_total=len(journal.segments),
             segments_done=journal.segments_done,
@@ -186,14 +219,18 @@ class LoadJob:
         )
         self._lock = threading.RLock()
         self._journal = journal
-        # A journal reaches the disk once there is a plan: a job that fails before (unknown
-        # symbol, a range IB has no data for) leaves nothing behind.
+        # A journal reaches the disk once there is a plan, or when the job fails before it
+        # (unknown symbol, a range IB has no data for): it then says why, and stays listed
+        # after a restart. Resumed without a plan, a job plans afresh.
         self._persisted = bool(journal.segments)
         self._run_bars = 0
         self._fetch_started: float | None = None
         self._eta_s: float | None = None
         self._eta_at = 0.0
         self._pacing_until = 0.0
+        self._wait: _Wait | None = None
+        # While waiting for the gateway: what goes before the shared connection's own line.
+        self._gateway_prefix: str | None = None
         # Time spent on fetched segments, pacing waits excluded: the ETA's cost per request.
         self._active_s = 0.0
         self._timed_segments = 0
@@ -210,19 +247,33 @@ class LoadJob:
         if self._fetch_started is not None and now > self._fetch_started and self._run_bars:
             rate = self._run_bars / (now - self._fetch_started)
         eta = None if self._eta_s is None else max(self._eta_s - (now - self._eta_at), 0.0)
-        if journal.state is not JobState.RUNNING:
+        detail = snap.detail
+        if journal.state is JobState.RUNNING:
+            detail = self._counting_down(now) or detail
+        else:
             eta = None
         return LoadStatus.of(
             journal,
             stage=snap.stage,
-            percent=snap.percent,
-            detail=snap.detail,
+            detail=detail,
             rate_bars_s=rate,
             eta_s=eta,
             pacing_wait_s=max(self._pacing_until - now, 0.0),
             elapsed_s=snap.elapsed_s,
             persisted=self._persisted,
         )
+
+    def _counting_down(self, now: float) -> str | None:
+        """The line of the wait in progress, with the seconds left as of `now`."""
+        prefix = self._gateway_prefix
+        if prefix is not None and self._connection is not None:
+            gateway = self._connection.status()
+            if not gateway.connected:
+                return prefix + gateway.waiting
+        wait = self._wait
+        if wait is not None and now < wait.until:
+            return wait.line(now)
+        return None
 
     def record_state(self, state: JobState, error: str | None) -> None:
         """The job runner's view of the job, written into the journal (the runner's listener
@@ -236,6 +287,7 @@ class LoadJob:
                     for s in segments
                 )
             self._update(state=state, error=error or "", segments=segments)
+            self._persisted = self._persisted or state is JobState.FAILED
             if self._persisted:
                 self._journals.save(self._journal)
 
@@ -263,15 +315,15 @@ class LoadJob:
         self._verify(sessions)
         progress.start_stage("save", detail="Saving the journal")
         with self._lock:
-            self._journals.save(self._journal)
+            if self._persisted:
+                self._journals.save(self._journal)
         self._eta.finish()
         journal = self._journal
         failed = [s for s in journal.segments if s.status is SegmentStatus.FAILED]
         if failed:
             raise LoadFailed(
                 f"{len(failed)} of {len(journal.segments)} segments failed "
-                f"(first: {failed[0].label}: {failed[0].error}); resume {journal.job_id} "
-                "to retry them"
+                f"(first: {failed[0].label}: {failed[0].error})"
             )
         progress.start_stage("complete")
         progress.finish(f"Done: {journal.bars_fetched:,} bars in {journal.requests} requests")
@@ -313,8 +365,10 @@ class LoadJob:
         )
         with self._lock:
             self._update(segments=records)
-            self._persisted = True
-            self._journals.save(self._journal)
+            # A local report fetches nothing: there is nothing to resume, so no journal.
+            self._persisted = journal.mode is not LoadMode.LOCAL
+            if self._persisted:
+                self._journals.save(self._journal)
         token.raise_if_cancelled()
 
     def _fetch_all(self, token: CancellationToken) -> None:
@@ -348,14 +402,16 @@ class LoadJob:
             self._set_segment(record := replace(record, status=SegmentStatus.WAITING))
 
             def on_wait(wait: PacingWait) -> None:
-                self._pacing_until = self._clock() + wait.seconds
-                self.progress.set_detail(
-                    f"{prefix} · waiting {wait.seconds:.1f} s for pacing ({wait.rule})"
+                now = self._clock()
+                self._pacing_until = now + wait.seconds
+                self._wait = _Wait(
+                    f"{prefix} · waiting ", self._pacing_until, f" for pacing ({wait.rule})"
                 )
+                self.progress.set_detail(self._wait.line(now))
                 self._update_eta()
 
             self._limiter.acquire(identity, contract, token, on_wait)
-            self._pacing_until = 0.0
+            self._pacing_until, self._wait = 0.0, None
             self._set_segment(record := replace(record, status=SegmentStatus.FETCHING))
             self.progress.set_detail(f"{prefix} · fetching")
             began = self._clock()
@@ -386,12 +442,18 @@ class LoadJob:
                     f"{prefix} · {exc} (try {transient}/{policy.transient_attempts}); retry in",
                 )
                 continue
-            except (NoData, InvalidRequest) as exc:
+            except (NoData, InvalidRequest, BadAnswer) as exc:
                 self._finish_segment(record, SegmentStatus.FAILED, error=str(exc))
                 return
             except UnknownSymbol as exc:
                 raise LoadFailed(str(exc)) from None
-            bars = _trim(bars, segment, journal.timeframe)
+            answer = bars
+            bars = _trim(answer, segment, journal.timeframe)
+            problem = _answer_problem(answer, bars, segment, journal.timeframe, self._calendar)
+            if problem:
+                log.warning("job %s: segment %s: %s", self.id, record.label, problem)
+                self._finish_segment(record, SegmentStatus.FAILED, error=problem)
+                return
             self._store.merge(journal.symbol, journal.timeframe, bars)
             self._run_bars += len(bars)
             self.progress.set_detail(f"{prefix} · {len(bars):,} bars")
@@ -418,26 +480,45 @@ class LoadJob:
             self._journal = replace(self._journal, updated_at=now_iso(), **changes)
 
     def _pause(self, token: CancellationToken, seconds: float, why: str) -> None:
-        self.progress.set_detail(f"{why} {seconds:.1f} s")
+        now = self._clock()
+        self._wait = _Wait(f"{why} ", now + seconds)
+        self.progress.set_detail(self._wait.line(now))
         log.info("job %s: %s %.1f s", self.id, why, seconds)
-        if token.wait(seconds):
-            raise OperationCancelled(token.reason)
+        try:
+            if token.wait(seconds):
+                raise OperationCancelled(token.reason)
+        finally:
+            self._wait = None
 
     def _ib_retry(self):
         assert self._connection is not None
         return self._connection.retry
 
     def _reconnect(self, token: CancellationToken, prefix: str, exc: IBError) -> None:
-        self.progress.set_detail(f"{prefix} · {exc}; waiting for the gateway")
         log.warning("job %s: %s; reconnecting", self.id, exc)
+        self._wait_for_gateway(token, f"{prefix} · ")
 
-        def on_failure(attempt: int, delay: float, error: IBError) -> None:
-            self.progress.set_detail(
-                f"{prefix} · gateway unreachable (attempt {attempt}); next try in {delay:.0f} s"
-            )
-
-        assert self._connection is not None
-        self._connection.ensure_connected(token, on_failure)
+    def _wait_for_gateway(self, token: CancellationToken, prefix: str = "") -> None:
+        """Return once the shared connection is up, however long the gateway takes; until
+        then the status line says so and counts down to the next try (`_counting_down`)."""
+        connection = self._connection
+        assert connection is not None
+        gateway = connection.status()
+        if gateway.connected:
+            return
+        resume_detail = self.progress.snapshot().detail
+        self._gateway_prefix = prefix
+        self.progress.set_detail(prefix + gateway.waiting)
+        # Each failed try, whoever makes it, is news for the progress listeners.
+        unsubscribe = connection.subscribe(
+            lambda status: self.progress.set_detail(prefix + status.waiting)
+        )
+        try:
+            connection.ensure_connected(token)
+        finally:
+            unsubscribe()
+            self._gateway_prefix = None
+        self.progress.set_detail(resume_detail)
 
     def _with_ib(self, token: CancellationToken, call: Callable[[], object]):
         """A setup call to IB (qualify, head timestamp), retried like a segment."""
@@ -445,7 +526,7 @@ class LoadJob:
         policy, attempt = self._connection.retry, 0
         while True:
             try:
-                self._connection.ensure_connected(token)
+                self._wait_for_gateway(token)
                 return call()
             except UnknownSymbol as exc:
                 raise LoadFailed(str(exc)) from None
@@ -492,6 +573,40 @@ class LoadJob:
             f"{len(expected) - missing:,} of {len(expected):,} bars of the range stored"
             + (f"; {missing:,} missing" if missing else "")
         )
+
+
+def _answer_problem(
+    answer: pd.DataFrame,
+    bars: pd.DataFrame,
+    segment: Segment,
+    timeframe: str,
+    calendar: TradingCalendar,
+) -> str | None:
+    """Why IB's answer for `segment` (`bars`: the part in the segment) must not be stored;
+    None when it may. Gaps inside an answer are IB's to have (halts, minutes without a trade)
+    and show as missing bars; an answer that stops before the segment's last bar is cut
+    short, and the segment fails rather than look done."""
+    bad = bar_problems(answer, timeframe, calendar)
+    if bad:
+        when = answer["timestamp"].iloc[bad[0].line - 1]
+        at = "" if pd.isna(when) else f" at {when:%Y-%m-%d %H:%M} UTC"
+        return f"IB sent {_bars(len(bad))} that fail the checks (the first{at}: {bad[0].reason})"
+    if bars.empty:
+        return f"IB answered {_bars(len(answer))}, none in the segment"
+    seconds = TIMEFRAME_SECONDS[timeframe]
+    last_session = calendar.session_for_date(segment.last_session)
+    assert last_session is not None  # the planner cut the segment from calendar sessions
+    last = calendar.bar_starts([last_session], seconds)[-1]
+    if bars["timestamp"].iloc[-1] < last:
+        return (
+            f"IB's answer stops short: {len(bars):,} of {segment.expected_bars:,} bars, the "
+            f"last at {bars['timestamp'].iloc[-1]:%Y-%m-%d %H:%M} UTC"
+        )
+    return None
+
+
+def _bars(count: int) -> str:
+    return f"{count:,} bar{'' if count == 1 else 's'}"
 
 
 def _trim(bars: pd.DataFrame, segment: Segment, timeframe: str) -> pd.DataFrame:

@@ -5,8 +5,12 @@ and (with the simulated source) the in-process gateway.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
 import uuid
+from collections.abc import Callable, Container
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,15 +24,18 @@ from engine.ib.adapter import IBAdapter
 from engine.ib.errors import IBError
 from engine.ib.pacing import PACING_MODES, REAL_PACING, PacingRules
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
-from engine.loading.connection import RetryPolicy, SharedConnection
+from engine.loading.connection import GatewayStatus, RetryPolicy, SharedConnection
 from engine.loading.journal import JournalError, JournalStore, LoadJournal, now_iso
 from engine.loading.limiter import PacingLimiter
 from engine.loading.load_job import LoadFailed, LoadJob, LoadStatus
+from engine.loading.locks import DatasetBusy, DatasetLock, lock_dataset
 from engine.loading.planner import LoadMode
 from engine.loading.request import LoadRequest
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.store import BarStore
 from engine.source import SourceChoice, choose_source
+
+log = logging.getLogger(__name__)
 
 SIM_PACING = "fast"  # the in-process gateway paces like IB, with windows 60 times shorter
 
@@ -47,21 +54,29 @@ class LoadService:
         eta_history: EtaHistory | None = None,
         max_running: int = 4,
         library: str | None = None,
+        clock: Callable[[], float] = time.monotonic,  # for countdowns and rates
     ):
         self.source = source
         self.address = address
         self.calendar = calendar or calendar_for()
         self.store = BarStore(data_dir, self.calendar)
         self.journals = JournalStore(data_dir / "jobs")
+        self._locks_dir = data_dir / "locks"
         self.limiter = PacingLimiter(pacing)
         self.retry = retry or RetryPolicy()
         self._adapter_args = (address, client_id, library)
         self._connection: SharedConnection | None = None
+        self._clock = clock
+        self._closing = CancelToken()  # stops the background connection keeper
+        self._keeper: threading.Thread | None = None
         self._eta_history = eta_history
         self._runner = JobRunner(max_running)
         self._runner.subscribe(self._on_event)
         self._lock = threading.Lock()
         self._jobs: dict[str, LoadJob] = {}
+        self._held: dict[str, DatasetLock] = {}  # by job id, until the job ends
+        # Journals as last read, by job id, with their file's (mtime, size) once settled.
+        self._journals_read: dict[str, tuple[tuple[int, int] | None, LoadJournal]] = {}
         self._gateway: SimulatedGateway | None = None
         self.recovered = self.journals.recover_interrupted()
 
@@ -98,30 +113,50 @@ class LoadService:
     # -- the shared connection --------------------------------------------------------------
 
     def connect(self) -> None:
-        """Connect now, failing at once with one line if no gateway answers: the CLI calls
-        this before starting jobs, so an unreachable gateway writes nothing."""
+        """Connect now, failing at once with one line if no gateway answers (a benchmark
+        times the load without the connect). Jobs connect by themselves, waiting for the
+        gateway as long as it takes."""
         try:
             self._shared_connection().connect(CancelToken())
         except IBError as exc:
             raise LoadFailed(str(exc)) from None
+
+    def keep_connected(self) -> None:
+        """Connect in the background and reconnect whenever the connection drops, until
+        `close`: the app calls this so that its header shows the gateway's state (and why it
+        cannot connect) before any job needs the gateway."""
+        if self._keeper is None:
+            self._keeper = threading.Thread(
+                target=self._shared_connection().keep_alive,
+                args=(self._closing,),
+                name="ktrdr-gateway",
+                daemon=True,
+            )
+            self._keeper.start()
+
+    def gateway_status(self) -> GatewayStatus | None:
+        """The IB connection's state; None until something has used it."""
+        connection = self._connection
+        return None if connection is None else connection.status()
 
     def _shared_connection(self) -> SharedConnection:
         with self._lock:
             if self._connection is None:
                 address, client_id, library = self._adapter_args
                 self._connection = SharedConnection(
-                    IBAdapter(address, client_id, library=library), self.retry
+                    IBAdapter(address, client_id, library=library), self.retry, self._clock
                 )
             return self._connection
 
     # -- jobs -------------------------------------------------------------------------------
 
     def start(self, request: LoadRequest) -> list[LoadJob]:
-        """One job per symbol; they run side by side and share the pacing limiter."""
-        jobs = []
-        for symbol in request.symbols:
-            created = now_iso()
-            journal = LoadJournal(
+        """One job per symbol; they run side by side and share the pacing limiter. A symbol
+        already loading in this timeframe (here or in another process) refuses the whole
+        request, before anything starts."""
+        created = now_iso()
+        journals = [
+            LoadJournal(
                 job_id=uuid.uuid4().hex[:12],
                 symbol=symbol,
                 timeframe=request.timeframe,
@@ -133,8 +168,18 @@ class LoadService:
                 created_at=created,
                 updated_at=created,
             )
-            jobs.append(self._submit(journal))
-        return jobs
+            for symbol in request.symbols
+        ]
+        locks: list[DatasetLock | None] = []
+        try:
+            for journal in journals:
+                locks.append(self._lock_dataset(journal))
+        except LoadFailed:
+            for lock in locks:
+                if lock is not None:
+                    lock.release()
+            raise
+        return [self._submit(j, lock) for j, lock in zip(journals, locks, strict=True)]
 
     def resume(self, job_id: str) -> LoadJob:
         """Continue a cancelled, failed or interrupted job from its journal."""
@@ -158,10 +203,23 @@ class LoadService:
                 f"job {job_id} loaded from the {journal.source} source; resume it with "
                 f"--source {journal.source}"
             )
-        journal = replace(journal, state=JobState.QUEUED, error="", updated_at=now_iso())
-        return self._submit(journal)
+        # This process works on it now: another one's `jobs` must not take it for a job
+        # whose process died.
+        journal = replace(
+            journal, state=JobState.QUEUED, error="", updated_at=now_iso(), pid=os.getpid()
+        )
+        return self._submit(journal, self._lock_dataset(journal))
 
-    def _submit(self, journal: LoadJournal) -> LoadJob:
+    def _lock_dataset(self, journal: LoadJournal) -> DatasetLock | None:
+        """The dataset's lock for the job; none for a local report, which writes no bars."""
+        if journal.mode is LoadMode.LOCAL:
+            return None
+        try:
+            return lock_dataset(self._locks_dir, journal.symbol, journal.timeframe, journal.job_id)
+        except DatasetBusy as exc:
+            raise LoadFailed(str(exc)) from None
+
+    def _submit(self, journal: LoadJournal, lock: DatasetLock | None) -> LoadJob:
         job = LoadJob(
             journal,
             store=self.store,
@@ -170,13 +228,20 @@ class LoadService:
             limiter=self.limiter,
             calendar=self.calendar,
             eta_history=self._eta_history,
+            clock=self._clock,
         )
         with self._lock:
             self._jobs[job.id] = job
+            if lock is not None:
+                self._held[job.id] = lock
         job.record_state(JobState.QUEUED, None)
-        self._runner.submit(
-            job.run, f"{journal.symbol} {journal.timeframe}", job.progress, job_id=job.id
-        )
+        try:
+            self._runner.submit(
+                job.run, f"{journal.symbol} {journal.timeframe}", job.progress, job_id=job.id
+            )
+        except RuntimeError:  # the service is closing
+            self._release(job.id)
+            raise
         return job
 
     def _on_event(self, event: JobEvent) -> None:
@@ -184,6 +249,14 @@ class LoadService:
             job = self._jobs.get(event.job_id)
         if job is not None:
             job.record_state(event.state, event.error)
+        if event.state.ended:  # after the journal says so: the next holder reads it ended
+            self._release(event.job_id)
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            lock = self._held.pop(job_id, None)
+        if lock is not None:
+            lock.release()
 
     def cancel(self, job_id: str) -> None:
         self._runner.cancel(self._runner.get(job_id))
@@ -200,6 +273,16 @@ class LoadService:
             self._jobs.pop(job_id, None)
         self.journals.delete(job_id)
 
+    def journals_stamp(self) -> int | None:
+        """Changes whenever a journal is written, removed or added (by any process): the
+        jobs folder's modification time, or, while that is under a second old, a new value
+        on every call (`_settled`). None while there is no folder."""
+        try:
+            changed = self.journals.directory.stat().st_mtime_ns
+        except OSError:  # no folder yet, or the data dir is not one: nothing to re-read
+            return None
+        return changed if _settled(changed) else time.time_ns()
+
     def statuses(self, persisted: bool = True) -> list[LoadStatus]:
         """Every job this process runs plus, with `persisted`, every job a journal holds
         (read from disk: too slow for a 10 Hz poll), oldest first."""
@@ -207,24 +290,57 @@ class LoadService:
             live = {job_id: job.status() for job_id, job in self._jobs.items()}
         if not persisted:
             return list(live.values())
-        persisted_only = [journal_status(j) for j in self.journals.all() if j.job_id not in live]
+        persisted_only = [journal_status(j) for j in self._journals_not_running_here(live)]
         return sorted([*persisted_only, *live.values()], key=lambda s: s.job_id in live)
+
+    def _journals_not_running_here(self, live: Container[str]) -> list[LoadJournal]:
+        """The journals of the jobs this process does not run, oldest first. A file is read
+        again only once it changed: the Jobs pane asks each time the folder changes, every
+        second while a load (here or in another process) writes its journal."""
+        directory = self.journals.directory
+        read: dict[str, tuple[tuple[int, int] | None, LoadJournal]] = {}
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+            if path.stem in live:
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            version = (stat.st_mtime_ns, stat.st_size) if _settled(stat.st_mtime_ns) else None
+            known = self._journals_read.get(path.stem)
+            if known is None or version is None or known[0] != version:
+                try:
+                    known = (version, self.journals.load(path.stem))
+                except JournalError as exc:  # quarantined; the message says where
+                    log.warning("%s", exc)
+                    continue
+            read[path.stem] = known
+        self._journals_read = read
+        return sorted((journal for _, journal in read.values()), key=lambda j: j.created_at)
 
     def close(self, timeout: float | None = 10) -> None:
         """Stop: running jobs end as interrupted (resumable); the connection and the
         in-process gateway close."""
+        self._closing.cancel("the load service is closing")
         self._runner.shutdown(timeout)
+        if self._keeper is not None:
+            self._keeper.join(timeout)
         if self._connection is not None:
             self._connection.adapter.close()
         if self._gateway is not None:
             self._gateway.stop()
 
 
+def _settled(mtime_ns: int) -> bool:
+    """Whether a file's modification time tells every change: a filesystem clock may tick
+    coarsely, and two writes within one tick show one time. Once that time is a second old,
+    a later write moves it (git calls the other case "racily clean")."""
+    return time.time_ns() - mtime_ns >= 1_000_000_000
+
+
 def journal_status(journal: LoadJournal) -> LoadStatus:
     """The status of a job no process here runs: what its journal says."""
-    if journal.segments:
-        percent = 100.0 * journal.segments_done / len(journal.segments)
-    else:
-        percent = 100.0 if journal.state is JobState.DONE else 0.0
     elapsed = pd.Timestamp(journal.updated_at) - pd.Timestamp(journal.created_at)
-    return LoadStatus.of(journal, percent=percent, elapsed_s=elapsed.total_seconds())
+    # Still active: another process (the app, another terminal) works on it.
+    detail = None if journal.state.ended else f"loading in process {journal.pid}"
+    return LoadStatus.of(journal, detail=detail, elapsed_s=elapsed.total_seconds())

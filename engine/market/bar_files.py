@@ -1,10 +1,11 @@
 """Read a user's CSV or Parquet OHLCV file into the store's bar schema (`ktrdr-tui import`).
 Columns are found by name, timestamps by content (epoch, text with or without an offset, naive
 exchange-local or UTC). Rows are never repaired: each one left out is reported with its line
-and the reason."""
+and the reason. The same checks judge the bars IB sends (`bar_problems`)."""
 
 from __future__ import annotations
 
+import csv
 import re
 import warnings
 import zoneinfo
@@ -28,9 +29,14 @@ FROM_FILE = "from file"
 
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 _DAY_NS = 86_400 * 10**9
+_SAME_SESSION_NS = _DAY_NS // 2
+_CLEAR_STEPS = 3  # a bar spacing is judged only when its step occurs at least this often
 
 # Normalised names (see _normalise), most specific first.
 _TIMESTAMP_NAMES = ("timestamp", "datetime", "date_time")
+# What an unnamed index becomes when read back: pandas names an empty CSV header field
+# "Unnamed: 0"; a Parquet index restored by to_pandas() and reset is "index".
+_INDEX_NAMES = ("unnamed_0", "index")
 _PRICE_NAMES = {
     "open": ("open", "o"),
     "high": ("high", "h"),
@@ -103,13 +109,13 @@ def read_bar_file(path: Path, timeframe: str, calendar: TradingCalendar | None =
     utc, timezone = _to_utc(
         stamps, instant, epoch, parsed, zone, bar_seconds, calendar, reasons, raw_stamps
     )
+    mismatch = _spacing_mismatch(utc, timeframe)
+    if mismatch:
+        raise BarFileError(f"{path}: {mismatch}")
     if bar_seconds == 0:
         utc = _session_dates(utc, instant, zone, reasons, raw_stamps)
 
-    _check_values(values, raw_values, reasons)
-    placed, inside = _placement(utc, calendar, bar_seconds)
-    _explain_placement(utc, placed, inside, raw_stamps, timeframe, calendar, reasons)
-    _check_conflicts(utc, placed, lines, raw_stamps, unit, reasons)
+    _check_bars(utc, values, raw_stamps, raw_values, lines, unit, timeframe, calendar, reasons)
 
     good = reasons.ok
     bad = [BadRow(int(lines[i]), reasons.text[i]) for i in np.flatnonzero(~good)]
@@ -125,6 +131,57 @@ def read_bar_file(path: Path, timeframe: str, calendar: TradingCalendar | None =
     report = {"timestamp": " + ".join(str(source) for source in sources)}
     report.update((ours, str(theirs)) for ours, theirs in columns.items())
     return BarFile(bars, bad_rows, timezone, report)
+
+
+def bar_problems(
+    bars: pd.DataFrame, timeframe: str, calendar: TradingCalendar
+) -> tuple[BadRow, ...]:
+    """What is wrong with bars in the store's schema that did not come from a file (IB's
+    answers): the import's checks, each failing row by its 1-based row number."""
+    utc = _ns_of(bars)
+    values = {name: _numbers(bars[name]) for name in PRICE_COLUMNS}
+    # As in a file, an exact repeat is checked once; but an answer that sends a bar twice is
+    # not to be trusted either.
+    repeat = pd.DataFrame({"timestamp": utc, **values}).duplicated(keep="first").to_numpy()
+    kept = np.flatnonzero(~repeat)
+    raw_stamps = _Raw(bars["timestamp"], kept)
+    raw_values = {name: _Raw(bars[name], kept) for name in PRICE_COLUMNS}
+    reasons = _Reasons(len(kept))
+    reasons.add(utc[kept] == _NAT, lambda rows: ["missing timestamp"] * len(rows))
+    _check_bars(
+        utc[kept],
+        {name: column[kept] for name, column in values.items()},
+        raw_stamps,
+        raw_values,
+        kept + 1,
+        "row",
+        timeframe,
+        calendar,
+        reasons,
+    )
+    problems = [BadRow(int(kept[i]) + 1, reasons.text[i]) for i in np.flatnonzero(~reasons.ok)]
+    stamps = bars["timestamp"]
+    problems += [
+        BadRow(int(i) + 1, f"bar {_show(stamps.iloc[i])} sent twice")
+        for i in np.flatnonzero(repeat)
+    ]
+    return tuple(sorted(problems, key=lambda row: row.line))
+
+
+def changed_bars(stored: pd.DataFrame, bars: pd.DataFrame) -> pd.DatetimeIndex:
+    """The bar starts both frames hold (store schema, sorted, unique) with different OHLCV:
+    the stored bars that merging `bars` would overwrite. New bar starts are no change."""
+    stamps = _ns_of(stored)
+    _, old, new = np.intersect1d(stamps, _ns_of(bars), assume_unique=True, return_indices=True)
+    differ = np.zeros(len(old), dtype=bool)
+    for name in PRICE_COLUMNS:
+        differ |= stored[name].to_numpy()[old] != bars[name].to_numpy()[new]
+    return pd.DatetimeIndex(stamps[old[differ]], tz="UTC")
+
+
+def _ns_of(bars: pd.DataFrame) -> np.ndarray:
+    """A bars frame's timestamps as int64 ns UTC (NaT as _NAT)."""
+    return pd.DatetimeIndex(bars["timestamp"]).as_unit("ns").asi8.copy()
 
 
 class _Raw:
@@ -204,13 +261,19 @@ def _read_csv(
         raise BarFileError(f"{path}: the file is empty")
     if b"\x00" in head:
         raise BarFileError(f"{path}: not a text file (it contains binary bytes)")
-    header = head.decode("utf-8-sig", errors="replace").splitlines()[0]
+    top = head.decode("utf-8-sig", errors="replace").splitlines()
+    separator = max(_CSV_SEPARATORS, key=top[0].count)
     options: dict[str, Any] = {
-        "sep": max(_CSV_SEPARATORS, key=header.count),
+        "sep": separator,
         "encoding": "utf-8-sig",
         # Blank lines stay rows (dropped below) so that row positions map to file lines.
         "skip_blank_lines": False,
     }
+    header_lines = 1
+    yahoo = _yfinance_names(path, top[:3], separator)
+    if yahoo:
+        options.update(header=None, names=yahoo, skiprows=3)
+        header_lines = 3
     skipped: list[BadRow] = []
     try:
         names = list(pd.read_csv(path, nrows=0, **options).columns)
@@ -239,10 +302,33 @@ def _read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise BarFileError(f"{path}: not a readable CSV file ({_first_line(error)})") from None
     skipped_lines = np.array([row.line for row in skipped], dtype=np.int64)
-    lines = np.arange(2, 2 + len(frame) + len(skipped_lines), dtype=np.int64)
+    first = header_lines + 1
+    lines = np.arange(first, first + len(frame) + len(skipped_lines), dtype=np.int64)
     lines = lines[~np.isin(lines, skipped_lines)]
     blank = frame.isna().all(axis=1).to_numpy()
     return frame[~blank].reset_index(drop=True), lines[~blank], skipped, columns, sources
+
+
+def _yfinance_names(path: Path, top: list[str], separator: str) -> list[str] | None:
+    """The column names of a file yfinance wrote (`yf.download(...).to_csv()`): three header
+    lines, `Price,Close,High,...`, `Ticker,AAPL,AAPL,...` and `Date,,,...` (the index's
+    name). None for any other file."""
+    if len(top) < 3:
+        return None
+    price, ticker, index = (next(csv.reader([line], delimiter=separator)) for line in top)
+    if (
+        _normalise(price[0]) != "price"
+        or _normalise(ticker[0]) != "ticker"
+        or any(field.strip() for field in index[1:])
+    ):
+        return None
+    tickers = sorted({name.strip() for name in ticker[1:]})
+    if len(tickers) > 1:
+        raise BarFileError(
+            f"{path}: holds {len(tickers)} tickers ({', '.join(tickers)}); download and import "
+            "one at a time"
+        )
+    return [index[0], *price[1:]]
 
 
 def _first_line(error: BaseException) -> str:
@@ -271,10 +357,13 @@ def _match_columns(names: list[str], path: Path) -> tuple[dict[str, str], list[s
         sources = [by_name["date"], by_name["time"]]
     elif "date" in by_name or "time" in by_name:
         sources = [by_name.get("date", by_name.get("time", ""))]
+    elif names and _normalise(names[0]) in _INDEX_NAMES:
+        # A frame saved with an unnamed DatetimeIndex (backtesting.py's sample files are such).
+        sources = [names[0]]
     else:
         raise BarFileError(
             f"{path}: no timestamp column (looked for timestamp, datetime, date time, "
-            f"date + time, date, time; found: {found})"
+            f"date + time, date, time, an unnamed first column; found: {found})"
         )
     columns: dict[str, str] = {}
     missing = []
@@ -523,6 +612,64 @@ def _session_dates(
 
 
 # --- checks ----------------------------------------------------------------------------------
+
+
+def _spacing_mismatch(utc: np.ndarray, timeframe: str) -> str | None:
+    """Why the bars are not `timeframe` bars, judged by the steps between them within a
+    session; None when they fit or the file has too few steps to tell.
+
+    The most common step is the bar length, not the smallest one: a stray row a minute off a
+    5m grid must not make the file a 1m file, and missing bars (nights, weekends, holidays,
+    halts, quiet minutes) only add longer steps, so the bar length stays the most common step
+    unless most bars are missing. A common step that is a multiple of the bar length is a
+    sparse file of the right bars as long as some bars do sit one bar apart."""
+    stamps = np.unique(utc[utc != _NAT])
+    steps = np.diff(stamps)
+    # Under 12 hours apart is within one session: sessions are shorter, nights are longer.
+    steps = steps[steps < _SAME_SESSION_NS]
+    if len(steps) == 0:
+        return None
+    values, counts = np.unique(steps, return_counts=True)
+    common, seen = int(values[counts.argmax()]), int(counts.max())
+    if seen < _CLEAR_STEPS or 2 * seen < len(steps):
+        return None  # no step stands out: too few bars, or too sparse, to judge
+    bar_ns = TIMEFRAME_SECONDS[timeframe] * 10**9
+    if common == bar_ns or (bar_ns and common % bar_ns == 0 and bar_ns in values):
+        return None
+    fits = [tf for tf, seconds in TIMEFRAME_SECONDS.items() if seconds * 10**9 == common]
+    advice = f"import it with --timeframe {fits[0]}" if fits else "no timeframe fits them"
+    return (
+        f"the bars are {_length(common)} apart (the most common step within a session), "
+        f"not {timeframe} bars: {advice}"
+    )
+
+
+def _length(ns: int) -> str:
+    seconds = ns / 10**9
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+def _check_bars(
+    utc: np.ndarray,
+    values: dict[str, np.ndarray],
+    raw_stamps: _Raw,
+    raw_values: dict[str, _Raw],
+    lines: np.ndarray,
+    unit: str,
+    timeframe: str,
+    calendar: TradingCalendar,
+    reasons: _Reasons,
+) -> None:
+    """The checks every bar passes, from a file or from IB: its prices, its place on the
+    exchange calendar, and one bar per bar start."""
+    _check_values(values, raw_values, reasons)
+    placed, inside = _placement(utc, calendar, TIMEFRAME_SECONDS[timeframe])
+    _explain_placement(utc, placed, inside, raw_stamps, timeframe, calendar, reasons)
+    _check_conflicts(utc, placed, lines, raw_stamps, unit, reasons)
 
 
 def _check_values(values: dict[str, np.ndarray], raw: dict[str, _Raw], reasons: _Reasons) -> None:

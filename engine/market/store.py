@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.core.atomic import write_atomic
+from engine.core.quarantine import QuarantinedFile, move_aside
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import BAR_COLUMNS, PRICE_COLUMNS
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
@@ -55,13 +55,6 @@ class MergeResult:
     bars_added: int  # timestamps the dataset did not have before
     bars_total: int
     files_written: tuple[str, ...]  # file names rewritten; empty when nothing changed
-
-
-@dataclass(frozen=True)
-class QuarantinedFile:
-    path: Path
-    moved_to: Path
-    reason: str  # one line
 
 
 @dataclass(frozen=True)
@@ -134,7 +127,7 @@ class BarStore:
     # -- layout ---------------------------------------------------------------------------
 
     def dataset_path(self, symbol: str, timeframe: str) -> Path:
-        return self.root / "bars" / _check_symbol(symbol) / _check_timeframe(timeframe)
+        return self.root / "bars" / check_symbol(symbol) / _check_timeframe(timeframe)
 
     def datasets(self) -> list[DatasetKey]:
         bars = self.root / "bars"
@@ -213,7 +206,7 @@ class BarStore:
         return pd.DatetimeIndex(stamps.view("M8[ns]"), tz="UTC")
 
     def summary(self, symbol: str, timeframe: str) -> DatasetSummary:
-        symbol, timeframe = _check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
         stamps = self.timestamps(symbol, timeframe)
         files = self._period_files(symbol, timeframe)
         size = sum(_size(f.path) for f in files)
@@ -256,7 +249,7 @@ class BarStore:
     def merge(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> MergeResult:
         """Add `bars` to the dataset; a bar whose timestamp is already stored replaces it.
         Only the files of periods the bars touch are rewritten, and only when they change."""
-        symbol, timeframe = _check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
         new = _validate_frame(bars, timeframe)
         monthly = timeframe in MONTHLY_TIMEFRAMES
         directory = self.dataset_path(symbol, timeframe)
@@ -363,7 +356,7 @@ class BarStore:
         """The bar starts (int64 ns) in [start, end) and, if asked, the prices as a (5, n)
         block. Each file is decoded, checked and copied into arrays sized from the footers in
         turn, so the whole range never sits in memory twice (pyarrow's tables, then pandas')."""
-        symbol, timeframe = _check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
         lo = _bound(start, np.iinfo(np.int64).min)
         hi = _bound(end, np.iinfo(np.int64).max)
         columns = list(BAR_COLUMNS) if with_prices else ["timestamp"]
@@ -457,30 +450,23 @@ class BarStore:
         return None
 
     def _quarantine(self, symbol: str, timeframe: str, path: Path, reason: str) -> None:
-        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
         folder = self.root / QUARANTINE_DIR / symbol / timeframe
-        target = folder / f"{path.name}.{stamp}"
-        counter = 1
-        while target.exists():  # two bad versions of one file within a second
-            target = folder / f"{path.name}.{stamp}-{counter}"
-            counter += 1
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.move(path, target)
-        except FileNotFoundError:
-            return
+            moved = move_aside(path, folder, reason)
         except OSError as error:
             log.error("cannot quarantine %s (%s): %s", path, reason, error)
             return
+        if moved is None:
+            return
         with self._quarantine_guard:
-            self.quarantined.append(QuarantinedFile(path, target, reason))
-        log.warning("quarantined %s -> %s: %s", path, target, reason)
+            self.quarantined.append(moved)
+        log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
 
 
 # -- validation ---------------------------------------------------------------------------
 
 
-def _check_symbol(symbol: str) -> str:
+def check_symbol(symbol: str) -> str:
     if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol.upper()):
         raise StoreError(
             f"bad symbol {symbol!r}: 1-15 letters, digits, '.' or '-', starting with a letter "

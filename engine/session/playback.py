@@ -1,9 +1,14 @@
 """The playback session: one worker thread drives the pipeline on a market clock the user
 controls — speed, pause, step, seek — from any thread.
 
-Speed 0 runs as fast as the machine goes, a batch of sessions at a time. Speed X maps wall time
-to market time (X market seconds per wall second) within a session, and the clock jumps from one
-session's close to the next one's open: no wall time passes over nights, weekends or holidays.
+Speed 0 runs as fast as the machine goes, a batch of sessions at a time. Speed X plays trading
+time: X market seconds per wall second through the trading hours of every session with stored
+bars, the clock moving with wall time (every CLOCK_TICK_S at least), not only as bars complete.
+Everything else takes no wall time: the clock jumps from one such session's close to the next
+one's open, over nights, weekends, holidays and *missing sessions* — trading sessions the store
+holds no bars for. The snapshot names a missing session while the clock is in it or in the
+session right after it, so the UI shows the gap. A bar lasts its market length and a daily bar
+its session, so at 360x a 6.5-hour session's 1d bar completes every 65 s.
 None of it changes a result (see `pipeline`): seeking back replays from the start at speed 0.
 
 The worker publishes an immutable `SessionSnapshot` at most every SNAPSHOT_INTERVAL_S and on
@@ -36,6 +41,8 @@ SNAPSHOT_INTERVAL_S = 0.05
 SNAPSHOT_BARS = 120  # bars per timeframe in a snapshot: a screen's width of candles
 SNAPSHOT_SIGNALS = 50
 CHUNK_BARS = 4096  # at speed 0, whole sessions until this many bars: controls act in ~ms
+# Timed play moves the clock this often between bars, or once a market second if that is rarer.
+CLOCK_TICK_S = 0.1
 
 
 class PlaybackState(StrEnum):
@@ -82,6 +89,9 @@ class SessionSnapshot:
     stage_seconds: dict[str, float]
     generation: int  # increases whenever the results restart (seek back, restart)
     error: str = ""
+    # The dates of the sessions without stored bars that the clock is in, or that lie right
+    # before the session it is in: timed play skips them, the UI says so while it passes.
+    missing_dates: tuple[pd.Timestamp, ...] = ()
 
     @property
     def clock(self) -> pd.Timestamp:
@@ -134,6 +144,10 @@ class PlaybackSession:
         self._pipeline = Pipeline(bars, self._specs, self._rules)  # checks the specs at once
         self._opens = bars.session_open
         self._closes = bars.session_close
+        # The sessions that have stored bars: timed play spends wall time on these only.
+        self._stored = np.flatnonzero(self._pipeline.quality.present)
+        missing = np.setdiff1d(np.arange(len(bars.sessions)), self._stored)
+        self.missing_opens = self._opens[missing]  # ns, in order: where the gaps are
         self._condition = threading.Condition()
         self._commands: deque[object] = deque()
         self._speed = _checked_speed(speed)
@@ -219,6 +233,7 @@ class PlaybackSession:
             while True:
                 with self._condition:
                     while self._idle():
+                        mapping = None  # wall time spent at rest moves no market time
                         self._publish(self._resting_state(), force=True)
                         self._settled.set()
                         self._condition.wait()
@@ -285,18 +300,21 @@ class PlaybackSession:
 
     def _play_at(self, speed: float, mapping: _Mapping | None) -> _Mapping | None:
         """One step of timed play: advance to the market time that wall time maps to, within
-        the current session, then sleep until the next bar is due (or a control arrives)."""
+        the current session, then sleep until the next bar is due or the clock's next tick
+        (or a control arrives)."""
         pipeline = self._pipeline
         now = self._wall.now()
-        session = int(np.searchsorted(self._closes, pipeline.clock, side="right"))
-        if session >= len(self._closes):
-            self._advance(pipeline.end)
+        stored = self._stored
+        at = int(np.searchsorted(self._closes[stored], pipeline.clock, side="right"))
+        if at == len(stored):
+            self._advance(pipeline.end)  # only closed hours and missing sessions are left
             return mapping
-        open_, close = int(self._opens[session]), int(self._closes[session])
+        open_, close = int(self._opens[stored[at]]), int(self._closes[stored[at]])
         if mapping is None or mapping.speed != speed:
             mapping = _Mapping(now, max(pipeline.clock, open_), speed)
         elif mapping.market < open_:
-            # Across the night: the next session opens the instant the last one closed.
+            # The session opens the instant the last one with bars closed: nights, weekends,
+            # holidays and missing sessions take no wall time. (The advance below jumps there.)
             mapping = _Mapping(mapping.wall_at(pipeline.clock), open_, speed)
         due = min(pipeline.next_bar_end() or close, close)
         mapped = mapping.market_at(now)
@@ -314,9 +332,11 @@ class PlaybackSession:
         self._publish(
             PlaybackState.PLAYING, force=self._snapshot.state is not PlaybackState.PLAYING
         )
+        # Between bars the clock still moves: a daily bar at 360x is 65 s away.
+        tick = max(CLOCK_TICK_S, 1 / speed)
         with self._condition:
             if not self._idle() and not self._commands and self._speed == speed:
-                self._wall.wait(self._condition, mapping.wall_at(due) - self._wall.now())
+                self._wall.wait(self._condition, min(mapping.wall_at(due) - self._wall.now(), tick))
         return mapping
 
     def _advance(self, target: int) -> None:
@@ -338,6 +358,7 @@ class PlaybackSession:
         passed = int(np.searchsorted(self._closes, clock, side="right"))
         current = min(passed, len(self._closes) - 1)
         date = self.bars.sessions[current].date if current >= 0 else None
+        entered = int(np.searchsorted(self._opens, clock, side="right")) - 1
         day_quality = 100.0
         if current >= 0 and clock > self._opens[current]:
             day_quality = float(
@@ -365,7 +386,17 @@ class PlaybackSession:
             stage_seconds=dict(pipeline.stats.seconds),
             generation=self._generation,
             error=self._error,
+            missing_dates=self._missing_around(entered) if entered >= 0 else (),
         )
+
+    def _missing_around(self, index: int) -> tuple[pd.Timestamp, ...]:
+        """The dates of the run of sessions without bars that holds session `index`, or that
+        ends right before it."""
+        stored = self._stored
+        at = int(np.searchsorted(stored, index))
+        lo = int(stored[at - 1]) + 1 if at else 0
+        hi = int(stored[at]) if at < len(stored) else len(self.bars.sessions)
+        return tuple(session.date for session in self.bars.sessions[lo:hi])
 
 
 def _checked_speed(speed: float) -> float:

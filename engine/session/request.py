@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from engine.loading.planner import stored_per_session
 from engine.loading.request import LoadInputError, session_date, sessions_in
-from engine.market.calendar import TradingCalendar
+from engine.market.calendar import Session, TradingCalendar
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
 from engine.session.bars import read_session_bars
@@ -17,7 +18,8 @@ from engine.session.playback import PlaybackSession, WallClock
 from engine.session.series import derivable
 from engine.session.strategies import StrategySpec, StrategySpecError
 
-_STORED_SHOWN = 5
+_STORED_SHOWN = 5  # datasets or dates listed in a message
+MIN_SPEED = 0.01  # slower, a session takes weeks and wall times leave the clock's range
 
 
 class BacktestInputError(ValueError):
@@ -29,6 +31,14 @@ class BacktestInputError(ValueError):
         self.usage = usage
 
 
+class SessionsMissing(BacktestInputError):
+    """Some sessions of the range have no stored bar, not all: with `allow_gaps` the request
+    would run."""
+
+    def __init__(self, message: str):
+        super().__init__(message, usage=False)
+
+
 @dataclass(frozen=True)
 class BacktestRequest:
     symbol: str
@@ -37,6 +47,8 @@ class BacktestRequest:
     last: pd.Timestamp  # the last one (inclusive)
     strategies: tuple[StrategySpec, ...]
     speed: float
+    # Sessions of the range with no stored bar: empty unless the caller allowed gaps.
+    missing: tuple[pd.Timestamp, ...] = ()
 
 
 def backtest_request(
@@ -48,7 +60,11 @@ def backtest_request(
     end: str,
     strategies: list[str],
     speed: float = 0.0,
+    allow_gaps: bool = False,
 ) -> BacktestRequest:
+    """The checked request. A session of the range with no stored bar is an error that names
+    the `load` that fetches it, unless `allow_gaps` (the request then lists the gaps); a range
+    with no stored bar at all is an error either way."""
     if timeframe not in TIMEFRAME_SECONDS:
         raise BacktestInputError(
             f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})"
@@ -63,16 +79,17 @@ def backtest_request(
         sessions = sessions_in(calendar, first, last)
     except LoadInputError as exc:
         raise BacktestInputError(str(exc)) from None
-    if not speed >= 0 or speed == float("inf"):
+    if not (speed == 0 or MIN_SPEED <= speed < float("inf")):
         raise BacktestInputError(
-            f"speed must be a number >= 0 (0 is as fast as possible), got {speed}"
+            f"speed must be 0 (as fast as possible) or at least {MIN_SPEED:g} market seconds "
+            f"per second, got {speed:g}"
         )
     if not strategies:
         raise BacktestInputError("no strategy given (e.g. --strategy sma_crossover:fast=5,slow=20)")
     specs = tuple(_strategy(text, timeframe) for text in strategies)
+    missing = _check_stored(store, calendar, symbol, timeframe, sessions, allow_gaps)
     first, last = sessions[0].date, sessions[-1].date
-    _check_stored(store, calendar, symbol, timeframe, first, last)
-    return BacktestRequest(symbol, timeframe, first, last, specs, float(speed))
+    return BacktestRequest(symbol, timeframe, first, last, specs, float(speed), missing)
 
 
 def open_session(
@@ -91,7 +108,7 @@ def open_session(
     except StoreError as exc:
         raise BacktestInputError(str(exc), usage=False) from None
     _refuse_damaged(
-        store, since, _load_command(request.symbol, request.timeframe, request.first, request.last)
+        store, since, load_command(request.symbol, request.timeframe, request.first, request.last)
     )
     return PlaybackSession(bars, request.strategies, rules, speed=request.speed, clock=clock)
 
@@ -115,15 +132,16 @@ def _check_stored(
     calendar: TradingCalendar,
     symbol: str,
     timeframe: str,
-    first: pd.Timestamp,
-    last: pd.Timestamp,
-) -> None:
-    fetch = _load_command(symbol, timeframe, first, last)
+    sessions: list[Session],
+    allow_gaps: bool,
+) -> tuple[pd.Timestamp, ...]:
+    """The sessions with no stored bar, if the request may go on with them."""
+    first, last = sessions[0].date, sessions[-1].date
     since = len(store.quarantined)
     keys = store.datasets()
     held = any((k.symbol, k.timeframe) == (symbol, timeframe) for k in keys)
     summary = store.summary(symbol, timeframe) if held else None
-    _refuse_damaged(store, since, fetch)
+    _refuse_damaged(store, since, load_command(symbol, timeframe, first, last))
     if summary is None or summary.first is None or summary.last is None:
         # The symbol's other timeframes first: the likeliest mix-up is the timeframe.
         keys.sort(key=lambda k: k.symbol != symbol)
@@ -133,37 +151,54 @@ def _check_stored(
         listing = ", ".join(shown) + (", …" if len(keys) > _STORED_SHOWN else "")
         raise BacktestInputError(
             f"no {symbol} {timeframe} bars in the store (stored: {listing or 'nothing'}); "
-            f"fetch them with: {fetch}",
+            f"fetch them with: {load_command(symbol, timeframe, first, last)}",
             usage=False,
         )
+    missing = missing_sessions(store, calendar, symbol, timeframe, sessions)
+    if not missing or (allow_gaps and len(missing) < len(sessions)):
+        return missing
+    # A `full` load fetches only the sessions the store lacks: one command fills them all.
+    fetch = load_command(symbol, timeframe, missing[0], missing[-1])
     stored_first, stored_last = session_span(calendar, summary)
-    if first < stored_first or last > stored_last:
-        missing = _missing_span(calendar, first, last, stored_first, stored_last)
-        raise BacktestInputError(
+    if all(day < stored_first or day > stored_last for day in missing):
+        message = (
             f"{symbol} {timeframe} is stored for {stored_first:%Y-%m-%d}..{stored_last:%Y-%m-%d} "
-            f"only, not all of {first:%Y-%m-%d}..{last:%Y-%m-%d}; fetch the rest with: "
-            f"{_load_command(symbol, timeframe, *missing)}",
-            usage=False,
+            f"only, not all of {first:%Y-%m-%d}..{last:%Y-%m-%d}; fetch the rest with: {fetch}"
         )
+    else:
+        message = (
+            f"{symbol} {timeframe} has no bars in {len(missing)} of the {len(sessions)} sessions "
+            f"of {first:%Y-%m-%d}..{last:%Y-%m-%d} ({session_list(missing)}); fetch them with: "
+            f"{fetch}"
+        )
+    if len(missing) == len(sessions):
+        raise BacktestInputError(message, usage=False)
+    raise SessionsMissing(message)
 
 
-def _missing_span(
+def missing_sessions(
+    store: BarStore,
     calendar: TradingCalendar,
-    first: pd.Timestamp,
-    last: pd.Timestamp,
-    stored_first: pd.Timestamp,
-    stored_last: pd.Timestamp,
-) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The sessions of first..last outside the stored span, as one range: the part before it
-    or the part after it. When both are missing (or the whole range is) it is all of
-    first..last: a `full` load fetches only what the store lacks, so one command still does."""
-    before, after = first < stored_first, last > stored_last
-    if (before and after) or last < stored_first or first > stored_last:
-        return first, last
+    symbol: str,
+    timeframe: str,
+    sessions: list[Session],
+) -> tuple[pd.Timestamp, ...]:
+    """The dates of the sessions with no stored bar at all, as a load still filling the range
+    leaves them. A session with some of its bars is not missing: its holes lower that day's
+    data quality, which the decision rules weigh."""
     day = pd.Timedelta(days=1)
-    if before:
-        return first, calendar.sessions_for_dates(first, stored_first - day)[-1].date
-    return calendar.sessions_for_dates(stored_last + day, last)[0].date, last
+    # Daily bars sit at midnight UTC of their session date, before that session's open.
+    stored = store.timestamps(
+        symbol, timeframe, sessions[0].date.tz_localize("UTC") - day, sessions[-1].close + day
+    )
+    present = stored_per_session(calendar, sessions, TIMEFRAME_SECONDS[timeframe], stored)
+    return tuple(s.date for s, count in zip(sessions, present, strict=True) if count == 0)
+
+
+def session_list(dates: tuple[pd.Timestamp, ...]) -> str:
+    """`2024-01-03, 2024-01-04` or, for many, the first few and how many in all."""
+    shown = ", ".join(f"{d:%Y-%m-%d}" for d in dates[:_STORED_SHOWN])
+    return shown if len(dates) <= _STORED_SHOWN else f"{shown}, … {len(dates)} in all"
 
 
 def _refuse_damaged(store: BarStore, since: int, fetch: str) -> None:
@@ -200,7 +235,7 @@ def _describe(calendar: TradingCalendar, summary: DatasetSummary) -> str:
     return f"{summary.symbol} {summary.timeframe} {first:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
-def _load_command(symbol: str, timeframe: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+def load_command(symbol: str, timeframe: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
     return (
         f"ktrdr-tui load {symbol} --timeframe {timeframe} "
         f"--start {first:%Y-%m-%d} --end {last:%Y-%m-%d}"

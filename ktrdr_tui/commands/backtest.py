@@ -3,8 +3,9 @@
 Progress goes to stderr (one Rich bar, refreshed ten times a second from the session's
 snapshots); `--json` prints one object on stdout at the end; `--signals-out` writes every signal
 as CSV, atomically, once the run has finished (a failed or cancelled run leaves no file).
-Exit 2 for malformed input (dates, strategy specs, speed), 1 when the store lacks the bars or
-the run fails, 130 on Ctrl-C.
+Exit 2 for malformed input (dates, strategy specs, speed), 1 when the store lacks the bars
+(any session of the range without a bar, unless `--allow-gaps`) or the run fails, 130 on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.logs import signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
-from engine.session.request import BacktestInputError, backtest_request, open_session
+from engine.session.request import (
+    BacktestInputError,
+    SessionsMissing,
+    backtest_request,
+    open_session,
+    session_list,
+)
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
+from ktrdr_tui.formatting import plural
 
 _REFRESH_S = 0.1
 
@@ -42,11 +50,22 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             args.end,
             args.strategy,
             args.speed,
+            allow_gaps=args.allow_gaps,
         )
         session = open_session(store, calendar, request)
+    except SessionsMissing as exc:
+        raise CommandFailed(f"{exc} (or run anyway with --allow-gaps)") from None
     except BacktestInputError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE if exc.usage else EXIT_FAILED) from None
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    gaps = ""
+    if request.missing:
+        gaps = (
+            f"no bars in {plural(len(request.missing), 'session')}: {session_list(request.missing)}"
+        )
+        console.print(
+            f"ktrdr-tui: warning: {request.symbol} {request.timeframe} has {gaps}", markup=False
+        )
     started = time.perf_counter()
     try:
         snapshot = _follow(session, console)
@@ -65,7 +84,9 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             write_atomic(path, signals_csv(signals).encode())
         except OSError as exc:
             raise CommandFailed(f"cannot write {path}: {exc.strerror or exc}") from None
-        console.print(f"{len(signals):,} signals written to {path}", markup=False)
+        console.print(
+            f"{plural(len(signals), 'signal')} written to {path} (times in UTC)", markup=False
+        )
     summary = {
         "symbol": request.symbol,
         "timeframe": request.timeframe,
@@ -82,16 +103,17 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
         "quality_pct": round(snapshot.quality_pct, 3),
         "elapsed_s": round(elapsed, 3),
         "bars_per_s": round(snapshot.bars_processed / elapsed) if elapsed > 0 else None,
+        "missing_sessions": [f"{day:%Y-%m-%d}" for day in request.missing],
     }
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         print(
             f"{request.symbol} {request.timeframe} {summary['start']}..{summary['end']}: "
-            f"{snapshot.bars_processed:,} bars, {snapshot.signals:,} signals "
+            f"{plural(snapshot.bars_processed, 'bar')}, {plural(snapshot.signals, 'signal')} "
             f"({snapshot.approved:,} approved, {snapshot.rejected:,} rejected), "
-            f"{snapshot.trades:,} trades, equity {snapshot.equity:,.2f}, "
-            f"quality {snapshot.quality_pct:.2f}%"
+            f"{plural(snapshot.trades, 'trade')}, equity {snapshot.equity:,.2f}, "
+            f"quality {snapshot.quality_pct:.2f}%" + (f"; {gaps}" if gaps else "")
         )
     return EXIT_OK
 
@@ -123,6 +145,6 @@ def _show(display: Progress, task, snapshot: SessionSnapshot) -> None:
         total=max(snapshot.bars_total, 1),
         completed=snapshot.bars_processed,
         line=f"{date}  {snapshot.bars_processed:,}/{snapshot.bars_total:,} bars  "
-        f"{snapshot.signals:,} signals  "
+        f"{plural(snapshot.signals, 'signal')}  "
         f"equity {snapshot.equity:,.2f}",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 
 from engine.clock import Clock
@@ -12,6 +13,16 @@ from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 
 class GatewayFailed(Exception):
     pass
+
+
+def _loopback(host: str) -> bool:
+    """Only this machine can reach `host` (a loopback address or `localhost`)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another host name: it may well resolve to a public address
 
 
 def settings_from(args: argparse.Namespace, now: Clock) -> GatewaySettings:
@@ -26,6 +37,9 @@ def settings_from(args: argparse.Namespace, now: Clock) -> GatewaySettings:
             pacing_violation_every=args.pacing_violation_every,
             no_data_every=args.no_data_every,
             transient_error_every=args.transient_error_every,
+            malformed_every=args.malformed_every,
+            short_every=args.short_every,
+            bad_prices_every=args.bad_prices_every,
         ),
         now=now,
     )
@@ -33,6 +47,12 @@ def settings_from(args: argparse.Namespace, now: Clock) -> GatewaySettings:
 
 def run(args: argparse.Namespace, now: Clock) -> int:
     settings = settings_from(args, now)
+    if not _loopback(settings.host):
+        print(
+            f"ktrdr-tui: warning: listening on {settings.host}, the gateway is reachable from "
+            "the network: anyone who can reach this machine can connect (it has no login)",
+            file=sys.stderr,
+        )
     gateway = SimulatedGateway(settings)
 
     async def serve() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -16,7 +16,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("1 2 3", "Jobs, Playback, Signals pane"),
             ("?", "this help"),
             ("ctrl+p", "command palette (themes, panes, quit)"),
-            ("q", "quit"),
+            ("q", "quit (asks first while loads run)"),
         ],
     ),
     (
@@ -59,13 +59,18 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen {
         align: center middle;
     }
-    HelpScreen > VerticalScroll {
+    HelpScreen > Vertical {
         width: 64;
+        max-width: 100%;
         height: auto;
-        max-height: 90%;
+        max-height: 100%;
         border: round $primary;
         background: $surface;
         padding: 1 2;
+    }
+    HelpScreen VerticalScroll {
+        height: auto;
+        max-height: 65vh;  /* the rest of a 24-row terminal: title, hint, border */
     }
     HelpScreen .help-title {
         text-style: bold;
@@ -85,11 +90,13 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        # The keys scroll on a small terminal; how to close the help stays in view.
+        with Vertical():
             yield Static("ktrdr-tui keys", classes="help-title")
-            yield Static(keys_text())
-            yield Static(
-                "A pane's keys act while it is shown (1 2 3); tab moves between its widgets.",
-                classes="help-hint",
-            )
-            yield Static("escape closes this help", classes="help-hint")
+            with VerticalScroll():
+                yield Static(keys_text())
+                yield Static(
+                    "A pane's keys act while it is shown (1 2 3); tab moves between its widgets.",
+                    classes="help-hint",
+                )
+            yield Static("escape closes this help · ↑/↓ scroll", classes="help-hint")

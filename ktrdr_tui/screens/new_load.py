@@ -1,6 +1,10 @@
 """`n`: a new load. The symbol field is focused and every other field has a default, so `n`,
 `AAPL`, `enter` loads the last month of AAPL 1-minute bars. Fields are checked as you type by
-the same function the CLI uses, and the reason shows under the field it is about."""
+the same function the CLI uses, and the reason shows under the field it is about.
+
+The dates need the exchange calendar, which the app reads in a worker as it starts. The dialog
+opens at once even before that: the symbol can be typed, and enter pressed that early submits
+as soon as the calendar is there."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ MODE_HELP = {
 FIELDS = ("symbols", "timeframe", "start", "end", "mode")
 # Stands in for the symbols while none is typed, so the other fields are checked as you type.
 _STAND_IN = ["AAPL"]
+READING_CALENDAR = "Reading the exchange calendar…"
 
 
 def default_range(calendar: TradingCalendar, now: datetime) -> tuple[str, str]:
@@ -62,7 +67,9 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
     }
     NewLoadScreen > Vertical {
         width: 68;
+        max-width: 100%;
         height: auto;
+        max-height: 100%;
         border: round $primary;
         background: $surface;
         padding: 0 2;
@@ -70,15 +77,14 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
     NewLoadScreen .dialog-title {
         text-style: bold;
         color: $primary;
-        padding: 1 0;
+        padding: 1 0 0 0;
     }
     NewLoadScreen .field {
         height: auto;
+        margin-top: 1;
     }
     NewLoadScreen .field Label {
         width: 12;
-        height: 3;
-        content-align: left middle;
     }
     NewLoadScreen .field Input, NewLoadScreen .field Select {
         width: 1fr;
@@ -86,66 +92,98 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
     NewLoadScreen .field-error {
         color: $error;
         height: auto;
-        padding: 0 0 0 13;
+        padding: 0 0 0 12;
     }
     NewLoadScreen .field-error.-empty {
         display: none;
     }
     NewLoadScreen #summary {
         color: $text-muted;
-        padding: 0 0 0 13;
+        margin-top: 1;
+        padding: 0 0 0 12;
     }
     NewLoadScreen #buttons {
         height: auto;
-        align-horizontal: right;
-        padding: 1 0;
+        margin: 1 0;
+    }
+    NewLoadScreen #buttons .hint {
+        width: 1fr;
+        color: $text-muted;
     }
     NewLoadScreen Button {
+        width: auto;
+        min-width: 10;
         margin-left: 2;
     }
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="new-load.cancel")]
 
-    def __init__(self, calendar: TradingCalendar, now: datetime):
+    def __init__(self, now: datetime):
         super().__init__()
-        self._calendar = calendar
         self._now = now
-        self._start, self._end = default_range(calendar, self._now)
+        self._calendar: TradingCalendar | None = None  # the app's, once it has read it
+        self._submit_when_ready = False  # enter came before the calendar
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("New load from IB", classes="dialog-title")
             with Horizontal(classes="field"):
                 yield Label("Symbols")
-                yield Input(placeholder="AAPL MSFT (space between several)", id="symbols")
+                yield Input(
+                    placeholder="AAPL MSFT (space between several)", id="symbols", compact=True
+                )
             yield Static("", id="symbols-error", classes="field-error -empty")
             with Horizontal(classes="field"):
                 yield Label("Timeframe")
                 yield Select(
-                    [(tf, tf) for tf in TIMEFRAMES], value="1m", allow_blank=False, id="timeframe"
+                    [(tf, tf) for tf in TIMEFRAMES],
+                    value="1m",
+                    allow_blank=False,
+                    id="timeframe",
+                    compact=True,
                 )
             yield Static("", id="timeframe-error", classes="field-error -empty")
-            with Horizontal(classes="field"):
-                yield Label("Start")
-                yield Input(self._start, placeholder="YYYY-MM-DD", id="start")
-            yield Static("", id="start-error", classes="field-error -empty")
-            with Horizontal(classes="field"):
-                yield Label("End")
-                yield Input(self._end, placeholder="YYYY-MM-DD", id="end")
-            yield Static("", id="end-error", classes="field-error -empty")
+            for field in ("start", "end"):
+                with Horizontal(classes="field"):
+                    yield Label(field.capitalize())
+                    yield Input(placeholder="YYYY-MM-DD", id=field, compact=True)
+                yield Static("", id=f"{field}-error", classes="field-error -empty")
             with Horizontal(classes="field"):
                 yield Label("Mode")
-                yield Select([(m, m) for m in MODES], value="full", allow_blank=False, id="mode")
+                yield Select(
+                    [(m, m) for m in MODES],
+                    value="full",
+                    allow_blank=False,
+                    id="mode",
+                    compact=True,
+                )
             yield Static("", id="mode-error", classes="field-error -empty")
             yield Static("", id="summary")
             with Horizontal(id="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Load", variant="primary", id="load")
+                yield Static("enter loads · escape cancels", classes="hint")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Load", variant="primary", id="load", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#symbols", Input).focus()
+        self.watch(self.app, "calendar", self._calendar_read)
+
+    def _calendar_read(self, calendar: TradingCalendar | None) -> None:
+        if self._calendar is not None:
+            return
+        if calendar is None:
+            self.query_one("#summary", Static).update(READING_CALENDAR)
+            return
+        self._calendar = calendar
+        start, end = default_range(calendar, self._now)
+        for field, value in (("start", start), ("end", end)):
+            widget = self.query_one(f"#{field}", Input)
+            if not widget.value:  # a date typed meanwhile stays
+                widget.value = value
         self.check()
+        if self._submit_when_ready:
+            self.submit()
 
     def _complain(self, field: str, message: str) -> None:
         error = self.query_one(f"#{field}-error", Static)
@@ -156,6 +194,8 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
         """The request the fields make, or None with the reason under its field. While no
         symbol is typed the other fields are still checked; the missing symbol is only a
         complaint on submit."""
+        if self._calendar is None:
+            return None  # and nothing imported: pandas is still being read by the app's worker
         from engine.loading.request import LoadInputError, load_request
 
         for name in FIELDS:
@@ -190,6 +230,12 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#load")
     def submit(self) -> None:
+        if self._calendar is None:
+            self._submit_when_ready = True
+            self.query_one("#summary", Static).update(
+                "Reading the exchange calendar: the load starts in a moment…"
+            )
+            return
         request = self.check(submitting=True)
         if request is not None:
             self.dismiss(request)

@@ -123,6 +123,7 @@ class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
     }
     OpenSessionScreen > Vertical {
         width: 84;
+        max-width: 100%;
         height: auto;
         max-height: 100%;
         border: round $primary;

@@ -25,6 +25,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
+from ktrdr_tui.formatting import plural
+
 if TYPE_CHECKING:
     from numpy import ndarray
 
@@ -255,8 +257,8 @@ class SignalFilterScreen(ModalScreen[SignalFilter | None]):
         if self._count is None:
             return
         matching, total = self._count(self.chosen())
-        noun = "signal" if total == 1 else "signals"
-        self.query_one("#matches", Static).update(f"{matching:,} of {total:,} {noun} match")
+        matches = f"{matching:,} of {plural(total, 'signal')} match"
+        self.query_one("#matches", Static).update(matches)
 
     @on(Input.Submitted)
     def action_apply(self) -> None:

@@ -6,7 +6,9 @@ and redraws at most MAX_REDRAWS_PER_S times a second, and only when its data cha
 
 A candle takes one column: the body a heavy line (┃), the wicks light ones (│), and where a
 row holds half of each the mixed glyphs (╽ ╿ ╻ ╹ ╷ ╵). BUY markers sit under the candle (▲),
-SELL markers above it (▼); approved ones in the action's colour, rejected ones dim.
+SELL markers above it (▼); approved ones in the action's colour, rejected ones dim. A trading
+session with no stored bars takes a column of its own, dotted (┊), where it falls between the
+bars (or after the newest one): consecutive missing sessions share one column.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _GLYPHS = {
 # Sensible label spacings for intraday bars, in seconds: the first that leaves room is used.
 _TIME_STEPS = (300, 900, 1800, 3600, 7200, 14400)
 
-ROLES = ("up", "down", "axis", "buy", "sell", "rejected")
+ROLES = ("up", "down", "axis", "buy", "sell", "rejected", "gap")
+GAP = "┊"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class ChartData:
     bar_seconds: int = 60  # 0 for daily bars
     markers: tuple[Marker, ...] = ()
     timezone: str = "America/New_York"  # the exchange's: the time axis reads in it
+    # The opens (int64 ns UTC, in order) of sessions with no bars: drawn as gaps where they
+    # fall after the first bar.
+    gaps: tuple[int, ...] = ()
     key: object = None
 
     def __len__(self) -> int:
@@ -83,6 +89,7 @@ class ChartGrid:
     chars: list[list[str]]
     roles: list[list[str]]
     columns: dict[int, int] = field(default_factory=dict)  # bar index → its column
+    gap_columns: list[int] = field(default_factory=list)  # the columns of the gap marks
     low: float = 0.0  # the price range of the plot
     high: float = 0.0
 
@@ -128,16 +135,17 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
     if len(data) == 0 or rows < 1 or width < 12:
         return grid
     # The range of the candles shown sets the labels, whose width sets how many show: twice.
-    count = min(len(data), width - 10)
+    columns, gap_columns = _place(data, width - 10)
     for _ in range(2):
-        low, high = _price_range(data, count)
+        low, high = _price_range(data, max(1, len(columns)))
         labels = _price_labels(low, high, rows)
         axis_width = 2 + max(len(text) for _, text in labels)
         plot_width = width - axis_width
-        count = max(1, min(len(data), plot_width))
+        columns, gap_columns = _place(data, plot_width)
     if plot_width < 1:
         return grid
-    first = len(data) - count
+    first = len(data) - len(columns)
+    grid.columns, grid.gap_columns = columns, gap_columns
     grid.low, grid.high = low, high
     halves = 2 * rows
 
@@ -147,10 +155,10 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
     def row_of(k: int) -> int:
         return 1 + rows - 1 - k // 2
 
-    for offset in range(count):
-        bar = first + offset
-        x = plot_width - count + offset
-        grid.columns[bar] = x
+    for x in gap_columns:
+        for y in range(plot_height):
+            grid.put(x, y, GAP, "gap")
+    for bar, x in columns.items():
         o, h, lo_, c = (
             float(data.open[bar]),
             float(data.high[bar]),
@@ -172,8 +180,35 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
             grid.put(x, row_of(2 * k_row), _GLYPHS[(parts[0], parts[1])], role)
     _draw_markers(grid, data, first, half, row_of)
     _draw_price_axis(grid, labels, plot_width, plot_height)
-    _draw_time_axis(grid, data, first, count, plot_width, height - 1)
+    _draw_time_axis(grid, data, plot_width, height - 1)
     return grid
+
+
+def _place(data: ChartData, plot_width: int) -> tuple[dict[int, int], list[int]]:
+    """The columns of the newest bars that fit in `plot_width`, right-aligned (bar index →
+    column), and of the gap marks among them: one where missing sessions fall between two
+    bars, one after the newest bar for those since it. The newest bar always gets a column."""
+    import numpy as np
+
+    stamps = data.timestamps
+    gaps = np.asarray(data.gaps, dtype=np.int64)
+    # Gaps at or before each bar's start: a bar starts after a gap when its count grows.
+    upto = np.searchsorted(gaps, stamps, side="right").tolist()
+    columns: dict[int, int] = {}
+    marks: list[int] = []
+    x = plot_width - 1
+    if len(gaps) > upto[-1] and plot_width > 1:
+        marks.append(x)
+        x -= 1
+    for bar in range(len(stamps) - 1, -1, -1):
+        if x < 0:
+            break
+        columns[bar] = x
+        x -= 1
+        if bar and upto[bar] > upto[bar - 1] and x >= 0:
+            marks.append(x)
+            x -= 1
+    return dict(reversed(columns.items())), marks
 
 
 def _price_range(data: ChartData, count: int) -> tuple[float, float]:
@@ -233,9 +268,7 @@ def _draw_price_axis(
             grid.put(x, y, "│", "axis")
 
 
-def _draw_time_axis(
-    grid: ChartGrid, data: ChartData, first: int, count: int, plot_width: int, y: int
-) -> None:
+def _draw_time_axis(grid: ChartGrid, data: ChartData, plot_width: int, y: int) -> None:
     """Dates where a session starts, times at round steps between them; a label only where it
     does not run into the previous one."""
     from datetime import UTC, datetime
@@ -249,8 +282,7 @@ def _draw_time_axis(
     )
     free = 0  # the first column a label may use
     previous_date = None
-    for offset in range(count):
-        bar = first + offset
+    for bar, x in grid.columns.items():
         stamp = int(data.timestamps[bar])
         when = datetime.fromtimestamp(stamp // 10**9, tz=zone)
         new_day = when.date() != previous_date
@@ -261,7 +293,6 @@ def _draw_time_axis(
             text = f"{when:%H:%M}"
         else:
             continue
-        x = plot_width - count + offset
         if x < free or x + len(text) > plot_width:
             continue
         grid.put(x, y, "╵", "axis")
@@ -296,6 +327,9 @@ class CandleChart(Widget):
     }
     CandleChart > .candle-chart--rejected {
         color: $text-disabled;
+    }
+    CandleChart > .candle-chart--gap {
+        color: $warning;
     }
     CandleChart > .candle-chart--message {
         color: $text-muted;

@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Static
 
 from engine.core.jobs import JobState
 from ktrdr_tui.formatting import duration, progress_bar
+from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 
 if TYPE_CHECKING:
     from engine.loading.load_job import LoadStatus
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from engine.loading.service import LoadService
 
 POLL_S = 0.1
+JOURNALS_POLL_S = 1.0  # how often the jobs folder is looked at for other processes' loads
 BAR_CELLS = 12
 # Fixed widths where the longest value is known, so the columns do not jump as a job goes;
 # the others grow with their values.
@@ -144,10 +146,15 @@ def describe(status: LoadStatus) -> Text:
     return line
 
 
-class JobsTable(DataTable):
+class JobsTable(ExplainsUnavailableKeys, DataTable):
     """The table of jobs; `enter` on a row opens its segments (shown in the footer)."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Details", id="jobs.details")]
+
+    def unavailable(self, action: str) -> str:
+        if action == "select_cursor" and not self.row_count:
+            return "No job to show yet: n starts a load."
+        return ""
 
 
 class JobsPane(Vertical):
@@ -197,6 +204,9 @@ class JobsPane(Vertical):
         self._told: set[str] = set()  # ended jobs whose end was told
         self._readings = 0  # journal reads asked for
         self._journals_read = False
+        self._journals_stamp: int | None = None  # the jobs folder as of the last read
+        self._waiting: list[LoadRequest] = []  # asked for before the service was there
+        self._to_select: str | None = None  # a job just started: its row becomes the selected
 
     def compose(self) -> ComposeResult:
         yield Static("Load jobs", classes="pane-title")
@@ -210,6 +220,7 @@ class JobsPane(Vertical):
     def on_mount(self) -> None:
         self.add_class("-empty")
         self.set_interval(POLL_S, self.poll)
+        self.set_interval(JOURNALS_POLL_S, self._watch_journals)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.poll())
         # The app's header changes once the load service is there: look at once rather than
         # at the next tick, so the pane never lags the header.
@@ -227,8 +238,10 @@ class JobsPane(Vertical):
             return
         if not self._readings:
             self.read_journals()
+        self._start_waiting()
         if self._journals_read:  # then the jobs of earlier runs come first, oldest first
             self.show(self.statuses())
+            self._select_started()
         else:
             self._show_hint(False)
 
@@ -239,8 +252,23 @@ class JobsPane(Vertical):
         return [*(s for i, s in self._persisted.items() if i not in live), *live.values()]
 
     def read_journals(self) -> None:
+        service = self.service
+        # Taken before the read: a journal written meanwhile makes the next look read again.
+        self._journals_stamp = service.journals_stamp() if service is not None else None
         self._readings += 1
         self._read_journals(self._readings)
+
+    def _watch_journals(self) -> None:
+        """Loads of another process (a `ktrdr-tui load` in another terminal) show here and
+        move too: the journals are read again whenever the jobs folder changes (a stat, cheap
+        enough for the event loop)."""
+        service = self.service
+        if (
+            service is not None
+            and self._readings
+            and service.journals_stamp() != self._journals_stamp
+        ):
+            self.read_journals()
 
     @work(thread=True, group="jobs-journals")
     def _read_journals(self, reading: int) -> None:
@@ -302,10 +330,13 @@ class JobsPane(Vertical):
         else:
             self.notify(f"{what} done: {status.bars_total:,} bars in the store.")
 
-    def _expect(self, job_ids: list[str]) -> None:
-        """Jobs this pane started or resumed: their end is told even if no poll saw them run."""
+    def _expect(self, job_ids: list[str], select: bool = False) -> None:
+        """Jobs this pane started or resumed: their end is told even if no poll saw them run.
+        `select`: the first becomes the selected row, so the next c, r or delete acts on it."""
         self._expecting.update(job_ids)
         self._told.difference_update(job_ids)
+        if select:
+            self._to_select = job_ids[0]
         self.poll()
 
     def _show_hint(self, any_jobs: bool) -> None:
@@ -323,6 +354,14 @@ class JobsPane(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._show_selected()
+
+    def _select_started(self) -> None:
+        """Move the cursor to the job just started, once its row is there."""
+        table = self.query_one(JobsTable)
+        if self._to_select is None or self._to_select not in table.rows:
+            return
+        table.move_cursor(row=table.get_row_index(self._to_select))
+        self._to_select = None
 
     # -- the selected job -------------------------------------------------------------------
 
@@ -347,16 +386,28 @@ class JobsPane(Vertical):
     def action_new_load(self) -> None:
         from ktrdr_tui.screens.new_load import NewLoadScreen
 
-        service = self.service
-        if service is None:
-            self.notify("The data service is still starting.", severity="warning")
-            return
+        # Opens at once, also while the service starts: the dialog only needs the calendar,
+        # and waits for it if the user is quicker still.
         now = self.app.config.now()  # type: ignore[attr-defined]
-        self.app.push_screen(NewLoadScreen(service.calendar, now), self._start)
+        self.app.push_screen(NewLoadScreen(now), self._start)
 
     def _start(self, request: LoadRequest | None) -> None:
-        if request is not None:
-            self._run(lambda service: service.start(request), "start the load")
+        if request is None:
+            return
+        if self.service is None:  # typed in the first moments: it starts once it can
+            self._waiting.append(request)
+            self.notify(
+                f"{' '.join(request.symbols)} {request.timeframe}: starts as soon as the data "
+                "service is ready.",
+                title="Starting…",
+            )
+            return
+        self._run(lambda service: service.start(request), "start the load", select=True)
+
+    def _start_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            self._start(request)
 
     def action_cancel(self) -> None:
         status = self._with_selected()
@@ -405,7 +456,11 @@ class JobsPane(Vertical):
 
     @work(thread=True, group="jobs-actions")
     def _run(
-        self, call: Callable[[LoadService], object], what: str, removes: str | None = None
+        self,
+        call: Callable[[LoadService], object],
+        what: str,
+        removes: str | None = None,
+        select: bool = False,
     ) -> None:
         service = self.service
         if service is None:
@@ -420,7 +475,7 @@ class JobsPane(Vertical):
         else:
             jobs = result if isinstance(result, list) else [result]
             if started := [job.id for job in jobs if hasattr(job, "id")]:
-                self.app.call_later(self._expect, started)  # call_later is thread-safe
+                self.app.call_later(self._expect, started, select)  # call_later: thread-safe
             if removes is not None:
                 self.app.call_later(self._forget, removes)
         # A start, resume or remove changes the journals on disk: read them again.

@@ -17,10 +17,13 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.widgets.candle_chart import CandleChart, ChartData, Marker
 from ktrdr_tui.widgets.speed_slider import SpeedSlider, speed_label
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
     from engine.session.playback import PlaybackSession, SessionSnapshot
@@ -46,11 +49,12 @@ _STATE_MARKS = {
     "failed": "✖ failed",
     "stopped": "■ stopped",
 }
-# Keys that need a session: dimmed in the footer until one is open.
+# Keys that need a session: dimmed in the footer until one is open, and they say so.
 SESSION_ACTIONS = frozenset({"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe"})
+NO_SESSION = "No session open: o opens one (stored bars and strategies)."
 
 
-class PlaybackPane(Vertical, can_focus=True):
+class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     DEFAULT_CSS = """
     PlaybackPane {
         height: 1fr;
@@ -108,10 +112,8 @@ class PlaybackPane(Vertical, can_focus=True):
 
     # -- keys -------------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in SESSION_ACTIONS and self.session is None:
-            return None  # shown, dimmed: there is nothing to act on yet
-        return True
+    def unavailable(self, action: str) -> str:
+        return NO_SESSION if action in SESSION_ACTIONS and self.session is None else ""
 
     def action_open_session(self) -> None:
         from ktrdr_tui.screens.open_session import OpenSessionScreen
@@ -175,6 +177,7 @@ class PlaybackPane(Vertical, can_focus=True):
             return
         available = [tf for tf in CHART_TIMEFRAMES if tf in snapshot.bars]
         if not available:
+            self.notify("No bars to chart yet: space plays, . steps one bar.")
             return
         current = self.chart_timeframe(snapshot)
         index = available.index(current) if current in available else -1
@@ -240,6 +243,8 @@ class PlaybackPane(Vertical, can_focus=True):
         self.query_one(CandleChart).show(self.chart_data(session, snapshot))
 
     def chart_data(self, session: PlaybackSession, snapshot: SessionSnapshot) -> ChartData | None:
+        import numpy as np
+
         from engine.market.timeframes import TIMEFRAME_SECONDS
 
         timeframe = self.chart_timeframe(snapshot)
@@ -254,6 +259,10 @@ class PlaybackPane(Vertical, can_focus=True):
             for signal in snapshot.recent_signals
             if signal.symbol == symbol
         )
+        # The missing sessions the clock has reached, after the first bar shown.
+        opens = session.missing_opens
+        lo, hi = np.searchsorted(opens, [view.timestamps[0], snapshot.clock_ns], side="right")
+        gaps = tuple(opens[lo:hi].tolist())
         return ChartData(
             view.timestamps,
             view.open,
@@ -263,7 +272,8 @@ class PlaybackPane(Vertical, can_focus=True):
             bar_seconds=TIMEFRAME_SECONDS[timeframe],
             markers=markers,
             timezone=self.opened.timezone if self.opened else "America/New_York",
-            key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe),
+            gaps=gaps,
+            key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe, len(gaps)),
         )
 
     def status_text(self, session: PlaybackSession, snapshot: SessionSnapshot) -> Content:
@@ -285,6 +295,8 @@ class PlaybackPane(Vertical, can_focus=True):
             first.append((" — space to play", "$text-muted"))
         elif state == "done":
             first.append((" — home restarts", "$text-muted"))
+        if snapshot.missing_dates:
+            first.append((f"   {gap_text(snapshot.missing_dates)}", "bold $warning"))
         warning = self.overrun_warning(session, snapshot)
         if warning:
             first.append((f"   {warning}", "bold $warning"))
@@ -319,3 +331,11 @@ class PlaybackPane(Vertical, can_focus=True):
         if snapshot.behind_s > behind_limit or now - self._warned_at < WARN_FOR_S:
             return f"⚠ can't keep up at {speed_label(snapshot.speed)}"
         return ""
+
+
+def gap_text(dates: Sequence[pd.Timestamp]) -> str:
+    """The sessions without stored bars the clock is passing: `gap: 2024-03-12 missing`, or
+    `gap: 2024-03-12 … 2024-03-14 missing (3 sessions)`."""
+    if len(dates) == 1:
+        return f"gap: {dates[0]:%Y-%m-%d} missing"
+    return f"gap: {dates[0]:%Y-%m-%d} … {dates[-1]:%Y-%m-%d} missing ({len(dates)} sessions)"

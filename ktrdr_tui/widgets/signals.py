@@ -30,7 +30,9 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from ktrdr_tui.formatting import plural
 from ktrdr_tui.screens.signal_filter import SignalFilter
+from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.widgets.signals_table import RowStyles, SignalsTable, exchange_time
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ INGEST_PER_TICK = 500_000  # signals counted and filtered per tick at most
 EXPORTS = "exports"  # under the data dir
 
 EMPTY_TEXT = "No signals yet — open a session in Playback (2, then o)"
+NO_EXPORT = "No session open: nothing to export. Open one in Playback (2, then o)."
 WAITING_TEXT = "No signals yet — play the session in Playback (2, then space)"
 NO_MATCH_TEXT = "No signal matches the filter ({filter}) — / changes it"
 
@@ -73,7 +76,7 @@ def export_path(folder: Path, symbol: str, filtered: bool, now: datetime | None 
     return path
 
 
-class SignalsPane(Vertical):
+class SignalsPane(ExplainsUnavailableKeys, Vertical):
     DEFAULT_CSS = """
     SignalsPane SignalsTable {
         height: 1fr;
@@ -157,10 +160,10 @@ class SignalsPane(Vertical):
             return []
         return self._log.rows(self._matched[start:stop])
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def unavailable(self, action: str) -> str:
         if action == "export" and self.session is None:
-            return None  # shown, dimmed: nothing to export yet
-        return True
+            return NO_EXPORT
+        return ""
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -261,7 +264,7 @@ class SignalsPane(Vertical):
         else:
             line.append("not following (f follows)", Style(dim=True))
         total = self._read
-        line.append(f" · {total:,} signal{'' if total == 1 else 's'}")
+        line.append(f" · {plural(total, 'signal')}")
         line.append(f" · {self._approved:,} approved · {total - self._approved:,} rejected")
         if self.signal_filter.active:
             line.append(f" · filter: {self.signal_filter.describe()}", "bold")
@@ -314,8 +317,7 @@ class SignalsPane(Vertical):
     def action_export(self) -> None:
         session = self.session
         if session is None:
-            self.notify("No session open: nothing to export.", severity="warning")
-            return
+            return  # the key is disabled then, and says why
         chosen = self.signal_filter if self.signal_filter.active else None
         self._export(session, chosen, Path(self.app.config.data_dir) / EXPORTS)
 
@@ -344,10 +346,14 @@ class SignalsPane(Vertical):
             )
             return
         if chosen is not None:
-            what = f"{len(rows):,} of {total:,} signals (filter: {chosen.describe()})"
+            what = f"{len(rows):,} of {plural(total, 'signal')} (filter: {chosen.describe()})"
         else:
-            what = f"all {total:,} signals"
+            what = "the signal" if total == 1 else f"all {plural(total, 'signal')}"
         so_far = " so far (the session plays on)" if playing else ""
         self.notify(
-            f"Wrote {what}{so_far} to {path}", title="Signals exported", timeout=10, markup=False
+            # The table shows exchange time; the file keeps UTC, as `backtest --signals-out`.
+            f"Wrote {what}{so_far} to {path}. Times in the file are UTC (the table shows ET).",
+            title="Signals exported",
+            timeout=10,
+            markup=False,
         )
