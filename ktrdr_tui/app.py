@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.session.playback import PlaybackSession
 
 GATEWAY_POLL_S = 0.5  # the header's gateway state: often enough for its countdown
+QUARANTINE_POLL_S = 1.0
 # (id, title, widget) in the order of their keys 1, 2, 3.
 PANES = [
     ("jobs", "Jobs", JobsPane),
@@ -77,6 +78,7 @@ class KtrdrApp(App[None]):
         self.theme = config.theme if config.theme in self.available_themes else DEFAULT_THEME
         self.sub_title = "choosing a source…"
         self._source: SourceChoice | None = None
+        self._quarantine_said = {"journals": 0, "store": 0}  # how many of each were notified
         self._gateway_state = ""
         self.loads: LoadService | None = None
         self.session: PlaybackSession | None = None
@@ -176,9 +178,10 @@ class KtrdrApp(App[None]):
 
     def _load_service_ready(self, service: LoadService) -> None:
         self.loads = service
-        # Journals found unreadable as the service opened were moved aside: say where.
-        for moved in service.journals.quarantined:
-            self.notify(moved.describe(), title="Quarantined", severity="warning", timeout=15)
+        # Files found unreadable (journals as the service opens or as the Jobs pane reads them,
+        # bar files as loads merge into them) are moved aside: say which, and where to.
+        self._say_quarantined()
+        self.set_interval(QUARANTINE_POLL_S, self._say_quarantined)
         if service.source == "sim":
             self._gateway_state = "running"
             self.log.info(f"simulated IB Gateway running on {service.address}")
@@ -188,6 +191,18 @@ class KtrdrApp(App[None]):
             service.keep_connected()
             self.set_interval(GATEWAY_POLL_S, self._show_header)
         self._show_header()
+
+    def _say_quarantined(self) -> None:
+        assert self.loads is not None
+        for name, moved in (
+            ("journals", self.loads.journals.quarantined),
+            ("store", self.loads.store.quarantined),
+        ):
+            # The lists only grow (appended by the engine's threads): read past what was said.
+            new = moved[self._quarantine_said[name] :]
+            self._quarantine_said[name] += len(new)
+            for file in new:
+                self.notify(file.describe(), title="Quarantined", severity="warning", timeout=15)
 
     def _show_header(self) -> None:
         if self._source is None:

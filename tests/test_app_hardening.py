@@ -46,3 +46,22 @@ async def test_a_journal_quarantined_at_start_is_announced_with_its_paths(
         moved = next((tmp_path / "store" / "quarantine" / "jobs").iterdir())
         assert note.message == f"{bad} is unreadable (no field 'symbol'); moved to {moved}"
         assert not bad.exists()
+
+
+async def test_files_quarantined_while_the_app_runs_are_announced(make_app, tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.loads is not None, "the load service")
+        jobs = tmp_path / "store" / "jobs"
+        jobs.mkdir(parents=True, exist_ok=True)
+        bad = jobs / "def456.json"
+        bad.write_text(json.dumps({"version": 1, "job_id": "def456", "pid": 2**70}))
+        # The Jobs pane notices the new journal, reads it and moves it aside: the app says so.
+        await until(
+            pilot,
+            lambda: any(n.title == "Quarantined" for n in app._notifications),
+            "the notice",
+        )
+        (note,) = [n for n in app._notifications if n.title == "Quarantined"]
+        assert note.message.startswith(f"{bad} is unreadable (")
+        assert not bad.exists()
