@@ -46,9 +46,10 @@ from engine.core.jobs import JobState
 from engine.ib.adapter import IBAdapter, default_library
 from engine.ib.pacing import PacingLedger, PacingRules
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
+from engine.ib.source import IBSource
 from engine.loading.journal import JournalStore, LoadJournal
 from engine.loading.load_job import LoadJob
-from engine.loading.planner import LoadMode, plan_load
+from engine.loading.planner import LoadMode, RequestLimits, plan_load
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import Session, calendar_for
@@ -234,7 +235,7 @@ def service_load(gateway: SimulatedGateway, library: str, workdir: Path, throttl
             started = time.perf_counter()
             if not throttle:
                 service.connect()
-                client = service._shared_connection().adapter._ib.client
+                client = service._shared_connection().source.adapter._ib.client
                 client.MaxRequests = 0  # a benchmark-only reach inside the client
             (job,) = service.start(request("1m", *YEAR))
             service.wait(job.id)
@@ -278,7 +279,10 @@ def bare_ib_insync(gateway: SimulatedGateway, segments, throttle: bool) -> float
 
 
 def bench_overhead(workdir: Path, repeats: int) -> None:
-    segments = plan_load(CALENDAR, "1m", LoadMode.FULL, sessions_of(*YEAR), NOTHING).segments
+    limits = RequestLimits.of(IBSource, "1m")
+    segments = plan_load(
+        CALENDAR, "1m", LoadMode.FULL, sessions_of(*YEAR), NOTHING, limits
+    ).segments
     default = default_library()
     print(
         f"2. a year of 1m bars ({len(segments)} segments), gateway with no latency, no pacing, "
@@ -455,9 +459,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet
 import {library}
-from engine.ib.adapter import IBAdapter
+from engine.ib.adapter import BarRequest, IBAdapter
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
-from engine.loading.planner import LoadMode, plan_load
+from engine.ib.source import IBSource
+from engine.loading.planner import LoadMode, RequestLimits, plan_load
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
@@ -470,10 +475,12 @@ if mode != "imports":
 if mode == "serve":
     sessions = calendar.sessions_for_dates(pd.Timestamp(start), pd.Timestamp(end))
     empty = pd.DatetimeIndex([], tz="UTC")
-    plan = plan_load(calendar, "1m", LoadMode.FULL, sessions, empty)
+    limits = RequestLimits.of(IBSource, "1m")
+    plan = plan_load(calendar, "1m", LoadMode.FULL, sessions, empty, limits)
     adapter = IBAdapter(address, 1, library="{library}")
     adapter.connect()
-    bars = sum(len(adapter.historical_bars(s.request("AAPL", "1m"))) for s in plan.segments)
+    requests = (BarRequest("AAPL", "1 min", s.end, s.duration) for s in plan.segments)
+    bars = sum(len(adapter.historical_bars(request)) for request in requests)
     adapter.close()
     print("bars", bars)
 if mode == "load":

@@ -54,6 +54,8 @@ class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     theme: str = DEFAULT_THEME
     now: Clock = system_clock  # what time it is; KTRDR_NOW fixes it (tests, demos)
+    # The app's keys by binding id (`"pane.jobs" = "f1"`), as Textual's `App.set_keymap`.
+    keymap: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -107,14 +109,26 @@ def _now(value: object) -> Clock:
     return FixedClock.parse(value)
 
 
-# config.toml key -> (Config field, parser, KTRDR_* variable)
-_KEYS: dict[str, tuple[str, Callable[[object], object], str]] = {
+def _keymap(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f'expected a table of binding id = "keys", got {value!r}')
+    for binding_id, keys in value.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise ValueError(
+                f'{binding_id!r}: expected keys such as "f1" or "f1,ctrl+j", got {keys!r}'
+            )
+    return dict(value)
+
+
+# config.toml key -> (Config field, parser, KTRDR_* variable or None: the file only)
+_KEYS: dict[str, tuple[str, Callable[[object], object], str | None]] = {
     "source": ("source", _source, "KTRDR_SOURCE"),
     "gateway": ("gateway", _gateway, "KTRDR_GATEWAY"),
     "client_id": ("client_id", _client_id, "KTRDR_CLIENT_ID"),
     "data_dir": ("data_dir", _data_dir, "KTRDR_DATA_DIR"),
     "theme": ("theme", _theme, "KTRDR_THEME"),
     "now": ("now", _now, "KTRDR_NOW"),
+    "keymap": ("keymap", _keymap, None),
 }
 
 
@@ -133,7 +147,7 @@ def load_config(
             raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
         changes[key] = _parse(key, value, f"{path}: {key}")
     for key, (_, _, variable) in _KEYS.items():
-        if environ.get(variable):
+        if variable and environ.get(variable):
             changes[key] = _parse(key, environ[variable], variable)
     for key, value in (flags or {}).items():
         if value is not None:

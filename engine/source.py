@@ -32,5 +32,5 @@ def choose_source(config: Config, timeout_s: float = 0.5) -> SourceChoice:
     if config.source != "auto":
         return SourceChoice(config.source, config.gateway, f"source set to {config.source}")
     if gateway_reachable(config.gateway, timeout_s):
-        return SourceChoice("ib", config.gateway, f"a gateway answers at {config.gateway}")
-    return SourceChoice("sim", config.gateway, f"no gateway at {config.gateway}")
+        return SourceChoice("ib", config.gateway, "auto: it answers")
+    return SourceChoice("sim", config.gateway, f"auto: nothing answers at {config.gateway}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import events, work
@@ -12,18 +14,22 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, TabbedContent, TabPane, Tabs
 
 from engine.config import DEFAULT_THEME, Config, config_path
 from engine.source import SourceChoice, choose_source
+from ktrdr_tui.engine_handle import EngineHandle
 from ktrdr_tui.footer import KeysFooter
-from ktrdr_tui.screens.help import HelpScreen
+from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened
+from ktrdr_tui.screens.help import HelpScreen, HelpSections
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.screens.type_ahead import type_ahead
 from ktrdr_tui.theme_files import ThemeFiles, load_theme_files, remember_theme
 from ktrdr_tui.widgets.jobs import JobsPane
 from ktrdr_tui.widgets.playback import PlaybackPane
 from ktrdr_tui.widgets.signals import SignalsPane
+from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from textual.theme import Theme
@@ -43,28 +49,35 @@ PANES = [
 ]
 
 
-class KtrdrApp(App[None]):
-    """Draws and forwards keys. The engine objects it holds are shared by the panes, which
-    poll them (snapshots, statuses) on timers: nothing here waits on the engine.
+class KtrdrApp(ReportsWorkerErrors, App[None]):
+    """Draws and forwards keys. The engine objects are in `engine` (an EngineHandle), built
+    here and handed to every pane: the panes poll it for high-rate data (snapshots, progress)
+    and get its events (`ktrdr_tui.messages`) from the app. Nothing here waits on the engine.
 
     - `calendar`: the exchange calendar (None for the first moment while a worker reads it):
       all the new-load dialog needs, so `n` works before the LoadService is there.
-    - `loads`: the LoadService (None until the source is chosen and, for `sim`, the in-process
-      gateway runs); the Jobs pane drives it.
-    - `session`: the open PlaybackSession (None until the user opens one in the Playback pane);
-      the Signals pane reads its signals.
+    - `loads`, `session`: the engine's LoadService and PlaybackSession, read through.
     """
 
     CSS_PATH = "app.tcss"
     TITLE = "ktrdr-tui"
 
     BINDINGS = [
-        # The tabs show these keys: the footer keeps its room for the pane's own.
-        Binding("1", "show_pane('jobs')", "Jobs", show=False, id="pane.jobs"),
-        Binding("2", "show_pane('playback')", "Playback", show=False, id="pane.playback"),
-        Binding("3", "show_pane('signals')", "Signals", show=False, id="pane.signals"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
+        # 1 2 3: from PANES. The tabs show these keys: the footer keeps its room for the
+        # pane's own.
+        *(
+            Binding(
+                str(n),
+                f"show_pane('{pane_id}')",
+                f"{title} pane",
+                show=False,
+                tooltip=f"the {title} pane",
+                id=f"pane.{pane_id}",
+            )
+            for n, (pane_id, title, _) in enumerate(PANES, start=1)
+        ),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
+        Binding("q", "quit", "Quit", tooltip="quit (asks first while loads run)", id="quit"),
     ]
 
     calendar: var[TradingCalendar | None] = var(None, init=False)
@@ -76,12 +89,13 @@ class KtrdrApp(App[None]):
         for theme in self._theme_files.themes:
             self.register_theme(theme)
         self.theme = config.theme if config.theme in self.available_themes else DEFAULT_THEME
+        self.set_keymap(dict(config.keymap))  # config.toml's `keymap`: binding id -> keys
         self.sub_title = "choosing a source…"
         self._source: SourceChoice | None = None
         self._quarantine_said = {"journals": 0, "store": 0}  # how many of each were notified
         self._gateway_state = ""
-        self.loads: LoadService | None = None
-        self.session: PlaybackSession | None = None
+        self.engine = EngineHandle(config, self.post_message)
+        self._panes: dict[str, Widget] = {}  # by pane id; on the main screen, under any dialog
         self._theme_lock = threading.Lock()  # config.toml is written by one worker at a time
 
     def compose(self) -> ComposeResult:
@@ -89,7 +103,8 @@ class KtrdrApp(App[None]):
         with TabbedContent(initial="jobs"):
             for number, (pane_id, title, pane) in enumerate(PANES, start=1):
                 with TabPane(f"{number} {title}", id=pane_id):
-                    yield pane(id=f"{pane_id}-pane")
+                    self._panes[pane_id] = pane(self.engine, id=f"{pane_id}-pane")
+                    yield self._panes[pane_id]
         yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -110,18 +125,26 @@ class KtrdrApp(App[None]):
         else:
             self.show_source(choose_source(self.config))  # nothing to probe
 
+    @property
+    def loads(self) -> LoadService | None:
+        return self.engine.loads
+
+    @property
+    def session(self) -> PlaybackSession | None:
+        return self.engine.session
+
+    @session.setter
+    def session(self, session: PlaybackSession) -> None:
+        self.engine.open_session(session)
+
     def on_unmount(self) -> None:
-        if self.session is not None:
-            self.session.stop()
-        if self.loads is not None:
-            # Running loads end as interrupted: resumable on the next start.
-            self.loads.close()
+        self.engine.close()  # running loads end as interrupted: resumable on the next start
         gc.unfreeze()  # what was frozen with the app (its own widgets too) can go with it
 
     def _theme_picked(self, _theme: Theme) -> None:
         self._remember_theme()
 
-    @work(thread=True, group="theme")
+    @work(thread=True, group="theme", exit_on_error=False, description="remember the theme")
     def _remember_theme(self) -> None:
         """The theme picked in the command palette is the one the next start opens with."""
         path = config_path()
@@ -131,7 +154,13 @@ class KtrdrApp(App[None]):
             except (OSError, ValueError) as exc:  # a read-only or broken config: go on
                 self.notify(f"The theme is not remembered: {path}: {exc}", severity="warning")
 
-    @work(thread=True, exclusive=True, group="calendar")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="calendar",
+        exit_on_error=False,
+        description="read the exchange calendar",
+    )
     def _read_calendar(self) -> None:
         # pandas and exchange_calendars take most of a second to import: never on the event
         # loop, and side by side with the source probe.
@@ -139,7 +168,13 @@ class KtrdrApp(App[None]):
 
         self.call_from_thread(setattr, self, "calendar", calendar_for())
 
-    @work(thread=True, exclusive=True, group="source")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="source",
+        exit_on_error=False,
+        description="choose the source",
+    )
     def _probe_source(self) -> None:
         # A connect to a closed loopback port fails at once, but a remote gateway may not
         # answer for a while: never on the event loop.
@@ -160,14 +195,21 @@ class KtrdrApp(App[None]):
         if self._source is not None and self.calendar is not None:
             self._open_load_service(self._source, self.calendar)
 
-    @work(thread=True, exclusive=True, group="load-service")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="load-service",
+        exit_on_error=False,
+        description="start the data service",
+    )
     def _open_load_service(self, choice: SourceChoice, calendar: TradingCalendar) -> None:
         # Imports pyarrow and the IB client, and for `sim` starts the gateway: never on the
         # event loop, so the first frame does not wait for them.
         from engine.loading.service import LoadService
 
-        service = LoadService.for_config(self.config, choice, calendar=calendar)
-        self.call_from_thread(self._load_service_ready, service)
+        store = self.engine.store(calendar)
+        service = LoadService.for_config(self.config, choice, calendar=calendar, store=store)
+        self.engine.service_ready(service)  # posts ServiceReady
         # What is alive now is mostly the program itself (the modules of textual, pandas,
         # pyarrow, the IB client: some 100,000 objects) and lives as long as the app. Out of
         # the collector's way, a full collection walks only what the app makes as it runs:
@@ -176,21 +218,34 @@ class KtrdrApp(App[None]):
         gc.collect()
         gc.freeze()
 
-    def _load_service_ready(self, service: LoadService) -> None:
-        self.loads = service
+    def on_service_ready(self, message: ServiceReady) -> None:
+        service = message.service
         # Files found unreadable (journals as the service opens or as the Jobs pane reads them,
         # bar files as loads merge into them) are moved aside: say which, and where to.
         self._say_quarantined()
         self.set_interval(QUARANTINE_POLL_S, self._say_quarantined)
         if service.source == "sim":
             self._gateway_state = "running"
-            self.log.info(f"simulated IB Gateway running on {service.address}")
+            self.log.info("simulated IB Gateway running")
         else:
             # Connected from now on, not from the first load: the header says at once whether
             # the gateway answers, and if not why, and counts down to the next try.
             service.keep_connected()
             self.set_interval(GATEWAY_POLL_S, self._show_header)
         self._show_header()
+        self.tell_panes(message)
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        self.tell_panes(message)
+
+    def on_session_opened(self, message: SessionOpened) -> None:
+        self.tell_panes(message)
+
+    def tell_panes(self, message: ServiceReady | JobEnded | SessionOpened) -> None:
+        """Hand an engine event on to every pane (messages bubble up, not down): a copy each,
+        as a message is handled once."""
+        for pane in self._panes.values():
+            pane.post_message(replace(message))  # refused, harmlessly, once the pane closed
 
     def _say_quarantined(self) -> None:
         assert self.loads is not None
@@ -223,7 +278,7 @@ class KtrdrApp(App[None]):
 
     def _focus_pane(self, pane_id: str) -> None:
         # The pane's keys apply while focus is inside it: hand focus to its main widget.
-        pane = self.query_one(f"#{pane_id}-pane")
+        pane = self._panes[pane_id]
         target = next((w for w in pane.query("*") if w.focusable), pane)
         target.focus()
 
@@ -247,14 +302,31 @@ class KtrdrApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.help_sections(), self.config.keymap))
+
+    def help_sections(self) -> HelpSections:
+        """The app's keys, then each pane's (its own widgets' too), from their bindings."""
+        palette = Binding(
+            self.COMMAND_PALETTE_BINDING,
+            "command_palette",
+            tooltip="command palette (themes, panes, quit)",
+        )
+        everywhere = [*self.BINDINGS, palette]
+        sections: HelpSections = [("Everywhere", [b for b in everywhere if isinstance(b, Binding)])]
+        for pane_id, title, _ in PANES:
+            nodes = self._panes[pane_id].walk_children(with_self=True)
+            sections.append(
+                (title, [b for n in nodes for b in n.BINDINGS if isinstance(b, Binding)])
+            )
+        return sections
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for pane_id, title, _ in PANES:
-            yield SystemCommand(
-                f"{title} pane",
-                f"Show the {title} pane",
-                lambda p=pane_id: self.action_show_pane(p),
-            )
-        yield SystemCommand("Help", "Show every key", self.action_help)
+        # The app's own keys (panes, help), from their bindings; quit is Textual's already.
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action != "quit":
+                yield SystemCommand(
+                    binding.description,
+                    f"Show {binding.tooltip}",
+                    partial(self.run_action, binding.action),
+                )

@@ -13,7 +13,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
+from engine.ib.pacing import PACING_MODES
+from engine.loading.modes import LoadMode
 from engine.market.timeframes import TIMEFRAMES
+from engine.session.speed import MIN_SPEED
 from ktrdr_tui import __version__
 from ktrdr_tui.commands import (
     EXIT_CANCELLED,
@@ -23,8 +26,6 @@ from ktrdr_tui.commands import (
     CommandFailed,
 )
 
-LOAD_MODES = ("tail", "backfill", "full", "local")
-PACING_MODES = ("real", "fast", "off")
 MAX_PORT = 65535
 MAX_LATENCY_MS = 60_000  # a minute per answer: slower is no test of anything
 PRECEDENCE = (
@@ -188,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--mode",
-        choices=LOAD_MODES,
-        default="full",
+        choices=tuple(LoadMode),
+        default=LoadMode.FULL,
         help="tail: newest data; backfill: older data; full: every hole in the range "
         "(default); local: report what the store holds, fetch and write nothing",
     )
@@ -262,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         default=0.0,
         metavar="X",
-        help="market seconds per wall second, at least 0.01; 0 (default) is as fast as "
-        "possible. Results are the same at every speed",
+        help=f"market seconds per wall second, at least {MIN_SPEED:g}; 0 (default) is as fast "
+        "as possible. Results are the same at every speed",
     )
     backtest.add_argument(
         "--signals-out",
@@ -306,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gateway.add_argument(
         "--pacing",
-        choices=PACING_MODES,
+        choices=tuple(PACING_MODES),
         default="real",
         help="real (default): IB's pacing rules, answered with error 162; fast: the same "
         "rules with windows 60 times shorter; off: no pacing",
@@ -438,7 +439,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from engine.logs import setup_logging
+    from engine.logging_setup import setup_logging
 
     debug = getattr(args, "debug", False)
     try:

@@ -24,6 +24,6 @@ async def until(
 
 def set_latency(app, ms: float) -> None:
     """Slow the in-process gateway's answers, so a load is still running when a key lands."""
-    gateway = app.loads._gateway
+    gateway = app.loads.bar_source.gateway
     faults = replace(gateway.settings.faults, latency_ms=ms)
     gateway.settings = replace(gateway.settings, faults=faults)

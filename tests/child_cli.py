@@ -25,9 +25,9 @@ WRITES_PREFIX = "atomic writes: "  # the last line of a child that was not kille
 _CHILD = """\
 import os, signal, sys
 import engine.core.atomic as atomic
-import engine.loading.service as service
+import engine.ib.source as ib_source
 
-service.SIM_PACING = "off"
+ib_source.SIM_PACING = "off"
 kill_at = int(sys.argv[1])
 writes = 0
 

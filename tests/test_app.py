@@ -153,7 +153,7 @@ async def test_auto_source_falls_back_to_sim(tmp_path: Path) -> None:
         port = server.getsockname()[1]
     # The port is closed again: nothing answers there.
     header = await header_with_gateway_at(port, tmp_path)
-    assert header == f"simulated IB Gateway (no gateway at 127.0.0.1:{port}) · running"
+    assert header == f"simulated IB Gateway (auto: nothing answers at 127.0.0.1:{port}) · running"
 
 
 async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -> None:
@@ -164,7 +164,7 @@ async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.sub_title == "simulated IB Gateway (source set to sim) · running"
-        address = app.loads.address
+        address = app.loads.bar_source.address
         assert address.host == "127.0.0.1"
         ib = ib_insync.IB()
         await ib.connectAsync(address.host, address.port, clientId=21, timeout=10)

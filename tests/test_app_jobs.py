@@ -85,7 +85,7 @@ async def test_default_month_follows_the_app_clock(
         await until(pilot, lambda: state_of(app, job_id) == "done")
         status = app.loads.statuses(persisted=False)[0]
         assert (status.start, status.end) == (first, last)
-        by_day = {s.first_session: s.expected_bars for s in status.segments}
+        by_day = {s.label: s.expected_bars for s in status.segments}  # one session each
         expected = {
             f"{s.date:%Y-%m-%d}": s.minutes
             for s in app.loads.calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
@@ -204,7 +204,7 @@ async def test_bad_input_shows_the_reason_under_the_field_and_does_not_submit(ma
         )
         screen.query_one("#symbols", Input).value = "AA PL$"
         await pilot.pause()
-        assert "is not a symbol" in str(screen.query_one("#symbols-error", Static).render())
+        assert "bad symbol" in str(screen.query_one("#symbols-error", Static).render())
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is screen  # still open: nothing started

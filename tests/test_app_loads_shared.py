@@ -8,6 +8,7 @@ import os
 import socket
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from app_harness import until
 from textual.widgets import DataTable, Input
@@ -15,10 +16,11 @@ from textual.widgets import DataTable, Input
 import engine.loading.service as service_module
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
+from engine.ib.durations import Duration
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
-from engine.loading.planner import LoadMode
+from engine.loading.planner import LoadMode, Segment
 
 
 def cell(app, job_id: str, column: str) -> str:
@@ -78,13 +80,15 @@ def journal(state: JobState, done: int) -> LoadJournal:
     segments = tuple(
         SegmentRecord(
             index=i,
-            first_session=day,
-            last_session=day,
-            start=f"{day}T14:30:00+00:00",
-            end=f"{day}T21:00:00+00:00",
-            duration="1 D",
-            sessions=1,
-            expected_bars=390,
+            segment=Segment(
+                first_session=pd.Timestamp(day),
+                last_session=pd.Timestamp(day),
+                start=pd.Timestamp(f"{day} 14:30", tz="UTC"),
+                end=pd.Timestamp(f"{day} 21:00", tz="UTC"),
+                duration=Duration(1, "D"),
+                sessions=1,
+                expected_bars=390,
+            ),
             status=SegmentStatus.DONE if i <= done else SegmentStatus.PENDING,
             bars=390 if i <= done else 0,
         )

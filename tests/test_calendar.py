@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.market.calendar import Gap, GapKind, Session, TradingCalendar, calendar_for
+from engine.market.calendar import Session, TradingCalendar, calendar_for
+from engine.market.exchange import EXCHANGE_TZ
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
 
 NYSE = calendar_for()
@@ -114,7 +115,6 @@ def test_sessions_carry_utc_open_and_close_across_daylight_saving() -> None:
 def test_session_minutes_and_early_closes(date: str, minutes: int, early: bool) -> None:
     found = session(date)
     assert found.minutes == minutes
-    assert NYSE.is_early_close(found) is early
     if early:
         assert found.close == new_york(f"{date} 13:00")
 
@@ -193,94 +193,34 @@ def test_bar_starts_property(exchange: str, first: int, count: int, timeframe: s
     assert len(starts) == sum(math.ceil(s.minutes * 60 / seconds) for s in sessions)
 
 
-# --- gaps ------------------------------------------------------------------------------------
+# --- what bars cover --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("start", "end", "kind"),
-    [
-        # Friday close to Monday open.
-        ("2024-01-05 21:00", "2024-01-08 14:30", GapKind.WEEKEND),
-        # Friday close to Tuesday open over Martin Luther King Jr. Day.
-        ("2024-01-12 21:00", "2024-01-16 14:30", GapKind.HOLIDAY),
-        # Wednesday's early close to Friday open over Independence Day.
-        ("2024-07-03 17:00", "2024-07-05 13:30", GapKind.HOLIDAY),
-        # Good Friday.
-        ("2024-03-28 20:00", "2024-04-01 13:30", GapKind.HOLIDAY),
-        # From a 13:00 early close to where the regular close would be.
-        ("2024-11-29 18:00", "2024-11-29 21:00", GapKind.EARLY_CLOSE),
-        # A weeknight.
-        ("2024-01-02 21:00", "2024-01-03 14:30", GapKind.OUTSIDE_HOURS),
-        # Before the open on a trading day.
-        ("2024-01-03 09:00", "2024-01-03 14:30", GapKind.OUTSIDE_HOURS),
-        # An hour of a regular session.
-        ("2024-01-03 15:00", "2024-01-03 16:00", GapKind.MISSING),
-        # A weekend that also swallows Friday's last hour is still a hole.
-        ("2024-01-05 20:00", "2024-01-08 14:30", GapKind.MISSING),
-    ],
-)
-def test_classify_gap(start: str, end: str, kind: GapKind) -> None:
-    assert NYSE.classify_gap(utc(start), utc(end)) is kind
+def test_exchange_tz_is_the_default_calendars_zone() -> None:
+    assert NYSE.timezone == EXCHANGE_TZ
 
 
-def minute_bars(first: str, last: str) -> pd.DatetimeIndex:
-    return NYSE.bar_starts(NYSE.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last)), 60)
-
-
-def test_find_gaps_only_the_hole_is_missing() -> None:
-    # Thursday 2024-01-04 to Wednesday 2024-01-17: overnights, a weekend, the MLK long weekend,
-    # and ten minutes cut out of Tuesday 2024-01-16.
-    bars = minute_bars("2024-01-04", "2024-01-17")
-    hole_start, hole_end = utc("2024-01-16 15:00"), utc("2024-01-16 15:10")
-    bars = bars[(bars < hole_start) | (bars >= hole_end)]
-    gaps = NYSE.find_gaps(bars, 60)
-    assert [gap.kind for gap in gaps] == [
-        GapKind.OUTSIDE_HOURS,  # Thu -> Fri
-        GapKind.WEEKEND,  # Fri -> Mon
-        GapKind.OUTSIDE_HOURS,  # Mon -> Tue
-        GapKind.OUTSIDE_HOURS,  # Tue -> Wed
-        GapKind.OUTSIDE_HOURS,  # Wed -> Thu
-        GapKind.OUTSIDE_HOURS,  # Thu -> Fri
-        GapKind.HOLIDAY,  # Fri -> Tue over MLK day
-        GapKind.MISSING,
-        GapKind.OUTSIDE_HOURS,  # Tue -> Wed
-    ]
-    assert [gap for gap in gaps if gap.kind is GapKind.MISSING] == [
-        Gap(hole_start, hole_end, GapKind.MISSING)
-    ]
-    weekend = gaps[1]
-    assert (weekend.start, weekend.end) == (utc("2024-01-05 21:00"), utc("2024-01-08 14:30"))
-
-
-def test_find_gaps_on_complete_bars_has_no_missing() -> None:
-    for timeframe in INTRADAY:
-        seconds = TIMEFRAME_SECONDS[timeframe]
-        sessions = NYSE.sessions_for_dates(pd.Timestamp("2024-11-25"), pd.Timestamp("2024-12-06"))
-        gaps = NYSE.find_gaps(NYSE.bar_starts(sessions, seconds), seconds)
-        assert len(gaps) == len(sessions) - 1
-        assert GapKind.MISSING not in {gap.kind for gap in gaps}
-
-
-@pytest.mark.parametrize("timeframe", ["1h", "4h"])
-def test_find_gaps_starts_at_the_close_after_a_short_last_bar(timeframe: str) -> None:
+@pytest.mark.parametrize("timeframe", ["1m", "1h", "1d"])
+def test_sessions_of_bars_are_those_of_the_first_and_last_bar(timeframe: str) -> None:
     seconds = TIMEFRAME_SECONDS[timeframe]
-    sessions = NYSE.sessions_for_dates(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03"))
-    gaps = NYSE.find_gaps(NYSE.bar_starts(sessions, seconds), seconds)
-    assert gaps == [Gap(utc("2024-01-02 21:00"), utc("2024-01-03 14:30"), GapKind.OUTSIDE_HOURS)]
+    week = NYSE.sessions_for_dates(pd.Timestamp("2024-01-08"), pd.Timestamp("2024-01-12"))
+    starts = NYSE.bar_starts(week[1:4], seconds)
+    assert NYSE.sessions_of_bars(seconds, starts[0], starts[-1]) == week[1:4]
 
 
-def test_find_gaps_needs_two_bars() -> None:
-    assert NYSE.find_gaps(pd.DatetimeIndex([], tz="UTC"), 60) == []
-    assert NYSE.find_gaps(pd.DatetimeIndex([utc("2024-01-02 14:30")]), 60) == []
+def test_sessions_of_bars_outside_hours_take_the_nearest_session_inside() -> None:
+    # 08:00 New York before Tuesday's open, 18:00 after Wednesday's close.
+    found = NYSE.sessions_of_bars(60, utc("2024-01-09 13:00"), utc("2024-01-10 23:00"))
+    assert dates(found) == ["2024-01-09", "2024-01-10"]
 
 
-def test_daily_find_gaps_reports_only_skipped_sessions() -> None:
-    sessions = NYSE.sessions_for_dates(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-31"))
-    daily = NYSE.bar_starts(sessions, 0)
-    assert NYSE.find_gaps(daily, 0) == []  # weekends and MLK day are no gaps
-    skipped = session("2024-01-17")
-    gaps = NYSE.find_gaps(daily[daily != utc("2024-01-17")], 0)
-    assert gaps == [Gap(skipped.open, skipped.close, GapKind.MISSING)]
+def test_expected_and_stored_per_session_count_each_sessions_bars() -> None:
+    two = NYSE.sessions_for_dates(pd.Timestamp("2024-07-02"), pd.Timestamp("2024-07-03"))
+    assert NYSE.expected_per_session(two, 300) == [78, 42]  # the 3rd closes at 13:00
+    assert NYSE.expected_per_session(two, 0) == [1, 1]
+    starts = NYSE.bar_starts(two, 300)
+    held = starts[70:100]  # the first session's last 8 and the second's first 22
+    assert list(NYSE.stored_per_session(two, 300, held)) == [8, 22]
 
 
 # --- other exchanges -------------------------------------------------------------------------
@@ -292,14 +232,11 @@ def test_london_works_through_the_same_api() -> None:
     # Christmas Day and Boxing Day closed; Christmas Eve and New Year's Eve close at 12:30.
     assert dates(week) == ["2024-12-23", "2024-12-24", "2024-12-27", "2024-12-30", "2024-12-31"]
     assert [s.minutes for s in week] == [510, 270, 510, 510, 270]
-    assert [london.is_early_close(s) for s in week] == [False, True, False, False, True]
     assert week[0].open == utc("2024-12-23 08:00")
     summer = session("2024-07-01", london)
     assert (summer.open, summer.close) == (utc("2024-07-01 07:00"), utc("2024-07-01 15:30"))
     assert len(london.bar_starts([week[0]], 60)) == 510
     assert len(london.bar_starts(week, 3600)) == 9 + 5 + 9 + 9 + 5
-    assert london.classify_gap(week[1].close, week[2].open) is GapKind.HOLIDAY
-    assert london.classify_gap(week[1].close, utc("2024-12-24 16:30")) is GapKind.EARLY_CLOSE
     # Easter Monday: London closed, New York open.
     assert london.session_for_date(pd.Timestamp("2024-04-01")) is None
     assert NYSE.session_for_date(pd.Timestamp("2024-04-01")) is not None

@@ -85,6 +85,9 @@ def test_config_file_can_be_named_by_environment(tmp_path: Path, monkeypatch) ->
         ("data_dir = 5\n", ["data_dir"]),
         ('sorce = "sim"\n', ["unknown key 'sorce'"]),
         ("source = \n", ["not valid TOML"]),
+        ('keymap = "f1"\n', ["keymap", "table of binding id"]),
+        ('keymap = { "pane.jobs" = 1 }\n', ["keymap", "'pane.jobs'", "expected keys"]),
+        ('keymap = { "pane.jobs" = "" }\n', ["keymap", "'pane.jobs'"]),
     ],
 )
 def test_bad_file_values_name_the_key(isolated_user_dirs: Path, text: str, names) -> None:
@@ -151,3 +154,12 @@ def test_gateway_address_round_trips(host: str, port: int) -> None:
 def test_gateway_address_rejects_ports_out_of_range(port: int) -> None:
     with pytest.raises(ValueError):
         GatewayAddress.parse(f"127.0.0.1:{port}")
+
+
+def test_keymap_maps_binding_ids_to_keys_from_the_file_only(
+    isolated_user_dirs: Path, monkeypatch
+) -> None:
+    write_config(isolated_user_dirs, 'keymap = { "pane.jobs" = "f1", "jobs.new" = "a,ctrl+n" }\n')
+    monkeypatch.setenv("KTRDR_KEYMAP", "ignored: a table has no variable")
+    assert load_config().keymap == {"pane.jobs": "f1", "jobs.new": "a,ctrl+n"}
+    assert Config().keymap == {}

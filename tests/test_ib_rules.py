@@ -3,6 +3,7 @@ step-size table, pacing, error classification, and the gateway's request checks.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -537,13 +538,14 @@ def test_intraday_days_are_the_last_sessions_that_opened_before_the_end(
 
 @PROPERTY
 @given(ordinal=st.integers(10, 6000), count=st.integers(1, 30))
-def test_days_from_a_close_cover_as_many_calendar_days(ordinal: int, count: int) -> None:
-    # A plan's requests end at a session's close and count "N D" in calendar days: the
-    # sessions IB answers with cover every bar of that span.
-    end = CALENDAR.session_at(ordinal).close
-    start = answer_start(Duration(count, "D"), end, 60, CALENDAR)
-    calendar_days = Duration(count, "D").start_before(end)
-    assert start <= calendar_days or CALENDAR.sessions_between(calendar_days, start) == []
+def test_days_from_a_close_cover_the_sessions_of_the_span(ordinal: int, count: int) -> None:
+    # A plan's request for `count` sessions ends at the last one's close and asks for the
+    # calendar days from the first one's open, rounded up: the sessions IB answers with (the
+    # last N that opened before the end) cover every one of them, early closes included.
+    first, last = CALENDAR.session_at(ordinal), CALENDAR.session_at(ordinal + count - 1)
+    days = math.ceil((last.close - first.open) / pd.Timedelta(days=1))
+    start = answer_start(Duration(days, "D"), last.close, 60, CALENDAR)
+    assert start <= first.open
 
 
 def bars_of(starts: list[int]) -> BarArrays:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from engine.core.cancellation import CancellationToken
+from engine.core.cancellation import CancelToken
 from engine.core.jobs import InvalidTransition, Job, JobEvent, JobRunner, JobState
 
 # Upper bound on waits for things that should happen promptly; never what a test measures.
@@ -87,10 +87,10 @@ def log(runner: JobRunner) -> EventLog:
     return events
 
 
-def block_until_cancelled(started: threading.Event) -> Callable[[CancellationToken], object]:
+def block_until_cancelled(started: threading.Event) -> Callable[[CancelToken], object]:
     """Work that signals it started, then waits on its token (never on a clock)."""
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         started.set()
         token.wait(None)
         token.raise_if_cancelled()
@@ -102,7 +102,7 @@ def block_until_cancelled(started: threading.Event) -> Callable[[CancellationTok
 def gated(gate: threading.Event, started: threading.Event | None = None):
     """Work that blocks until `gate` is set; a cancel or shutdown opens the gate too."""
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         token.on_cancel(gate.set)
         if started is not None:
             started.set()
@@ -145,7 +145,7 @@ def test_exception_ends_failed_with_a_one_line_error(
     exc: Exception,
     error: str,
 ) -> None:
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         raise exc
 
     with caplog.at_level(logging.ERROR, logger="engine.core.jobs"):
@@ -180,7 +180,7 @@ def test_cancel_running_job_goes_through_cancelling(runner: JobRunner, log: Even
     started, woken, proceed = threading.Event(), threading.Event(), threading.Event()
     seen: list[str] = []
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         started.set()
         token.wait(None)
         seen.append(token.reason)
@@ -212,7 +212,7 @@ def test_cancel_running_job_goes_through_cancelling(runner: JobRunner, log: Even
 def test_work_that_swallows_the_cancel_still_ends_cancelled(runner: JobRunner) -> None:
     started = threading.Event()
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         started.set()
         token.wait(None)
         return "partial result"
@@ -227,7 +227,7 @@ def test_work_that_swallows_the_cancel_still_ends_cancelled(runner: JobRunner) -
 def test_error_raised_while_stopping_ends_cancelled_not_failed(runner: JobRunner) -> None:
     started = threading.Event()
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         started.set()
         token.wait(None)
         raise ConnectionError("socket closed by the cancel")
@@ -288,7 +288,7 @@ def test_never_more_than_max_running_at_once(make_runner) -> None:
     peak = 0
     release = threading.Event()
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         nonlocal running, peak
         with lock:
             running += 1
@@ -327,9 +327,9 @@ def test_max_running_must_be_positive() -> None:
 
 def test_resume_cancelled_job_with_a_fresh_token(runner: JobRunner, log: EventLog) -> None:
     started = threading.Event()
-    tokens: list[CancellationToken] = []
+    tokens: list[CancelToken] = []
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         tokens.append(token)
         if len(tokens) == 1:
             started.set()
@@ -361,7 +361,7 @@ def test_resume_cancelled_job_with_a_fresh_token(runner: JobRunner, log: EventLo
 def test_resume_failed_job_clears_the_error_and_may_take_new_work(
     runner: JobRunner, log: EventLog
 ) -> None:
-    def broken(token: CancellationToken) -> object:
+    def broken(token: CancelToken) -> object:
         raise OSError("disk full")
 
     job = runner.submit(broken, name="save")
@@ -417,7 +417,7 @@ def test_shutdown_interrupts_running_and_queued_jobs(make_runner) -> None:
     started = threading.Event()
     reasons: list[str] = []
 
-    def work(token: CancellationToken) -> object:
+    def work(token: CancelToken) -> object:
         started.set()
         token.wait(None)
         reasons.append(token.reason)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
+from engine.ib.durations import Duration
 from engine.loading.journal import (
     JournalError,
     JournalStore,
@@ -23,20 +24,22 @@ from engine.loading.journal import (
     SegmentRecord,
     SegmentStatus,
 )
-from engine.loading.planner import LoadMode
+from engine.loading.planner import LoadMode, Segment
 from engine.loading.request import load_request
 from engine.loading.service import LoadService, journal_status
 from engine.market.calendar import calendar_for
 
 SEGMENT = SegmentRecord(
     index=1,
-    first_session="2024-01-02",
-    last_session="2024-01-02",
-    start="2024-01-02T14:30:00+00:00",
-    end="2024-01-02T21:00:00+00:00",
-    duration="1 D",
-    sessions=1,
-    expected_bars=390,
+    segment=Segment(
+        first_session=pd.Timestamp("2024-01-02"),
+        last_session=pd.Timestamp("2024-01-02"),
+        start=pd.Timestamp("2024-01-02 14:30", tz="UTC"),
+        end=pd.Timestamp("2024-01-02 21:00", tz="UTC"),
+        duration=Duration(1, "D"),
+        sessions=1,
+        expected_bars=390,
+    ),
     status=SegmentStatus.DONE,
     bars=390,
 )
@@ -106,7 +109,10 @@ BAD = {
     "timeframe": (_set(("timeframe",), "2m"), "timeframe: unknown timeframe '2m'"),
     "mode": (_set(("mode",), "sideways"), "mode: expected one of local, tail, backfill, full"),
     "state": (_set(("state",), None), "state: expected one of queued"),
-    "source": (_set(("source",), "tws"), "source: expected one of sim, ib, got 'tws'"),
+    "source": (
+        _set(("source",), "IB Gateway"),
+        "source: expected a source name such as 'ib', got 'IB Gateway'",
+    ),
     "start-date": (_set(("start",), "2024-13-01"), "start: expected an ISO date"),
     "start-text": (_set(("start",), "yesterday"), "start: expected a date YYYY-MM-DD"),
     "end-before-start": (_set(("end",), "2023-12-29"), "end 2023-12-29 is before start"),
@@ -179,7 +185,6 @@ def test_any_value_in_any_field_reads_cleanly_or_is_quarantined(
     # Whatever passed the checks is usable by everything that reads journals.
     assert LoadJournal.from_json(journal.to_json()) == journal
     journal_status(journal).to_json()
-    [segment.segment() for segment in journal.segments]
     store.recover_interrupted()
 
 

@@ -131,7 +131,7 @@ def test_a_request_snaps_to_sessions_and_defaults_end_to_the_last_completed_one(
 @pytest.mark.parametrize(
     ("symbols", "timeframe", "mode", "message"),
     [
-        (["../etc"], "1m", "full", "is not a symbol"),
+        (["../etc"], "1m", "full", "bad symbol"),
         (["AAPL"], "2m", "full", "unknown timeframe '2m'"),
         (["AAPL"], "1m", "sideways", "unknown mode 'sideways'"),
         ([], "1m", "full", "no symbol"),

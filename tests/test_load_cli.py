@@ -192,10 +192,10 @@ def test_local_mode_reports_on_the_store_and_writes_no_journal(capsys, data_dir)
     assert code == 0, err
     assert out.splitlines() == [
         "AAPL 1m 2024-01-02..2024-01-05: 780 of 1,560 bars stored (50.00%); 2 of 4 sessions "
-        "missing (2024-01-02, 2024-01-03); fetch them with: ktrdr-tui load AAPL --timeframe 1m "
+        "missing (2024-01-02 → 2024-01-03); fetch them with: ktrdr-tui load AAPL --timeframe 1m "
         "--start 2024-01-02 --end 2024-01-03",
         "MSFT 1m 2024-01-02..2024-01-05: 0 of 1,560 bars stored (0.00%); 4 of 4 sessions "
-        "missing (2024-01-02, 2024-01-03, 2024-01-04, 2024-01-05); fetch them with: ktrdr-tui "
+        "missing (2024-01-02 → 2024-01-05); fetch them with: ktrdr-tui "
         "load MSFT --timeframe 1m --start 2024-01-02 --end 2024-01-05",
     ]
     assert "source:" not in err  # no gateway chosen, none started

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 
 from engine.core.jobs import JobState
+from engine.ib.durations import Duration
 from engine.ib.pacing import PacingLedger, PacingRules
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, SegmentStatus
 from engine.loading.load_job import STAGES, LoadJob, _answer_problem, _trim
-from engine.loading.planner import LoadMode, cut_segments
+from engine.loading.planner import LoadMode, RequestLimits, cut_segments
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
@@ -144,13 +145,13 @@ def test_journal_records_every_segment(start_gateway, open_service, tmp_path: Pa
     journal = JournalStore(tmp_path / "data" / "jobs").load(job.id)
     assert journal.state is JobState.DONE
     assert [s.status for s in journal.segments] == [SegmentStatus.DONE] * 4
-    assert [s.first_session for s in journal.segments] == [
+    assert [s.label for s in journal.segments] == [
         "2024-01-05",
         "2024-01-04",
         "2024-01-03",
         "2024-01-02",
     ]
-    assert all(s.bars == 390 and s.duration == "1 D" for s in journal.segments)
+    assert all(s.bars == 390 and s.segment.duration == Duration(1, "D") for s in journal.segments)
     data = json.loads(JournalStore(tmp_path / "data" / "jobs").path(job.id).read_text())
     assert data["version"] == 1 and data["symbol"] == "AAPL"
 
@@ -481,7 +482,8 @@ def test_a_wrong_answer_fails_its_segment_with_the_reason_and_resume_fetches_it(
 def test_an_answer_with_no_bar_in_the_segment_fails_it() -> None:
     # Bars of another day (a gateway answering the wrong window): nothing to store, not done.
     friday = CALENDAR.sessions_for_dates(pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-05"))
-    (segment,) = cut_segments(friday, "1m", {friday[0].ordinal: 390})
+    limits = RequestLimits(Duration(1, "D"), 2000)
+    (segment,) = cut_segments(friday, {friday[0].ordinal: 390}, limits)
 
     def problem(day: str) -> str | None:
         starts = expected_starts(day, day)

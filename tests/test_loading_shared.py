@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
+from engine.ib.durations import Duration
 from engine.ib.pacing import PacingRules
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
 from engine.loading.load_job import LoadFailed, LoadJob, load_percent
-from engine.loading.planner import LoadMode
+from engine.loading.planner import LoadMode, Segment
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
@@ -285,13 +286,15 @@ def test_load_percent_is_the_share_of_segments_done(
     segments = tuple(
         SegmentRecord(
             index=i,
-            first_session="2024-01-02",
-            last_session="2024-01-02",
-            start="2024-01-02T14:30:00+00:00",
-            end="2024-01-02T21:00:00+00:00",
-            duration="1 D",
-            sessions=1,
-            expected_bars=390,
+            segment=Segment(
+                first_session=pd.Timestamp("2024-01-02"),
+                last_session=pd.Timestamp("2024-01-02"),
+                start=pd.Timestamp("2024-01-02 14:30", tz="UTC"),
+                end=pd.Timestamp("2024-01-02 21:00", tz="UTC"),
+                duration=Duration(1, "D"),
+                sessions=1,
+                expected_bars=390,
+            ),
             status=status,
         )
         for i, status in enumerate(statuses, 1)

@@ -9,19 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.ib.durations import TIMEFRAME_BAR_SIZES, Duration, exceeds_step
-from engine.loading.planner import (
-    MAX_BARS_PER_REQUEST,
-    LoadMode,
-    days_back,
-    expected_per_session,
-    plan_load,
-)
+from engine.ib.source import MAX_BARS_PER_REQUEST, IBSource
+from engine.loading.planner import LoadMode, RequestLimits, days_back, plan_load
 from engine.market.calendar import Session, calendar_for
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
 
 CALENDAR = calendar_for()
 YEAR_2024 = CALENDAR.sessions_for_dates(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-12-31"))
 NOTHING = pd.DatetimeIndex([], tz="UTC")
+
+
+def ib_limits(timeframe: str) -> RequestLimits:
+    """IB's limits, as its source gives them to the planner."""
+    return RequestLimits.of(IBSource, timeframe)
 
 
 def stored_bars(sessions: list[Session], timeframe: str, keep: list[str]) -> pd.DatetimeIndex:
@@ -49,7 +49,7 @@ def fits(timeframe: str, sessions: list[Session]) -> bool:
     independently for the optimum below)."""
     bar_size = TIMEFRAME_BAR_SIZES[timeframe]
     end = sessions[-1].close
-    bars = sum(expected_per_session(CALENDAR, sessions, TIMEFRAME_SECONDS[timeframe]))
+    bars = sum(CALENDAR.expected_per_session(sessions, TIMEFRAME_SECONDS[timeframe]))
     return bars <= MAX_BARS_PER_REQUEST and not exceeds_step(
         bar_size, days_back(sessions[0].open, end), end
     )
@@ -93,9 +93,8 @@ def stores(draw):
 @given(stores())
 def test_full_mode_segments_cover_exactly_the_missing_sessions(case) -> None:
     timeframe, sessions, keep = case
-    plan = plan_load(
-        CALENDAR, timeframe, LoadMode.FULL, sessions, stored_bars(sessions, timeframe, keep)
-    )
+    stored = stored_bars(sessions, timeframe, keep)
+    plan = plan_load(CALENDAR, timeframe, LoadMode.FULL, sessions, stored, ib_limits(timeframe))
     # A one-bar session cannot be half stored: 'part' keeps its only bar.
     missing = [
         s
@@ -103,7 +102,7 @@ def test_full_mode_segments_cover_exactly_the_missing_sessions(case) -> None:
         if how == "none"
         or (
             how == "part"
-            and expected_per_session(CALENDAR, [s], TIMEFRAME_SECONDS[timeframe])[0] > 1
+            and CALENDAR.expected_per_session([s], TIMEFRAME_SECONDS[timeframe])[0] > 1
         )
     ]
     ordinals = [o for segment in plan.segments for o in covered(segment)]
@@ -131,7 +130,7 @@ def test_full_mode_segments_cover_exactly_the_missing_sessions(case) -> None:
     [("1m", 252), ("5m", 53), ("15m", 53), ("30m", 12), ("1h", 12), ("4h", 12), ("1d", 1)],
 )
 def test_a_year_from_an_empty_store(timeframe: str, requests: int) -> None:
-    plan = plan_load(CALENDAR, timeframe, LoadMode.FULL, YEAR_2024, NOTHING)
+    plan = plan_load(CALENDAR, timeframe, LoadMode.FULL, YEAR_2024, NOTHING, ib_limits(timeframe))
     assert len(plan.segments) == requests
     assert plan.sessions == 252 and plan.missing_sessions == 252 and plan.stored_bars == 0
     assert plan.bars_to_fetch == plan.expected_bars
@@ -141,7 +140,7 @@ def test_a_year_from_an_empty_store(timeframe: str, requests: int) -> None:
 
 def test_one_minute_bars_take_one_request_per_session_with_early_closes() -> None:
     sessions = CALENDAR.sessions_for_dates(pd.Timestamp("2024-11-25"), pd.Timestamp("2024-12-03"))
-    plan = plan_load(CALENDAR, "1m", LoadMode.FULL, sessions, NOTHING)
+    plan = plan_load(CALENDAR, "1m", LoadMode.FULL, sessions, NOTHING, ib_limits("1m"))
     assert [s.duration for s in plan.segments] == [Duration(1, "D")] * len(sessions)
     black_friday = next(s for s in plan.segments if s.first_session == pd.Timestamp("2024-11-29"))
     assert black_friday.expected_bars == 210
@@ -152,7 +151,7 @@ def test_a_complete_store_needs_no_request() -> None:
     sessions = YEAR_2024[:30]
     stored = CALENDAR.bar_starts(sessions, 60)
     for mode in LoadMode:
-        plan = plan_load(CALENDAR, "1m", mode, sessions, stored)
+        plan = plan_load(CALENDAR, "1m", mode, sessions, stored, ib_limits("1m"))
         assert plan.segments == () and plan.stored_bars == plan.expected_bars
 
 
@@ -164,7 +163,7 @@ def test_modes_choose_their_side_of_the_stored_data() -> None:
     oldest = sessions[3].date
 
     def dates(mode: LoadMode) -> list[pd.Timestamp]:
-        plan = plan_load(CALENDAR, "1h", mode, sessions, stored)
+        plan = plan_load(CALENDAR, "1h", mode, sessions, stored, ib_limits("1h"))
         return sorted(
             s.date
             for segment in plan.segments
@@ -184,14 +183,14 @@ def test_modes_choose_their_side_of_the_stored_data() -> None:
 def test_backfill_fetches_the_sessions_nearest_the_stored_data_first() -> None:
     sessions = YEAR_2024[:30]
     stored = CALENDAR.bar_starts(sessions[25:], 60)
-    plan = plan_load(CALENDAR, "1m", LoadMode.BACKFILL, sessions, stored)
+    plan = plan_load(CALENDAR, "1m", LoadMode.BACKFILL, sessions, stored, ib_limits("1m"))
     assert plan.segments[0].first_session == sessions[24].date
     assert plan.segments[-1].first_session == sessions[0].date
 
 
 def test_daily_bars_and_the_year_limit() -> None:
     sessions = CALENDAR.sessions_for_dates(pd.Timestamp("2020-01-02"), pd.Timestamp("2024-12-31"))
-    plan = plan_load(CALENDAR, "1d", LoadMode.FULL, sessions, NOTHING)
+    plan = plan_load(CALENDAR, "1d", LoadMode.FULL, sessions, NOTHING, ib_limits("1d"))
     assert len(plan.segments) == 5  # one year per request
     for segment in plan.segments:
         assert not exceeds_step("1 day", segment.duration, segment.end)
@@ -208,3 +207,18 @@ def test_days_back_is_rounded_up_never_truncated(start, span_ms: int) -> None:
     assert duration.unit == "D"
     assert duration.start_before(end) <= start
     assert Duration(duration.count - 1, "D").start_before(end) > start or duration.count == 1
+
+
+def test_without_limits_each_run_of_missing_sessions_is_one_segment() -> None:
+    # A local report's plan: the runs the store lacks, not the requests a source would need.
+    sessions = YEAR_2024[:10]
+    stored = stored_bars(sessions, "1m", ["none"] * 4 + ["all"] + ["none"] * 5)
+    plan = plan_load(CALENDAR, "1m", LoadMode.FULL, sessions, stored)
+    assert [(s.first_session, s.last_session) for s in plan.segments] == [
+        (sessions[5].date, sessions[9].date),
+        (sessions[0].date, sessions[3].date),
+    ]
+    assert (
+        len(plan_load(CALENDAR, "1m", LoadMode.FULL, sessions, stored, ib_limits("1m")).segments)
+        == 9
+    )

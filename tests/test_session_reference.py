@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.bar_files import read_bar_file
-from engine.market.calendar import GapKind, Session, calendar_for
+from engine.market.calendar import Session, calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
 from engine.market.store import BarStore
 from engine.session.bars import SessionBars, read_session_bars
@@ -622,7 +622,6 @@ def test_removed_bars_lower_the_day_quality_by_exactly_their_share(
         for a, b in runs_of(removed)
     ]
     assert [(gap.start, gap.end) for gap in measured.gaps] == expected_gaps
-    assert all(gap.kind == GapKind.MISSING for gap in measured.gaps)
     for other in set(range(len(QUALITY_SESSIONS))) - {day}:
         assert quality.day(other).quality_pct == 100.0 and quality.day(other).gaps == ()
 
@@ -661,9 +660,7 @@ def test_a_session_without_bars_is_0_percent_and_one_gap_open_to_close() -> None
     day = quality.day(1)
     (session,) = sessions_of(pd.Timestamp("2024-11-27"), pd.Timestamp("2024-11-27"))
     assert (day.expected, day.present, day.quality_pct) == (390, 0, 0.0)
-    assert [(g.start, g.end, g.kind) for g in day.gaps] == [
-        (session.open, session.close, GapKind.MISSING)
-    ]
+    assert [(g.start, g.end) for g in day.gaps] == [(session.open, session.close)]
     instants = np.array([session.open.value, session.open.value + MINUTE, session.close.value])
     assert quality.so_far_pct(np.ones(3, dtype=np.int64), instants).tolist() == [100.0, 0, 0]
     # The days around it are untouched.

@@ -37,7 +37,7 @@ def test_new_load_with_an_error(snap_compare, make_app, fake_loads) -> None:
     async def bad_symbol(pilot) -> None:
         await dialog_open(pilot, *"AAPL MSFT$")  # a reason long enough to take two lines
         dialog = pilot.app.screen
-        await until(pilot, lambda: shows(dialog.query_one("#symbols-error"), "is not a symbol"))
+        await until(pilot, lambda: shows(dialog.query_one("#symbols-error"), "bad symbol"))
         await pilot.pause()
         assert in_view(dialog.query_one("#load")) and in_view(dialog.query_one(".hint"))
 

@@ -7,6 +7,7 @@ clock, rate or ETA varies between runs. The new-load dialog takes a fixed "now".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pandas as pd
@@ -17,9 +18,10 @@ from textual.widgets import DataTable, Input
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
+from engine.ib.durations import Duration
 from engine.loading.journal import SegmentRecord, SegmentStatus
 from engine.loading.load_job import LoadStatus
-from engine.loading.planner import LoadMode
+from engine.loading.planner import LoadMode, Segment
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
 from ktrdr_tui.widgets.jobs import JobsPane
@@ -32,13 +34,15 @@ def segments(sessions: list[str], statuses: list[SegmentRecord | dict]) -> tuple
     return tuple(
         SegmentRecord(
             index=i,
-            first_session=day,
-            last_session=day,
-            start=f"{day}T13:30:00+00:00",
-            end=f"{day}T20:00:00+00:00",
-            duration="1 D",
-            sessions=1,
-            expected_bars=390,
+            segment=Segment(
+                first_session=pd.Timestamp(day),
+                last_session=pd.Timestamp(day),
+                start=pd.Timestamp(f"{day} 13:30", tz="UTC"),
+                end=pd.Timestamp(f"{day} 20:00", tz="UTC"),
+                duration=Duration(1, "D"),
+                sessions=1,
+                expected_bars=390,
+            ),
             **fields,
         )
         for i, (day, fields) in enumerate(zip(sessions, statuses, strict=True), start=1)
@@ -175,7 +179,9 @@ class FakeLoads:
 
     def __init__(self, statuses: list[LoadStatus]):
         self.calendar = calendar_for()
-        self.journals = SimpleNamespace(quarantined=[])  # no unreadable journal moved aside
+        # No unreadable journal or bar file moved aside.
+        self.journals = SimpleNamespace(quarantined=[])
+        self.store = SimpleNamespace(quarantined=[])
         self._statuses = statuses
         self.calls: list[tuple[str, object]] = []
 
@@ -199,6 +205,9 @@ class FakeLoads:
 
     def journals_stamp(self) -> None:
         return None  # the fixed statuses never change on disk
+
+    def subscribe(self, listener) -> Callable[[], None]:
+        return lambda: None  # the fixed statuses never end
 
     def gateway_status(self) -> None:
         return None  # the header says what the app says before any connection

@@ -1,13 +1,12 @@
 """Headless building blocks shared by loads and backtests."""
 
-from engine.core.cancellation import CancellationToken, CancelToken, OperationCancelled
+from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.core.eta import Eta, EtaEstimator, EtaHistory
 from engine.core.jobs import InvalidTransition, Job, JobEvent, JobRunner, JobState
 from engine.core.progress import ProgressSnapshot, ProgressTracker, Stage
 
 __all__ = [
     "CancelToken",
-    "CancellationToken",
     "Eta",
     "EtaEstimator",
     "EtaHistory",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -19,28 +18,8 @@ class OperationCancelled(Exception):
     """Raised by `raise_if_cancelled` once a token is cancelled."""
 
 
-class CancellationToken(Protocol):
-    """What a worker may ask of the token it was handed."""
-
-    @property
-    def cancelled(self) -> bool: ...
-
-    @property
-    def reason(self) -> str: ...
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until cancelled or `timeout` seconds pass; True when cancelled."""
-        ...
-
-    def raise_if_cancelled(self) -> None: ...
-
-    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Run `callback` once on cancel (at once if already cancelled); returns an unregister."""
-        ...
-
-
 class CancelToken:
-    """The one implementation of `CancellationToken`; `cancel()` is safe from any thread."""
+    """The token a worker is handed and checks; `cancel()` is safe from any thread."""
 
     def __init__(self) -> None:
         self._event = threading.Event()

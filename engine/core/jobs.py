@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.core.cancellation import CancellationToken, CancelToken, OperationCancelled
+from engine.core.cancellation import CancelToken, OperationCancelled
+from engine.core.errors import first_line
 from engine.core.progress import ProgressTracker
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class JobEvent:
     error: str | None
 
 
-JobWork = Callable[[CancellationToken], object]
+JobWork = Callable[[CancelToken], object]
 JobListener = Callable[[JobEvent], None]
 
 
@@ -215,7 +216,7 @@ class JobRunner:
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.name)
             if not job._token.cancelled:
-                job._error = _one_line(exc)
+                job._error = first_line(exc)
                 self._transition(job, JobState.FAILED)
                 return
         if job._token.cancelled:
@@ -252,8 +253,3 @@ class JobRunner:
         if event.state.ended:
             # After the listeners: whoever waits for the end has seen every event by then.
             job._ended.set()
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

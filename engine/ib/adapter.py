@@ -13,6 +13,7 @@ import concurrent.futures
 import importlib
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from engine.config import GatewayAddress
-from engine.core.cancellation import CancellationToken, CancelToken, OperationCancelled
+from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.ib.durations import Duration
 from engine.ib.errors import (
     CONNECTIVITY_RESTORED,
@@ -115,7 +116,7 @@ class IBAdapter:
     def connected(self) -> bool:
         return self._ib is not None and self._ib.isConnected()
 
-    def connect(self, token: CancellationToken | None = None) -> None:
+    def connect(self, token: CancelToken | None = None) -> None:
         self._call(self._connect, token, timeout_s=self.connect_timeout_s + 5)
 
     def disconnect(self) -> None:
@@ -131,7 +132,7 @@ class IBAdapter:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def qualify(self, symbol: str, token: CancellationToken | None = None) -> ContractInfo:
+    def qualify(self, symbol: str, token: CancelToken | None = None) -> ContractInfo:
         contract = self._call(lambda: self._qualify(symbol), token)
         return ContractInfo(
             contract.symbol,
@@ -144,13 +145,13 @@ class IBAdapter:
         )
 
     def head_timestamp(
-        self, symbol: str, token: CancellationToken | None = None, what_to_show: str = "TRADES"
+        self, symbol: str, token: CancelToken | None = None, what_to_show: str = "TRADES"
     ) -> pd.Timestamp:
         value = self._call(lambda: self._head_timestamp(symbol, what_to_show), token)
         return pd.Timestamp(value).tz_convert("UTC")
 
     def historical_bars(
-        self, request: BarRequest, token: CancellationToken | None = None
+        self, request: BarRequest, token: CancelToken | None = None
     ) -> pd.DataFrame:
         """One segment's bars in the store's schema (daily bars at midnight UTC)."""
         bars = self._call(lambda: self._historical(request), token)
@@ -161,7 +162,7 @@ class IBAdapter:
     def _call(
         self,
         make: Callable[[], Coroutine[Any, Any, Any]],
-        token: CancellationToken | None,
+        token: CancelToken | None,
         timeout_s: float | None = None,
     ) -> Any:
         token = token or CancelToken()
@@ -223,7 +224,10 @@ class IBAdapter:
                 f"the IB Gateway at {self.address} did not finish the handshake"
             ) from None
         except OSError as exc:
-            raise NotConnected(f"no IB Gateway at {self.address} ({exc})") from None
+            # "connection refused", not "[Errno 111] Connect call failed ('127.0.0.1', 4002)":
+            # the header and the job's row already name the address.
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise NotConnected(f"no IB Gateway at {self.address} ({why})") from None
         log.info(
             "connected to %s with client id %d (%s)", self.address, self.client_id, self.library
         )
@@ -279,7 +283,14 @@ class IBAdapter:
         send: Callable[[int], None],
         cancel: Callable[[int], None] | None = None,
     ) -> Any:
-        """Send one request and await its end; errors for its id come out typed."""
+        """Send one request and await its end; errors for its id come out typed.
+
+        Not the library's public `reqHistoricalDataAsync` & co. (with `RaiseRequestErrors`):
+        when the task awaiting them is cancelled they neither return the request id nor send
+        `cancelHistoricalData` (they do so only on their own timeout), so a cancel would leave
+        the gateway working on the request and pacing counting it; and their RequestError
+        carries no answer the guard found unreadable (`_guard_historical`). The test
+        `test_cancel_returns_within_100_ms_and_cancels_at_the_gateway` holds us to both."""
         ib = self._require_ib()
         req_id = ib.client.getReqId()
         future = ib.wrapper.startReq(req_id, contract)

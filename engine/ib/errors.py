@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.core.retry import Recovery, recovery_for
+
 # Informational codes IB sends with reqId -1: farm status and connectivity restored.
 FARM_STATUS = frozenset({2103, 2104, 2105, 2106, 2107, 2108, 2119, 2158})
 CONNECTIVITY_RESTORED = frozenset({1101, 1102})
@@ -75,3 +77,22 @@ def classify(code: int, message: str) -> IBError:
     if code in (504, 1100):
         return ConnectionLost(message, code)
     return TransientError(message, code)
+
+
+# IB's retry-policy table: what the loader does after each error, whether it was fetching bars
+# or checking a symbol (the most specific class listed wins).
+RECOVERY: dict[type[BaseException], Recovery] = {
+    IBError: Recovery.FAIL,
+    PacingViolation: Recovery.PACING,
+    NotConnected: Recovery.RECONNECT,  # ConnectionLost and ClientIdInUse too
+    IBTimeout: Recovery.RECONNECT,
+    TransientError: Recovery.RETRY,
+    NoData: Recovery.FAIL,
+    InvalidRequest: Recovery.FAIL,
+    BadAnswer: Recovery.FAIL,
+    UnknownSymbol: Recovery.FAIL_JOB,
+}
+
+
+def recovery(exc: BaseException) -> Recovery | None:
+    return recovery_for(RECOVERY, exc)

@@ -1,7 +1,8 @@
-"""One IB connection shared by every load job in the process. When it drops, the first job
-to notice reconnects (with backoff, until the gateway is back or the job is cancelled); the
-others wait for that and carry on. Its state (connected, or why not and when the next try
-comes) is one value any thread reads: the app's header and every waiting job's status line."""
+"""One connection to the bar source, shared by every load job in the process. When it drops,
+the first job to notice reconnects (with backoff, until the gateway is back or the job is
+cancelled); the others wait for that and carry on. Its state (connected, or why not and when
+the next try comes) is one value any thread reads: the app's header and every waiting job's
+status line."""
 
 from __future__ import annotations
 
@@ -12,33 +13,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.config import GatewayAddress
-from engine.core.cancellation import CancellationToken, OperationCancelled
-from engine.ib.adapter import IBAdapter
-from engine.ib.errors import ClientIdInUse, IBTimeout, NotConnected
+from engine.core.cancellation import CancelToken, OperationCancelled
+from engine.core.retry import Backoff, Recovery
+from engine.loading.bar_source import BarSource
 
 log = logging.getLogger(__name__)
-
-# Client ids tried, one after another, while the gateway answers 326 (in use): the app and the
-# CLI (or two CLIs) then share one gateway without the user picking ids.
-CLIENT_IDS_TRIED = 32
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     first_delay_s: float = 1.0  # the first wait after a transient error or a lost connection
     max_delay_s: float = 15.0
-    transient_attempts: int = 5  # tries of one segment on transient errors before it fails
+    transient_attempts: int = 5  # tries of one request on transient errors before it fails
 
     def delay_s(self, attempt: int) -> float:
-        return min(self.first_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        return Backoff(self.first_delay_s, self.max_delay_s).delay_s(attempt)
 
 
 @dataclass(frozen=True)
 class GatewayStatus:
     """The shared connection as it is now."""
 
-    address: GatewayAddress
+    address: object  # the source's, printable
     client_id: int  # the one in use, or tried next
     connected: bool
     error: str  # why the last attempt failed; "" once connected or before any attempt
@@ -69,11 +65,11 @@ class GatewayStatus:
 class SharedConnection:
     def __init__(
         self,
-        adapter: IBAdapter,
+        source: BarSource,
         retry: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.adapter = adapter
+        self.source = source
         self.retry = retry
         self._clock = clock
         self._lock = threading.Lock()
@@ -84,11 +80,11 @@ class SharedConnection:
         self._listeners_lock = threading.Lock()
 
     def status(self) -> GatewayStatus:
-        connected = self.adapter.connected
+        connected = self.source.connected
         retry_at = None if connected else self._retry_at
         return GatewayStatus(
-            address=self.adapter.address,
-            client_id=self.adapter.client_id,
+            address=self.source.address,
+            client_id=self.source.client_id,
             connected=connected,
             error="" if connected else self._error,
             retry_in_s=None if retry_at is None else max(retry_at - self._clock(), 0.0),
@@ -115,12 +111,12 @@ class SharedConnection:
         for listener in listeners:
             listener(status)
 
-    def connect(self, token: CancellationToken) -> None:
+    def connect(self, token: CancelToken) -> None:
         """Connect once, no retry: under the lock, so no job starts a reconnect meanwhile."""
         with self._lock:
             self._attempt(token)
 
-    def ensure_connected(self, token: CancellationToken) -> None:
+    def ensure_connected(self, token: CancelToken) -> None:
         """Return once connected: retry with backoff until the gateway answers, however long
         that takes (`status()` says why and when the next try comes), or the token is
         cancelled (OperationCancelled)."""
@@ -129,10 +125,12 @@ class SharedConnection:
         while not self._lock.acquire(timeout=0.05):
             token.raise_if_cancelled()
         try:
-            while not self.adapter.connected:
+            while not self.source.connected:
                 try:
                     self._attempt(token)
-                except (NotConnected, IBTimeout) as exc:
+                except Exception as exc:
+                    if self.source.recovery(exc) is not Recovery.RECONNECT:
+                        raise
                     delay = self.retry.delay_s(self._failures)
                     log.info(
                         "gateway attempt %d failed (%s); next in %.1f s", self._failures, exc, delay
@@ -147,7 +145,7 @@ class SharedConnection:
             self._lock.release()
         token.raise_if_cancelled()
 
-    def keep_alive(self, token: CancellationToken, check_every_s: float = 1.0) -> None:
+    def keep_alive(self, token: CancelToken, check_every_s: float = 1.0) -> None:
         """Connect, and reconnect whenever the connection drops, until the token is cancelled:
         the app runs this so that its header tells the gateway's state before a job needs it."""
         try:
@@ -158,30 +156,12 @@ class SharedConnection:
         except OperationCancelled:
             return
 
-    def _attempt(self, token: CancellationToken) -> None:
-        """One try; a client id in use (326) moves on to the next id at once."""
-        adapter = self.adapter
-        first = adapter.client_id
+    def _attempt(self, token: CancelToken) -> None:
         try:
-            for _ in range(CLIENT_IDS_TRIED):
-                adapter.disconnect()  # what is left of a dropped connection
-                try:
-                    adapter.connect(token)
-                except ClientIdInUse:
-                    log.info("client id %d is in use at %s", adapter.client_id, adapter.address)
-                    adapter.client_id += 1
-                    continue
-                if adapter.client_id != first:
-                    log.info("client id %d was in use: connected as %d", first, adapter.client_id)
-                self._error, self._failures = "", 0
-                return
-            adapter.client_id = first
-            raise ClientIdInUse(
-                f"client ids {first} to {first + CLIENT_IDS_TRIED - 1} are all in use at "
-                f"{adapter.address}",
-                326,
-            )
-        except (NotConnected, IBTimeout) as exc:
-            self._error = str(exc)
-            self._failures += 1
+            self.source.connect(token)
+        except Exception as exc:
+            if self.source.recovery(exc) is Recovery.RECONNECT:
+                self._error = str(exc)
+                self._failures += 1
             raise
+        self._error, self._failures = "", 0

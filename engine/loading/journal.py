@@ -16,17 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 from engine.core.atomic import write_atomic
+from engine.core.errors import first_line
 from engine.core.jobs import JobState
 from engine.core.processes import PID_MAX, pid_alive
 from engine.core.quarantine import QuarantinedFile, move_aside
 from engine.ib.durations import Duration
 from engine.loading.planner import LoadMode, Segment
-from engine.market.store import QUARANTINE_DIR, StoreError, check_symbol
+from engine.market.store import QUARANTINE_DIR
+from engine.market.symbols import check_symbol
 from engine.market.timeframes import check_timeframe
 
 log = logging.getLogger(__name__)
@@ -46,47 +49,68 @@ class SegmentStatus(StrEnum):
 
 @dataclass(frozen=True)
 class SegmentRecord:
+    """A planned segment and how its fetching went; typed, written flat only by `to_json`."""
+
     index: int  # 1-based, in fetch order
-    first_session: str  # YYYY-MM-DD
-    last_session: str
-    start: str  # ISO UTC: the first session's open
-    end: str  # ISO UTC: the request's endDateTime
-    duration: str  # IB durationStr
-    sessions: int
-    expected_bars: int
+    segment: Segment
     status: SegmentStatus = SegmentStatus.PENDING
     bars: int = 0
     retries: int = 0
     error: str = ""
 
-    @classmethod
-    def from_segment(cls, index: int, segment: Segment) -> SegmentRecord:
-        return cls(
-            index=index,
-            first_session=f"{segment.first_session:%Y-%m-%d}",
-            last_session=f"{segment.last_session:%Y-%m-%d}",
-            start=segment.start.isoformat(),
-            end=segment.end.isoformat(),
-            duration=str(segment.duration),
-            sessions=segment.sessions,
-            expected_bars=segment.expected_bars,
-        )
-
-    def segment(self) -> Segment:
-        return Segment(
-            first_session=pd.Timestamp(self.first_session),
-            last_session=pd.Timestamp(self.last_session),
-            start=pd.Timestamp(self.start).tz_convert("UTC"),
-            end=pd.Timestamp(self.end).tz_convert("UTC"),
-            duration=Duration.parse(self.duration),
-            sessions=self.sessions,
-            expected_bars=self.expected_bars,
-        )
-
     @property
     def label(self) -> str:
-        first, last = self.first_session, self.last_session
-        return first if first == last else f"{first} → {last}"
+        return self.segment.label
+
+    @property
+    def expected_bars(self) -> int:
+        return self.segment.expected_bars
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **self._planned_json,
+            "status": self.status,
+            "bars": self.bars,
+            "retries": self.retries,
+            "error": self.error,
+        }
+
+    @cached_property
+    def _planned_json(self) -> dict[str, object]:
+        # Formatted once per record: a journal is written after every segment, and all but
+        # one of its records are the same objects as at the last write.
+        segment = self.segment
+        return {
+            "index": self.index,
+            "first_session": f"{segment.first_session:%Y-%m-%d}",
+            "last_session": f"{segment.last_session:%Y-%m-%d}",
+            "start": segment.start.isoformat(),
+            "end": segment.end.isoformat(),
+            "duration": str(segment.duration),
+            "sessions": segment.sessions,
+            "expected_bars": segment.expected_bars,
+        }
+
+    @classmethod
+    def from_json(cls, fields: dict[str, object]) -> SegmentRecord:
+        """From the checked fields (`_SEGMENT_FIELDS`) of a journal's segment."""
+        segment = Segment(
+            first_session=pd.Timestamp(fields["first_session"]),
+            last_session=pd.Timestamp(fields["last_session"]),
+            start=pd.Timestamp(fields["start"]).tz_convert("UTC"),
+            end=pd.Timestamp(fields["end"]).tz_convert("UTC"),
+            duration=Duration.parse(fields["duration"]),
+            sessions=fields["sessions"],
+            expected_bars=fields["expected_bars"],
+        )
+        return cls(
+            index=fields["index"],
+            segment=segment,
+            status=fields["status"],
+            bars=fields["bars"],
+            retries=fields["retries"],
+            error=fields["error"],
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +121,7 @@ class LoadJournal:
     mode: LoadMode
     start: str  # first session date of the range, YYYY-MM-DD
     end: str  # last session date of the range
-    source: str  # "sim" or "ib": a resumed job fetches from the same kind of source
+    source: str  # the bar source's name: a resumed job fetches from the same kind of source
     state: JobState
     created_at: str  # ISO UTC
     updated_at: str
@@ -127,7 +151,7 @@ class LoadJournal:
     def to_json(self) -> str:
         # Written after every segment of loads with thousands of them: vars() and the compact
         # C encoder cost a tenth of asdict() and an indented dump (bench/bench_loading.py).
-        data = {**vars(self), "segments": [vars(s) for s in self.segments]}
+        data = {**vars(self), "segments": [s.to_json() for s in self.segments]}
         data["version"] = JOURNAL_VERSION
         return json.dumps(data, ensure_ascii=False) + "\n"
 
@@ -144,16 +168,17 @@ class LoadJournal:
         if not isinstance(segments, list):
             raise ValueError(f"segments: expected a list, got {_shown(segments)}")
         fields["segments"] = tuple(
-            SegmentRecord(**_checked(s, _SEGMENT_FIELDS, f"segment {i}: "))
+            SegmentRecord.from_json(_checked(s, _SEGMENT_FIELDS, f"segment {i}: "))
             for i, s in enumerate(segments, 1)
         )
         journal = cls(**fields)
         if journal.end < journal.start:
             raise ValueError(f"end {journal.end} is before start {journal.start}")
-        for i, segment in enumerate(journal.segments, 1):
-            if segment.index != i:
-                raise ValueError(f"segment {i}: index {segment.index} out of order")
-            late = pd.Timestamp(segment.end) <= pd.Timestamp(segment.start)
+        for i, record in enumerate(journal.segments, 1):
+            if record.index != i:
+                raise ValueError(f"segment {i}: index {record.index} out of order")
+            segment = record.segment
+            late = segment.end <= segment.start
             if segment.last_session < segment.first_session or late:
                 raise ValueError(f"segment {i}: ends before it starts")
         return journal
@@ -163,6 +188,7 @@ class LoadJournal:
 
 _MAX_COUNT = 2**53  # counts beyond any load, yet exact in every JSON reader
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _shown(value: object) -> str:
@@ -195,10 +221,7 @@ def _job_id(value: object) -> str:
 
 
 def _symbol(value: object) -> str:
-    try:
-        return check_symbol(_text(value))
-    except StoreError as exc:
-        raise ValueError(str(exc)) from None
+    return check_symbol(_text(value))
 
 
 def _date(value: object) -> str:
@@ -244,13 +267,12 @@ def _choice(kind: type[StrEnum]) -> Callable[[object], StrEnum]:
     return check
 
 
-def _one_of(*names: str) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if value not in names:
-            raise ValueError(f"expected one of {', '.join(names)}, got {_shown(value)}")
-        return str(value)
-
-    return check
+def _source_name(value: object) -> str:
+    # Any source's name, not only the registered ones: a source handed to the service
+    # directly has journals too, and `resume` checks the name against its own.
+    if not isinstance(value, str) or not _SOURCE_NAME.fullmatch(value):
+        raise ValueError(f"expected a source name such as 'ib', got {_shown(value)}")
+    return value
 
 
 def _timeframe(value: object) -> str:
@@ -264,7 +286,7 @@ _JOURNAL_FIELDS: dict[str, Callable[[object], object]] = {
     "mode": _choice(LoadMode),
     "start": _date,
     "end": _date,
-    "source": _one_of("sim", "ib"),
+    "source": _source_name,
     "state": _choice(JobState),
     "created_at": _instant,
     "updated_at": _instant,
@@ -337,7 +359,7 @@ class JournalStore:
                 raise ValueError(f"job_id {journal.job_id!r} is not the file's name")
         except (OSError, ValueError, RecursionError) as exc:
             # ValueError covers bad JSON and bad UTF-8; RecursionError JSON nested too deep.
-            raise JournalError(self._quarantine(path, _one_line(exc))) from None
+            raise JournalError(self._quarantine(path, first_line(exc))) from None
         return journal
 
     def all(self) -> list[LoadJournal]:
@@ -380,11 +402,6 @@ class JournalStore:
             self.quarantined.append(moved)
         log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
         return moved.describe()
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,12 +1,13 @@
 """The pacing limiter every load job in the process shares: one ledger of the requests sent,
-so that jobs for several symbols together still keep within IB's three rules."""
+so that jobs for several symbols together still keep within the source's pacing rules."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
 
-from engine.core.cancellation import CancellationToken, OperationCancelled
+from engine.core.cancellation import CancelToken, OperationCancelled
+from engine.core.retry import Backoff
 from engine.ib.pacing import FAST_PACING, PacingLedger, PacingRules, PacingWait
 
 # The gateway counts a request when it arrives, a moment after we record it: windows a little
@@ -27,7 +28,7 @@ class PacingLimiter:
         self,
         identity: Hashable,
         contract: Hashable,
-        token: CancellationToken,
+        token: CancelToken,
         on_wait: Callable[[PacingWait], None] | None = None,
     ) -> float:
         """Block until the request may go and record it; returns the seconds waited. Another
@@ -55,4 +56,4 @@ class PacingLimiter:
         on the same account): the identical-request window, doubling, at most a tenth of the
         main window. Unpaced, the `fast` windows set the scale."""
         rules = self.rules or FAST_PACING
-        return min(rules.identical_window_s * 2 ** (attempt - 1), rules.window_s / 10)
+        return Backoff(rules.identical_window_s, rules.window_s / 10).delay_s(attempt)

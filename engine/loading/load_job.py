@@ -14,25 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pandas as pd
 
-from engine.core.cancellation import CancellationToken, OperationCancelled
+from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.core.eta import EtaEstimator, EtaHistory
 from engine.core.jobs import JobState
 from engine.core.progress import ProgressTracker, Stage
-from engine.ib.errors import (
-    BadAnswer,
-    IBError,
-    IBTimeout,
-    InvalidRequest,
-    NoData,
-    NotConnected,
-    PacingViolation,
-    TransientError,
-    UnknownSymbol,
-)
+from engine.core.retry import Recovery
 from engine.ib.pacing import PacingWait
+from engine.loading.bar_source import BarSource
 from engine.loading.connection import SharedConnection
 from engine.loading.journal import (
     JournalStore,
@@ -42,13 +34,14 @@ from engine.loading.journal import (
     now_iso,
 )
 from engine.loading.limiter import PacingLimiter
-from engine.loading.planner import LoadMode, Segment, plan_load
+from engine.loading.planner import LoadMode, RequestLimits, Segment, plan_load
 from engine.market.bar_files import bar_problems
 from engine.market.calendar import Session, TradingCalendar
 from engine.market.store import BarStore
 from engine.market.timeframes import TIMEFRAME_SECONDS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FETCH = "fetch segments"
 # The tracker gives the stage and its detail line; a load's percentage is its journal's share
@@ -72,6 +65,14 @@ _UNFINISHED = frozenset({SegmentStatus.WAITING, SegmentStatus.FETCHING})
 
 class LoadFailed(Exception):
     """The job cannot go on; the message is the one line the user sees."""
+
+
+@dataclass
+class _Tries:
+    """The failed tries of one request so far, by what they called for."""
+
+    transient: int = 0
+    pacing: int = 0
 
 
 def load_percent(journal: LoadJournal) -> float:
@@ -200,7 +201,7 @@ class LoadJob:
         *,
         store: BarStore,
         journals: JournalStore,
-        connection: SharedConnection | None,  # None in local mode: no IB at all
+        connection: SharedConnection | None,  # None in local mode: no source at all
         limiter: PacingLimiter,
         calendar: TradingCalendar,
         eta_history: EtaHistory | None = None,
@@ -293,15 +294,17 @@ class LoadJob:
 
     # -- the work, on a job thread ----------------------------------------------------------
 
-    def run(self, token: CancellationToken) -> LoadJournal:
+    def run(self, token: CancelToken) -> LoadJournal:
         journal = self._journal
         progress = self.progress
         head = None
         if journal.mode is not LoadMode.LOCAL:
             progress.start_stage("validate symbol", detail=f"Checking {journal.symbol} with IB")
-            self._with_ib(token, lambda: self._ib().qualify(journal.symbol, token))
+            self._setup_call(token, lambda: self._source().check_symbol(journal.symbol, token))
             progress.start_stage("head timestamp", detail="Asking IB where its data begins")
-            head = self._with_ib(token, lambda: self._ib().head_timestamp(journal.symbol, token))
+            head = self._setup_call(
+                token, lambda: self._source().head_timestamp(journal.symbol, token)
+            )
         sessions = self._sessions(head)
         if self._persisted:
             done = journal.segments_done
@@ -329,9 +332,9 @@ class LoadJob:
         progress.finish(f"Done: {journal.bars_fetched:,} bars in {journal.requests} requests")
         return journal
 
-    def _ib(self):  # the adapter, for the stages that talk to IB
+    def _source(self) -> BarSource:  # for the stages that talk to the source
         assert self._connection is not None
-        return self._connection.adapter
+        return self._connection.source
 
     def _sessions(self, head: pd.Timestamp | None) -> list[Session]:
         journal = self._journal
@@ -348,21 +351,22 @@ class LoadJob:
             )
         return available
 
-    def _plan(self, sessions: list[Session], token: CancellationToken) -> None:
+    def _plan(self, sessions: list[Session], token: CancelToken) -> None:
         journal, progress = self._journal, self.progress
         progress.start_stage("load local data", detail=f"Reading the stored {journal.symbol} bars")
         stored = self._store.timestamps(journal.symbol, journal.timeframe)
         token.raise_if_cancelled()
         progress.start_stage("gap analysis", detail=f"{len(stored):,} bars stored")
-        plan = plan_load(self._calendar, journal.timeframe, journal.mode, sessions, stored)
+        limits = None
+        if journal.mode is not LoadMode.LOCAL:
+            limits = RequestLimits.of(self._source(), journal.timeframe)
+        plan = plan_load(self._calendar, journal.timeframe, journal.mode, sessions, stored, limits)
         progress.start_stage(
             "segmentation",
             detail=f"{plan.missing_sessions} of {plan.sessions} sessions missing; "
             f"{len(plan.segments)} requests",
         )
-        records = tuple(
-            SegmentRecord.from_segment(i, segment) for i, segment in enumerate(plan.segments, 1)
-        )
+        records = tuple(SegmentRecord(i, segment) for i, segment in enumerate(plan.segments, 1))
         with self._lock:
             self._update(segments=records)
             # A local report fetches nothing: there is nothing to resume, so no journal.
@@ -371,7 +375,7 @@ class LoadJob:
                 self._journals.save(self._journal)
         token.raise_if_cancelled()
 
-    def _fetch_all(self, token: CancellationToken) -> None:
+    def _fetch_all(self, token: CancelToken) -> None:
         records = self._journal.segments
         total = len(records)
         todo = [r for r in records if r.status is not SegmentStatus.DONE]
@@ -390,14 +394,12 @@ class LoadJob:
             for s in self._journal.segments
         )
 
-    def _fetch(self, record: SegmentRecord, total: int, token: CancellationToken) -> None:
+    def _fetch(self, record: SegmentRecord, total: int, token: CancelToken) -> None:
         journal = self._journal
-        segment = record.segment()
-        request = segment.request(journal.symbol, journal.timeframe)
-        identity = (request.symbol, request.end_text, request.bar_size, str(request.duration))
-        contract = (request.symbol, request.what_to_show)
-        prefix = f"Segment {record.index}/{total}: {record.label}"
-        transient = violations = 0
+        segment = record.segment
+        identity = (journal.symbol, journal.timeframe, segment.end, segment.duration)
+        prefix = f"Segment {record.index}/{total}: {record.label} · "
+        tries = _Tries()
         while True:
             self._set_segment(record := replace(record, status=SegmentStatus.WAITING))
 
@@ -405,49 +407,29 @@ class LoadJob:
                 now = self._clock()
                 self._pacing_until = now + wait.seconds
                 self._wait = _Wait(
-                    f"{prefix} · waiting ", self._pacing_until, f" for pacing ({wait.rule})"
+                    f"{prefix}waiting ", self._pacing_until, f" for pacing ({wait.rule})"
                 )
                 self.progress.set_detail(self._wait.line(now))
                 self._update_eta()
 
-            self._limiter.acquire(identity, contract, token, on_wait)
+            self._limiter.acquire(identity, journal.symbol, token, on_wait)
             self._pacing_until, self._wait = 0.0, None
             self._set_segment(record := replace(record, status=SegmentStatus.FETCHING))
-            self.progress.set_detail(f"{prefix} · fetching")
+            self.progress.set_detail(f"{prefix}fetching")
             began = self._clock()
             with self._lock:
                 self._update(requests=self._journal.requests + 1)
             try:
-                bars = self._ib().historical_bars(request, token)
-            except PacingViolation:
-                violations += 1
-                delay = self._limiter.violation_backoff_s(violations)
-                record = replace(record, retries=record.retries + 1)
-                self._pause(token, delay, f"{prefix} · pacing violation from IB; retry in")
-                continue
-            except (NotConnected, IBTimeout) as exc:
-                record = replace(record, retries=record.retries + 1)
-                self._reconnect(token, prefix, exc)
-                continue
-            except TransientError as exc:
-                transient += 1
-                record = replace(record, retries=record.retries + 1)
-                policy = self._ib_retry()
-                if transient >= policy.transient_attempts:
+                answer = self._source().fetch(
+                    journal.symbol, journal.timeframe, segment.end, segment.duration, token
+                )
+            except Exception as exc:
+                recovery = self._recover(exc, token, prefix, tries)
+                if recovery is Recovery.FAIL:
                     self._finish_segment(record, SegmentStatus.FAILED, error=str(exc))
                     return
-                self._pause(
-                    token,
-                    policy.delay_s(transient),
-                    f"{prefix} · {exc} (try {transient}/{policy.transient_attempts}); retry in",
-                )
+                record = replace(record, retries=record.retries + 1)
                 continue
-            except (NoData, InvalidRequest, BadAnswer) as exc:
-                self._finish_segment(record, SegmentStatus.FAILED, error=str(exc))
-                return
-            except UnknownSymbol as exc:
-                raise LoadFailed(str(exc)) from None
-            answer = bars
             bars = _trim(answer, segment, journal.timeframe)
             problem = _answer_problem(answer, bars, segment, journal.timeframe, self._calendar)
             if problem:
@@ -456,11 +438,42 @@ class LoadJob:
                 return
             self._store.merge(journal.symbol, journal.timeframe, bars)
             self._run_bars += len(bars)
-            self.progress.set_detail(f"{prefix} · {len(bars):,} bars")
+            self.progress.set_detail(f"{prefix}{len(bars):,} bars")
             self._finish_segment(record, SegmentStatus.DONE, bars=len(bars))
             self._active_s += self._clock() - began
             self._timed_segments += 1
             return
+
+    def _recover(self, exc: Exception, token: CancelToken, prefix: str, tries: _Tries) -> Recovery:
+        """Act on the source's retry-policy table for `exc`, the same for every request: wait
+        out pacing or a backoff, or reconnect, and return what was done; FAIL when the request
+        is to fail (permanent, or transient too often). An unknown symbol fails the job, and an
+        error the source does not know (a bug) goes up as it is."""
+        assert self._connection is not None
+        recovery = self._connection.source.recovery(exc)
+        policy = self._connection.retry
+        if recovery is None:
+            raise exc
+        if recovery is Recovery.FAIL_JOB:
+            raise LoadFailed(str(exc)) from None
+        if recovery is Recovery.PACING:
+            tries.pacing += 1
+            delay = self._limiter.violation_backoff_s(tries.pacing)
+            self._pause(token, delay, f"{prefix}pacing violation from IB; retry in")
+        elif recovery is Recovery.RECONNECT:
+            log.warning("job %s: %s; reconnecting", self.id, exc)
+            self._wait_for_gateway(token, prefix)
+        elif recovery is Recovery.RETRY:
+            tries.transient += 1
+            attempts = policy.transient_attempts
+            if tries.transient >= attempts:
+                return Recovery.FAIL
+            self._pause(
+                token,
+                policy.delay_s(tries.transient),
+                f"{prefix}{exc} (try {tries.transient}/{attempts}); retry in",
+            )
+        return recovery
 
     def _finish_segment(
         self, record: SegmentRecord, status: SegmentStatus, bars: int = 0, error: str = ""
@@ -479,7 +492,7 @@ class LoadJob:
         with self._lock:
             self._journal = replace(self._journal, updated_at=now_iso(), **changes)
 
-    def _pause(self, token: CancellationToken, seconds: float, why: str) -> None:
+    def _pause(self, token: CancelToken, seconds: float, why: str) -> None:
         now = self._clock()
         self._wait = _Wait(f"{why} ", now + seconds)
         self.progress.set_detail(self._wait.line(now))
@@ -490,15 +503,7 @@ class LoadJob:
         finally:
             self._wait = None
 
-    def _ib_retry(self):
-        assert self._connection is not None
-        return self._connection.retry
-
-    def _reconnect(self, token: CancellationToken, prefix: str, exc: IBError) -> None:
-        log.warning("job %s: %s; reconnecting", self.id, exc)
-        self._wait_for_gateway(token, f"{prefix} · ")
-
-    def _wait_for_gateway(self, token: CancellationToken, prefix: str = "") -> None:
+    def _wait_for_gateway(self, token: CancelToken, prefix: str = "") -> None:
         """Return once the shared connection is up, however long the gateway takes; until
         then the status line says so and counts down to the next try (`_counting_down`)."""
         connection = self._connection
@@ -520,21 +525,17 @@ class LoadJob:
             self._gateway_prefix = None
         self.progress.set_detail(resume_detail)
 
-    def _with_ib(self, token: CancellationToken, call: Callable[[], object]):
-        """A setup call to IB (qualify, head timestamp), retried like a segment."""
-        assert self._connection is not None
-        policy, attempt = self._connection.retry, 0
+    def _setup_call(self, token: CancelToken, call: Callable[[], T]) -> T:
+        """A setup call to the source (check the symbol, head timestamp), retried like a
+        segment; when it is to fail, the job fails."""
+        tries = _Tries()
         while True:
+            self._wait_for_gateway(token)
             try:
-                self._wait_for_gateway(token)
                 return call()
-            except UnknownSymbol as exc:
-                raise LoadFailed(str(exc)) from None
-            except (NotConnected, IBTimeout, TransientError) as exc:
-                attempt += 1
-                if attempt >= policy.transient_attempts:
+            except Exception as exc:
+                if self._recover(exc, token, "", tries) is Recovery.FAIL:
                     raise LoadFailed(str(exc)) from None
-                self._pause(token, policy.delay_s(attempt), f"{exc}; retry in")
 
     def _update_eta(self) -> None:
         """Requests go one after another, but no faster than pacing lets them: the last one
@@ -548,7 +549,7 @@ class LoadJob:
             for s in journal.segments
             if s.status in (SegmentStatus.DONE, SegmentStatus.FAILED)
         )
-        floor = self._limiter.budget_s(remaining, (journal.symbol, "TRADES"))
+        floor = self._limiter.budget_s(remaining, journal.symbol)
         estimate = self._eta.update(done, journal.bars_total, lower_bound_s=floor)
         seconds = estimate.seconds
         if self._timed_segments and remaining:

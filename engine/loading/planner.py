@@ -1,36 +1,36 @@
 """Gap analysis and the segment planner: which sessions of a requested range the store lacks,
-and the fewest IB requests that fetch them.
+and the fewest requests that fetch them.
 
 A session counts as missing when the store holds fewer bars than the calendar expects in it;
 a missing session is fetched whole (the store's merge is idempotent). Runs of consecutive
-missing sessions are cut into segments from their newest end backwards, each as long as IB's
-step-size table and its 2000-bar limit allow; a segment's request ends at its last session's
-close and reaches back a whole number of days, rounded up so that it never falls short.
+missing sessions are cut into segments from their newest end backwards, each as long as the
+source's longest span and its most bars per request allow; a segment's request ends at its last
+session's close and reaches back a whole number of days, rounded up so that it never falls short.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from engine.ib.adapter import BarRequest
-from engine.ib.durations import TIMEFRAME_BAR_SIZES, Duration, exceeds_step
+from engine.ib.durations import Duration
+from engine.loading.modes import LoadMode
 from engine.market.calendar import Session, TradingCalendar
 from engine.market.timeframes import TIMEFRAME_SECONDS
 
-MAX_BARS_PER_REQUEST = 2000
 _DAY = pd.Timedelta(days=1)
 
 
-class LoadMode(StrEnum):
-    LOCAL = "local"  # the store only: nothing is fetched
-    TAIL = "tail"  # from the newest stored session up to the end of the range
-    BACKFILL = "backfill"  # from the oldest stored session back to the start of the range
-    FULL = "full"  # every hole in the range
+class SourceLimits(Protocol):
+    """The part of a `BarSource` the planner reads."""
+
+    def longest_span(self, timeframe: str) -> Duration: ...
+
+    def max_bars(self, timeframe: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,24 @@ class Segment:
 
     @property
     def label(self) -> str:
+        """Its sessions as the Jobs pane, `load` and the journal's records show them."""
         first, last = f"{self.first_session:%Y-%m-%d}", f"{self.last_session:%Y-%m-%d}"
         return first if first == last else f"{first} → {last}"
 
-    def request(self, symbol: str, timeframe: str) -> BarRequest:
-        return BarRequest(symbol, TIMEFRAME_BAR_SIZES[timeframe], self.end, self.duration)
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How much one request may ask of the source (its `longest_span` and `max_bars`)."""
+
+    longest: Duration
+    max_bars: int
+
+    @classmethod
+    def of(cls, source: SourceLimits, timeframe: str) -> RequestLimits:
+        return cls(source.longest_span(timeframe), source.max_bars(timeframe))
+
+    def allows(self, span: Duration, end: pd.Timestamp, bars: int) -> bool:
+        return bars <= self.max_bars and span.start_before(end) >= self.longest.start_before(end)
 
 
 @dataclass(frozen=True)
@@ -73,17 +86,19 @@ def plan_load(
     mode: LoadMode,
     sessions: list[Session],
     stored: pd.DatetimeIndex,
+    limits: RequestLimits | None = None,
 ) -> LoadPlan:
     """The plan for `sessions` (the requested range, already bounded by the head timestamp)
     given `stored`, the bar starts the dataset holds (all of them: tail and backfill look at
-    the newest and oldest)."""
+    the newest and oldest). `limits` are the source's; without them (a local report, which
+    fetches nothing) each run of consecutive missing sessions is one segment."""
     bar_seconds = TIMEFRAME_SECONDS[timeframe]
-    expected = expected_per_session(calendar, sessions, bar_seconds)
-    present = stored_per_session(calendar, sessions, bar_seconds, stored)
+    expected = calendar.expected_per_session(sessions, bar_seconds)
+    present = calendar.stored_per_session(sessions, bar_seconds, stored)
     missing = [s for s, e, p in zip(sessions, expected, present, strict=True) if p < e]
     wanted = _select(mode, missing, stored, calendar)
     per_session = dict(zip((s.ordinal for s in sessions), expected, strict=True))
-    segments = cut_segments(wanted, timeframe, per_session)
+    segments = cut_segments(wanted, per_session, limits)
     return LoadPlan(
         sessions=len(sessions),
         expected_bars=int(sum(expected)),
@@ -91,29 +106,6 @@ def plan_load(
         missing_sessions=len(missing),
         segments=tuple(sorted(segments, key=lambda segment: segment.end, reverse=True)),
     )
-
-
-def expected_per_session(
-    calendar: TradingCalendar, sessions: list[Session], bar_seconds: int
-) -> list[int]:
-    if bar_seconds == 0:
-        return [1] * len(sessions)
-    return [math.ceil(s.minutes * 60 / bar_seconds) for s in sessions]
-
-
-def stored_per_session(
-    calendar: TradingCalendar,
-    sessions: list[Session],
-    bar_seconds: int,
-    stored: pd.DatetimeIndex,
-) -> np.ndarray:
-    """How many of each session's expected bar starts the store holds."""
-    expected = calendar.bar_starts(sessions, bar_seconds).asi8
-    held = np.isin(expected, stored.as_unit("ns").asi8)
-    counts = expected_per_session(calendar, sessions, bar_seconds)
-    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cumulative = np.concatenate([[0], np.cumsum(held)])
-    return cumulative[bounds[1:]] - cumulative[bounds[:-1]]
 
 
 def _select(
@@ -137,10 +129,10 @@ def _session_date(calendar: TradingCalendar, bar_start: pd.Timestamp) -> pd.Time
 
 
 def cut_segments(
-    sessions: list[Session], timeframe: str, expected: dict[int, int]
+    sessions: list[Session], expected: dict[int, int], limits: RequestLimits | None
 ) -> list[Segment]:
-    """Cut the runs of consecutive sessions into the fewest requests IB allows."""
-    bar_size = TIMEFRAME_BAR_SIZES[timeframe]
+    """Cut the runs of consecutive sessions into the fewest requests `limits` allow (None:
+    no limit, one segment per run)."""
     ordered = sorted(sessions, key=lambda s: s.ordinal)
     segments: list[Segment] = []
     last = len(ordered) - 1
@@ -152,9 +144,7 @@ def cut_segments(
             if candidate.ordinal != ordered[first].ordinal - 1:
                 break  # a session the store holds lies between: a new run starts
             more = bars + expected[candidate.ordinal]
-            if more > MAX_BARS_PER_REQUEST or exceeds_step(
-                bar_size, days_back(candidate.open, end), end
-            ):
+            if limits is not None and not limits.allows(days_back(candidate.open, end), end, more):
                 break
             first, bars = first - 1, more
         head = ordered[first]

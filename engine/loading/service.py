@@ -1,6 +1,6 @@
 """The loading service: what the CLI and the app hold to start, watch, cancel and resume load
-jobs. It owns the store, the journals, the shared IB connection and the shared pacing limiter,
-and (with the simulated source) the in-process gateway.
+jobs. It owns the store, the journals, the bar source (`engine.loading.bar_source`) with its
+shared connection, and the shared pacing limiter.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,11 +20,11 @@ import pandas as pd
 from engine.config import Config, GatewayAddress
 from engine.core.cancellation import CancelToken
 from engine.core.eta import EtaHistory
-from engine.core.jobs import JobEvent, JobRunner, JobState
+from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState
 from engine.ib.adapter import IBAdapter
-from engine.ib.errors import IBError
-from engine.ib.pacing import PACING_MODES, REAL_PACING, PacingRules
-from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
+from engine.ib.pacing import PacingRules
+from engine.ib.source import IBSource
+from engine.loading.bar_source import BarSource, open_source
 from engine.loading.connection import GatewayStatus, RetryPolicy, SharedConnection
 from engine.loading.journal import JournalError, JournalStore, LoadJournal, now_iso
 from engine.loading.limiter import PacingLimiter
@@ -37,7 +38,12 @@ from engine.source import SourceChoice, choose_source
 
 log = logging.getLogger(__name__)
 
-SIM_PACING = "fast"  # the in-process gateway paces like IB, with windows 60 times shorter
+
+def merge_statuses(stored: Iterable[LoadStatus], live: Iterable[LoadStatus]) -> list[LoadStatus]:
+    """The jobs journals hold and the jobs this process runs, one row each: a live status wins
+    over its journal's; the stored ones first, each part in its own order."""
+    running = {status.job_id: status for status in live}
+    return [*(s for s in stored if s.job_id not in running), *running.values()]
 
 
 class LoadService:
@@ -45,26 +51,31 @@ class LoadService:
         self,
         data_dir: Path,
         *,
-        source: str,
-        address: GatewayAddress,
-        client_id: int,
-        pacing: PacingRules | None,
+        source: str | BarSource,
+        address: GatewayAddress | None = None,  # with a source name: the IB Gateway's ...
+        client_id: int = 1,  # ... the client id to try first ...
+        pacing: PacingRules | None = None,  # ... and the pacing it keeps
         retry: RetryPolicy | None = None,
         calendar: TradingCalendar | None = None,
         eta_history: EtaHistory | None = None,
         max_running: int = 4,
         library: str | None = None,
         clock: Callable[[], float] = time.monotonic,  # for countdowns and rates
+        store: BarStore | None = None,  # the app's one store of `data_dir`, if it has one
     ):
-        self.source = source
-        self.address = address
+        self._source: BarSource | None = None  # an IB source is made on first use
+        if isinstance(source, str):
+            assert address is not None, "an IB source needs the gateway's address"
+            self._ib_args = (source, address, client_id, library, pacing)
+            self.source = source
+        else:
+            self._source, self.source, pacing = source, source.name, source.pacing
         self.calendar = calendar or calendar_for()
-        self.store = BarStore(data_dir, self.calendar)
+        self.store = store if store is not None else BarStore(data_dir, self.calendar)
         self.journals = JournalStore(data_dir / "jobs")
         self._locks_dir = data_dir / "locks"
         self.limiter = PacingLimiter(pacing)
         self.retry = retry or RetryPolicy()
-        self._adapter_args = (address, client_id, library)
         self._connection: SharedConnection | None = None
         self._clock = clock
         self._closing = CancelToken()  # stops the background connection keeper
@@ -74,41 +85,24 @@ class LoadService:
         self._runner.subscribe(self._on_event)
         self._lock = threading.Lock()
         self._jobs: dict[str, LoadJob] = {}
+        # Ids a `resume` or `remove` works on, taken under `_lock` before either reads or
+        # deletes the journal: a fast double `r` must not start two jobs on one journal.
+        self._reserved: set[str] = set()
         self._held: dict[str, DatasetLock] = {}  # by job id, until the job ends
         # Journals as last read, by job id, with their file's (mtime, size) once settled.
         self._journals_read: dict[str, tuple[tuple[int, int] | None, LoadJournal]] = {}
-        self._gateway: SimulatedGateway | None = None
         self.recovered = self.journals.recover_interrupted()
 
     @classmethod
     def for_config(
         cls, config: Config, choice: SourceChoice | None = None, **options
     ) -> LoadService:
-        """The service for the configured source; with `sim`, a simulated gateway starts on a
-        free loopback port (stopped by `close`)."""
+        """The service for the configured source, opened by name (`bar_source.SOURCES`); the
+        `sim` source starts a simulated gateway on a free loopback port (stopped by `close`)."""
         choice = choice or choose_source(config)
         options.setdefault("eta_history", EtaHistory())  # rates of earlier loads, for the ETA
-        if choice.source == "sim":
-            gateway = SimulatedGateway(GatewaySettings(pacing=SIM_PACING, now=config.now))
-            address = gateway.start_in_thread()
-            service = cls(
-                config.data_dir,
-                source="sim",
-                address=address,
-                client_id=config.client_id,
-                pacing=PACING_MODES[SIM_PACING],
-                **options,
-            )
-            service._gateway = gateway
-            return service
-        return cls(
-            config.data_dir,
-            source="ib",
-            address=choice.gateway,
-            client_id=config.client_id,
-            pacing=REAL_PACING,
-            **options,
-        )
+        source = open_source(choice.source, config, address=choice.gateway)
+        return cls(config.data_dir, source=source, **options)
 
     # -- the shared connection --------------------------------------------------------------
 
@@ -116,9 +110,12 @@ class LoadService:
         """Connect now, failing at once with one line if no gateway answers (a benchmark
         times the load without the connect). Jobs connect by themselves, waiting for the
         gateway as long as it takes."""
+        connection = self._shared_connection()
         try:
-            self._shared_connection().connect(CancelToken())
-        except IBError as exc:
+            connection.connect(CancelToken())
+        except Exception as exc:
+            if connection.source.recovery(exc) is None:
+                raise
             raise LoadFailed(str(exc)) from None
 
     def keep_connected(self) -> None:
@@ -135,17 +132,25 @@ class LoadService:
             self._keeper.start()
 
     def gateway_status(self) -> GatewayStatus | None:
-        """The IB connection's state; None until something has used it."""
+        """The source's connection state; None until something has used it."""
         connection = self._connection
         return None if connection is None else connection.status()
 
+    @property
+    def bar_source(self) -> BarSource:
+        """Where the bars come from (made on first use)."""
+        with self._lock:
+            if self._source is None:
+                name, address, client_id, library, pacing = self._ib_args
+                adapter = IBAdapter(address, client_id, library=library)
+                self._source = IBSource(adapter, name=name, pacing=pacing)
+            return self._source
+
     def _shared_connection(self) -> SharedConnection:
+        source = self.bar_source
         with self._lock:
             if self._connection is None:
-                address, client_id, library = self._adapter_args
-                self._connection = SharedConnection(
-                    IBAdapter(address, client_id, library=library), self.retry, self._clock
-                )
+                self._connection = SharedConnection(source, self.retry, self._clock)
             return self._connection
 
     # -- jobs -------------------------------------------------------------------------------
@@ -183,10 +188,12 @@ class LoadService:
 
     def resume(self, job_id: str) -> LoadJob:
         """Continue a cancelled, failed or interrupted job from its journal."""
-        with self._lock:
-            live = self._jobs.get(job_id)
-        if live is not None and not live.journal.state.ended:
-            raise LoadFailed(f"job {job_id} is {live.journal.state}: nothing to resume")
+        with self._reserve(job_id) as live:
+            if live is not None and not live.journal.state.ended:
+                raise LoadFailed(f"job {job_id} is {live.journal.state}: nothing to resume")
+            return self._resume(job_id)
+
+    def _resume(self, job_id: str) -> LoadJob:
         try:
             journal = self.journals.load(job_id)
         except JournalError as exc:
@@ -266,12 +273,32 @@ class LoadService:
 
     def remove(self, job_id: str) -> None:
         """Forget an ended job (its bars stay in the store)."""
-        with self._lock:
-            job = self._jobs.get(job_id)
+        with self._reserve(job_id) as job:
             if job is not None and not job.journal.state.ended:
                 raise LoadFailed(f"job {job_id} is {job.journal.state}: cancel it first")
-            self._jobs.pop(job_id, None)
-        self.journals.delete(job_id)
+            with self._lock:
+                self._jobs.pop(job_id, None)
+            self.journals.delete(job_id)
+
+    @contextmanager
+    def _reserve(self, job_id: str) -> Iterator[LoadJob | None]:
+        """Hold `job_id` for one resume or remove (refusing a second meanwhile); yields the
+        job this process runs under that id, if any."""
+        with self._lock:
+            if job_id in self._reserved:
+                raise LoadFailed(f"job {job_id} is being resumed or removed already")
+            self._reserved.add(job_id)
+            live = self._jobs.get(job_id)
+        try:
+            yield live
+        finally:
+            with self._lock:
+                self._reserved.discard(job_id)
+
+    def subscribe(self, listener: JobListener) -> Callable[[], None]:
+        """Be told of every state change of this process's jobs, on the job's thread and
+        after the service recorded it. Returns the call that unsubscribes."""
+        return self._runner.subscribe(listener)
 
     def journals_stamp(self) -> int | None:
         """Changes whenever a journal is written, removed or added (by any process): the
@@ -291,7 +318,7 @@ class LoadService:
         if not persisted:
             return list(live.values())
         persisted_only = [journal_status(j) for j in self._journals_not_running_here(live)]
-        return sorted([*persisted_only, *live.values()], key=lambda s: s.job_id in live)
+        return merge_statuses(persisted_only, live.values())
 
     def _journals_not_running_here(self, live: Container[str]) -> list[LoadJournal]:
         """The journals of the jobs this process does not run, oldest first. A file is read
@@ -319,16 +346,14 @@ class LoadService:
         return sorted((journal for _, journal in read.values()), key=lambda j: j.created_at)
 
     def close(self, timeout: float | None = 10) -> None:
-        """Stop: running jobs end as interrupted (resumable); the connection and the
-        in-process gateway close."""
+        """Stop: running jobs end as interrupted (resumable); the source closes (and with it
+        an in-process gateway)."""
         self._closing.cancel("the load service is closing")
         self._runner.shutdown(timeout)
         if self._keeper is not None:
             self._keeper.join(timeout)
-        if self._connection is not None:
-            self._connection.adapter.close()
-        if self._gateway is not None:
-            self._gateway.stop()
+        if self._source is not None:
+            self._source.close()
 
 
 def _settled(mtime_ns: int) -> bool:

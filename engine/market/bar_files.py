@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.core.errors import first_line
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
 from engine.market.timeframes import TIMEFRAME_SECONDS, check_timeframe
@@ -241,7 +242,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
-        raise BarFileError(f"{path}: not a readable Parquet file ({_first_line(error)})") from None
+        raise BarFileError(f"{path}: not a readable Parquet file ({first_line(error)})") from None
     frame = table.to_pandas()
     # A frame saved with its DatetimeIndex keeps the timestamps in the index.
     if not isinstance(frame.index, pd.RangeIndex):
@@ -300,7 +301,7 @@ def _read_csv(
             f"{path}: not UTF-8 text (undecodable byte at offset {error.start})"
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
-        raise BarFileError(f"{path}: not a readable CSV file ({_first_line(error)})") from None
+        raise BarFileError(f"{path}: not a readable CSV file ({first_line(error)})") from None
     skipped_lines = np.array([row.line for row in skipped], dtype=np.int64)
     first = header_lines + 1
     lines = np.arange(first, first + len(frame) + len(skipped_lines), dtype=np.int64)
@@ -329,11 +330,6 @@ def _yfinance_names(path: Path, top: list[str], separator: str) -> list[str] | N
             "one at a time"
         )
     return [index[0], *price[1:]]
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -715,12 +711,9 @@ def _placement(
     if not valid.any():
         return placed, inside
     lo, hi = int(utc[valid].min()), int(utc[valid].max())
-    if bar_seconds == 0:
-        sessions = calendar.sessions_for_dates(pd.Timestamp(lo), pd.Timestamp(hi))
-    else:
-        sessions = calendar.sessions_between(
-            pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi + 1, tz="UTC")
-        )
+    sessions = calendar.sessions_of_bars(
+        bar_seconds, pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
+    )
     if not sessions:
         return placed, inside
     expected = calendar.bar_starts(sessions, bar_seconds).asi8

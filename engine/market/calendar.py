@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import exchange_calendars
 import numpy as np
 import pandas as pd
+
+from engine.market.exchange import DEFAULT_EXCHANGE, EXCHANGE_TZ
 
 # A fixed first session: the simulated gateway numbers sessions from here, so moving it would
 # change every synthetic bar.
@@ -28,28 +30,12 @@ class Session:
         return int((self.close - self.open).total_seconds() // 60)
 
 
-class GapKind(StrEnum):
-    """Why a stretch of time has no bars. Only `missing` is a hole in the data."""
-
-    WEEKEND = "weekend"
-    HOLIDAY = "holiday"
-    EARLY_CLOSE = "early close"
-    OUTSIDE_HOURS = "outside trading hours"
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class Gap:
-    start: pd.Timestamp  # UTC, inclusive
-    end: pd.Timestamp  # UTC, exclusive
-    kind: GapKind
-
-
 class TradingCalendar:
-    def __init__(self, exchange: str = "XNYS"):
+    def __init__(self, exchange: str = DEFAULT_EXCHANGE):
         self.exchange = exchange
         self._calendar = exchange_calendars.get_calendar(exchange, start=CALENDAR_START)
-        self.timezone = str(self._calendar.tz)  # the exchange's zone, e.g. America/New_York
+        self.timezone = str(self._calendar.tz)  # the exchange's zone
+        assert exchange != DEFAULT_EXCHANGE or self.timezone == EXCHANGE_TZ, self.timezone
         self._sessions = self._calendar.sessions
         self._opens = pd.DatetimeIndex(self._calendar.opens)  # UTC
         self._closes = pd.DatetimeIndex(self._calendar.closes)
@@ -89,10 +75,34 @@ class TradingCalendar:
         hi = int(self._sessions.searchsorted(pd.Timestamp(last).tz_localize(None), "right"))
         return [self.session_at(i) for i in range(lo, hi)]
 
-    def is_early_close(self, session: Session) -> bool:
-        regular = self._calendar.close_times[-1][1]  # the exchange's latest regular close
-        local_close = session.close.tz_convert(self._calendar.tz).time()
-        return local_close < regular
+    def sessions_of_bars(
+        self, bar_seconds: int, first: pd.Timestamp, last: pd.Timestamp
+    ) -> list[Session]:
+        """The sessions that bars starting `first` to `last` (UTC) cover: those of the first and
+        last bars, whole, and everything between. A bar outside trading hours belongs to none,
+        so the nearest session inside the range stands in for it. Daily bars (0) sit at their
+        session's midnight UTC."""
+        if bar_seconds == 0:
+            return self.sessions_for_dates(first.tz_localize(None), last.tz_localize(None))
+        return self.sessions_between(first, last + pd.Timedelta(1, "ns"))
+
+    def expected_per_session(self, sessions: Sequence[Session], bar_seconds: int) -> list[int]:
+        """How many bars each session has: one daily bar (0), else one per step from the open,
+        the last cut short by the close."""
+        if bar_seconds == 0:
+            return [1] * len(sessions)
+        return [math.ceil(s.minutes * 60 / bar_seconds) for s in sessions]
+
+    def stored_per_session(
+        self, sessions: Sequence[Session], bar_seconds: int, stored: pd.DatetimeIndex
+    ) -> np.ndarray:
+        """How many of each session's expected bar starts `stored` holds."""
+        expected = self.bar_starts(sessions, bar_seconds).asi8
+        held = np.isin(expected, stored.as_unit("ns").asi8)
+        counts = self.expected_per_session(sessions, bar_seconds)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        cumulative = np.concatenate([[0], np.cumsum(held)])
+        return cumulative[bounds[1:]] - cumulative[bounds[:-1]]
 
     def bar_starts(self, sessions: Sequence[Session], bar_seconds: int) -> pd.DatetimeIndex:
         """Every bar start the exchange has in `sessions` (UTC): bars step from the session
@@ -106,69 +116,8 @@ class TradingCalendar:
         values = np.concatenate(parts) if parts else np.empty(0, np.int64)
         return pd.DatetimeIndex(values, tz="UTC")
 
-    def classify_gap(self, start: pd.Timestamp, end: pd.Timestamp) -> GapKind:
-        """Why [start, end) (UTC) has no bars: a real hole when the market was open in it."""
-        if self.sessions_between(start, end):
-            return GapKind.MISSING
-        days = pd.date_range(
-            start.tz_convert(self._calendar.tz).normalize().tz_localize(None),
-            (end - pd.Timedelta(1, "ns"))
-            .tz_convert(self._calendar.tz)
-            .normalize()
-            .tz_localize(None),
-            freq="D",
-        )
-        closed_weekdays = [d for d in days if d.weekday() < 5 and self.session_for_date(d) is None]
-        # A closed weekday strictly inside the gap: the day the market never opened.
-        if any(start < self._day_end(d) and self._day_start(d) < end for d in closed_weekdays):
-            return GapKind.HOLIDAY
-        if any(d.weekday() >= 5 for d in days):
-            return GapKind.WEEKEND
-        before = self.sessions_between(start - pd.Timedelta(minutes=1), start)
-        if before and before[-1].close == start and self.is_early_close(before[-1]):
-            return GapKind.EARLY_CLOSE
-        return GapKind.OUTSIDE_HOURS
 
-    def find_gaps(self, timestamps: pd.DatetimeIndex, bar_seconds: int) -> list[Gap]:
-        """Every stretch between consecutive bars longer than one bar, classified. Daily bars
-        (0) compare session dates: a skipped session is missing, the rest are not gaps."""
-        if len(timestamps) < 2:
-            return []
-        values = timestamps.as_unit("ns").asi8
-        if bar_seconds == 0:
-            return self._daily_gaps(timestamps)
-        step = bar_seconds * 10**9
-        jumps = np.flatnonzero(np.diff(values) > step)
-        gaps = []
-        for i in jumps:
-            # A session's last bar may be cut short by the close: the gap starts there.
-            last_bar = pd.Timestamp(values[i], tz="UTC")
-            session = self.sessions_between(last_bar, last_bar + pd.Timedelta(1, "ns"))
-            start = last_bar + pd.Timedelta(step, "ns")
-            if session:
-                start = min(start, session[0].close)
-            end = pd.Timestamp(values[i + 1], tz="UTC")
-            gaps.append(Gap(start, end, self.classify_gap(start, end)))
-        return gaps
-
-    def _daily_gaps(self, timestamps: pd.DatetimeIndex) -> list[Gap]:
-        labels = timestamps.tz_localize(None)
-        ordinals = self._sessions.searchsorted(labels)
-        gaps = []
-        for i in np.flatnonzero(np.diff(ordinals) > 1):
-            first = self.session_at(int(ordinals[i]) + 1)
-            last = self.session_at(int(ordinals[i + 1]) - 1)
-            gaps.append(Gap(first.open, last.close, GapKind.MISSING))
-        return gaps
-
-    def _day_start(self, day: pd.Timestamp) -> pd.Timestamp:
-        return day.tz_localize(self._calendar.tz).tz_convert("UTC")
-
-    def _day_end(self, day: pd.Timestamp) -> pd.Timestamp:
-        return (day + pd.Timedelta(days=1)).tz_localize(self._calendar.tz).tz_convert("UTC")
-
-
-def calendar_for(exchange: str = "XNYS") -> TradingCalendar:
+def calendar_for(exchange: str = DEFAULT_EXCHANGE) -> TradingCalendar:
     """One calendar per exchange per process: building one takes a fraction of a second."""
     return _calendar(exchange)
 

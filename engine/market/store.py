@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.core.atomic import write_atomic
+from engine.core.errors import first_line
 from engine.core.quarantine import QuarantinedFile, move_aside
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import BAR_COLUMNS, PRICE_COLUMNS
-from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
+from engine.market.symbols import SYMBOL, check_symbol
+from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES, check_timeframe
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,6 @@ MONTHLY_TIMEFRAMES = frozenset({"1m", "5m", "15m", "30m"})
 LOCK_NAME = ".lock"
 QUARANTINE_DIR = "quarantine"
 
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,14}")
 _MONTHLY_NAME = re.compile(r"(\d{4})-(\d{2})\.parquet")
 _YEARLY_NAME = re.compile(r"(\d{4})\.parquet")
 _NS_PER_DAY = 86_400 * 10**9
@@ -127,7 +128,12 @@ class BarStore:
     # -- layout ---------------------------------------------------------------------------
 
     def dataset_path(self, symbol: str, timeframe: str) -> Path:
-        return self.root / "bars" / check_symbol(symbol) / _check_timeframe(timeframe)
+        return (
+            self.root
+            / "bars"
+            / check_symbol(symbol, StoreError)
+            / check_timeframe(timeframe, StoreError)
+        )
 
     def datasets(self) -> list[DatasetKey]:
         bars = self.root / "bars"
@@ -135,7 +141,7 @@ class BarStore:
             return []
         keys = []
         for symbol_dir in bars.iterdir():
-            if not symbol_dir.is_dir() or not _SYMBOL.fullmatch(symbol_dir.name):
+            if not symbol_dir.is_dir() or not SYMBOL.fullmatch(symbol_dir.name):
                 continue
             for tf_dir in symbol_dir.iterdir():
                 if tf_dir.name in TIMEFRAME_SECONDS and _holds_parquet(tf_dir):
@@ -206,7 +212,7 @@ class BarStore:
         return pd.DatetimeIndex(stamps.view("M8[ns]"), tz="UTC")
 
     def summary(self, symbol: str, timeframe: str) -> DatasetSummary:
-        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol, StoreError), check_timeframe(timeframe, StoreError)
         stamps = self.timestamps(symbol, timeframe)
         files = self._period_files(symbol, timeframe)
         size = sum(_size(f.path) for f in files)
@@ -214,15 +220,7 @@ class BarStore:
             return DatasetSummary(symbol, timeframe, None, None, 0, 0, 0, 100.0, len(files), size)
         first, last = stamps[0], stamps[-1]
         bar_seconds = TIMEFRAME_SECONDS[timeframe]
-        if bar_seconds == 0:
-            sessions = self.calendar.sessions_for_dates(
-                first.tz_localize(None), last.tz_localize(None)
-            )
-        else:
-            # The sessions whose hours meet [first, last]: those of the first and last bars,
-            # whole, and everything between. A bar outside trading hours belongs to none, so
-            # the nearest session inside the range stands in for it.
-            sessions = self.calendar.sessions_between(first, last + pd.Timedelta(1, "ns"))
+        sessions = self.calendar.sessions_of_bars(bar_seconds, first, last)
         expected = self.calendar.bar_starts(sessions, bar_seconds).asi8
         # Both are sorted and unique: a stable sort of the two merges two runs in linear time
         # (measured 2.5x faster than searchsorted on 1M bars), and each bar present in both
@@ -249,7 +247,7 @@ class BarStore:
     def merge(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> MergeResult:
         """Add `bars` to the dataset; a bar whose timestamp is already stored replaces it.
         Only the files of periods the bars touch are rewritten, and only when they change."""
-        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol, StoreError), check_timeframe(timeframe, StoreError)
         new = _validate_frame(bars, timeframe)
         monthly = timeframe in MONTHLY_TIMEFRAMES
         directory = self.dataset_path(symbol, timeframe)
@@ -356,7 +354,7 @@ class BarStore:
         """The bar starts (int64 ns) in [start, end) and, if asked, the prices as a (5, n)
         block. Each file is decoded, checked and copied into arrays sized from the footers in
         turn, so the whole range never sits in memory twice (pyarrow's tables, then pandas')."""
-        symbol, timeframe = check_symbol(symbol), _check_timeframe(timeframe)
+        symbol, timeframe = check_symbol(symbol, StoreError), check_timeframe(timeframe, StoreError)
         lo = _bound(start, np.iinfo(np.int64).min)
         hi = _bound(end, np.iinfo(np.int64).max)
         columns = list(BAR_COLUMNS) if with_prices else ["timestamp"]
@@ -464,21 +462,6 @@ class BarStore:
 
 
 # -- validation ---------------------------------------------------------------------------
-
-
-def check_symbol(symbol: str) -> str:
-    if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol.upper()):
-        raise StoreError(
-            f"bad symbol {symbol!r}: 1-15 letters, digits, '.' or '-', starting with a letter "
-            "or digit"
-        )
-    return symbol.upper()
-
-
-def _check_timeframe(timeframe: str) -> str:
-    if timeframe not in TIMEFRAME_SECONDS:
-        raise StoreError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})")
-    return timeframe
 
 
 def _validate_frame(bars: pd.DataFrame, timeframe: str) -> _Columns:
@@ -716,8 +699,7 @@ def _size(path: Path) -> int:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    detail = text[0] if text else ""
-    if isinstance(error, _CorruptFile):
+    detail = first_line(error)
+    if isinstance(error, _CorruptFile) or detail == type(error).__name__:
         return detail
-    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return f"{type(error).__name__}: {detail}"

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.market.timeframes import check_readable, derivable
 from engine.session.bars import SessionBars
 from engine.session.decisions import Account, RiskManager, RiskRules
 from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
-from engine.session.series import BarSeries, derivable
+from engine.session.series import BarSeries
 from engine.session.strategies import StrategySpec
 from engine.session.strategies.base import Strategy
 
@@ -58,12 +59,9 @@ class Pipeline:
         self.base = self.series[bars.timeframe]
         runs = []
         for spec in specs:
-            timeframe = spec.timeframe or bars.timeframe
-            if timeframe not in self.series:
-                raise SessionSetupError(
-                    f"{spec.name}: timeframe {timeframe} cannot be read from {bars.timeframe} "
-                    f"bars (choose from {', '.join(timeframes)})"
-                )
+            timeframe = check_readable(
+                spec.timeframe or bars.timeframe, bars.timeframe, spec.name, SessionSetupError
+            )
             runs.append(_Run(spec.label, spec.build(), self.series[timeframe]))
         self._runs = tuple(runs)
         self.quality = QualityLedger(bars)

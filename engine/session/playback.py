@@ -33,6 +33,7 @@ from engine.session.decisions import RiskRules
 from engine.session.logs import Signal, SignalLog
 from engine.session.pipeline import Pipeline
 from engine.session.series import BarView
+from engine.session.speed import check_speed
 from engine.session.strategies import StrategySpec
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class PlaybackSession:
         self.missing_opens = self._opens[missing]  # ns, in order: where the gaps are
         self._condition = threading.Condition()
         self._commands: deque[object] = deque()
-        self._speed = _checked_speed(speed)
+        self._speed = check_speed(speed)
         self._playing = False
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -178,7 +179,7 @@ class PlaybackSession:
 
     def set_speed(self, speed: float) -> None:
         """X market seconds per wall second; 0 is as fast as possible."""
-        self._control(speed=_checked_speed(speed))
+        self._control(speed=check_speed(speed))
 
     def step(self) -> None:
         """Pause, then process exactly one more stored bar."""
@@ -397,9 +398,3 @@ class PlaybackSession:
         lo = int(stored[at - 1]) + 1 if at else 0
         hi = int(stored[at]) if at < len(stored) else len(self.bars.sessions)
         return tuple(session.date for session in self.bars.sessions[lo:hi])
-
-
-def _checked_speed(speed: float) -> float:
-    if not speed >= 0 or speed == float("inf"):
-        raise ValueError(f"speed must be a number >= 0 (0 is as fast as possible), got {speed}")
-    return float(speed)

@@ -11,8 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.market.calendar import Gap, GapKind
 from engine.session.bars import NS, SessionBars
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Bars missing from a session: [start, end) in UTC."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
 
 
 @dataclass(frozen=True)
@@ -82,5 +89,5 @@ class QualityLedger:
                 end = pd.Timestamp(min(int(run[-1]) + self._step, self._closes[index]), tz="UTC")
                 if not self._step:
                     start, end = session.open, session.close
-                gaps.append(Gap(start, end, GapKind.MISSING))
+                gaps.append(Gap(start, end))
         return DayQuality(session.date, int(self.expected[index]), len(present), tuple(gaps))

@@ -7,19 +7,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from engine.loading.planner import stored_per_session
-from engine.loading.request import LoadInputError, session_date, sessions_in
 from engine.market.calendar import Session, TradingCalendar
+from engine.market.dates import session_date, sessions_in
 from engine.market.store import BarStore, DatasetSummary, StoreError
-from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
+from engine.market.timeframes import TIMEFRAME_SECONDS, check_readable, check_timeframe
 from engine.session.bars import read_session_bars
 from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, WallClock
-from engine.session.series import derivable
+from engine.session.speed import check_speed
 from engine.session.strategies import StrategySpec, StrategySpecError
 
 _STORED_SHOWN = 5  # datasets or dates listed in a message
-MIN_SPEED = 0.01  # slower, a session takes weeks and wall times leave the clock's range
 
 
 class BacktestInputError(ValueError):
@@ -65,31 +63,22 @@ def backtest_request(
     """The checked request. A session of the range with no stored bar is an error that names
     the `load` that fetches it, unless `allow_gaps` (the request then lists the gaps); a range
     with no stored bar at all is an error either way."""
-    if timeframe not in TIMEFRAME_SECONDS:
-        raise BacktestInputError(
-            f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})"
-        )
+    check_timeframe(timeframe, BacktestInputError)
     try:
         # The store's own rule for a symbol, and its spelling (upper case).
         symbol = store.dataset_path(symbol.strip(), timeframe).parent.name
     except StoreError as exc:
         raise BacktestInputError(str(exc)) from None
-    try:
-        first, last = session_date(start, "start", calendar), session_date(end, "end", calendar)
-        sessions = sessions_in(calendar, first, last)
-    except LoadInputError as exc:
-        raise BacktestInputError(str(exc)) from None
-    if not (speed == 0 or MIN_SPEED <= speed < float("inf")):
-        raise BacktestInputError(
-            f"speed must be 0 (as fast as possible) or at least {MIN_SPEED:g} market seconds "
-            f"per second, got {speed:g}"
-        )
+    first = session_date(start, "start", calendar, BacktestInputError)
+    last = session_date(end, "end", calendar, BacktestInputError)
+    sessions = sessions_in(calendar, first, last, BacktestInputError)
+    speed = check_speed(speed, BacktestInputError)
     if not strategies:
         raise BacktestInputError("no strategy given (e.g. --strategy sma_crossover:fast=5,slow=20)")
     specs = tuple(_strategy(text, timeframe) for text in strategies)
     missing = _check_stored(store, calendar, symbol, timeframe, sessions, allow_gaps)
     first, last = sessions[0].date, sessions[-1].date
-    return BacktestRequest(symbol, timeframe, first, last, specs, float(speed), missing)
+    return BacktestRequest(symbol, timeframe, first, last, specs, speed, missing)
 
 
 def open_session(
@@ -118,12 +107,8 @@ def _strategy(text: str, timeframe: str) -> StrategySpec:
         spec = StrategySpec.parse(text)
     except StrategySpecError as exc:
         raise BacktestInputError(str(exc)) from None
-    readable = (timeframe, *derivable(timeframe))
-    if spec.timeframe is not None and spec.timeframe not in readable:
-        raise BacktestInputError(
-            f"{spec.name}: timeframe {spec.timeframe!r} cannot be read from {timeframe} bars "
-            f"(choose from {', '.join(readable)})"
-        )
+    if spec.timeframe is not None:
+        check_readable(spec.timeframe, timeframe, spec.name, BacktestInputError)
     return spec
 
 
@@ -191,7 +176,7 @@ def missing_sessions(
     stored = store.timestamps(
         symbol, timeframe, sessions[0].date.tz_localize("UTC") - day, sessions[-1].close + day
     )
-    present = stored_per_session(calendar, sessions, TIMEFRAME_SECONDS[timeframe], stored)
+    present = calendar.stored_per_session(sessions, TIMEFRAME_SECONDS[timeframe], stored)
     return tuple(s.date for s, count in zip(sessions, present, strict=True) if count == 0)
 
 

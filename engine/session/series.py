@@ -10,21 +10,6 @@ import numpy as np
 from engine.market.timeframes import TIMEFRAME_SECONDS
 from engine.session.bars import NS, SessionBars
 
-# Derived from the stored timeframe when they are whole multiples of it.
-DERIVED_TIMEFRAMES = ("5m", "15m", "30m", "1h")
-
-
-def derivable(timeframe: str) -> tuple[str, ...]:
-    """The timeframes a session on `timeframe` derives."""
-    base = TIMEFRAME_SECONDS[timeframe]
-    if base == 0:
-        return ()
-    return tuple(
-        tf
-        for tf in DERIVED_TIMEFRAMES
-        if TIMEFRAME_SECONDS[tf] > base and TIMEFRAME_SECONDS[tf] % base == 0
-    )
-
 
 @dataclass(frozen=True)
 class BarView:

@@ -1,55 +1,37 @@
-"""`?`: every key of the app on one screen."""
+"""`?`: every key of the app on one screen, from the bindings (as the keymap remaps them)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-# (section, [(key, what it does)]) in the order a newcomer meets them.
-KEYS: list[tuple[str, list[tuple[str, str]]]] = [
-    (
-        "Everywhere",
-        [
-            ("1 2 3", "Jobs, Playback, Signals pane"),
-            ("?", "this help"),
-            ("ctrl+p", "command palette (themes, panes, quit)"),
-            ("q", "quit (asks first while loads run)"),
-        ],
-    ),
-    (
-        "Jobs",
-        [
-            ("n", "new load"),
-            ("c", "cancel the selected job"),
-            ("r", "resume the selected job"),
-            ("delete", "remove a finished job (its data stays)"),
-            ("enter", "segment details"),
-        ],
-    ),
-    (
-        "Playback",
-        [
-            ("o", "open a session (dataset and strategies)"),
-            ("space", "play / pause"),
-            ("+ -", "faster / slower"),
-            (".", "step one bar"),
-            ("g", "go to a date"),
-            ("home", "restart"),
-            ("t", "chart timeframe (1m … 1h)"),
-        ],
-    ),
-    ("Signals", [("f", "follow new signals"), ("/", "filter"), ("e", "export CSV")]),
-]
+# (section, bindings): the help lists those with a tooltip, which says what the key does.
+HelpSections = list[tuple[str, list[Binding]]]
 
 
-def keys_text() -> str:
+def keys_of(binding: Binding, keymap: Mapping[str, str]) -> str:
+    """The keys of `binding` by their names (`delete`, `ctrl+p`): the keymap's if it remaps
+    the binding's id, else the binding's own display or keys."""
+    keys = keymap.get(binding.id or "")
+    if keys is None and binding.key_display:
+        return binding.key_display
+    return " ".join(key.strip() for key in (keys or binding.key).split(","))
+
+
+def keys_text(sections: HelpSections, keymap: Mapping[str, str]) -> str:
     lines: list[str] = []
-    for section, keys in KEYS:
+    for section, bindings in sections:
         lines.append(f"[b]{section}[/b]")
-        lines.extend(f"  [$accent]{key:>8}[/]  {what}" for key, what in keys)
+        for binding in bindings:
+            if binding.tooltip:
+                keys = escape(keys_of(binding, keymap))
+                lines.append(f"  [$accent]{keys:>8}[/]  {binding.tooltip}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -89,12 +71,17 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False, id="help.close-q"),
     ]
 
+    def __init__(self, sections: HelpSections, keymap: Mapping[str, str]):
+        super().__init__()
+        self._sections = sections
+        self._keymap = keymap
+
     def compose(self) -> ComposeResult:
         # The keys scroll on a small terminal; how to close the help stays in view.
         with Vertical():
             yield Static("ktrdr-tui keys", classes="help-title")
             with VerticalScroll():
-                yield Static(keys_text())
+                yield Static(keys_text(self._sections, self._keymap))
                 yield Static(
                     "A pane's keys act while it is shown (1 2 3); tab moves between its widgets.",
                     classes="help-hint",

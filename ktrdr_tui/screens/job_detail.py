@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ktrdr_tui.widgets.jobs import same_cell, theme_style
+from ktrdr_tui.cells import same_cell, theme_style
 
 if TYPE_CHECKING:
     from engine.loading.journal import SegmentRecord
@@ -30,9 +30,7 @@ SEGMENT_COLOURS = {
 
 
 def segment_cells(record: SegmentRecord, variables: Mapping[str, str]) -> tuple[object, ...]:
-    span = record.first_session
-    if record.last_session != record.first_session:
-        span += f" → {record.last_session}"
+    span = record.label
     status = str(record.status)
     colour, bold = SEGMENT_COLOURS.get(status, ("", False))
     if record.status == "failed" and record.error:
@@ -43,7 +41,7 @@ def segment_cells(record: SegmentRecord, variables: Mapping[str, str]) -> tuple[
         Text(str(record.index), justify="right", end=""),
         Text(span, end=""),
         Text(f"{record.bars:,}/{record.expected_bars:,}", justify="right", end=""),
-        Text(record.duration, end=""),
+        Text(str(record.segment.duration), end=""),
         Text(status, style=theme_style(variables, colour, bold=bold), no_wrap=True, end=""),
     )
 

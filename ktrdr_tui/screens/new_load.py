@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from engine.loading.modes import LoadMode
 from engine.market.timeframes import TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from engine.loading.request import LoadRequest
     from engine.market.calendar import TradingCalendar
 
-MODES = ("full", "tail", "backfill", "local")
+# The default first, then the engine's order.
+MODES = sorted(LoadMode, key=lambda mode: mode is not LoadMode.FULL)
 MODE_HELP = {
     "full": "every session missing in the range",
     "tail": "from the newest stored session up to the end",
@@ -152,8 +154,8 @@ class NewLoadScreen(ModalScreen["LoadRequest | None"]):
             with Horizontal(classes="field"):
                 yield Label("Mode")
                 yield Select(
-                    [(m, m) for m in MODES],
-                    value="full",
+                    [(m.value, m.value) for m in MODES],
+                    value=LoadMode.FULL.value,
                     allow_blank=False,
                     id="mode",
                     compact=True,

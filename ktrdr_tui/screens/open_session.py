@@ -8,8 +8,8 @@ but not started: the pane starts it, paused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ktrdr_tui.widgets.speed_slider import speed_label
+from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from engine.market.calendar import TradingCalendar
@@ -83,8 +84,6 @@ def default_specs() -> list[tuple[str, str]]:
 
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
     """Every non-empty dataset in the store with its summary and proposed range."""
-    import pandas as pd
-
     from engine.market.timeframes import TIMEFRAME_SECONDS
 
     choices = []
@@ -92,12 +91,8 @@ def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetC
         summary = store.summary(key.symbol, key.timeframe)
         if summary.first is None or summary.last is None:
             continue
-        if TIMEFRAME_SECONDS[key.timeframe] == 0:
-            sessions = calendar.sessions_for_dates(
-                summary.first.tz_localize(None), summary.last.tz_localize(None)
-            )
-        else:
-            sessions = calendar.sessions_between(summary.first, summary.last + pd.Timedelta(1))
+        seconds = TIMEFRAME_SECONDS[key.timeframe]
+        sessions = calendar.sessions_of_bars(seconds, summary.first, summary.last)
         if not sessions:
             continue
         proposed = sessions[-DEFAULT_SESSIONS:]
@@ -116,7 +111,7 @@ def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetC
     return choices
 
 
-class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
+class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]):
     DEFAULT_CSS = """
     OpenSessionScreen {
         align: center middle;
@@ -187,9 +182,10 @@ class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
         Binding("escape", "cancel", "Cancel", id="open-session.cancel"),
     ]
 
-    def __init__(self, data_dir: Path, speed: float = 0.0):
+    def __init__(self, store_for: Callable[[TradingCalendar], BarStore], speed: float = 0.0):
+        """`store_for`: the app's one store of the data dir (EngineHandle.store)."""
         super().__init__()
-        self._data_dir = Path(data_dir)
+        self._store_for = store_for
         self._speed = speed
         self._specs = default_specs()
         self._choices: list[DatasetChoice] = []
@@ -228,14 +224,20 @@ class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
 
     # -- the store --------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="open-session-store")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="open-session-store",
+        exit_on_error=False,
+        description="read the store",
+    )
     def _read_store(self) -> None:
         from engine.market.calendar import calendar_for
-        from engine.market.store import BarStore, StoreError
+        from engine.market.store import StoreError
 
         try:
             calendar = calendar_for()
-            store = BarStore(self._data_dir, calendar)
+            store = self._store_for(calendar)
             choices = dataset_choices(store, calendar)
         except (OSError, StoreError) as exc:
             self.app.call_from_thread(self._store_failed, f"Cannot read the store: {exc}")
@@ -315,7 +317,13 @@ class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
             return
         self._validate(choice, *self.fields())
 
-    @work(thread=True, exclusive=True, group="open-session-check")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="open-session-check",
+        exit_on_error=False,
+        description="check the range",
+    )
     def _validate(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
         problem = self._problem(choice, start, end, specs)
         if not get_current_worker().is_cancelled:
@@ -379,7 +387,13 @@ class OpenSessionScreen(ModalScreen["OpenedSession | None"]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    @work(thread=True, exclusive=True, group="open-session-open")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="open-session-open",
+        exit_on_error=False,
+        description="open the session",
+    )
     def _open(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
         from engine.session.request import BacktestInputError, open_session
 

@@ -22,6 +22,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from engine.market.exchange import EXCHANGE_TZ
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -70,7 +72,7 @@ class ChartData:
     close: np.ndarray
     bar_seconds: int = 60  # 0 for daily bars
     markers: tuple[Marker, ...] = ()
-    timezone: str = "America/New_York"  # the exchange's: the time axis reads in it
+    timezone: str = EXCHANGE_TZ  # the exchange's: the time axis reads in it
     # The opens (int64 ns UTC, in order) of sessions with no bars: drawn as gaps where they
     # fall after the first bar.
     gaps: tuple[int, ...] = ()

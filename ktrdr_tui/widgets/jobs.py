@@ -1,10 +1,12 @@
 """The Jobs pane: every load job, live, one row each, and the keys that drive them.
 
-The pane polls the app's LoadService ten times a second for the jobs this process runs (cheap:
-in memory, no disk) and reads the journals of earlier runs in a worker: once when the service
-is there, and again after a remove or a resume. Rows are keyed by job id and updated cell by
-cell, only where something changed. Every call that may wait (start, cancel, resume, remove)
-runs in a thread worker; what fails is a notification (and, for a job, its row), never a crash.
+The pane polls the engine's LoadService ten times a second for the progress of the jobs this
+process runs (cheap: in memory, no disk) and reads the journals of earlier runs and of other
+processes in a worker: once when the service is there, again whenever the jobs folder changes.
+A job's end comes as a message (`JobEnded`), told once. Rows are keyed by job id and updated
+cell by cell, only where something changed. Every call that may wait (start, cancel, resume,
+remove) runs in a thread worker; what fails is a notification (and, for a job, its row), never
+a crash.
 
 Import-light: the engine's loading modules (pandas, pyarrow, the IB client) are imported by the
 app's worker, never here at module level.
@@ -13,6 +15,7 @@ app's worker, never here at module level.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.style import Style
@@ -21,17 +24,20 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from engine.core.jobs import JobState
+from ktrdr_tui.cells import same_cell, theme_style
 from ktrdr_tui.formatting import duration, progress_bar
+from ktrdr_tui.messages import JobEnded, JournalsRead, ServiceReady
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
+from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from engine.loading.load_job import LoadStatus
     from engine.loading.request import LoadRequest
     from engine.loading.service import LoadService
+    from ktrdr_tui.engine_handle import EngineHandle
 
 POLL_S = 0.1
 JOURNALS_POLL_S = 1.0  # how often the jobs folder is looked at for other processes' loads
@@ -72,24 +78,9 @@ EMPTY_TEXT = (
 STARTING_TEXT = "Starting the data service…"
 
 
-def theme_style(variables: Mapping[str, str], name: str, *, bold: bool = False) -> Style:
-    """A Rich style in the theme's colour `name` (`success`, `error`, …); dim if it has none."""
-    colour = variables.get(name, "") if name else ""
-    if not colour.startswith("#"):
-        return Style(dim=True, bold=bold)
-    return Style(color=colour, bold=bold)
-
-
 def state_style(state: JobState, variables: Mapping[str, str]) -> Style:
     name, bold = STATE_COLOURS.get(state, ("", False))
     return theme_style(variables, name, bold=bold)
-
-
-def same_cell(a: object, b: object) -> bool:
-    """Equal cells; Rich compares Texts by their text and spans only, not their style."""
-    if isinstance(a, Text) and isinstance(b, Text):
-        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
-    return a == b
 
 
 def progress_cell(percent: float, style: Style) -> Text:
@@ -149,7 +140,9 @@ def describe(status: LoadStatus) -> Text:
 class JobsTable(ExplainsUnavailableKeys, DataTable):
     """The table of jobs; `enter` on a row opens its segments (shown in the footer)."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Details", id="jobs.details")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Details", tooltip="segment details", id="jobs.details")
+    ]
 
     def unavailable(self, action: str) -> str:
         if action == "select_cursor" and not self.row_count:
@@ -157,7 +150,7 @@ class JobsTable(ExplainsUnavailableKeys, DataTable):
         return ""
 
 
-class JobsPane(Vertical):
+class JobsPane(ReportsWorkerErrors, Vertical):
     DEFAULT_CSS = """
     JobsPane JobsTable {
         height: 1fr;
@@ -181,27 +174,23 @@ class JobsPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("n", "new_load", "New load", id="jobs.new"),
-        Binding("c", "cancel", "Cancel", id="jobs.cancel"),
-        Binding("r", "resume", "Resume", id="jobs.resume"),
-        Binding("delete", "remove", "Remove", id="jobs.remove"),
+        Binding("n", "new_load", "New load", tooltip="new load", id="jobs.new"),
+        Binding("c", "cancel", "Cancel", tooltip="cancel the selected job", id="jobs.cancel"),
+        Binding("r", "resume", "Resume", tooltip="resume the selected job", id="jobs.resume"),
+        Binding(
+            "delete",
+            "remove",
+            "Remove",
+            tooltip="remove a finished job (its data stays)",
+            id="jobs.remove",
+        ),
     ]
 
-    class JournalsRead(Message):
-        """The jobs of earlier runs, read from disk by a worker (the newest read wins)."""
-
-        def __init__(self, reading: int, persisted: dict[str, LoadStatus]) -> None:
-            super().__init__()
-            self.reading = reading
-            self.persisted = persisted
-
-    def __init__(self, *, id: str | None = None):
+    def __init__(self, engine: EngineHandle, *, id: str | None = None):
         super().__init__(id=id)
+        self.engine = engine
         self._persisted: dict[str, LoadStatus] = {}
         self._shown: dict[str, dict[str, object]] = {}
-        self._states: dict[str, JobState] = {}
-        self._expecting: set[str] = set()  # started or resumed here; their end not told yet
-        self._told: set[str] = set()  # ended jobs whose end was told
         self._readings = 0  # journal reads asked for
         self._journals_read = False
         self._journals_stamp: int | None = None  # the jobs folder as of the last read
@@ -222,13 +211,13 @@ class JobsPane(Vertical):
         self.set_interval(POLL_S, self.poll)
         self.set_interval(JOURNALS_POLL_S, self._watch_journals)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.poll())
-        # The app's header changes once the load service is there: look at once rather than
-        # at the next tick, so the pane never lags the header.
-        self.watch(self.app, "sub_title", lambda _title: self.poll(), init=False)
 
     @property
     def service(self) -> LoadService | None:
-        return self.app.loads  # type: ignore[attr-defined]
+        return self.engine.loads
+
+    def on_service_ready(self, _message: ServiceReady) -> None:
+        self.poll()  # at once rather than at the next tick: the pane never lags the header
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -247,9 +236,11 @@ class JobsPane(Vertical):
 
     def statuses(self) -> list[LoadStatus]:
         """The jobs of earlier runs (as last read) and the live ones, oldest first."""
+        from engine.loading.service import merge_statuses  # loaded by now: the app's worker
+
         service = self.service
-        live = {s.job_id: s for s in service.statuses(persisted=False)} if service else {}
-        return [*(s for i, s in self._persisted.items() if i not in live), *live.values()]
+        live = service.statuses(persisted=False) if service is not None else []
+        return merge_statuses(self._persisted.values(), live)
 
     def read_journals(self) -> None:
         service = self.service
@@ -270,14 +261,14 @@ class JobsPane(Vertical):
         ):
             self.read_journals()
 
-    @work(thread=True, group="jobs-journals")
+    @work(thread=True, group="jobs-journals", exit_on_error=False, description="read the jobs")
     def _read_journals(self, reading: int) -> None:
         service = self.service
         if service is not None:
             persisted = {s.job_id: s for s in service.statuses() if s.persisted}
-            self.post_message(self.JournalsRead(reading, persisted))
+            self.post_message(JournalsRead(reading, persisted))
 
-    def on_jobs_pane_journals_read(self, message: JournalsRead) -> None:
+    def on_journals_read(self, message: JournalsRead) -> None:
         if message.reading == self._readings:  # an older read may land after a newer one
             self._persisted = message.persisted
             self._journals_read = True
@@ -292,8 +283,6 @@ class JobsPane(Vertical):
         for job_id in [k for k in self._shown if k not in wanted]:
             table.remove_row(job_id)
             del self._shown[job_id]
-            self._states.pop(job_id, None)
-            self._told.discard(job_id)
         for status in statuses:
             cells = row_cells(status, variables)
             before = self._shown.get(status.job_id)
@@ -304,37 +293,25 @@ class JobsPane(Vertical):
                     if not same_cell(before[column], value):
                         table.update_cell(status.job_id, column, value, update_width=True)
             self._shown[status.job_id] = cells
-            self._tell_ending(status, self._states.get(status.job_id))
-            self._states[status.job_id] = status.state
         self._show_hint(bool(statuses))
         self._show_selected()
 
-    def _tell_ending(self, status: LoadStatus, before: JobState | None) -> None:
-        """A job that fails or finishes after the pane saw it run, or that the pane started or
-        resumed (it may end before the next poll): say so once. Not for the jobs of earlier
-        runs, first seen ended, nor for a cancel the user asked for."""
-        job_id = status.job_id
-        if not status.state.ended:
-            self._told.discard(job_id)
+    def on_job_ended(self, message: JobEnded) -> None:
+        """A job of this process failed or finished: say so, once. Not for a cancel the user
+        asked for, nor for the loads interrupted as the app closes."""
+        self.poll()  # its row shows the end with the notification
+        status = self.status_of(message.job_id)
+        if status is None or message.state not in (JobState.FAILED, JobState.DONE):
             return
-        if status.state not in (JobState.FAILED, JobState.DONE) or job_id in self._told:
-            return
-        seen_running = before is not None and not before.ended
-        if not seen_running and job_id not in self._expecting:
-            return
-        self._expecting.discard(job_id)
-        self._told.add(job_id)
         what = f"{status.symbol} {status.timeframe}"
-        if status.state is JobState.FAILED:
-            self.notify(f"{what} failed: {status.error}", severity="error", timeout=10)
+        if message.state is JobState.FAILED:
+            self.notify(f"{what} failed: {message.error}", severity="error", timeout=10)
         else:
             self.notify(f"{what} done: {status.bars_total:,} bars in the store.")
 
-    def _expect(self, job_ids: list[str], select: bool = False) -> None:
-        """Jobs this pane started or resumed: their end is told even if no poll saw them run.
-        `select`: the first becomes the selected row, so the next c, r or delete acts on it."""
-        self._expecting.update(job_ids)
-        self._told.difference_update(job_ids)
+    def _started(self, job_ids: list[str], select: bool = False) -> None:
+        """Jobs this pane started or resumed. `select`: the first becomes the selected row,
+        so the next c, r or delete acts on it."""
         if select:
             self._to_select = job_ids[0]
         self.poll()
@@ -388,7 +365,7 @@ class JobsPane(Vertical):
 
         # Opens at once, also while the service starts: the dialog only needs the calendar,
         # and waits for it if the user is quicker still.
-        now = self.app.config.now()  # type: ignore[attr-defined]
+        now = self.engine.config.now()
         self.app.push_screen(NewLoadScreen(now), self._start)
 
     def _start(self, request: LoadRequest | None) -> None:
@@ -454,13 +431,29 @@ class JobsPane(Vertical):
         if status is not None:
             self.app.push_screen(JobDetailScreen(status.job_id, self.status_of))
 
-    @work(thread=True, group="jobs-actions")
     def _run(
         self,
         call: Callable[[LoadService], object],
         what: str,
         removes: str | None = None,
         select: bool = False,
+    ) -> None:
+        """`call` on the service in a worker; what fails is told by the one worker error path
+        as `Cannot <what>: <reason>`."""
+        self.run_worker(
+            partial(self._call, call, what, removes, select),
+            thread=True,
+            group="jobs-actions",
+            exit_on_error=False,
+            description=what,
+        )
+
+    def _call(
+        self,
+        call: Callable[[LoadService], object],
+        what: str,
+        removes: str | None,
+        select: bool,
     ) -> None:
         service = self.service
         if service is None:
@@ -469,17 +462,15 @@ class JobsPane(Vertical):
             result = call(service)
         except KeyError:  # the runner knows no such job: another process works on it
             self.notify(f"Cannot {what}: it does not run in this process.", severity="error")
-        except Exception as exc:  # the engine's one-line reasons (LoadFailed, ...)
-            reason = exc.args[0] if exc.args else type(exc).__name__
-            self.notify(f"Cannot {what}: {reason}", severity="error", timeout=10)  # thread-safe
-        else:
-            jobs = result if isinstance(result, list) else [result]
-            if started := [job.id for job in jobs if hasattr(job, "id")]:
-                self.app.call_later(self._expect, started, select)  # call_later: thread-safe
-            if removes is not None:
-                self.app.call_later(self._forget, removes)
-        # A start, resume or remove changes the journals on disk: read them again.
-        self.app.call_later(self.read_journals)
+            return
+        finally:
+            # A start, resume or remove changes the journals on disk: read them again.
+            self.app.call_later(self.read_journals)  # call_later: thread-safe
+        jobs = result if isinstance(result, list) else [result]
+        if started := [job.id for job in jobs if hasattr(job, "id")]:
+            self.app.call_later(self._started, started, select)
+        if removes is not None:
+            self.app.call_later(self._forget, removes)
 
     def _forget(self, job_id: str) -> None:
         self._persisted.pop(job_id, None)

@@ -17,6 +17,8 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from engine.market.exchange import EXCHANGE_TZ
+from engine.market.timeframes import TIMEFRAMES
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.widgets.candle_chart import CandleChart, ChartData, Marker
 from ktrdr_tui.widgets.speed_slider import SpeedSlider, speed_label
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from engine.session.playback import PlaybackSession, SessionSnapshot
+    from ktrdr_tui.engine_handle import EngineHandle
     from ktrdr_tui.screens.open_session import OpenedSession
 
 POLL_HZ = 15
@@ -39,7 +42,7 @@ KEYS_HINT = (
     "Nothing stored yet? Load bars in Jobs (1, then n)."
 )
 NO_BARS = "No bars yet — space plays, . steps one bar"
-CHART_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")  # the order `t` cycles in
+CHART_TIMEFRAMES = TIMEFRAMES  # the order `t` cycles in
 WARN_FOR_S = 3.0  # an overrun warning stays this long after the last overrun
 
 _STATE_MARKS = {
@@ -72,18 +75,40 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("o", "open_session", "Open", id="playback.open"),
-        Binding("space", "toggle_play", "Play/Pause", id="playback.play"),
-        Binding("plus,equals_sign", "faster", "Speed", key_display="+/-", id="playback.faster"),
+        Binding(
+            "o",
+            "open_session",
+            "Open",
+            tooltip="open a session (dataset and strategies)",
+            id="playback.open",
+        ),
+        Binding("space", "toggle_play", "Play/Pause", tooltip="play / pause", id="playback.play"),
+        Binding(
+            "plus,equals_sign",
+            "faster",
+            "Speed",
+            key_display="+ -",
+            tooltip="faster / slower",
+            id="playback.faster",
+        ),
         Binding("minus", "slower", "Slower", show=False, id="playback.slower"),
-        Binding("full_stop", "step", "Step", key_display=".", id="playback.step"),
-        Binding("g", "go_to_date", "Go to", id="playback.go-to"),
-        Binding("home", "restart", "Restart", id="playback.restart"),
-        Binding("t", "cycle_timeframe", "Timeframe", id="playback.timeframe"),
+        Binding(
+            "full_stop", "step", "Step", key_display=".", tooltip="step one bar", id="playback.step"
+        ),
+        Binding("g", "go_to_date", "Go to", tooltip="go to a date", id="playback.go-to"),
+        Binding("home", "restart", "Restart", tooltip="restart", id="playback.restart"),
+        Binding(
+            "t",
+            "cycle_timeframe",
+            "Timeframe",
+            tooltip="chart timeframe (1m … 1h)",
+            id="playback.timeframe",
+        ),
     ]
 
-    def __init__(self, *, name: str | None = None, id: str | None = None):
+    def __init__(self, engine: EngineHandle, *, name: str | None = None, id: str | None = None):
         super().__init__(name=name, id=id)
+        self.engine = engine
         self.opened: OpenedSession | None = None
         self.timeframe: str | None = None  # the chart's; None: the session's own
         self._session: PlaybackSession | None = None  # the session the pane last drew
@@ -108,7 +133,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
 
     @property
     def session(self) -> PlaybackSession | None:
-        return getattr(self.app, "session", None)
+        return self.engine.session
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -119,7 +144,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         from ktrdr_tui.screens.open_session import OpenSessionScreen
 
         speed = self.query_one(SpeedSlider).speed
-        self.app.push_screen(OpenSessionScreen(self.app.config.data_dir, speed), self.adopt)
+        self.app.push_screen(OpenSessionScreen(self.engine.store, speed), self.adopt)
 
     def action_toggle_play(self) -> None:
         session = self.session
@@ -187,17 +212,15 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     # -- the session ------------------------------------------------------------------------
 
     def adopt(self, opened: OpenedSession | None) -> None:
-        """Make `opened` the app's session: the previous one stops; the new one starts paused."""
+        """Make `opened` the engine's session: the previous one stops; the new one starts
+        paused."""
         if opened is None:
             return
-        previous = self.session
-        if previous is not None:
-            previous.stop()
         self.opened = opened
         self.timeframe = None
         self._failure_told = False
         self._overruns, self._warned_at = 0, -1e9
-        self.app.session = opened.session
+        self.engine.open_session(opened.session)
         opened.session.start(playing=False)
         self.query_one(SpeedSlider).set_speed(opened.session.snapshot().speed)
         self.refresh_bindings()
@@ -271,7 +294,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             view.close,
             bar_seconds=TIMEFRAME_SECONDS[timeframe],
             markers=markers,
-            timezone=self.opened.timezone if self.opened else "America/New_York",
+            timezone=self.opened.timezone if self.opened else EXCHANGE_TZ,
             gaps=gaps,
             key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe, len(gaps)),
         )

@@ -31,13 +31,16 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ktrdr_tui.formatting import plural
+from ktrdr_tui.messages import SessionOpened
 from ktrdr_tui.screens.signal_filter import SignalFilter
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.widgets.signals_table import RowStyles, SignalsTable, exchange_time
+from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from engine.session.logs import Signal, SignalLog
     from engine.session.playback import PlaybackSession
+    from ktrdr_tui.engine_handle import EngineHandle
 
 POLL_S = 0.1
 INGEST_PER_TICK = 500_000  # signals counted and filtered per tick at most
@@ -76,7 +79,7 @@ def export_path(folder: Path, symbol: str, filtered: bool, now: datetime | None 
     return path
 
 
-class SignalsPane(ExplainsUnavailableKeys, Vertical):
+class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
     DEFAULT_CSS = """
     SignalsPane SignalsTable {
         height: 1fr;
@@ -107,13 +110,16 @@ class SignalsPane(ExplainsUnavailableKeys, Vertical):
     """
 
     BINDINGS = [
-        Binding("f", "follow", "Follow", id="signals.follow"),
-        Binding("slash", "filter", "Filter", key_display="/", id="signals.filter"),
-        Binding("e", "export", "Export CSV", id="signals.export"),
+        Binding("f", "follow", "Follow", tooltip="follow new signals", id="signals.follow"),
+        Binding(
+            "slash", "filter", "Filter", key_display="/", tooltip="filter", id="signals.filter"
+        ),
+        Binding("e", "export", "Export CSV", tooltip="export CSV", id="signals.export"),
     ]
 
-    def __init__(self, *, id: str | None = None):
+    def __init__(self, engine: EngineHandle, *, id: str | None = None):
         super().__init__(id=id)
+        self.engine = engine
         self.following = True
         self.signal_filter = SignalFilter()
         self._session: PlaybackSession | None = None
@@ -138,12 +144,15 @@ class SignalsPane(ExplainsUnavailableKeys, Vertical):
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
         self.poll()
 
+    def on_session_opened(self, _message: SessionOpened) -> None:
+        self.poll()  # the new session's signals from the first frame, not a tick later
+
     def on_show(self) -> None:
         self.poll()  # the table waits while the pane is hidden: catch up now, not a tick later
 
     @property
     def session(self) -> PlaybackSession | None:
-        return getattr(self.app, "session", None)
+        return self.engine.session
 
     @property
     def table(self) -> SignalsTable:
@@ -319,9 +328,9 @@ class SignalsPane(ExplainsUnavailableKeys, Vertical):
         if session is None:
             return  # the key is disabled then, and says why
         chosen = self.signal_filter if self.signal_filter.active else None
-        self._export(session, chosen, Path(self.app.config.data_dir) / EXPORTS)
+        self._export(session, chosen, Path(self.engine.config.data_dir) / EXPORTS)
 
-    @work(thread=True, group="signals-export")
+    @work(thread=True, group="signals-export", exit_on_error=False, description="export")
     def _export(self, session: PlaybackSession, chosen: SignalFilter | None, folder: Path) -> None:
         """Every signal of the session so far (or those the filter lets through) as CSV,
         written atomically; the outcome is a notification."""

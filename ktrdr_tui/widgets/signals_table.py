@@ -30,11 +30,14 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from engine.market.exchange import EXCHANGE_TZ
+from ktrdr_tui.cells import theme_style
+
 if TYPE_CHECKING:
     from engine.session.logs import Signal
 
 # The store holds NYSE bars: signals show in the exchange's time.
-EXCHANGE_TZ = ZoneInfo("America/New_York")
+EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
 PRICE_WIDTH = 9
 PADDING = 1  # spaces each side of a cell
 # (label, width, right-aligned). The full strategy and reason of the highlighted row show
@@ -60,7 +63,7 @@ def exchange_time(signal: Signal) -> str:
     seconds = signal.time_ns // 1_000_000_000
     if signal.timeframe == "1d":
         return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d}"
-    return f"{datetime.fromtimestamp(seconds, EXCHANGE_TZ):%Y-%m-%d %H:%M}"
+    return f"{datetime.fromtimestamp(seconds, EXCHANGE_ZONE):%Y-%m-%d %H:%M}"
 
 
 def short_strategy(label: str) -> str:
@@ -75,12 +78,6 @@ def short_strategy(label: str) -> str:
         else:
             values.append(value or key)
     return " ".join(part for part in (name, ",".join(values), timeframe) if part)
-
-
-def theme_style(variables: Mapping[str, str], name: str, *, bold: bool = False) -> Style:
-    """A Rich style in the theme's colour `name` (`success`, `error`, …); dim if it has none."""
-    colour = variables.get(name, "")
-    return Style(color=colour, bold=bold) if colour.startswith("#") else Style(dim=True, bold=bold)
 
 
 class RowStyles:

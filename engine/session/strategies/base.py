@@ -43,8 +43,3 @@ class Strategy(ABC):
     @abstractmethod
     def update(self, close: np.ndarray) -> StrategySignals:
         """Feed the next bars' closes; return the signals at those bars."""
-
-
-def crossings(previous_above: np.ndarray, above: np.ndarray) -> np.ndarray:
-    """Positions where a strict comparison turns from false to true."""
-    return np.flatnonzero(~previous_above & above)

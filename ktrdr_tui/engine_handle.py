@@ -1,0 +1,75 @@
+"""The one object through which the panes reach the engine, built once by the app."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened
+
+if TYPE_CHECKING:
+    from textual.message import Message
+
+    from engine.config import Config
+    from engine.core.jobs import JobEvent
+    from engine.loading.service import LoadService
+    from engine.market.calendar import TradingCalendar
+    from engine.market.store import BarStore
+    from engine.session.playback import PlaybackSession
+
+
+class EngineHandle:
+    """The engine objects the panes share. Panes read from it; what changes it (the load
+    service arriving, a session opened, a job ending) is also posted as a typed message
+    (`ktrdr_tui.messages`) through `post`, which must be thread-safe (`App.post_message`).
+
+    - `config`: the settings (data dir, clock, …).
+    - `loads`: the LoadService, None until the source is chosen and the service runs.
+    - `session`: the open PlaybackSession, None until one is opened.
+    """
+
+    def __init__(self, config: Config, post: Callable[[Message], object]):
+        self.config = config
+        self.loads: LoadService | None = None
+        self.session: PlaybackSession | None = None
+        self._post = post
+        self._stores: dict[Path, BarStore] = {}
+        self._stores_lock = threading.Lock()  # a dialog's worker and the app's may ask at once
+
+    def store(self, calendar: TradingCalendar) -> BarStore:
+        """The one BarStore of the data dir: the load service writes through it and the
+        dialogs read it, so what it quarantines is said once."""
+        from engine.market.store import BarStore  # pyarrow: only in a worker, when needed
+
+        data_dir = Path(self.config.data_dir)
+        with self._stores_lock:
+            if data_dir not in self._stores:
+                self._stores[data_dir] = BarStore(data_dir, calendar)
+            return self._stores[data_dir]
+
+    def service_ready(self, service: LoadService) -> None:
+        """Adopt the load service (from any thread); its jobs' ends are posted as they come."""
+        self.loads = service
+        service.subscribe(self._job_event)
+        self._post(ServiceReady(service))
+
+    def _job_event(self, event: JobEvent) -> None:
+        # On the job's thread, after the service recorded the state: post, never touch the UI.
+        if event.state.ended:
+            self._post(JobEnded(event.job_id, event.state, event.error))
+
+    def open_session(self, session: PlaybackSession) -> None:
+        """Make `session` the one the panes show: the previous one stops."""
+        if self.session is not None and self.session is not session:
+            self.session.stop()
+        self.session = session
+        self._post(SessionOpened(session))
+
+    def close(self) -> None:
+        """Stop the session and the service: running loads end as interrupted (resumable)."""
+        if self.session is not None:
+            self.session.stop()
+        if self.loads is not None:
+            self.loads.close()
