@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 
 import pandas as pd
@@ -129,3 +131,22 @@ async def test_a_load_of_another_process_shows_and_moves_in_the_jobs_pane(make_a
         await until(pilot, lambda: cell(app, running.job_id, "state") == "done")
         assert cell(app, running.job_id, "progress").endswith("100%")
         assert cell(app, running.job_id, "bars") == "780/780"
+
+
+async def test_a_job_of_another_process_that_was_killed_becomes_resumable(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.loads is not None)
+        store = JournalStore(app.config.data_dir / "jobs")
+        # A CLI load killed with SIGKILL: its journal still says running, its process is gone.
+        ended = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        orphan = replace(journal(JobState.RUNNING, done=1), pid=int(ended.stdout))
+        store.save(orphan)
+        await until(pilot, lambda: app.query_one("#jobs-table", DataTable).row_count == 1)
+        await until(pilot, lambda: cell(app, orphan.job_id, "state") == "interrupted")
+        assert store.load(orphan.job_id).state is JobState.INTERRUPTED

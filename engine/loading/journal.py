@@ -383,10 +383,14 @@ class JournalStore:
         recovered = []
         for journal in self.all():
             if journal.state in _ACTIVE and not _process_alive(journal.pid):
-                journal = replace(journal, state=JobState.INTERRUPTED, updated_at=now_iso())
-                self.save(journal)
-                recovered.append(journal)
+                recovered.append(self.mark_interrupted(journal))
         return recovered
+
+    def mark_interrupted(self, journal: LoadJournal) -> LoadJournal:
+        """The journal of a job whose process is gone, saved as resumable."""
+        journal = replace(journal, state=JobState.INTERRUPTED, updated_at=now_iso())
+        self.save(journal)
+        return journal
 
     def _quarantine(self, path: Path, reason: str) -> str:
         """Move an unreadable journal aside; the one line that says what happened."""

@@ -21,6 +21,7 @@ from engine.config import Config, GatewayAddress
 from engine.core.cancellation import CancelToken
 from engine.core.eta import EtaHistory
 from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState
+from engine.core.processes import pid_alive
 from engine.ib.adapter import IBAdapter
 from engine.ib.pacing import PacingRules
 from engine.ib.source import IBSource
@@ -341,6 +342,15 @@ class LoadService:
                 except JournalError as exc:  # quarantined; the message says where
                     log.warning("%s", exc)
                     continue
+            journal = known[1]
+            if (
+                not journal.state.ended
+                and journal.pid != os.getpid()
+                and not pid_alive(journal.pid)
+            ):
+                # Another process's job whose process was killed: resumable from now on, as
+                # after a restart (a job of this process is in `live` or not begun).
+                known = (None, self.journals.mark_interrupted(journal))
             read[path.stem] = known
         self._journals_read = read
         return sorted((journal for _, journal in read.values()), key=lambda j: j.created_at)
