@@ -280,7 +280,9 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         # The pane's keys apply while focus is inside it: hand focus to its main widget.
         pane = self._panes[pane_id]
         target = next((w for w in pane.query("*") if w.focusable), pane)
-        target.focus()
+        # At once, not as `focus()` does (later): a key typed in the same burst (`2 o`) is
+        # already queued, and must find the new pane's bindings.
+        self.screen.set_focus(target)
 
     def running_loads(self) -> list[LoadStatus]:
         """The loads of this process that have not ended."""

@@ -17,12 +17,12 @@ PINNED_KEYS = ("question_mark", "q")
 
 class KeysFooter(Footer):
     DEFAULT_CSS = """
-    KeysFooter #pinned-keys {
+    KeysFooter .pinned-keys {
         dock: right;
         width: auto;
         height: 1;
     }
-    KeysFooter #pinned-keys FooterKey.-command-palette {
+    KeysFooter .pinned-keys FooterKey.-command-palette {
         dock: none;
     }
     """
@@ -36,4 +36,6 @@ class KeysFooter(Footer):
             else:
                 yield widget
         if pinned:
-            yield HorizontalGroup(*pinned, id="pinned-keys")
+            # A class, not an id: bindings that change twice in a row recompose the footer
+            # again before the first recomposition has removed its group.
+            yield HorizontalGroup(*pinned, classes="pinned-keys")

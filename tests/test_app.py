@@ -174,3 +174,19 @@ async def test_sim_source_runs_an_in_process_gateway_clients_can_use(make_app) -
             assert details[0].contract.conId > 0
         finally:
             ib.disconnect()
+
+
+async def test_a_pane_key_typed_in_one_burst_with_the_pane_switch_is_for_the_new_pane(
+    make_app,
+) -> None:
+    from textual import events
+
+    from ktrdr_tui.screens.open_session import OpenSessionScreen
+
+    app = make_app()
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.loads is not None, "the load service")
+        # As a terminal delivers `2 o` typed fast: both keys queued before either is handled.
+        for key in ("2", "o"):
+            app.post_message(events.Key(key, key))
+        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
