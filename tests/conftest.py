@@ -3,6 +3,7 @@ snapshots are written to the top-level `snapshots/` folder."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest_textual_snapshot
 
 from engine.clock import FixedClock
 from engine.config import Config
+from engine.ib.pacing import PacingLedger, PacingRules
+from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
 
@@ -76,3 +79,24 @@ def make_app(tmp_path: Path):
         return app
 
     return make
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., SimulatedGateway]]:
+    """`start_gateway(port=0, pacing=None, **faults)` -> a running simulated gateway, pacing
+    off unless `pacing` rules are given; stopped after the test."""
+    started: list[SimulatedGateway] = []
+
+    def start(port: int = 0, pacing: PacingRules | None = None, **faults) -> SimulatedGateway:
+        gateway = SimulatedGateway(
+            GatewaySettings(pacing="off", port=port, faults=Faults(**faults))
+        )
+        if pacing is not None:
+            gateway.pacing = PacingLedger(pacing)
+        gateway.start_in_thread()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()

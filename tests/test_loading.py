@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,8 +17,8 @@ import pytest
 
 from engine.core.jobs import JobState
 from engine.ib.durations import Duration
-from engine.ib.pacing import PacingLedger, PacingRules
-from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
+from engine.ib.pacing import PacingRules
+from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, SegmentStatus
@@ -34,23 +33,6 @@ CALENDAR = calendar_for()
 FAST_RETRY = RetryPolicy(first_delay_s=0.01, max_delay_s=0.05, transient_attempts=3)
 NOW = pd.Timestamp("2024-06-01 12:00", tz="UTC")
 _client_ids = itertools.count(100)
-
-
-@pytest.fixture
-def start_gateway() -> Iterator[Callable[..., SimulatedGateway]]:
-    started: list[SimulatedGateway] = []
-
-    def start(pacing: PacingRules | None = None, **faults: Any) -> SimulatedGateway:
-        gateway = SimulatedGateway(GatewaySettings(pacing="off", faults=Faults(**faults)))
-        if pacing is not None:
-            gateway.pacing = PacingLedger(pacing)
-        gateway.start_in_thread()
-        started.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in started:
-        gateway.stop()
 
 
 @pytest.fixture

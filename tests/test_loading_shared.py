@@ -24,7 +24,6 @@ from engine.config import GatewayAddress
 from engine.core.jobs import JobState
 from engine.ib.durations import Duration
 from engine.ib.pacing import PacingRules
-from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
 from engine.loading.load_job import LoadFailed, LoadJob, load_percent
@@ -57,23 +56,6 @@ def detail_seen(job: LoadJob, text: str) -> threading.Event:
     if text in job.progress.snapshot().detail:
         seen.set()
     return seen
-
-
-@pytest.fixture
-def gateways() -> Iterator[Callable[..., SimulatedGateway]]:
-    started: list[SimulatedGateway] = []
-
-    def start(port: int = 0, **faults) -> SimulatedGateway:
-        gateway = SimulatedGateway(
-            GatewaySettings(pacing="off", port=port, faults=Faults(**faults))
-        )
-        gateway.start_in_thread()
-        started.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in started:
-        gateway.stop()
 
 
 @pytest.fixture
@@ -135,20 +117,20 @@ def test_with_no_gateway_a_job_says_it_waits_and_counts_down_to_the_next_try(ser
     assert job.status().state is JobState.CANCELLED
 
 
-def test_a_load_started_before_the_gateway_runs_once_it_answers(services, gateways) -> None:
+def test_a_load_started_before_the_gateway_runs_once_it_answers(services, start_gateway) -> None:
     port = closed_port()
     service = services(GatewayAddress("127.0.0.1", port))
     (job,) = service.start(request(end="2024-01-03"))
     assert detail_seen(job, "waiting for gateway").wait(10)
-    gateways(port=port)
+    start_gateway(port=port)
     assert service.wait(job.id, timeout=30)
     assert job.status().state is JobState.DONE, job.status().error
     assert service.gateway_status().describe().startswith("connected (client id ")
 
 
-def test_a_client_id_in_use_moves_on_to_the_next_one(services, gateways, tmp_path) -> None:
+def test_a_client_id_in_use_moves_on_to_the_next_one(services, start_gateway, tmp_path) -> None:
     # The app and a CLI, both configured with client id 7, on one gateway.
-    gateway = gateways()
+    gateway = start_gateway()
     app = services(gateway.address, data_dir=tmp_path / "one", client_id=7)
     cli = services(gateway.address, data_dir=tmp_path / "two", client_id=7)
     (first,) = app.start(request())
@@ -163,8 +145,8 @@ def test_a_client_id_in_use_moves_on_to_the_next_one(services, gateways, tmp_pat
 # -- one load per dataset ----------------------------------------------------------------------
 
 
-def test_a_dataset_loads_once_at_a_time_in_this_process(services, gateways) -> None:
-    gateway = gateways(latency_ms=50)
+def test_a_dataset_loads_once_at_a_time_in_this_process(services, start_gateway) -> None:
+    gateway = start_gateway(latency_ms=50)
     service = services(gateway.address)
     (first,) = service.start(request())
     busy = f"AAPL 1m is already being loaded by job {first.id}: wait for it or cancel it"
@@ -184,7 +166,7 @@ def test_a_dataset_loads_once_at_a_time_in_this_process(services, gateways) -> N
 
 
 def test_a_load_in_another_process_is_refused_until_that_process_ends(
-    services, gateways, tmp_path
+    services, start_gateway, tmp_path
 ) -> None:
     holds_the_lock = (
         "import sys; from pathlib import Path; from engine.loading.locks import lock_dataset; "
@@ -201,7 +183,7 @@ def test_a_load_in_another_process_is_refused_until_that_process_ends(
     )
     try:
         assert holder.stdout.readline() == "locked\n"
-        service = services(gateways().address)
+        service = services(start_gateway().address)
         busy = f"AAPL 1m is already being loaded by job feedfeed0001 (process {holder.pid})"
         with pytest.raises(LoadFailed, match=re.escape(busy)):
             service.start(request())
@@ -214,7 +196,7 @@ def test_a_load_in_another_process_is_refused_until_that_process_ends(
     assert list(locks.iterdir()) == []  # released and removed once the job ended
 
 
-def test_resume_records_the_process_that_resumes(services, gateways, tmp_path) -> None:
+def test_resume_records_the_process_that_resumes(services, start_gateway, tmp_path) -> None:
     store = JournalStore(tmp_path / "data" / "jobs")
     store.save(
         LoadJournal(
@@ -231,7 +213,7 @@ def test_resume_records_the_process_that_resumes(services, gateways, tmp_path) -
             pid=2**22 + 12345,  # beyond pid_max: a process that died
         )
     )
-    service = services(gateways().address)
+    service = services(start_gateway().address)
     job = service.resume("0123456789ab")
     assert service.wait(job.id, timeout=30)
     assert job.status().state is JobState.DONE
@@ -242,12 +224,12 @@ def test_resume_records_the_process_that_resumes(services, gateways, tmp_path) -
 # -- what a job shows -------------------------------------------------------------------------
 
 
-def test_the_pacing_wait_counts_down(services, gateways) -> None:
+def test_the_pacing_wait_counts_down(services, start_gateway) -> None:
     rules = PacingRules(
         max_requests=1, window_s=60.0, identical_window_s=0.1, per_contract_window_s=0.1
     )
     clock = FakeClock()
-    service = services(gateways().address, pacing=rules, clock=clock)
+    service = services(start_gateway().address, pacing=rules, clock=clock)
     (job,) = service.start(request(end="2024-01-03"))  # two requests: the second waits a minute
     assert detail_seen(job, "for pacing").wait(20)
     detail = job.status().detail
@@ -263,15 +245,15 @@ def test_the_pacing_wait_counts_down(services, gateways) -> None:
     assert service.wait(job.id, timeout=5)
 
 
-def test_a_failed_load_shows_one_percent_live_and_after_a_restart(services, gateways) -> None:
-    service = services(gateways(no_data_every=4).address)
+def test_a_failed_load_shows_one_percent_live_and_after_a_restart(services, start_gateway) -> None:
+    service = services(start_gateway(no_data_every=4).address)
     (job,) = service.start(request(end="2024-01-12"))  # 9 sessions; 2 answer no data
     assert service.wait(job.id, timeout=30)
     live = job.status()
     assert live.state is JobState.FAILED
     assert (live.segments_done, live.segments_total) == (7, 9)
     assert live.percent == pytest.approx(100 * 7 / 9)  # what it got, not how far it went
-    restarted = services(gateways().address)  # the same store: the job is only a journal now
+    restarted = services(start_gateway().address)  # the same store: the job is only a journal now
     (read_back,) = [s for s in restarted.statuses() if s.job_id == job.id]
     assert read_back.percent == live.percent
 
