@@ -1,6 +1,6 @@
 """How the app feels: time to the first frame, event-loop lag under load, and cancel latency.
 
-    python bench/bench_app.py [--runs N]
+    python -m bench.bench_app [--runs N]
 
 - First frame: `ktrdr-tui` started in a real terminal (tmux); the time until the screen shows
   the panes and the footer, as a person would see it (goal: under 1 s). Median of N launches.
@@ -18,15 +18,12 @@ import argparse
 import asyncio
 import gc
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from app_harness import set_latency, until
-from tmux_session import TmuxApp
+from tests.support.app_harness import set_latency, until
+from tests.support.tmux_session import TmuxApp
 
 FIRST_FRAME_GOAL_S = 1.0
 LAG_GOAL_MS = 50.0

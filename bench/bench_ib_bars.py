@@ -1,6 +1,6 @@
 """Bars per second from the simulated gateway through the IB client into a DataFrame.
 
-    python bench/bench_ib_bars.py [--year 2023] [--library ib_insync|ib_async]
+    python -m bench.bench_ib_bars [--year 2023] [--library ib_insync|ib_async]
 
 Fetches a year of AAPL 1-minute bars as one "1 D" request per session (IB's step-size limit)
 with no latency and pacing off, and prints, on the same bars:

@@ -1,6 +1,6 @@
 """Load jobs end to end against the simulated gateway: requests, overhead, ETA, cancel, memory.
 
-    python bench/bench_loading.py [--quick]
+    python -m bench.bench_loading [--quick]
 
 Prints, each figure with its goal:
   1. requests sent for a year (2024) of AAPL at 1m, 5m, 1h and 1d, pacing off, against the
@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.common import verdict
 from engine.core.jobs import JobState
 from engine.ib.adapter import IBAdapter, default_library
 from engine.ib.pacing import PacingLedger, PacingRules
@@ -120,10 +121,6 @@ def load(service: LoadService, timeframe: str, start: str, end: str) -> tuple[Lo
 
 def sessions_of(start: str, end: str) -> list[Session]:
     return CALENDAR.sessions_for_dates(pd.Timestamp(start), pd.Timestamp(end))
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 # -- 1. requests vs the minimum ------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Cost of one progress update (goal: under 2 µs with a callback attached).
 
-    python bench/bench_progress.py
+    python -m bench.bench_progress
 
 Prints the best of several runs of N updates, per update, for the calls a load makes for
 every bar batch and segment.

@@ -1,6 +1,6 @@
 """The backtest engine against its peers, on the same generated bars, in one run.
 
-    python bench/bench_session.py [--years N] [--skip-peers]
+    python -m bench.bench_session [--years N] [--skip-peers]
 
 Bars: N years (default 5: sessions 2019-01-02 … 2023-12-29, ~490,000 bars) of deterministic 1m
 AAPL bars from the simulated gateway's generator, held in memory. Prints, each with its goal:
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.common import verdict
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
 from engine.market.schema import bars_frame
@@ -303,10 +304,6 @@ def engine_memory(years: int) -> dict[str, float]:
 
 
 # -- main -------------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def main() -> None:

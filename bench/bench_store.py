@@ -1,7 +1,7 @@
 """Speed of the Parquet bar store on ten years of one-minute bars (goal: the whole history as a
 DataFrame in under 100 ms).
 
-    python bench/bench_store.py
+    python -m bench.bench_store
 
 Builds ~1,000,000 1m bars in a temporary store (building them is not timed), then prints the
 first and the median of several runs of each operation a load or a playback makes, and plain
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from engine.market.bar_files import read_bar_file
 from engine.market.calendar import calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
@@ -130,6 +131,15 @@ def main() -> None:
             )
         )
         assert len(store.read(SYMBOL, "1m")) == len(stored) + sum(len(t) for t in tails)
+        csv = root / "bars.csv"
+        stored.to_csv(csv, index=False)
+        rows.append(
+            (
+                "read_bar_file() the bars as CSV (`import`)",
+                timed(lambda: read_bar_file(csv, "1m"), runs=3),
+            )
+        )
+        rows.append(("peer: pd.read_csv(same file)", timed(lambda: pd.read_csv(csv), runs=3)))
 
         width = max(len(name) for name, _ in rows)
         print(f"first run and median of {RUNS} runs")

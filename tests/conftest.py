@@ -1,5 +1,5 @@
-"""Shared fixtures: every test runs with its own config, data, cache and log folders, and
-snapshots are written to the top-level `snapshots/` folder."""
+"""Shared fixtures: every test runs with its own config, data, cache and log folders, at one
+pinned instant. Snapshots live where the snapshot plugin puts them: tests/app/__snapshots__/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import pytest_textual_snapshot
 
 from engine.clock import FixedClock
 from engine.config import Config
@@ -17,25 +16,10 @@ from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
 
-ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOTS = ROOT / "snapshots"
 TERMINAL_SIZE = (100, 30)
 # Every test runs at this instant, whatever the calendar says: after the close of Friday
 # 2024-03-15, so "the last month" is 2024-02-15 .. 2024-03-15, full sessions only.
 PINNED_NOW = "2024-03-15T22:00:00+00:00"
-
-
-class TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
-    """snapshots/<test module>/<test name>.svg instead of tests/__snapshots__/…"""
-
-    @classmethod
-    def dirname(cls, *, test_location) -> str:
-        return str(SNAPSHOTS / Path(test_location.filepath).stem)
-
-
-# `snap_compare` picks its extension class from the plugin module when it runs; pointing that
-# name at ours keeps the plugin's comparison and failure report while moving the files.
-pytest_textual_snapshot.SVGImageExtension = TopLevelSnapshots
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,440 @@
+"""The Playback pane driven by keys, as a person would: open stored bars, play, change speed,
+pause, step, go to a date, restart; and the dialogs' checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.ib.synthetic import SyntheticMarket
+from engine.market.calendar import calendar_for
+from engine.market.store import BarStore
+from engine.session.playback import PlaybackState
+from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
+from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
+from ktrdr_tui.widgets.candle_chart import CandleChart
+from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, gap_text
+from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
+from tests.support.app_harness import until
+
+FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
+TIMEOUT_S = 20
+
+
+def store_minute_bars(data_dir: Path, first: str = FIRST, last: str = LAST) -> int:
+    """Deterministic synthetic AAPL 1m bars of the sessions first..last, in the store."""
+    calendar = calendar_for()
+    sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
+    bars = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(bars.start, unit="s", utc=True),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "volume": bars.volume.astype(np.float64),
+        }
+    )
+    return BarStore(data_dir, calendar).merge("AAPL", "1m", frame).bars_total
+
+
+def status(app) -> str:
+    return str(app.query_one("#playback-status").render())
+
+
+async def open_dialog(pilot) -> OpenSessionScreen:
+    app = pilot.app
+    await pilot.press("2")
+    await pilot.press("o")
+    await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+    dialog = app.screen
+    await until(
+        pilot,
+        lambda: (
+            "Ready" in str(dialog.query_one("#problem").render())
+            or EMPTY_STORE in str(dialog.query_one("#datasets-status").render())
+        ),
+        "the store to be read",
+    )
+    return dialog
+
+
+async def open_session(pilot):
+    """`2`, `o`, enter: the first dataset with its proposed range and both strategies."""
+    app = pilot.app
+    await open_dialog(pilot)
+    await pilot.press("enter")
+    await until(pilot, lambda: app.session is not None, "the session to open")
+    await until(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "the dialog")
+    return app.session
+
+
+def snapshot_of(app):
+    return app.session.snapshot()
+
+
+async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
+    """The week's session with no bars stored for Wednesday 2024-03-06, opened in the pane
+    (as the dialog's open does) and paused at Monday's open."""
+    from engine.session.bars import read_session_bars
+    from engine.session.playback import PlaybackSession
+    from engine.session.request import BacktestRequest
+    from engine.session.strategies import StrategySpec
+    from ktrdr_tui.screens.open_session import OpenedSession
+
+    store_minute_bars(data_dir, FIRST, "2024-03-05")
+    store_minute_bars(data_dir, "2024-03-07", LAST)
+    calendar = calendar_for()
+    first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
+    bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
+    specs = (StrategySpec.parse("sma_crossover"),)
+    request = BacktestRequest(
+        symbol="AAPL", timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
+    )
+    session = PlaybackSession(bars, specs, speed=360.0)
+    await pilot.press("2")
+    pilot.app.query_one(PlaybackPane).adopt(OpenedSession(session, request, calendar.timezone))
+    await until(pilot, lambda: pilot.app.session is session, "the session")
+    return session
+
+
+async def test_the_empty_pane_says_how_to_open_a_session(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        assert status(app) == EMPTY
+        # Session keys do nothing without a session: dimmed, and each press says why.
+        pane = app.query_one(PlaybackPane)
+        assert pane.check_action("toggle_play", ()) is None
+        await pilot.press("space", "full_stop", "home", "t", "g")
+        assert app.session is None
+        assert not isinstance(app.screen, GoToDateScreen)
+        said = [n.message for n in app._notifications]
+        assert said == [NO_SESSION] * 5
+        # The speed can be chosen before opening.
+        await pilot.press("plus")
+        assert app.query_one(SpeedSlider).speed == 3600
+
+
+async def test_showing_the_pane_puts_the_focus_in_it(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        pane = app.query_one(PlaybackPane)
+        await until(
+            pilot,
+            lambda: app.focused is not None and pane in app.focused.ancestors_with_self,
+            "focus",
+        )
+
+
+async def test_an_empty_store_says_where_to_load_bars(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        assert EMPTY_STORE in str(dialog.query_one("#datasets-status").render())
+        await pilot.press("enter")  # nothing to open
+        await pilot.pause()
+        assert app.screen is dialog
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "close")
+        assert app.session is None
+
+
+async def test_the_dialog_lists_datasets_and_proposes_their_last_sessions(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store", "2024-01-02", "2024-03-08")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        options = dialog.query_one("#datasets")
+        assert options.option_count == 1
+        prompt = str(options.get_option_at_index(0).prompt)
+        assert "AAPL" in prompt and "1m" in prompt and "2024-01-02 → 2024-03-08" in prompt
+        start, end, specs = dialog.fields()
+        assert (start, end) == ("2024-02-09", "2024-03-08")  # 20 sessions (Feb 19 closed)
+        assert specs == [
+            "sma_crossover:fast=5,slow=20",
+            "rsi:period=14,oversold=30,overbought=70",
+        ]
+
+
+async def test_the_dialog_shows_why_it_cannot_open(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        problem = dialog.query_one("#problem")
+        dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=30,slow=20"
+        await until(pilot, lambda: "fast (30)" in str(problem.render()), "the reason")
+        dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=5,slow=20"
+        dialog.query_one("#end").value = "2024-03-15"
+        await until(pilot, lambda: "ktrdr-tui load AAPL" in str(problem.render()), "reason")
+        await pilot.press("enter")
+        await until(pilot, lambda: "only, not all of" in str(problem.render()), "refusal")
+        assert app.session is None and app.screen is dialog
+        # Unticking both strategies is a problem too.
+        dialog.query_one("#end").value = LAST
+        dialog.query_one("#use-sma_crossover").value = False
+        dialog.query_one("#use-rsi").value = False
+        await until(pilot, lambda: "no strategy" in str(problem.render()), "no strategy")
+
+
+async def test_keys_drive_the_session(make_app, tmp_path: Path) -> None:
+    total = store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await open_session(pilot)
+        snapshot = snapshot_of(app)
+        assert snapshot.state is PlaybackState.PAUSED
+        assert snapshot.bars_processed == 0 and snapshot.bars_total == total
+        assert snapshot.speed == 360
+        await until(pilot, lambda: "space to play" in status(app), "the hint")
+
+        # space plays: the clock moves at 360x (a bar every 1/6 s).
+        await pilot.press("space")
+        await until(pilot, lambda: snapshot_of(app).bars_processed >= 2, "bars to play")
+        assert snapshot_of(app).state is PlaybackState.PLAYING
+        await until(pilot, lambda: "▶ playing 360x" in status(app), "the status line")
+
+        # + is the next stop, with the focus on the pane or on the slider.
+        app.query_one(PlaybackPane).focus()
+        await pilot.press("plus")
+        await until(pilot, lambda: snapshot_of(app).speed == 3600, "3600x")
+        assert app.query_one(SpeedSlider).speed == 3600
+        app.query_one(SpeedSlider).focus()
+        await pilot.press("minus")
+        await until(pilot, lambda: snapshot_of(app).speed == 360, "360x")
+
+        # space pauses.
+        await pilot.press("space")
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.PAUSED, "pause")
+        assert session.wait(TIMEOUT_S)
+        paused_at = snapshot_of(app).bars_processed
+
+        # . steps exactly one bar.
+        await pilot.press("full_stop")
+        await until(pilot, lambda: snapshot_of(app).bars_processed != paused_at, "a step")
+        assert session.wait(TIMEOUT_S)
+        assert snapshot_of(app).bars_processed == paused_at + 1
+        assert snapshot_of(app).state is PlaybackState.PAUSED
+
+        # g + a time seeks there (exchange time).
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "go-to dialog")
+        await pilot.press(*"2024-03-06 10:00")
+        await pilot.press("enter")
+        target = pd.Timestamp("2024-03-06 10:00", tz="America/New_York")
+        await until(pilot, lambda: snapshot_of(app).clock_ns == target.value, "the seek")
+        # Two whole sessions and 30 minutes of the third.
+        assert snapshot_of(app).bars_processed == 2 * 390 + 30
+        await until(pilot, lambda: "Wed 2024-03-06 10:00:00 EST" in status(app), "clock")
+
+        # home restarts: back to the first open, nothing processed.
+        generation = snapshot_of(app).generation
+        await pilot.press("home")
+        await until(pilot, lambda: snapshot_of(app).generation > generation, "restart")
+        assert session.wait(TIMEOUT_S)
+        snapshot = snapshot_of(app)
+        assert snapshot.bars_processed == 0 and snapshot.signals == 0
+        assert snapshot.state is PlaybackState.PAUSED
+
+
+async def test_signals_arrive_at_max_speed_and_show_on_the_chart(make_app, tmp_path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await open_session(pilot)
+        await pilot.press("plus", "plus")  # 360x → 3600x → max
+        await until(pilot, lambda: snapshot_of(app).speed == 0, "max speed")
+        await pilot.press("space")
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.DONE, "the end")
+        assert session.wait(TIMEOUT_S)
+        snapshot = snapshot_of(app)
+        assert snapshot.signals > 0 and snapshot.bars_processed == snapshot.bars_total
+        await until(pilot, lambda: "■ done max" in status(app), "the status line")
+        chart = app.query_one(CandleChart)
+        await until(pilot, lambda: chart.grid() is not None, "the chart")
+        drawn = "".join(chart.grid().rows())
+        assert "┃" in drawn
+        assert "▲" in drawn or "▼" in drawn
+        # space at the end says what to do rather than nothing.
+        await pilot.press("space")
+        await pilot.pause()
+        assert any("home restarts" in n.message for n in app._notifications)
+
+
+async def test_a_missing_session_is_skipped_at_once_and_shown_as_a_gap(make_app, tmp_path) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await adopt_a_week_without_wednesday(pilot, tmp_path / "store")
+        tuesday_late = pd.Timestamp("2024-03-05 15:55", tz=ZONE)
+        session.seek(tuesday_late)
+        await until(pilot, lambda: snapshot_of(app).clock_ns == tuesday_late.value, "the seek")
+        assert "gap:" not in status(app)
+        # At 360x Tuesday's last 5 minutes take under a second, and Wednesday none (not 65 s).
+        await pilot.press("space")
+        await until(pilot, lambda: "Thu 2024-03-07" in status(app), "Thursday", timeout=10)
+        assert "gap: 2024-03-06 missing" in status(app)
+        await pilot.press("space")
+        assert session.wait(TIMEOUT_S)
+        # The chart shows the gap right after Tuesday's last bar.
+        wednesday_open = session.bars.sessions[2].open.value
+        chart = app.query_one(CandleChart)
+        await until(pilot, lambda: chart.data is not None and chart.data.gaps, "the gap")
+        assert chart.data.gaps == (wednesday_open,)
+        grid = chart.grid()
+        tuesday_last = int(np.searchsorted(chart.data.timestamps, wednesday_open)) - 1
+        assert grid.gap_columns == [grid.columns[tuesday_last] + 1]
+        assert set(grid.column(grid.gap_columns[0])[:-1]) == {"┊"}
+
+
+def test_the_gap_names_one_missing_session_or_the_whole_run() -> None:
+    days = [pd.Timestamp(day) for day in ("2024-03-12", "2024-03-13", "2024-03-14")]
+    assert gap_text(days[:1]) == "gap: 2024-03-12 missing"
+    assert gap_text(days) == "gap: 2024-03-12 … 2024-03-14 missing (3 sessions)"
+
+
+async def test_t_cycles_the_chart_timeframe(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await open_session(pilot)
+        session.seek(pd.Timestamp("2024-03-05 15:00", tz="UTC"))
+        assert session.wait(TIMEOUT_S)
+        pane = app.query_one(PlaybackPane)
+        await until(pilot, lambda: pane._snapshot is session.snapshot(), "a poll")
+        seen = []
+        for _ in range(5):
+            await pilot.press("t")
+            seen.append(pane.chart_timeframe(session.snapshot()))
+        assert seen == ["5m", "15m", "30m", "1h", "1m"]
+        await pilot.press("t")
+        await until(pilot, lambda: "chart 5m" in status(app), "the status line")
+
+
+async def test_a_click_on_the_slider_sets_the_speed(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        await open_session(pilot)
+        slider = app.query_one(SpeedSlider)
+        ticks = TrackLayout.for_width(slider.content_size.width).ticks
+        await pilot.click(SpeedSlider, offset=(ticks[SPEED_STOPS.index(60)], 0))
+        await until(pilot, lambda: snapshot_of(app).speed == 60, "60x")
+
+
+async def test_opening_another_session_stops_the_first(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        first = await open_session(pilot)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        dialog = app.screen
+        await until(pilot, lambda: "Ready" in str(dialog.query_one("#problem").render()), "ok")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session is not first, "the second session")
+        assert first.snapshot().state is PlaybackState.STOPPED
+        assert app.session.snapshot().state is PlaybackState.PAUSED
+
+
+async def test_a_failed_session_is_told_not_a_crash(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await open_session(pilot)
+
+        def broken(target: int) -> None:
+            raise RuntimeError("a stage broke")
+
+        session._advance = broken  # the worker's one way into the pipeline
+        await pilot.press("space")
+        await until(pilot, lambda: snapshot_of(app).state is PlaybackState.FAILED, "failure")
+        await until(pilot, lambda: "a stage broke" in status(app), "the status line")
+        await until(
+            pilot,
+            lambda: any("a stage broke" in n.message for n in app._notifications),
+            "the notification",
+        )
+        await pilot.press("space")  # still no crash
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_the_status_line_warns_when_the_session_cannot_keep_up(make_app, tmp_path) -> None:
+    from dataclasses import replace
+
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await open_session(pilot)
+        pane = app.query_one(PlaybackPane)
+        calm = replace(session.snapshot(), state=PlaybackState.PLAYING, speed=3600.0)
+        assert pane.overrun_warning(session, calm) == ""
+        behind = replace(calm, overruns=calm.overruns + 1, behind_s=300.0)
+        assert pane.overrun_warning(session, behind) == "⚠ can't keep up at 3600x"
+        caught_up = replace(behind, behind_s=0.0)
+        assert pane.overrun_warning(session, caught_up) == "⚠ can't keep up at 3600x"  # a while
+        pane._warned_at -= 10  # the last overrun long ago, and not behind: no warning
+        assert pane.overrun_warning(session, caught_up) == ""
+        # Far behind warns even without a new overrun.
+        assert pane.overrun_warning(session, replace(caught_up, behind_s=600.0)) != ""
+        assert pane.overrun_warning(session, replace(caught_up, speed=0.0)) == ""
+
+
+# -- go to date -------------------------------------------------------------------------------
+
+ZONE = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+def week():
+    return calendar_for().sessions_for_dates(pd.Timestamp(FIRST), pd.Timestamp(LAST))
+
+
+def test_a_date_goes_to_its_session_open(week) -> None:
+    when, text = seek_target("2024-03-06", week, ZONE)
+    assert when == pd.Timestamp("2024-03-06 09:30", tz=ZONE)
+    assert text == "→ Wed 2024-03-06 09:30 EST (session open)"
+
+
+def test_a_datetime_is_exchange_time(week) -> None:
+    when, _ = seek_target("2024-03-06 10:15", week, ZONE)
+    assert when == pd.Timestamp("2024-03-06 15:15", tz="UTC")
+    when, _ = seek_target("2024-03-06T15:15Z", week, ZONE)
+    assert when == pd.Timestamp("2024-03-06 15:15", tz="UTC")
+
+
+def test_a_bare_time_is_on_the_current_session(week) -> None:
+    when, _ = seek_target("11:00", week, ZONE, current=pd.Timestamp("2024-03-07"))
+    assert when == pd.Timestamp("2024-03-07 11:00", tz=ZONE)
+
+
+def test_a_closed_day_goes_to_the_next_open() -> None:
+    sessions = calendar_for().sessions_for_dates(pd.Timestamp("2024-03-01"), pd.Timestamp(LAST))
+    when, text = seek_target("2024-03-02", sessions, ZONE)  # a Saturday
+    assert when == pd.Timestamp("2024-03-04 09:30", tz=ZONE)
+    assert "next session's open" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "type a date"),
+        ("soon", "not a date or time"),
+        ("2024-02-01", "outside this playback (2024-03-04 … 2024-03-08)"),
+        ("2024-03-11", "outside this playback"),
+        ("2024-03-08 17:00", "outside this playback"),
+    ],
+)
+def test_what_is_not_in_the_playback_is_refused(week, text: str, reason: str) -> None:
+    with pytest.raises(SeekError, match=re.escape(reason)):
+        seek_target(text, week, ZONE)

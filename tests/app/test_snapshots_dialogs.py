@@ -1,0 +1,126 @@
+"""Every dialog at 80x24, the smallest terminal the app promises to fit, with an error shown
+where the dialog can show one: the buttons and the keys stay in view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input
+
+from ktrdr_tui.screens.go_to_date import GoToDateScreen
+from ktrdr_tui.screens.job_detail import JobDetailScreen
+from ktrdr_tui.screens.open_session import OpenSessionScreen
+from ktrdr_tui.screens.quit import QuitScreen
+from ktrdr_tui.screens.signal_filter import SignalFilterScreen
+from tests.app import test_snapshots_jobs
+from tests.app.test_app_playback import open_dialog, open_session, store_minute_bars
+from tests.app.test_snapshots_jobs import RUNNING, STATUSES, dialog_open, jobs_shown
+from tests.app.test_snapshots_playback import drawn, gateway_running
+from tests.app.test_snapshots_signals import populated
+from tests.support.app_harness import until
+
+SMALL = (80, 24)
+fake_loads = test_snapshots_jobs.fake_loads  # the fixture: the app opens a fake load service
+
+
+def shows(widget, text: str) -> bool:
+    return text in str(widget.render())
+
+
+def in_view(widget) -> bool:
+    return widget.screen.region.contains_region(widget.region)
+
+
+def test_new_load_with_an_error(snap_compare, make_app, fake_loads) -> None:
+    fake_loads([])
+
+    async def bad_symbol(pilot) -> None:
+        await dialog_open(pilot, *"AAPL MSFT$")  # a reason long enough to take two lines
+        dialog = pilot.app.screen
+        await until(pilot, lambda: shows(dialog.query_one("#symbols-error"), "bad symbol"))
+        await pilot.pause()
+        assert in_view(dialog.query_one("#load")) and in_view(dialog.query_one(".hint"))
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=bad_symbol)
+
+
+def test_open_session_with_an_error(snap_compare, make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+
+    async def bad_start(pilot) -> None:
+        await gateway_running(pilot)
+        dialog = await open_dialog(pilot)
+        assert isinstance(dialog, OpenSessionScreen)
+        for field in dialog.query(Input):
+            field.cursor_blink = False
+        dialog.query_one("#start", Input).value = "2024-13-01"
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "2024-13-01"))
+        await pilot.pause()
+        assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=bad_start)
+
+
+def test_go_to_date_with_an_error(snap_compare, make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+
+    async def outside(pilot) -> None:
+        await gateway_running(pilot)
+        await open_session(pilot)
+        await drawn(pilot)
+        await pilot.press("g")
+        app = pilot.app
+        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
+        field = app.screen.query_one("#when", Input)
+        field.cursor_blink = False
+        field.value = "2030-01-02"
+        await until(pilot, lambda: shows(app.screen.query_one("#target"), "outside"))
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=outside)
+
+
+def test_signal_filter(snap_compare, make_app) -> None:
+    async def filtering(pilot) -> None:
+        await populated(pilot, following=False)
+        app = pilot.app
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
+        app.screen.query_one("#strategy", Input).cursor_blink = False
+        await pilot.press(*"nothing like it")
+        await until(pilot, lambda: shows(app.screen.query_one("#matches"), "0 of"))
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=filtering)
+
+
+def test_job_details_with_a_failed_segment(snap_compare, make_app, fake_loads) -> None:
+    fake_loads(STATUSES)
+
+    async def details(pilot) -> None:
+        await jobs_shown(pilot)
+        await until(pilot, lambda: pilot.app.query_one(DataTable).row_count == len(STATUSES))
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobDetailScreen))
+        table = pilot.app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == len(RUNNING.segments))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=details)
+
+
+def test_help(snap_compare, make_app) -> None:
+    assert snap_compare(
+        make_app(), press=["question_mark"], terminal_size=SMALL, run_before=gateway_running
+    )
+
+
+def test_quit_with_loads_running(snap_compare, make_app, fake_loads) -> None:
+    fake_loads(STATUSES)
+
+    async def asked(pilot) -> None:
+        await jobs_shown(pilot)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(pilot.app.screen, QuitScreen), "the question")
+        await pilot.pause()
+        assert in_view(pilot.app.screen.query_one("#quit"))
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=asked)

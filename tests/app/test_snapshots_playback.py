@@ -1,0 +1,116 @@
+"""What the Playback pane and its dialogs look like, in each shipped theme. The populated pane
+plays fixed synthetic bars to a fixed instant and pauses there: the same picture every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ktrdr_tui.screens.go_to_date import GoToDateScreen
+from ktrdr_tui.widgets.candle_chart import CandleChart
+from ktrdr_tui.widgets.playback import PlaybackPane
+from tests.app.test_app_playback import (
+    adopt_a_week_without_wednesday,
+    open_dialog,
+    open_session,
+    store_minute_bars,
+)
+from tests.conftest import TERMINAL_SIZE
+from tests.support.app_harness import until
+
+THEMES = ["ktrdr-dark", "ktrdr-light"]
+SEEK_TO = pd.Timestamp("2024-03-06 11:45", tz="America/New_York")
+PAST_THE_GAP = pd.Timestamp("2024-03-07 10:15", tz="America/New_York")  # Wednesday missing
+
+
+async def gateway_running(pilot) -> None:
+    # The in-process gateway starts in a worker; the header shows it once it runs.
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def drawn(pilot) -> None:
+    """Until the pane and its chart show the session's latest snapshot, the session at rest."""
+    app = pilot.app
+    session = app.session
+    pane = app.query_one(PlaybackPane)
+    chart = app.query_one(CandleChart)
+    await until(pilot, lambda: session.wait(0), "the session to settle")
+    await until(pilot, lambda: pane._snapshot is session.snapshot(), "the pane to poll")
+
+    def chart_current() -> bool:
+        data, processed = chart.data, session.snapshot().bars_processed
+        if processed == 0:
+            return data is None  # nothing to draw yet
+        return data is not None and data.key[2] == processed
+
+    await until(pilot, chart_current, "the chart to draw")
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_empty_pane(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(
+        make_app(theme), press=["2"], terminal_size=TERMINAL_SIZE, run_before=gateway_running
+    )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_populated_pane(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    store_minute_bars(tmp_path / "store")
+
+    async def played_to_a_fixed_instant(pilot) -> None:
+        await gateway_running(pilot)
+        session = await open_session(pilot)
+        session.seek(SEEK_TO)
+        await until(pilot, lambda: session.snapshot().clock_ns == SEEK_TO.value, "the seek")
+        await drawn(pilot)
+
+    assert snap_compare(
+        make_app(theme), terminal_size=TERMINAL_SIZE, run_before=played_to_a_fixed_instant
+    )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_pane_past_a_missing_session(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    # The status line names the missing Wednesday; a dotted column splits Tuesday's candles
+    # from Thursday's.
+    async def past_the_gap(pilot) -> None:
+        await gateway_running(pilot)
+        session = await adopt_a_week_without_wednesday(pilot, tmp_path / "store")
+        session.seek(PAST_THE_GAP)
+        await until(pilot, lambda: session.snapshot().clock_ns == PAST_THE_GAP.value, "seek")
+        await drawn(pilot)
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=past_the_gap)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_open_session_dialog(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    store_minute_bars(tmp_path / "store")
+
+    async def dialog_ready(pilot) -> None:
+        await gateway_running(pilot)
+        await open_dialog(pilot)
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=dialog_ready)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_go_to_date_dialog(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    store_minute_bars(tmp_path / "store")
+
+    async def dialog_open(pilot) -> None:
+        await gateway_running(pilot)
+        await open_session(pilot)
+        await drawn(pilot)
+        await pilot.press("g")
+        app = pilot.app
+        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
+        field = app.screen.query_one("#when")
+        field.cursor_blink = False  # a blinking cursor would make the picture random
+        await pilot.press("end", *" 10:30")
+        await pilot.pause()
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=dialog_open)
