@@ -75,7 +75,7 @@ def five_years_session():
     from engine.market.calendar import calendar_for
     from engine.session.bars import NS, SessionBars
     from engine.session.playback import PlaybackSession
-    from engine.session.strategies import StrategySpec
+    from engine.strategy.spec import StrategySpec
 
     calendar = calendar_for()
     sessions = calendar.sessions_for_dates(pd.Timestamp("2019-01-01"), pd.Timestamp("2023-12-29"))

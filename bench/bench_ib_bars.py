@@ -20,9 +20,9 @@ import time
 import pandas as pd
 
 from engine.ib.adapter import CLIENT_LIBRARIES, BarRequest, IBAdapter
-from engine.ib.durations import Duration
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway, historical_message
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 
 
 def sessions_of(year: int):

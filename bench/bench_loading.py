@@ -44,8 +44,8 @@ import pandas as pd
 
 from bench.common import verdict
 from engine.core.jobs import JobState
+from engine.core.pacing import PacingLedger, PacingRules
 from engine.ib.adapter import IBAdapter, default_library
-from engine.ib.pacing import PacingLedger, PacingRules
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from engine.ib.source import IBSource
 from engine.loading.journal import JournalStore, LoadJournal
@@ -93,14 +93,8 @@ def open_service(
     pacing: PacingRules | None = None,
     library: str | None = None,
 ) -> LoadService:
-    return LoadService(
-        data_dir,
-        source="sim",
-        address=gateway.address,
-        client_id=next(_client_ids),
-        pacing=pacing,
-        library=library,
-    )
+    adapter = IBAdapter(gateway.address, next(_client_ids), library=library)
+    return LoadService(data_dir, source=IBSource(adapter, name="sim", pacing=pacing))
 
 
 def request(timeframe: str, start: str, end: str):
@@ -356,7 +350,11 @@ def bench_overhead(workdir: Path, repeats: int) -> None:
 # -- 3. ETA accuracy -----------------------------------------------------------------------
 
 ETA_RULES = PacingRules(
-    max_requests=10, window_s=2.0, identical_window_s=0.5, per_contract_window_s=0.4
+    max_requests=10,
+    window_s=2.0,
+    identical_window_s=0.5,
+    per_contract_max=5,
+    per_contract_window_s=0.4,
 )
 
 
@@ -482,9 +480,8 @@ if mode == "serve":
     print("bars", bars)
 if mode == "load":
     with tempfile.TemporaryDirectory() as data_dir:
-        service = LoadService(
-            Path(data_dir), source="sim", address=address, client_id=1, pacing=None
-        )
+        source = IBSource(IBAdapter(address, 1), name="sim", pacing=None)
+        service = LoadService(Path(data_dir), source=source)
         now = pd.Timestamp("2025-06-01 12:00", tz="UTC")
         request = load_request(calendar, ["AAPL"], "1m", start, end, "full", now=now)
         (job,) = service.start(request)

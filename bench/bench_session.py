@@ -49,7 +49,7 @@ from engine.market.store import BarStore
 from engine.session.bars import NS, SessionBars, read_session_bars
 from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 
 FAST, SLOW = 10, 30
 SMA = f"sma_crossover:fast={FAST},slow={SLOW}"

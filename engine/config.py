@@ -17,6 +17,9 @@ import platformdirs
 from engine.clock import Clock, FixedClock, system_clock
 
 APP_NAME = "ktrdr-tui"
+# The `source` setting: the names of `engine.loading.bar_source.SOURCES`, and "auto" (which
+# `engine.source.choose_source` resolves). Written out here because the settings sit below the
+# engine's layers (IB reads them) and cannot import the loading layer; a test keeps the two in step.
 SOURCES = ("auto", "sim", "ib")
 DEFAULT_THEME = "ktrdr-dark"
 MAX_CLIENT_ID = 2**31 - 2  # 32-bit; 2**31 - 1 is the API's "unset" value, sent as no id
@@ -56,6 +59,8 @@ class Config:
     now: Clock = system_clock  # what time it is; KTRDR_NOW fixes it (tests, demos)
     # The app's keys by binding id (`"pane.jobs" = "f1"`), as Textual's `App.set_keymap`.
     keymap: Mapping[str, str] = field(default_factory=dict)
+    # Strategy files to load besides the strategies folder; relative to config.toml's folder.
+    strategy_files: tuple[Path, ...] = ()
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -120,6 +125,12 @@ def _keymap(value: object) -> dict[str, str]:
     return dict(value)
 
 
+def _strategy_files(value: object) -> tuple[Path, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f'expected a list of file paths such as ["breakout.py"], got {value!r}')
+    return tuple(Path(v.strip()).expanduser() for v in value)
+
+
 # config.toml key -> (Config field, parser, KTRDR_* variable or None: the file only)
 _KEYS: dict[str, tuple[str, Callable[[object], object], str | None]] = {
     "source": ("source", _source, "KTRDR_SOURCE"),
@@ -129,6 +140,7 @@ _KEYS: dict[str, tuple[str, Callable[[object], object], str | None]] = {
     "theme": ("theme", _theme, "KTRDR_THEME"),
     "now": ("now", _now, "KTRDR_NOW"),
     "keymap": ("keymap", _keymap, None),
+    "strategy_files": ("strategy_files", _strategy_files, None),
 }
 
 

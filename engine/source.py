@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from engine.config import Config, GatewayAddress
 
 
+def source_label(source: str, gateway: GatewayAddress) -> str:
+    """How the header, the CLI and a load's status lines name the source `source` (a name of
+    `engine.config.SOURCES` other than auto): the IB source's `label`."""
+    return "simulated IB Gateway" if source == "sim" else f"IB Gateway at {gateway}"
+
+
 @dataclass(frozen=True)
 class SourceChoice:
-    source: str  # "sim" or "ib"
+    source: str  # a name of `engine.loading.bar_source.SOURCES`
     gateway: GatewayAddress
     reason: str  # one line for the header and the CLI: why this source
 
     def describe(self) -> str:
-        name = "simulated IB Gateway" if self.source == "sim" else f"IB Gateway at {self.gateway}"
-        return f"{name} ({self.reason})"
+        return f"{source_label(self.source, self.gateway)} ({self.reason})"
 
 
 def gateway_reachable(address: GatewayAddress, timeout_s: float = 0.5) -> bool:

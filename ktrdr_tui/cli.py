@@ -10,11 +10,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
 
 from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
 from engine.ib.pacing import PACING_MODES
 from engine.loading.modes import LoadMode
+from engine.market.dates import date_text
 from engine.market.timeframes import TIMEFRAMES
 from engine.session.speed import MIN_SPEED
 from ktrdr_tui import __version__
@@ -37,16 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def _date_arg(text: str) -> str:
-    """`YYYY-MM-DD` or an ISO datetime; kept as text for the command to interpret."""
-    try:
-        if len(text) == 10:
-            date.fromisoformat(text)
-        else:
-            datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (YYYY-MM-DD) or an ISO datetime"
-        ) from None
+    """`YYYY-MM-DD` or an ISO datetime by the engine's rule; kept as text for the command."""
+    date_text(text, argparse.ArgumentTypeError)
     return text
 
 
@@ -241,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest",
         "play stored bars through strategies",
         "Play stored bars through a backtest session. Strategy SPECs: "
-        "sma_crossover:fast=5,slow=20  rsi:period=14,oversold=30,overbought=70",
+        "sma_crossover:fast=5,slow=20  rsi:period=14,oversold=30,overbought=70; "
+        "`ktrdr-tui strategies` lists every strategy with its parameters.",
     )
     backtest.add_argument("symbol", metavar="SYMBOL", help="a symbol with bars in the store")
     timeframe(backtest, "stored bars to play")
@@ -257,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="SPEC",
         help="a strategy and its parameters (a bare name takes the defaults); repeat for more",
+    )
+    backtest.add_argument(
+        "--strategy-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a Python file of strategies to load besides the built-in, installed and "
+        "strategies-folder ones; repeat for more",
     )
     backtest.add_argument(
         "--speed",
@@ -278,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
         "without it, a missing session is an error naming the load that fetches it",
     )
     _json_option(backtest)
+
+    strategies = command(
+        "strategies",
+        "every strategy, its parameters and origin",
+        "List every strategy (built-in, from installed packages, from the strategies folder "
+        "beside config.toml and from strategy_files in config.toml) with its parameters, "
+        "defaults, description and origin.",
+        data=False,
+    )
+    strategies.add_argument(
+        "--new",
+        metavar="NAME",
+        help="write a template strategy NAME.py into the strategies folder, to edit",
+    )
+    _json_option(strategies)
 
     gateway = command(
         "gateway",
@@ -402,6 +418,12 @@ def run_backtest(args: argparse.Namespace) -> int:
     return backtest(args, _config(args))
 
 
+def run_strategies(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands.strategies import strategies
+
+    return strategies(args, _config(args))
+
+
 def run_data_command(args: argparse.Namespace) -> int:
     from ktrdr_tui.commands import loading
 
@@ -432,6 +454,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "import": run_data_command,
     "data": run_data_command,
     "backtest": run_backtest,
+    "strategies": run_strategies,
     "gateway": run_gateway,
 }
 

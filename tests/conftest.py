@@ -11,7 +11,7 @@ import pytest
 
 from engine.clock import FixedClock
 from engine.config import Config
-from engine.ib.pacing import PacingLedger, PacingRules
+from engine.core.pacing import PacingLedger, PacingRules
 from engine.ib.sim_gateway import Faults, GatewaySettings, SimulatedGateway
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir

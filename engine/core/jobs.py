@@ -1,5 +1,9 @@
 """Jobs on worker threads: a state machine, events on every change, and a bound on how many
-run at once. Loads and backtests are submitted here; the app and the CLI only listen."""
+run at once. Loads and backtests are submitted here; the app and the CLI only listen.
+
+A job's state lives in one place, its `StateRecord`: the runner reads it there and writes it
+there (through `record_state`) before it announces the change, so whoever reads the record (a
+load's journal, the Jobs pane through it) never disagrees with the runner."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.core.errors import first_line
@@ -78,15 +83,42 @@ JobWork = Callable[[CancelToken], object]
 JobListener = Callable[[JobEvent], None]
 
 
+class StateRecord(Protocol):
+    """Where a job's state lives (a load keeps it in its journal). Only the runner writes it,
+    under its lock; `record_state` must keep the state even where it cannot persist it."""
+
+    @property
+    def state(self) -> JobState: ...
+
+    def record_state(self, state: JobState, error: str | None) -> None: ...
+
+
+class _HeldState:
+    """The record of a job whose state lives nowhere else."""
+
+    def __init__(self) -> None:
+        self.state = JobState.QUEUED
+
+    def record_state(self, state: JobState, error: str | None) -> None:
+        self.state = state
+
+
 class Job:
     """A handle on submitted work. Read it from any thread; change it through the runner."""
 
-    def __init__(self, job_id: str, name: str, work: JobWork, progress: ProgressTracker | None):
+    def __init__(
+        self,
+        job_id: str,
+        name: str,
+        work: JobWork,
+        progress: ProgressTracker | None,
+        record: StateRecord | None = None,
+    ):
         self.id = job_id
         self.name = name
         self.progress = progress
         self._work = work
-        self._state = JobState.QUEUED
+        self._record: StateRecord = record if record is not None else _HeldState()
         self._error: str | None = None
         self._result: object = None
         self._token = CancelToken()
@@ -95,7 +127,7 @@ class Job:
 
     @property
     def state(self) -> JobState:
-        return self._state
+        return self._record.state
 
     @property
     def error(self) -> str | None:
@@ -110,7 +142,7 @@ class Job:
         return self._ended.wait(timeout)
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, {self.name!r}, {self._state.value})"
+        return f"Job({self.id!r}, {self.name!r}, {self.state.value})"
 
 
 class JobRunner:
@@ -148,13 +180,18 @@ class JobRunner:
         name: str,
         progress: ProgressTracker | None = None,
         job_id: str | None = None,
+        record: StateRecord | None = None,
     ) -> Job:
-        job = Job(job_id or uuid.uuid4().hex[:12], name, work, progress)
+        """Queue `work`; its state is kept in `record` (in the job itself without one)."""
+        job = Job(job_id or uuid.uuid4().hex[:12], name, work, progress, record)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job runner is shut down")
             if job.id in self._jobs and not self._jobs[job.id].state.ended:
                 raise ValueError(f"job {job.id} is still active")
+            # A record may hold an ended state (a journal read back to resume): it starts
+            # queued, announced to no one (nothing changed that a listener saw).
+            job._record.record_state(JobState.QUEUED, None)
             self._jobs[job.id] = job
             # Under the lock, so that a shutdown cannot slip in between.
             self._executor.submit(self._run, job)
@@ -194,7 +231,7 @@ class JobRunner:
 
     def _stop(self, job: Job, end_state: JobState, reason: str) -> None:
         with self._lock:
-            if job._state.ended:
+            if job.state.ended:
                 return
             job._stop_as = end_state
         if self._transition(job, end_state, only_from=JobState.QUEUED):
@@ -233,13 +270,15 @@ class JobRunner:
         return True
 
     def _set_state(self, job: Job, new: JobState, only_from: JobState | None) -> JobEvent | None:
-        """Change the state; the caller holds the lock and announces the returned event."""
-        previous = job._state
+        """Change the state in the job's record; the caller holds the lock and announces the
+        returned event. (The record may write a file: a few writes per job, under the lock so
+        that no transition of the job slips between the check and the write.)"""
+        previous = job.state
         if only_from is not None and previous is not only_from:
             return None
         if not previous.can_become(new):
             raise InvalidTransition(f"job {job.id}: {previous} -> {new}")
-        job._state = new
+        job._record.record_state(new, job._error)
         return JobEvent(job.id, job.name, new, previous, job._error)
 
     def _announce(self, job: Job, event: JobEvent) -> None:

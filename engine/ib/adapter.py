@@ -24,7 +24,6 @@ import pandas as pd
 
 from engine.config import GatewayAddress
 from engine.core.cancellation import CancelToken, OperationCancelled
-from engine.ib.durations import Duration
 from engine.ib.errors import (
     CONNECTIVITY_RESTORED,
     FARM_STATUS,
@@ -38,6 +37,7 @@ from engine.ib.errors import (
     classify,
 )
 from engine.market.schema import bars_frame
+from engine.market.spans import Duration
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
-"""IB's bar sizes, duration strings and the step-size table (longest duration per bar size)."""
+"""IB's bar sizes and its step-size table (the longest duration one request may ask for, per bar
+size); the duration itself is source-neutral (`engine.market.spans`)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from engine.market.spans import Duration
 
 if TYPE_CHECKING:
     from engine.market.calendar import TradingCalendar
@@ -37,37 +38,9 @@ TIMEFRAME_BAR_SIZES: dict[str, str] = {
     "1d": "1 day",
 }
 
-_UNIT_PATTERN = re.compile(r"^\s*(\d+)\s+([SDWMY])\s*$")
 # Longer than any stretch the exchange has been closed since the calendar starts (2000; the
 # longest, after 11 September 2001, was six days).
 _LONGEST_CLOSURE = pd.Timedelta(days=14)
-
-
-@dataclass(frozen=True)
-class Duration:
-    count: int
-    unit: str  # S, D, W, M or Y
-
-    def __str__(self) -> str:
-        return f"{self.count} {self.unit}"
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        match = _UNIT_PATTERN.match(text)
-        if not match or int(match.group(1)) <= 0:
-            raise ValueError(f"invalid duration {text!r}: expected 'N S|D|W|M|Y' with N > 0")
-        return cls(int(match.group(1)), match.group(2))
-
-    def start_before(self, end: pd.Timestamp) -> pd.Timestamp:
-        """The instant this duration reaches back to from `end` (calendar arithmetic)."""
-        offsets = {
-            "S": pd.Timedelta(seconds=self.count),
-            "D": pd.Timedelta(days=self.count),
-            "W": pd.Timedelta(weeks=self.count),
-            "M": pd.DateOffset(months=self.count),
-            "Y": pd.DateOffset(years=self.count),
-        }
-        return end - offsets[self.unit]
 
 
 def longest_duration(bar_size: str) -> Duration:

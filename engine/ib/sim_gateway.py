@@ -23,24 +23,19 @@ import pandas as pd
 
 from engine.clock import Clock, system_clock
 from engine.config import GatewayAddress
-from engine.ib.durations import (
-    BAR_SIZES,
-    Duration,
-    answer_start,
-    exceeds_step,
-    longest_duration,
-)
-from engine.ib.pacing import PACING_MODES, PacingLedger
+from engine.core.pacing import PacingLedger
+from engine.ib.durations import BAR_SIZES, answer_start, exceeds_step, longest_duration
+from engine.ib.pacing import PACING_MODES
 from engine.ib.synthetic import DEFAULT_SEED, BarArrays, SyntheticMarket
 from engine.ib.universe import UNIVERSE, Instrument
-from engine.ib.wire import HANDSHAKE_PREFIX, frame, frame_text, read_message
+from engine.ib.wire import EXCHANGE_TZ, HANDSHAKE_PREFIX, frame, frame_text, read_message
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 
 log = logging.getLogger(__name__)
 
 SERVER_VERSION = 176
 ACCOUNT = "DU1234567"
-EXCHANGE_TZ = "US/Eastern"
 HMDS = "Historical Market Data Service error message:"
 _VERSION_RANGE = re.compile(r"^v(\d+)\.\.(\d+)")
 

@@ -9,13 +9,16 @@ import pandas as pd
 
 from engine.config import Config, GatewayAddress
 from engine.core.cancellation import CancelToken
+from engine.core.pacing import PacingRules
 from engine.core.retry import Recovery
 from engine.ib import errors
 from engine.ib.adapter import BarRequest, IBAdapter
-from engine.ib.durations import TIMEFRAME_BAR_SIZES, Duration, longest_duration
+from engine.ib.durations import TIMEFRAME_BAR_SIZES, longest_duration
 from engine.ib.errors import ClientIdInUse
-from engine.ib.pacing import PACING_MODES, REAL_PACING, PacingRules
+from engine.ib.pacing import PACING_MODES, REAL_PACING
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
+from engine.market.spans import Duration
+from engine.source import source_label
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class IBSource:
     @property
     def address(self) -> GatewayAddress:
         return self.adapter.address
+
+    @property
+    def label(self) -> str:
+        return source_label(self.name, self.address)
 
     @property
     def client_id(self) -> int:

@@ -1,10 +1,17 @@
-"""The TWS API framing: a 4-byte big-endian length, then NUL-terminated text fields."""
+"""The TWS API framing: a 4-byte big-endian length, then NUL-terminated text fields; and how the
+wire names the exchange's time zone."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
 
+from engine.market import exchange
+
+# IB names zones by their old aliases: the exchange's zone (`engine.market.exchange`) as the wire
+# spells it in contract details, trading hours and bar times ("20240102 09:30:00 US/Eastern").
+IB_ZONE_NAMES = {"America/New_York": "US/Eastern"}
+EXCHANGE_TZ = IB_ZONE_NAMES[exchange.EXCHANGE_TZ]
 HANDSHAKE_PREFIX = b"API\0"
 MAX_MESSAGE = 16 * 1024 * 1024
 

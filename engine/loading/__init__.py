@@ -1,1 +1,1 @@
-"""Data-loading jobs: plan, fetch, merge and journal IB bars into the local store."""
+"""Data-loading jobs: plan, fetch, merge and journal a bar source's bars into the local store."""

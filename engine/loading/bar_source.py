@@ -3,9 +3,9 @@ known by name.
 
 A source connects, says where its data begins, fetches the bars of one span, tells the planner
 how much one request may ask for, tells the limiter its pacing rules, and maps each of its
-errors to a `Recovery` (retry, wait for pacing, reconnect, fail). IB implements it in
-`engine/ib/source.py`; a new source is one class satisfying `BarSource` plus one line in
-`SOURCES` (or none at all, when it is handed to the service or a job directly).
+errors to a `Recovery` (retry, wait for pacing, reconnect, fail). A new source is one class
+satisfying `BarSource` plus one line in `SOURCES` and its name in the `source` setting
+(`engine.config.SOURCES`), or none at all when it is handed to the service or a job directly.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import pandas as pd
 
 from engine.config import Config
 from engine.core.cancellation import CancelToken
+from engine.core.pacing import PacingRules
 from engine.core.retry import Recovery
-from engine.ib.durations import Duration
-from engine.ib.pacing import PacingRules
+from engine.market.spans import Duration
 
 
 class BarSource(Protocol):
     name: str  # the journal's `source`: a resumed job fetches from the same kind of source
+    label: str  # how status lines and errors name it, after "the" ("Checking AAPL with the …")
     address: object  # where it connects, for the status line ("127.0.0.1:4002")
     client_id: int  # who it connects as, for the status line (0 when that means nothing)
     pacing: PacingRules | None  # the request rules the shared limiter keeps; None paces nothing
@@ -70,7 +71,7 @@ class BarSource(Protocol):
 
 
 # name -> a factory building the source for a config; `engine.source.choose_source` picks the
-# name. Imported lazily: the IB client library is slow to import.
+# name. Imported lazily: a source's client library may be slow to import.
 def _ib(config: Config, **options: object) -> BarSource:
     from engine.ib.source import ib_source
 
@@ -83,7 +84,7 @@ def _sim(config: Config, **options: object) -> BarSource:
     return sim_source(config, **options)
 
 
-SOURCES: dict[str, Callable[..., BarSource]] = {"ib": _ib, "sim": _sim}
+SOURCES: dict[str, Callable[..., BarSource]] = {"sim": _sim, "ib": _ib}
 
 
 def open_source(name: str, config: Config, **options: object) -> BarSource:

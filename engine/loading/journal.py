@@ -26,8 +26,8 @@ from engine.core.errors import first_line
 from engine.core.jobs import JobState
 from engine.core.processes import PID_MAX, pid_alive
 from engine.core.quarantine import QuarantinedFile, move_aside
-from engine.ib.durations import Duration
 from engine.loading.planner import LoadMode, Segment
+from engine.market.spans import Duration
 from engine.market.store import QUARANTINE_DIR
 from engine.market.symbols import check_symbol
 from engine.market.timeframes import check_timeframe
@@ -252,7 +252,7 @@ def _timestamp(text: str) -> pd.Timestamp:
 def _duration(value: object) -> str:
     text = _text(value)
     if str(Duration.parse(text)) != text:
-        raise ValueError(f"expected an IB duration such as '1 D', got {_shown(value)}")
+        raise ValueError(f"expected a duration such as '1 D', got {_shown(value)}")
     return text
 
 

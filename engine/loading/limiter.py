@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable, Hashable
 
 from engine.core.cancellation import CancelToken, OperationCancelled
+from engine.core.pacing import PacingLedger, PacingRules, PacingWait
 from engine.core.retry import Backoff
-from engine.ib.pacing import FAST_PACING, PacingLedger, PacingRules, PacingWait
 
-# The gateway counts a request when it arrives, a moment after we record it: windows a little
-# longer than IB's keep the two ledgers from disagreeing at a window's edge.
+# The source counts a request when it arrives, a moment after we record it: windows a little
+# longer than its own keep the two ledgers from disagreeing at a window's edge.
 SAFETY_MARGIN = 1.05
+# After a pacing violation from a source whose rules we do not keep (pacing None): a quarter of
+# a second, doubling, at most a second.
+UNPACED_VIOLATION_BACKOFF = Backoff(0.25, 1.0)
 
 
 class PacingLimiter:
@@ -52,8 +55,10 @@ class PacingLimiter:
         return self._ledger.budget_s(requests, contract)
 
     def violation_backoff_s(self, attempt: int) -> float:
-        """How long to hold back after IB still reported a pacing violation (another client
-        on the same account): the identical-request window, doubling, at most a tenth of the
-        main window. Unpaced, the `fast` windows set the scale."""
-        rules = self.rules or FAST_PACING
+        """How long to hold back after the source still reported a pacing violation (another
+        client on the same account): the identical-request window, doubling, at most a tenth of
+        the main window."""
+        rules = self.rules
+        if rules is None:
+            return UNPACED_VIOLATION_BACKOFF.delay_s(attempt)
         return Backoff(rules.identical_window_s, rules.window_s / 10).delay_s(attempt)

@@ -21,9 +21,9 @@ import pandas as pd
 from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.core.eta import EtaEstimator, EtaHistory
 from engine.core.jobs import JobState
+from engine.core.pacing import PacingWait
 from engine.core.progress import ProgressTracker, Stage
 from engine.core.retry import Recovery
-from engine.ib.pacing import PacingWait
 from engine.loading.bar_source import BarSource
 from engine.loading.connection import SharedConnection
 from engine.loading.journal import (
@@ -111,14 +111,14 @@ class LoadStatus:
     state: JobState
     stage: str
     percent: float
-    detail: str
+    detail: str  # the line of what it does now; once ended, why (its error, "" when done)
     segments_total: int
     segments_done: int
     segments_failed: int
     bars_fetched: int
     bars_total: int
     requests: int
-    rate_bars_s: float | None  # this run's bars per second; None until there is one
+    rate_bars_s: float | None  # this run's bars per second; None until there is one, or not running
     eta_s: float | None  # None until meaningful
     pacing_wait_s: float  # > 0 while the job waits for pacing
     elapsed_s: float
@@ -129,7 +129,7 @@ class LoadStatus:
     @property
     def resumable(self) -> bool:
         # A job that failed before it had a plan failed on what it was asked (an unknown
-        # symbol, a range before IB's data): its journal keeps it listed, not resumable.
+        # symbol, a range before the source's data): its journal keeps it listed, not resumable.
         planless_failure = self.state is JobState.FAILED and not self.segments
         return self.persisted and self.state.resumable and not planless_failure
 
@@ -221,7 +221,7 @@ class LoadJob:
         self._lock = threading.RLock()
         self._journal = journal
         # A journal reaches the disk once there is a plan, or when the job fails before it
-        # (unknown symbol, a range IB has no data for): it then says why, and stays listed
+        # (unknown symbol, a range the source has no data for): it then says why, and stays listed
         # after a restart. Resumed without a plan, a job plans afresh.
         self._persisted = bool(journal.segments)
         self._run_bars = 0
@@ -248,11 +248,13 @@ class LoadJob:
         if self._fetch_started is not None and now > self._fetch_started and self._run_bars:
             rate = self._run_bars / (now - self._fetch_started)
         eta = None if self._eta_s is None else max(self._eta_s - (now - self._eta_at), 0.0)
-        detail = snap.detail
+        detail: str | None = snap.detail
         if journal.state is JobState.RUNNING:
             detail = self._counting_down(now) or detail
         else:
-            eta = None
+            rate = eta = None  # the figures of a run in progress
+        if journal.state.ended:
+            detail = None  # why it ended (the journal's error), as after a restart
         return LoadStatus.of(
             journal,
             stage=snap.stage,
@@ -276,9 +278,15 @@ class LoadJob:
             return wait.line(now)
         return None
 
+    # -- the job's state: its journal is the runner's `StateRecord` ------------------------
+
+    @property
+    def state(self) -> JobState:
+        return self._journal.state
+
     def record_state(self, state: JobState, error: str | None) -> None:
-        """The job runner's view of the job, written into the journal (the runner's listener
-        calls this on every transition)."""
+        """The runner's one way to change the job's state (`engine.core.jobs.StateRecord`):
+        into the journal, which `status()`, `jobs` and the Jobs pane read."""
         with self._lock:
             segments = self._journal.segments
             if state.ended:
@@ -290,7 +298,10 @@ class LoadJob:
             self._update(state=state, error=error or "", segments=segments)
             self._persisted = self._persisted or state is JobState.FAILED
             if self._persisted:
-                self._journals.save(self._journal)
+                try:
+                    self._journals.save(self._journal)
+                except OSError:  # the state stands in memory; a restart finds it interrupted
+                    log.exception("job %s: cannot save its journal (%s)", self.id, state)
 
     # -- the work, on a job thread ----------------------------------------------------------
 
@@ -299,9 +310,14 @@ class LoadJob:
         progress = self.progress
         head = None
         if journal.mode is not LoadMode.LOCAL:
-            progress.start_stage("validate symbol", detail=f"Checking {journal.symbol} with IB")
+            label = self._source().label
+            progress.start_stage(
+                "validate symbol", detail=f"Checking {journal.symbol} with the {label}"
+            )
             self._setup_call(token, lambda: self._source().check_symbol(journal.symbol, token))
-            progress.start_stage("head timestamp", detail="Asking IB where its data begins")
+            progress.start_stage(
+                "head timestamp", detail=f"Asking the {label} where its data begins"
+            )
             head = self._setup_call(
                 token, lambda: self._source().head_timestamp(journal.symbol, token)
             )
@@ -346,8 +362,8 @@ class LoadJob:
         available = [s for s in sessions if s.close > head]
         if not available:
             raise LoadFailed(
-                f"IB has no {journal.symbol} data before {head:%Y-%m-%d} (its head timestamp); "
-                f"the range ends {journal.end}"
+                f"the {self._source().label} has no {journal.symbol} data before "
+                f"{head:%Y-%m-%d} (its head timestamp); the range ends {journal.end}"
             )
         return available
 
@@ -431,7 +447,9 @@ class LoadJob:
                 record = replace(record, retries=record.retries + 1)
                 continue
             bars = _trim(answer, segment, journal.timeframe)
-            problem = _answer_problem(answer, bars, segment, journal.timeframe, self._calendar)
+            problem = _answer_problem(
+                self._source().label, answer, bars, segment, journal.timeframe, self._calendar
+            )
             if problem:
                 log.warning("job %s: segment %s: %s", self.id, record.label, problem)
                 self._finish_segment(record, SegmentStatus.FAILED, error=problem)
@@ -459,7 +477,8 @@ class LoadJob:
         if recovery is Recovery.PACING:
             tries.pacing += 1
             delay = self._limiter.violation_backoff_s(tries.pacing)
-            self._pause(token, delay, f"{prefix}pacing violation from IB; retry in")
+            source = self._connection.source.label
+            self._pause(token, delay, f"{prefix}pacing violation from the {source}; retry in")
         elif recovery is Recovery.RECONNECT:
             log.warning("job %s: %s; reconnecting", self.id, exc)
             self._wait_for_gateway(token, prefix)
@@ -577,31 +596,36 @@ class LoadJob:
 
 
 def _answer_problem(
+    label: str,
     answer: pd.DataFrame,
     bars: pd.DataFrame,
     segment: Segment,
     timeframe: str,
     calendar: TradingCalendar,
 ) -> str | None:
-    """Why IB's answer for `segment` (`bars`: the part in the segment) must not be stored;
-    None when it may. Gaps inside an answer are IB's to have (halts, minutes without a trade)
-    and show as missing bars; an answer that stops before the segment's last bar is cut
-    short, and the segment fails rather than look done."""
+    """Why the answer of the source (`label`) for `segment` (`bars`: the part in the segment)
+    must not be stored; None when it may. Gaps inside an answer are the source's to have
+    (halts, minutes without a trade) and show as missing bars; an answer that stops before the
+    segment's last bar is cut short, and the segment fails rather than look done."""
     bad = bar_problems(answer, timeframe, calendar)
     if bad:
         when = answer["timestamp"].iloc[bad[0].line - 1]
         at = "" if pd.isna(when) else f" at {when:%Y-%m-%d %H:%M} UTC"
-        return f"IB sent {_bars(len(bad))} that fail the checks (the first{at}: {bad[0].reason})"
+        return (
+            f"the {label} sent {_bars(len(bad))} that fail the checks "
+            f"(the first{at}: {bad[0].reason})"
+        )
     if bars.empty:
-        return f"IB answered {_bars(len(answer))}, none in the segment"
+        return f"the {label} answered {_bars(len(answer))}, none in the segment"
     seconds = TIMEFRAME_SECONDS[timeframe]
     last_session = calendar.session_for_date(segment.last_session)
     assert last_session is not None  # the planner cut the segment from calendar sessions
     last = calendar.bar_starts([last_session], seconds)[-1]
     if bars["timestamp"].iloc[-1] < last:
         return (
-            f"IB's answer stops short: {len(bars):,} of {segment.expected_bars:,} bars, the "
-            f"last at {bars['timestamp'].iloc[-1]:%Y-%m-%d %H:%M} UTC"
+            f"the answer of the {label} stops short: {len(bars):,} of "
+            f"{segment.expected_bars:,} bars, the last at "
+            f"{bars['timestamp'].iloc[-1]:%Y-%m-%d %H:%M} UTC"
         )
     return None
 

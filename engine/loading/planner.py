@@ -17,9 +17,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from engine.ib.durations import Duration
 from engine.loading.modes import LoadMode
 from engine.market.calendar import Session, TradingCalendar
+from engine.market.spans import Duration
 from engine.market.timeframes import TIMEFRAME_SECONDS
 
 _DAY = pd.Timedelta(days=1)
@@ -74,10 +74,6 @@ class LoadPlan:
     stored_bars: int  # of those, the bars already in the store
     missing_sessions: int  # sessions the store lacks in the range, whatever the mode
     segments: tuple[Segment, ...]  # the requests for this mode, in fetch order
-
-    @property
-    def bars_to_fetch(self) -> int:
-        return sum(segment.expected_bars for segment in self.segments)
 
 
 def plan_load(

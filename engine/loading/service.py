@@ -17,14 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.config import Config, GatewayAddress
+from engine.config import Config
 from engine.core.cancellation import CancelToken
 from engine.core.eta import EtaHistory
 from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState
 from engine.core.processes import pid_alive
-from engine.ib.adapter import IBAdapter
-from engine.ib.pacing import PacingRules
-from engine.ib.source import IBSource
 from engine.loading.bar_source import BarSource, open_source
 from engine.loading.connection import GatewayStatus, RetryPolicy, SharedConnection
 from engine.loading.journal import JournalError, JournalStore, LoadJournal, now_iso
@@ -52,30 +49,21 @@ class LoadService:
         self,
         data_dir: Path,
         *,
-        source: str | BarSource,
-        address: GatewayAddress | None = None,  # with a source name: the IB Gateway's ...
-        client_id: int = 1,  # ... the client id to try first ...
-        pacing: PacingRules | None = None,  # ... and the pacing it keeps
+        source: BarSource,  # closed by `close`
         retry: RetryPolicy | None = None,
         calendar: TradingCalendar | None = None,
         eta_history: EtaHistory | None = None,
         max_running: int = 4,
-        library: str | None = None,
         clock: Callable[[], float] = time.monotonic,  # for countdowns and rates
         store: BarStore | None = None,  # the app's one store of `data_dir`, if it has one
     ):
-        self._source: BarSource | None = None  # an IB source is made on first use
-        if isinstance(source, str):
-            assert address is not None, "an IB source needs the gateway's address"
-            self._ib_args = (source, address, client_id, library, pacing)
-            self.source = source
-        else:
-            self._source, self.source, pacing = source, source.name, source.pacing
+        self.bar_source = source
+        self.source = source.name  # what the journals of its jobs say they loaded from
         self.calendar = calendar or calendar_for()
         self.store = store if store is not None else BarStore(data_dir, self.calendar)
         self.journals = JournalStore(data_dir / "jobs")
         self._locks_dir = data_dir / "locks"
-        self.limiter = PacingLimiter(pacing)
+        self.limiter = PacingLimiter(source.pacing)
         self.retry = retry or RetryPolicy()
         self._connection: SharedConnection | None = None
         self._clock = clock
@@ -103,7 +91,11 @@ class LoadService:
         choice = choice or choose_source(config)
         options.setdefault("eta_history", EtaHistory())  # rates of earlier loads, for the ETA
         source = open_source(choice.source, config, address=choice.gateway)
-        return cls(config.data_dir, source=source, **options)
+        try:
+            return cls(config.data_dir, source=source, **options)
+        except BaseException:
+            source.close()  # the simulated gateway it may have started, the client's thread
+            raise
 
     # -- the shared connection --------------------------------------------------------------
 
@@ -137,21 +129,10 @@ class LoadService:
         connection = self._connection
         return None if connection is None else connection.status()
 
-    @property
-    def bar_source(self) -> BarSource:
-        """Where the bars come from (made on first use)."""
-        with self._lock:
-            if self._source is None:
-                name, address, client_id, library, pacing = self._ib_args
-                adapter = IBAdapter(address, client_id, library=library)
-                self._source = IBSource(adapter, name=name, pacing=pacing)
-            return self._source
-
     def _shared_connection(self) -> SharedConnection:
-        source = self.bar_source
         with self._lock:
             if self._connection is None:
-                self._connection = SharedConnection(source, self.retry, self._clock)
+                self._connection = SharedConnection(self.bar_source, self.retry, self._clock)
             return self._connection
 
     # -- jobs -------------------------------------------------------------------------------
@@ -242,10 +223,13 @@ class LoadService:
             self._jobs[job.id] = job
             if lock is not None:
                 self._held[job.id] = lock
-        job.record_state(JobState.QUEUED, None)
         try:
             self._runner.submit(
-                job.run, f"{journal.symbol} {journal.timeframe}", job.progress, job_id=job.id
+                job.run,
+                f"{journal.symbol} {journal.timeframe}",
+                job.progress,
+                job_id=job.id,
+                record=job,  # the job's state lives in its journal, and only there
             )
         except RuntimeError:  # the service is closing
             self._release(job.id)
@@ -253,11 +237,9 @@ class LoadService:
         return job
 
     def _on_event(self, event: JobEvent) -> None:
-        with self._lock:
-            job = self._jobs.get(event.job_id)
-        if job is not None:
-            job.record_state(event.state, event.error)
-        if event.state.ended:  # after the journal says so: the next holder reads it ended
+        # The runner wrote the end into the journal before this event: the dataset's next
+        # holder reads it ended.
+        if event.state.ended:
             self._release(event.job_id)
 
     def _release(self, job_id: str) -> None:
@@ -297,8 +279,8 @@ class LoadService:
                 self._reserved.discard(job_id)
 
     def subscribe(self, listener: JobListener) -> Callable[[], None]:
-        """Be told of every state change of this process's jobs, on the job's thread and
-        after the service recorded it. Returns the call that unsubscribes."""
+        """Be told of every state change of this process's jobs, on the job's thread, once
+        the job's journal holds it. Returns the call that unsubscribes."""
         return self._runner.subscribe(listener)
 
     def journals_stamp(self) -> int | None:
@@ -362,8 +344,7 @@ class LoadService:
         self._runner.shutdown(timeout)
         if self._keeper is not None:
             self._keeper.join(timeout)
-        if self._source is not None:
-            self._source.close()
+        self.bar_source.close()
 
 
 def _settled(mtime_ns: int) -> bool:

@@ -53,6 +53,7 @@ class Signal:
     confidence: float
     approved: bool
     reason: str  # why it was rejected; empty when approved
+    note: str = ""  # the strategy's own reason for the signal (not in the CSV)
 
     @property
     def timestamp(self) -> pd.Timestamp:
@@ -143,10 +144,17 @@ class SignalLog(_Log[Signal]):
         self.symbol = symbol
         self.strategies = tuple(label for label, _ in strategies)
         self._timeframes = tuple(timeframe for _, timeframe in strategies)
-        self._reasons = [""]  # a row's reason is an index here: 0 is approved
-        self._reason_codes = {"": 0}
+        # A row's reason and note are indices here (0: none): few texts, many rows.
+        self._texts = [""]
+        self._text_codes = {"": 0}
         self._columns = _Columns(
-            time_ns="i8", strategy="i2", action="i1", price="f8", confidence="f8", reason="i4"
+            time_ns="i8",
+            strategy="i2",
+            action="i1",
+            price="f8",
+            confidence="f8",
+            reason="i4",
+            note="i4",
         )
 
     def append(
@@ -157,11 +165,12 @@ class SignalLog(_Log[Signal]):
         price: np.ndarray,
         confidence: np.ndarray,
         reasons: Sequence[str],
+        notes: Sequence[str] | None = None,
     ) -> None:
         """Add decided signals: the start of each one's bar, the strategy's place in the
-        session's order, the action (1 BUY, -1 SELL), the bar's close, the confidence, and the
-        reason it was rejected ("" if approved)."""
-        codes = [self._reason_code(reason) for reason in reasons]
+        session's order, the action (1 BUY, -1 SELL), the bar's close, the confidence, the
+        reason it was rejected ("" if approved) and the strategy's note (None: none)."""
+        codes = [self._text_code(reason) for reason in reasons]
         self._columns.append(
             len(codes),
             time_ns=time_ns,
@@ -170,14 +179,15 @@ class SignalLog(_Log[Signal]):
             price=price,
             confidence=confidence,
             reason=codes,
+            note=0 if notes is None else [self._text_code(note) for note in notes],
         )
 
-    def _reason_code(self, reason: str) -> int:
-        code = self._reason_codes.get(reason)
+    def _text_code(self, text: str) -> int:
+        code = self._text_codes.get(text)
         if code is None:
-            code = len(self._reasons)
-            self._reasons.append(reason)  # before any row holding the code is counted
-            self._reason_codes[reason] = code
+            code = len(self._texts)
+            self._texts.append(text)  # before any row holding the code is counted
+            self._text_codes[text] = code
         return code
 
     def approved(self, start: int = 0, stop: int | None = None) -> int:
@@ -209,11 +219,11 @@ class SignalLog(_Log[Signal]):
         return np.flatnonzero(mask) + span.start
 
     def _rows(self, columns: dict[str, np.ndarray]) -> list[Signal]:
-        symbol, labels, timeframes, reasons = (
+        symbol, labels, timeframes, texts = (
             self.symbol,
             self.strategies,
             self._timeframes,
-            self._reasons,
+            self._texts,
         )
         return [
             Signal(
@@ -225,15 +235,17 @@ class SignalLog(_Log[Signal]):
                 price,
                 confidence,
                 reason == 0,
-                reasons[reason],
+                texts[reason],
+                texts[note],
             )
-            for time_ns, strategy, action, price, confidence, reason in zip(
+            for time_ns, strategy, action, price, confidence, reason, note in zip(
                 columns["time_ns"].tolist(),
                 columns["strategy"].tolist(),
                 columns["action"].tolist(),
                 columns["price"].tolist(),
                 columns["confidence"].tolist(),
                 columns["reason"].tolist(),
+                columns["note"].tolist(),
                 strict=True,
             )
         ]

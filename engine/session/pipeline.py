@@ -1,20 +1,36 @@
 """The session pipeline: stored bars → derived bars → quality → strategies → decisions → fills.
 
 `advance_to(clock)` moves the market clock forward and runs every stage over what completed on
-the way, in one batch. The results depend only on the bars, never on how the clock was moved:
-one bar at a time, a session at a time, or everything at once give the same signals, decisions
-and fills — strategies are chunk-invariant, signals are decided in the order they become known
-(the end of their bar, then the order of the strategies), and fills happen at the next bar's open.
+the way. The results depend only on the bars, never on how the clock was moved: one bar at a
+time, a session at a time, or everything at once give the same signals, decisions and fills.
+Signals are decided in the order they become known (the end of their bar, then the order of
+the strategies), and approved orders fill at the next bar's open.
+
+Strategies run in one of two ways. One with `on_chunk` (the built-ins) gets all its newly
+published bars in one call per advance: its signals cannot depend on the account, so they are
+found up front, and a session of such strategies only is vectorised from end to end. One with
+`on_bar` alone is called once per bar and may read its position, which fills change. For those
+the pipeline steps through the end times of their new bars in order, and at each end time
+(1) decides the signals known before it, (2) fills the orders due at an open before it,
+(3) calls `on_bar` of every such strategy whose bar ends then, in the session's order, and
+(4) decides the signals known then, the batch ones and those just made, in strategy order.
+So every decision and every fill lands at the same point of the bars however the clock moved,
+and a position is what the fills so far make it.
+
+A strategy that raises is stopped for the rest of the session: `failures` says which, at
+which bar and why (the traceback goes to the log), and the others go on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from engine.market.timeframes import check_readable, derivable
 from engine.session.bars import SessionBars
@@ -22,8 +38,10 @@ from engine.session.decisions import Account, RiskManager, RiskRules
 from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
 from engine.session.series import BarSeries
-from engine.session.strategies import StrategySpec
-from engine.session.strategies.base import Strategy
+from engine.strategy.base import Bars, Signal, Strategy
+from engine.strategy.spec import StrategySpec
+
+log = logging.getLogger(__name__)
 
 STAGES = ("bars", "strategies", "decisions", "fills")
 
@@ -34,7 +52,8 @@ class SessionSetupError(ValueError):
 
 @dataclass
 class StageStats:
-    """Seconds spent in each stage, and what went through."""
+    """Seconds spent in each stage, and what went through. With `on_bar` strategies, the
+    decisions and fills made between their bars count as strategies."""
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     signals: int = 0
@@ -42,10 +61,88 @@ class StageStats:
 
 
 @dataclass(frozen=True)
+class StrategyFailure:
+    """A strategy stopped by an exception; the session went on without it."""
+
+    strategy: str  # its label
+    time_ns: int  # the start of the bar it failed at (of a batch's first bar, for on_chunk)
+    error: str  # `ZeroDivisionError: division by zero`
+
+    def describe(self) -> str:
+        at = pd.Timestamp(self.time_ns, tz="UTC")
+        return (
+            f"strategy {self.strategy} stopped at the bar of {at:%Y-%m-%d %H:%M} UTC: {self.error}"
+        )
+
+
+@dataclass
 class _Run:
     label: str  # the spec in full, as signals name their strategy
+    order: int  # its place in the session: ties in time are decided in this order
     strategy: Strategy
     series: BarSeries
+    bars: Bars  # the strategy's view of its series, its length moved as bars complete
+    extra: tuple[tuple[BarSeries, Bars], ...]  # declared extra timeframes and their views
+    batched: bool  # runs on_chunk
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Signals not decided yet, column-wise, in the order they are decided."""
+
+    known: np.ndarray  # when each becomes known: the end of its bar (ns)
+    order: np.ndarray  # its strategy's place in the session
+    time_ns: np.ndarray  # the start of its bar
+    price: np.ndarray  # its bar's close
+    session: np.ndarray  # its bar's session
+    action: np.ndarray
+    confidence: np.ndarray
+    note: np.ndarray  # the strategy's reason (object)
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def rows(self, lo: int, hi: int) -> _Found:
+        return _Found(*(column[lo:hi] for column in self._columns()))
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.known,
+            self.order,
+            self.time_ns,
+            self.price,
+            self.session,
+            self.action,
+            self.confidence,
+            self.note,
+        )
+
+    @classmethod
+    def join(cls, parts: Sequence[_Found]) -> _Found:
+        """All of `parts`, in the order they become known, then strategy order."""
+        if len(parts) == 1:
+            columns = parts[0]._columns()
+        else:
+            columns = tuple(
+                np.concatenate(c) for c in zip(*(p._columns() for p in parts), strict=True)
+            )
+        sequence = np.lexsort((columns[1], columns[0]))
+        return cls(*(column[sequence] for column in columns))
+
+    @classmethod
+    def none(cls) -> _Found:
+        empty = np.empty(0, np.int64)
+        return cls(
+            empty,
+            empty,
+            empty,
+            np.empty(0),
+            empty,
+            np.empty(0, np.int8),
+            np.empty(0),
+            np.empty(0, object),
+        )
 
 
 class Pipeline:
@@ -57,21 +154,33 @@ class Pipeline:
         timeframes = (bars.timeframe, *derivable(bars.timeframe))
         self.series = {tf: BarSeries(bars, tf) for tf in timeframes}
         self.base = self.series[bars.timeframe]
-        runs = []
-        for spec in specs:
-            timeframe = check_readable(
-                spec.timeframe or bars.timeframe, bars.timeframe, spec.name, SessionSetupError
-            )
-            runs.append(_Run(spec.label, spec.build(), self.series[timeframe]))
-        self._runs = tuple(runs)
+        self._runs = tuple(self._run(order, spec) for order, spec in enumerate(specs))
         self.quality = QualityLedger(bars)
         self.risk = RiskManager(rules)
         self.account = Account(rules.starting_cash)
-        self.signals = SignalLog(bars.symbol, [(run.label, run.series.timeframe) for run in runs])
+        self.signals = SignalLog(
+            bars.symbol, [(run.label, run.series.timeframe) for run in self._runs]
+        )
         self.stats = StageStats()
-        self._pending: deque[tuple[int, int]] = deque()  # (bar to fill at, action), in order
+        self.failures: list[StrategyFailure] = []  # in the order they happened
+        # Approved orders: (stored bar to fill at, action), in the order decided.
+        self._pending: deque[tuple[int, int]] = deque()
         self.clock = int(bars.sessions[0].open.value) if bars.sessions else 0
         self.end = int(bars.sessions[-1].close.value) if bars.sessions else 0
+
+    def _run(self, order: int, spec: StrategySpec) -> _Run:
+        stored = self.bars.timeframe
+        timeframe = check_readable(spec.timeframe or stored, stored, spec.name, SessionSetupError)
+        strategy = spec.build()
+        extra = []
+        for other in strategy.timeframes:
+            check_readable(other, stored, spec.name, SessionSetupError)
+            extra.append((self.series[other], _view(self.series[other])))
+        strategy._extra = {series.timeframe: view for series, view in extra}
+        series = self.series[timeframe]
+        return _Run(
+            spec.label, order, strategy, series, _view(series), tuple(extra), strategy.batched()
+        )
 
     @property
     def processed(self) -> int:
@@ -99,45 +208,151 @@ class Pipeline:
             return 0
         self.clock = clock
         seconds = self.stats.seconds
+        before = self.stats.signals
         started = time.perf_counter()
         new = {tf: series.publish_until(clock) for tf, series in self.series.items()}
         derived = time.perf_counter()
-        found = []
-        for order, run in enumerate(self._runs):
-            lo, hi = new[run.series.timeframe]
-            if hi > lo:
-                found.append(self._signals_of(order, run, lo, hi))
-        evaluated = time.perf_counter()
-        signals = self._decide(found) if found else 0
+        batch = [self._chunk(run, *new[run.series.timeframe]) for run in self._runs if run.batched]
+        found = _Found.join([part for part in batch if part is not None] or [_Found.none()])
+        steps = self._bar_steps(new)
+        if steps is None:
+            evaluated = time.perf_counter()
+            self._decide(found)
+        else:
+            self._interleave(steps, found)
+            evaluated = time.perf_counter()
         decided = time.perf_counter()
-        self._fill()
+        self._fill(self.processed)
         filled = time.perf_counter()
         seconds["bars"] += derived - started
         seconds["strategies"] += evaluated - derived
         seconds["decisions"] += decided - evaluated
         seconds["fills"] += filled - decided
-        return signals
+        return self.stats.signals - before
 
-    def _signals_of(self, order: int, run: _Run, lo: int, hi: int) -> tuple[np.ndarray, ...]:
-        found = run.strategy.update(run.series.close[lo:hi])
-        bar = found.index + lo
-        known = run.series.end[bar]  # a signal is known when its bar completes
-        quality = self.quality.so_far_pct(run.series.session[bar], known)
-        return known, np.full(len(bar), order), bar, found.action, found.confidence, quality
+    # -- strategies -----------------------------------------------------------------------
 
-    def _decide(self, found: list[tuple[np.ndarray, ...]]) -> int:
-        known, order, bar, action, confidence, quality = (
-            np.concatenate(c) for c in zip(*found, strict=True)
+    def _chunk(self, run: _Run, lo: int, hi: int) -> _Found | None:
+        """The signals of a batched strategy among its newly published bars lo…hi."""
+        if hi <= lo or run.stopped:
+            return None
+        run.bars._length = hi
+        try:
+            found = run.strategy._chunk(run.bars, lo)
+        except Exception as exc:  # a strategy's bug stops it, not the session
+            self._stop(run, lo, exc)
+            return None
+        return self._found(run, found.index, found.action, found.confidence, found.reason)
+
+    def _bar_steps(self, new: dict[str, tuple[int, int]]) -> tuple[np.ndarray, ...] | None:
+        """The on_bar calls due: (bar end, strategy order, bar) in the order they happen."""
+        ends, orders, bars = [], [], []
+        for run in self._runs:
+            lo, hi = new[run.series.timeframe]
+            if run.batched or run.stopped or hi <= lo:
+                continue
+            ends.append(run.series.end[lo:hi])
+            orders.append(np.full(hi - lo, run.order))
+            bars.append(np.arange(lo, hi))
+        if not ends:
+            return None
+        columns = tuple(np.concatenate(c) for c in (ends, orders, bars))
+        sequence = np.lexsort((columns[1], columns[0]))
+        return tuple(column[sequence] for column in columns)
+
+    def _interleave(self, steps: tuple[np.ndarray, ...], batch: _Found) -> None:
+        """Call on_bar strategies bar by bar, deciding and filling between their bars."""
+        ends, orders, bars = (column.tolist() for column in steps)
+        # Orders fill at a bar's open: those of the stored bars that start before each end.
+        due = np.searchsorted(self.bars.timestamps, steps[0], side="left").tolist()
+        known = batch.known.tolist()
+        runs, count, b, i = self._runs, len(ends), 0, 0
+        while i < count:
+            now = ends[i]
+            first = b
+            while b < len(known) and known[b] < now:
+                b += 1
+            if b > first:
+                self._decide(batch.rows(first, b))
+            self._fill(due[i])
+            made = []
+            while i < count and ends[i] == now:
+                run = runs[orders[i]]
+                if not run.stopped:
+                    signal = self._call(run, bars[i], now)
+                    if signal is not None:
+                        made.append(self._made(run, bars[i], signal))
+                i += 1
+            first = b
+            while b < len(known) and known[b] == now:
+                b += 1
+            if made or b > first:
+                self._decide(_Found.join([batch.rows(first, b), *made]))
+        self._decide(batch.rows(b, len(known)))
+
+    def _call(self, run: _Run, bar: int, now: int) -> Signal | None:
+        """on_bar at `bar` (ending `now`), seeing every other timeframe's bars ended by then."""
+        run.bars._length = bar + 1
+        for series, view in run.extra:
+            view._length = int(np.searchsorted(series.end[: series.published], now, side="right"))
+        try:
+            return run.strategy._bar(run.bars, self.account.position)
+        except Exception as exc:  # a strategy's bug stops it, not the session
+            self._stop(run, bar, exc)
+            return None
+
+    def _made(self, run: _Run, bar: int, signal: Signal) -> _Found:
+        return self._found(
+            run,
+            np.array([bar]),
+            np.array([signal.action], np.int8),
+            np.array([signal.confidence]),
+            np.array([signal.reason], object),
         )
-        sequence = np.lexsort((order, known))  # in the order they become known
-        known, order, bar, action, confidence, quality = (
-            column[sequence] for column in (known, order, bar, action, confidence, quality)
+
+    def _found(
+        self,
+        run: _Run,
+        bar: np.ndarray,
+        action: np.ndarray,
+        confidence: np.ndarray,
+        note: np.ndarray,
+    ) -> _Found:
+        series = run.series
+        return _Found(
+            known=series.end[bar],  # a signal is known when its bar completes
+            order=np.full(len(bar), run.order),
+            time_ns=series.timestamps[bar],
+            price=series.close[bar],
+            session=series.session[bar],
+            action=action,
+            confidence=confidence,
+            note=note,
         )
-        fill_at = np.searchsorted(self.bars.timestamps, known, side="left")
+
+    def _stop(self, run: _Run, bar: int, exc: Exception) -> None:
+        run.stopped = True
+        message = " ".join(str(exc).split())
+        failure = StrategyFailure(
+            run.label,
+            int(run.series.timestamps[bar]),
+            f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+        )
+        self.failures.append(failure)
+        log.error("%s", failure.describe(), exc_info=exc)
+
+    # -- decisions and fills --------------------------------------------------------------
+
+    def _decide(self, found: _Found) -> None:
+        """Decide `found`, in its order, and log it."""
+        if not len(found):
+            return
+        quality = self.quality.so_far_pct(found.session, found.known)
+        fill_at = np.searchsorted(self.bars.timestamps, found.known, side="left")
         decide, pending, reasons = self.risk.decide, self._pending, []
         for act, conf, pct, at in zip(
-            action.tolist(),
-            confidence.tolist(),
+            found.action.tolist(),
+            found.confidence.tolist(),
             quality.tolist(),
             fill_at.tolist(),
             strict=True,
@@ -146,26 +361,43 @@ class Pipeline:
             if not reason:
                 pending.append((at, act))
             reasons.append(reason)
-        time_ns, price = np.empty(len(bar), np.int64), np.empty(len(bar))
-        for k, run in enumerate(self._runs):
-            mine = order == k
-            time_ns[mine] = run.series.timestamps[bar[mine]]
-            price[mine] = run.series.close[bar[mine]]
-        self.signals.append(time_ns, order, action, price, confidence, reasons)
+        self.signals.append(
+            found.time_ns,
+            found.order,
+            found.action,
+            found.price,
+            found.confidence,
+            reasons,
+            found.note.tolist(),
+        )
         self.stats.signals += len(reasons)
         self.stats.approved += reasons.count("")
-        return len(reasons)
 
-    def _fill(self) -> None:
-        pending, processed = self._pending, self.processed
-        due = []
-        while pending and pending[0][0] < processed:
-            due.append(pending.popleft())
-        if due:
-            at = np.array([bar for bar, _ in due])
+    def _fill(self, due: int) -> None:
+        """Fill the pending orders of the stored bars before `due`."""
+        pending = self._pending
+        filled = []
+        while pending and pending[0][0] < due:
+            filled.append(pending.popleft())
+        if filled:
+            at = np.array([bar for bar, _ in filled])
             self.account.fill(
                 self.bars.timestamps[at].tolist(),
-                [action for _, action in due],
+                [action for _, action in filled],
                 self.risk.rules.quantity,
                 self.bars.open[at].tolist(),
             )
+
+
+def _view(series: BarSeries) -> Bars:
+    """A strategy's view of `series`: nothing published yet."""
+    return Bars(
+        series.timeframe,
+        series.timestamps,
+        series.open,
+        series.high,
+        series.low,
+        series.close,
+        series.volume,
+        length=0,
+    )

@@ -31,10 +31,10 @@ import pandas as pd
 from engine.session.bars import NS, SessionBars
 from engine.session.decisions import RiskRules
 from engine.session.logs import Signal, SignalLog
-from engine.session.pipeline import Pipeline
+from engine.session.pipeline import Pipeline, StrategyFailure
 from engine.session.series import BarView
 from engine.session.speed import check_speed
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ class SessionSnapshot:
     # The dates of the sessions without stored bars that the clock is in, or that lie right
     # before the session it is in: timed play skips them, the UI says so while it passes.
     missing_dates: tuple[pd.Timestamp, ...] = ()
+    # Strategies stopped by an exception (the others went on), in the order they failed.
+    strategy_failures: tuple[StrategyFailure, ...] = ()
 
     @property
     def clock(self) -> pd.Timestamp:
@@ -388,6 +390,7 @@ class PlaybackSession:
             generation=self._generation,
             error=self._error,
             missing_dates=self._missing_around(entered) if entered >= 0 else (),
+            strategy_failures=tuple(pipeline.failures),
         )
 
     def _missing_around(self, index: int) -> tuple[pd.Timestamp, ...]:

@@ -15,7 +15,8 @@ from engine.session.bars import read_session_bars
 from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, WallClock
 from engine.session.speed import check_speed
-from engine.session.strategies import StrategySpec, StrategySpecError
+from engine.strategy.catalog import Catalog
+from engine.strategy.spec import StrategySpec, StrategySpecError
 
 _STORED_SHOWN = 5  # datasets or dates listed in a message
 
@@ -59,10 +60,12 @@ def backtest_request(
     strategies: list[str],
     speed: float = 0.0,
     allow_gaps: bool = False,
+    catalog: Catalog | None = None,
 ) -> BacktestRequest:
-    """The checked request. A session of the range with no stored bar is an error that names
-    the `load` that fetches it, unless `allow_gaps` (the request then lists the gaps); a range
-    with no stored bar at all is an error either way."""
+    """The checked request, its strategies found in `catalog` (default: the built-ins). A
+    session of the range with no stored bar is an error that names the `load` that fetches it,
+    unless `allow_gaps` (the request then lists the gaps); a range with no stored bar at all is
+    an error either way."""
     check_timeframe(timeframe, BacktestInputError)
     try:
         # The store's own rule for a symbol, and its spelling (upper case).
@@ -75,7 +78,7 @@ def backtest_request(
     speed = check_speed(speed, BacktestInputError)
     if not strategies:
         raise BacktestInputError("no strategy given (e.g. --strategy sma_crossover:fast=5,slow=20)")
-    specs = tuple(_strategy(text, timeframe) for text in strategies)
+    specs = tuple(_strategy(text, timeframe, catalog) for text in strategies)
     missing = _check_stored(store, calendar, symbol, timeframe, sessions, allow_gaps)
     first, last = sessions[0].date, sessions[-1].date
     return BacktestRequest(symbol, timeframe, first, last, specs, speed, missing)
@@ -102,13 +105,14 @@ def open_session(
     return PlaybackSession(bars, request.strategies, rules, speed=request.speed, clock=clock)
 
 
-def _strategy(text: str, timeframe: str) -> StrategySpec:
+def _strategy(text: str, timeframe: str, catalog: Catalog | None) -> StrategySpec:
     try:
-        spec = StrategySpec.parse(text)
+        spec = StrategySpec.parse(text, catalog)
     except StrategySpecError as exc:
         raise BacktestInputError(str(exc)) from None
-    if spec.timeframe is not None:
-        check_readable(spec.timeframe, timeframe, spec.name, BacktestInputError)
+    # Its own timeframe and the extra ones it reads are all derived from the session's bars.
+    for wanted in (spec.timeframe or timeframe, *spec.strategy.timeframes):
+        check_readable(wanted, timeframe, spec.name, BacktestInputError)
     return spec
 
 
@@ -202,15 +206,12 @@ def _refuse_damaged(store: BarStore, since: int, fetch: str) -> None:
 def session_span(
     calendar: TradingCalendar, summary: DatasetSummary
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The session dates of a dataset's first and last bars."""
+    """The session dates of a dataset's first and last bars, by the calendar's rule for the
+    sessions bars cover (the store only holds bars inside sessions)."""
     assert summary.first is not None and summary.last is not None
-    if TIMEFRAME_SECONDS[summary.timeframe] == 0:
-        return summary.first.tz_localize(None), summary.last.tz_localize(None)
-    local = [
-        t.tz_convert(calendar.timezone).tz_localize(None).normalize()
-        for t in (summary.first, summary.last)
-    ]
-    return local[0], local[1]
+    bar_seconds = TIMEFRAME_SECONDS[summary.timeframe]
+    sessions = calendar.sessions_of_bars(bar_seconds, summary.first, summary.last)
+    return sessions[0].date, sessions[-1].date
 
 
 def _describe(calendar: TradingCalendar, summary: DatasetSummary) -> str:

@@ -3,9 +3,10 @@
 Progress goes to stderr (one Rich bar, refreshed ten times a second from the session's
 snapshots); `--json` prints one object on stdout at the end; `--signals-out` writes every signal
 as CSV, atomically, once the run has finished (a failed or cancelled run leaves no file).
-Exit 2 for malformed input (dates, strategy specs, speed), 1 when the store lacks the bars
-(any session of the range without a bar, unless `--allow-gaps`) or the run fails, 130 on
-Ctrl-C.
+Exit 2 for malformed input (dates, strategy specs, speed, a `--strategy-file` that cannot be
+loaded), 1 when the store lacks the bars (any session of the range without a bar, unless
+`--allow-gaps`) or the run fails, 130 on Ctrl-C. Strategies come from the catalog
+(`engine.strategy.catalog`): a plugin that cannot be loaded and is not asked for is a warning.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from engine.session.request import (
     open_session,
     session_list,
 )
+from engine.strategy.catalog import CatalogError, load_catalog
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
 from ktrdr_tui.formatting import plural
 
@@ -38,6 +40,13 @@ _REFRESH_S = 0.1
 
 
 def backtest(args: argparse.Namespace, config: Config) -> int:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        catalog = load_catalog(config.strategy_files, [Path(p) for p in args.strategy_file])
+    except CatalogError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    for problem in catalog.problems:  # strategies the run can do without: said, not fatal
+        console.print(f"ktrdr-tui: warning: {problem}", markup=False)
     calendar = calendar_for()
     store = BarStore(config.data_dir, calendar)
     try:
@@ -51,13 +60,13 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             args.strategy,
             args.speed,
             allow_gaps=args.allow_gaps,
+            catalog=catalog,
         )
         session = open_session(store, calendar, request)
     except SessionsMissing as exc:
         raise CommandFailed(f"{exc} (or run anyway with --allow-gaps)") from None
     except BacktestInputError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE if exc.usage else EXIT_FAILED) from None
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
     gaps = ""
     if request.missing:
         gaps = (
@@ -104,6 +113,7 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
         "elapsed_s": round(elapsed, 3),
         "bars_per_s": round(snapshot.bars_processed / elapsed) if elapsed > 0 else None,
         "missing_sessions": [f"{day:%Y-%m-%d}" for day in request.missing],
+        "strategy_failures": [failure.describe() for failure in snapshot.strategy_failures],
     }
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -115,7 +125,11 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             f"{plural(snapshot.trades, 'trade')}, equity {snapshot.equity:,.2f}, "
             f"quality {snapshot.quality_pct:.2f}%" + (f"; {gaps}" if gaps else "")
         )
-    return EXIT_OK
+    # A strategy that raised was stopped and the others went on: their outputs are written,
+    # and the run still fails.
+    for failure in snapshot.strategy_failures:
+        console.print(f"ktrdr-tui: {failure.describe()}", markup=False)
+    return EXIT_FAILED if snapshot.strategy_failures else EXIT_OK
 
 
 def _follow(session: PlaybackSession, console: Console) -> SessionSnapshot:

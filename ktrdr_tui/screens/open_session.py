@@ -1,21 +1,24 @@
 """`o` in the Playback pane: pick stored bars, a range and strategies; enter opens the session.
 
-The store is read in a thread (the calendar and the Parquet footers take a moment); the fields
-are checked by `backtest_request`, the function the `backtest` command uses, in a thread too,
-and its one-line reason shows under the fields. The dialog hands back a session that is set up
-but not started: the pane starts it, paused.
+Every strategy of the catalog (built-in, installed, the user's files) has a row: ticked, its
+spec with the defaults written out; the one being edited says what it does. The catalog and the
+store are read in a thread (user files run; the calendar and the Parquet footers take a
+moment); the fields are checked by `backtest_request`, the function the `backtest` command
+uses, in a thread too, and its one-line reason shows under the fields. The dialog hands back
+a session that is set up but not started: the pane starts it, paused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
@@ -30,10 +33,12 @@ if TYPE_CHECKING:
     from engine.market.store import BarStore
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
+    from engine.strategy.catalog import Catalog
 
 DEFAULT_SESSIONS = 20  # the range a dataset opens with: its last 20 sessions
 EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
+STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
 
 
 @dataclass(frozen=True)
@@ -71,15 +76,27 @@ class OpenedSession:
         return f"{r.symbol} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
 
 
-def default_specs() -> list[tuple[str, str]]:
-    """(strategy name, spec with every default written out) for every strategy plugin."""
-    from engine.session.strategies import STRATEGIES
+@dataclass(frozen=True)
+class StrategyChoice:
+    """A strategy as the dialog lists it: its spec with every default written out."""
 
-    specs = []
-    for name, plugin in STRATEGIES.items():
-        values = ",".join(f"{key}={default:g}" for key, (default, _) in plugin.parameters.items())
-        specs.append((name, f"{name}:{values}"))
-    return specs
+    name: str
+    spec: str
+    about: str  # the first paragraph of its description, and where it comes from
+
+
+def strategy_choices(catalog: Catalog) -> list[StrategyChoice]:
+    """One per strategy name of `catalog` (a name defined twice is one row, whose spec then
+    says so)."""
+    from engine.strategy.spec import default_spec
+
+    choices = []
+    for name in catalog.names:
+        entry = next(e for e in catalog.entries if e.strategy.name == name)
+        description = entry.strategy.description().split("\n\n")[0]
+        about = " ".join(f"{name} ({entry.origin}): {description}".split())
+        choices.append(StrategyChoice(name, default_spec(entry.strategy), about))
+    return choices
 
 
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
@@ -152,8 +169,20 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         width: 14;
         margin-right: 3;
     }
-    OpenSessionScreen .strategy {
+    OpenSessionScreen #strategies {
+        height: auto;
+        max-height: 4;  /* more strategies scroll: the buttons stay in view */
         margin-top: 1;
+    }
+    OpenSessionScreen #strategy-about {
+        color: $text-muted;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    OpenSessionScreen #strategy-problems {
+        color: $warning;
+        height: auto;
     }
     OpenSessionScreen .strategy Checkbox {
         width: 20;
@@ -182,12 +211,20 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         Binding("escape", "cancel", "Cancel", id="open-session.cancel"),
     ]
 
-    def __init__(self, store_for: Callable[[TradingCalendar], BarStore], speed: float = 0.0):
-        """`store_for`: the app's one store of the data dir (EngineHandle.store)."""
+    def __init__(
+        self,
+        store_for: Callable[[TradingCalendar], BarStore],
+        speed: float = 0.0,
+        strategy_files: Sequence[Path] = (),
+    ):
+        """`store_for`: the app's one store of the data dir (EngineHandle.store);
+        `strategy_files`: config.toml's, loaded with the other strategies."""
         super().__init__()
         self._store_for = store_for
         self._speed = speed
-        self._specs = default_specs()
+        self._strategy_files = tuple(strategy_files)
+        self._catalog: Catalog | None = None
+        self._strategies: list[StrategyChoice] = []
         self._choices: list[DatasetChoice] = []
         self._store: BarStore | None = None
         self._calendar: TradingCalendar | None = None
@@ -205,10 +242,10 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                 yield Input(placeholder="YYYY-MM-DD", id="start", compact=True)
                 yield Label("End", classes="field-label")
                 yield Input(placeholder="YYYY-MM-DD", id="end", compact=True)
-            for name, spec in self._specs:
-                with Horizontal(classes="strategy"):
-                    yield Checkbox(name, value=True, id=f"use-{name}", compact=True)
-                    yield Input(spec, id=f"spec-{name}", compact=True)
+            # A row per strategy, once the catalog is read; the rows take the focus, not the list.
+            yield VerticalScroll(id="strategies", can_focus=False)
+            yield Static(STRATEGIES_HINT, id="strategy-about")
+            yield Static("", id="strategy-problems")
             yield Static("", id="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Open", variant="primary", id="open", compact=True)
@@ -220,6 +257,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
 
     def on_mount(self) -> None:
         self.query_one("#datasets", OptionList).display = False
+        self.query_one("#strategy-problems", Static).display = False
         self._read_store()
 
     # -- the store --------------------------------------------------------------------------
@@ -234,7 +272,12 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def _read_store(self) -> None:
         from engine.market.calendar import calendar_for
         from engine.market.store import StoreError
+        from engine.strategy.catalog import load_catalog
 
+        # The user's strategy files run when loaded: here, off the UI thread, before the store
+        # (its check needs them). A file that fails is a line in the dialog, never a crash.
+        catalog = load_catalog(self._strategy_files)
+        self.app.call_from_thread(self._catalog_read, catalog)
         try:
             calendar = calendar_for()
             store = self._store_for(calendar)
@@ -243,6 +286,32 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             self.app.call_from_thread(self._store_failed, f"Cannot read the store: {exc}")
             return
         self.app.call_from_thread(self._store_read, store, calendar, choices)
+
+    def _catalog_read(self, catalog: Catalog) -> None:
+        if not self.is_attached:
+            return
+        self._catalog, self._strategies = catalog, strategy_choices(catalog)
+        self.query_one("#strategies", VerticalScroll).mount_all(
+            Horizontal(
+                Checkbox(choice.name, value=True, id=f"use-{choice.name}", compact=True),
+                Input(choice.spec, id=f"spec-{choice.name}", compact=True),
+                classes="strategy",
+            )
+            for choice in self._strategies
+        )
+        if catalog.problems:
+            problems = self.query_one("#strategy-problems", Static)
+            problems.update("\n".join(f"Skipped: {problem}" for problem in catalog.problems))
+            problems.display = True
+
+    def on_descendant_focus(self) -> None:
+        """Under the strategies: what the one being edited does, else where they come from."""
+        focused = self.focused.id if self.focused is not None else None
+        about = next(
+            (c.about for c in self._strategies if focused in (f"use-{c.name}", f"spec-{c.name}")),
+            STRATEGIES_HINT,
+        )
+        self.query_one("#strategy-about", Static).update(about)
 
     def _store_failed(self, message: str) -> None:
         if self.is_attached:
@@ -289,9 +358,9 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def fields(self) -> tuple[str, str, list[str]]:
         """The range and the specs of the ticked strategies, as typed."""
         specs = [
-            self.query_one(f"#spec-{name}", Input).value.strip()
-            for name, _ in self._specs
-            if self.query_one(f"#use-{name}", Checkbox).value
+            self.query_one(f"#spec-{choice.name}", Input).value.strip()
+            for choice in self._strategies
+            if self.query_one(f"#use-{choice.name}", Checkbox).value
         ]
         return (
             self.query_one("#start", Input).value.strip(),
@@ -351,6 +420,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             end,
             specs,
             self._speed,
+            catalog=self._catalog,
         )
 
     def _show_problem(self, problem: str) -> None:

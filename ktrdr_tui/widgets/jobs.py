@@ -94,16 +94,16 @@ def progress_cell(percent: float, style: Style) -> Text:
 
 
 def row_cells(status: LoadStatus, variables: Mapping[str, str]) -> dict[str, object]:
-    """What a row shows for one job, column by column (plain text: no markup is parsed)."""
+    """What a row shows for one job, column by column (plain text: no markup is parsed). The
+    state, its line and its figures are the engine's (`LoadStatus`): shown, never worked out
+    again here."""
     style = state_style(status.state, variables)
     ended = status.state.ended
     if ended:
         stage = "resumable" if status.resumable else ""
-        line = status.error
     else:
         stage = status.stage or str(status.state)
-        line = status.detail
-    rate = status.rate_bars_s if status.state is JobState.RUNNING else None
+    rate = status.rate_bars_s
     bars = f"{status.bars_fetched:,}/{status.bars_total:,}" if status.bars_total else ""
     return {
         "symbol": Text(status.symbol, no_wrap=True, end=""),
@@ -115,7 +115,7 @@ def row_cells(status: LoadStatus, variables: Mapping[str, str]) -> dict[str, obj
         "rate": Text(f"{rate:,.0f}/s" if rate else "", justify="right", end=""),
         "eta": Text("" if ended else duration(status.eta_s), justify="right", end=""),
         "stage": Text(stage, no_wrap=True, end=""),
-        "segment": Text(line, overflow="ellipsis", no_wrap=True, end=""),
+        "segment": Text(status.detail, overflow="ellipsis", no_wrap=True, end=""),
     }
 
 
@@ -124,9 +124,8 @@ def describe(status: LoadStatus) -> Text:
     line = Text(no_wrap=True, overflow="ellipsis", end="")
     line.append(f"{status.symbol} {status.timeframe} {status.start} → {status.end}", "bold")
     line.append(f" · {status.mode} · {status.state}")
-    what = status.error if status.state.ended else status.detail
-    if what:
-        line.append(f" · {what}")
+    if status.detail:
+        line.append(f" · {status.detail}")
     if not status.state.ended:
         keys = "c cancels"
     elif status.resumable:

@@ -144,7 +144,8 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         from ktrdr_tui.screens.open_session import OpenSessionScreen
 
         speed = self.query_one(SpeedSlider).speed
-        self.app.push_screen(OpenSessionScreen(self.engine.store, speed), self.adopt)
+        screen = OpenSessionScreen(self.engine.store, speed, self.engine.config.strategy_files)
+        self.app.push_screen(screen, self.adopt)
 
     def action_toggle_play(self) -> None:
         session = self.session
@@ -325,6 +326,8 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             first.append((f"   {warning}", "bold $warning"))
         if state == "failed":
             first.append((f"   {snapshot.error}", "bold $error"))
+        for failure in snapshot.strategy_failures:  # stopped; the other strategies go on
+            first.append((f"   {failure.describe()}", "bold $error"))
         from engine.session.decisions import RiskRules
 
         # The day's quality turns to a warning once it is low enough to reject signals.

@@ -64,6 +64,8 @@ def describe(signal: Signal, styles: RowStyles) -> Text:
     else:
         line.append(f"rejected: {signal.reason}")
     line.append(f" · {signal.strategy} · confidence {signal.confidence:.2f}")
+    if signal.note:  # the strategy's own words for it
+        line.append(f" · {signal.note}")
     return line
 
 

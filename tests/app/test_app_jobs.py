@@ -21,6 +21,7 @@ from ktrdr_tui.screens.new_load import NewLoadScreen
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.widgets.jobs import JobsPane
 from tests.support.app_harness import set_latency, until
+from tests.support.sources import gateway_source
 
 
 def cell(app, job_id: str, column: str) -> str:
@@ -273,9 +274,7 @@ async def test_remove_refuses_a_running_job(make_app) -> None:
 
 
 def test_statuses_without_journals_skip_the_disk(tmp_path) -> None:
-    service = LoadService(
-        tmp_path, source="sim", address=GatewayAddress("127.0.0.1", 1), client_id=1, pacing=None
-    )
+    service = LoadService(tmp_path, source=gateway_source(GatewayAddress("127.0.0.1", 1)))
     JournalStore(tmp_path / "jobs").save(
         LoadJournal(
             job_id="feedfeedfeed",

@@ -17,11 +17,11 @@ from textual.widgets import DataTable, Input
 import engine.loading.service as service_module
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
-from engine.ib.durations import Duration
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
 from engine.loading.planner import LoadMode, Segment
+from engine.market.spans import Duration
 from tests.support.app_harness import until
 
 

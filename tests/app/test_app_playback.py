@@ -84,7 +84,7 @@ async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
     from engine.session.bars import read_session_bars
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
-    from engine.session.strategies import StrategySpec
+    from engine.strategy.spec import StrategySpec
     from ktrdr_tui.screens.open_session import OpenedSession
 
     store_minute_bars(data_dir, FIRST, "2024-03-05")

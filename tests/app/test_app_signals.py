@@ -22,7 +22,7 @@ from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
 from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 from ktrdr_tui.formatting import plural
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilter, SignalFilterScreen
 from ktrdr_tui.widgets.signals import (

@@ -16,12 +16,12 @@ from textual.widgets import DataTable, Input
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
-from engine.ib.durations import Duration
 from engine.loading.journal import SegmentRecord, SegmentStatus
 from engine.loading.load_job import LoadStatus
 from engine.loading.planner import LoadMode, Segment
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 from ktrdr_tui.widgets.jobs import JobsPane
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until

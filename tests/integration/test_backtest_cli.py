@@ -17,7 +17,7 @@ from engine.session.logs import SIGNAL_COLUMNS
 from engine.session.pipeline import Pipeline
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.session.request import BacktestInputError, backtest_request
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 from tests.support.cli_run import run
 

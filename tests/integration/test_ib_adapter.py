@@ -17,8 +17,8 @@ import pytest
 
 from engine.config import GatewayAddress
 from engine.core.cancellation import CancelToken, OperationCancelled
+from engine.core.pacing import PacingLedger
 from engine.ib.adapter import BarRequest, ContractInfo, IBAdapter
-from engine.ib.durations import Duration
 from engine.ib.errors import (
     BadAnswer,
     ClientIdInUse,
@@ -32,10 +32,11 @@ from engine.ib.errors import (
     TransientError,
     UnknownSymbol,
 )
-from engine.ib.pacing import FAST_PACING, PacingLedger
+from engine.ib.pacing import FAST_PACING
 from engine.ib.sim_gateway import SERVER_VERSION, Faults, GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.ib.wire import HANDSHAKE_PREFIX, frame
+from engine.market.spans import Duration
 from tests.support.fakes import FakeClock
 
 LIBRARIES = ("ib_insync", "ib_async")

@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 
 from engine.config import GatewayAddress
+from engine.core.pacing import PacingLedger
 from engine.ib.errors import FARM_STATUS
-from engine.ib.pacing import FAST_PACING, PacingLedger
+from engine.ib.pacing import FAST_PACING
 from engine.ib.sim_gateway import ACCOUNT, GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.market.calendar import calendar_for

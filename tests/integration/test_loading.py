@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from engine.core.jobs import JobState
-from engine.ib.durations import Duration
-from engine.ib.pacing import PacingRules
+from engine.core.pacing import PacingRules
 from engine.ib.sim_gateway import GatewaySettings, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.loading.connection import RetryPolicy
@@ -28,6 +27,8 @@ from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
+from engine.market.spans import Duration
+from tests.support.sources import gateway_source
 
 CALENDAR = calendar_for()
 FAST_RETRY = RetryPolicy(first_delay_s=0.01, max_delay_s=0.05, transient_attempts=3)
@@ -45,15 +46,8 @@ def open_service(tmp_path: Path) -> Iterator[Callable[..., LoadService]]:
         pacing: PacingRules | None = None,
         library: str | None = None,
     ) -> LoadService:
-        service = LoadService(
-            data_dir or tmp_path / "data",
-            source="sim",
-            address=gateway.address,
-            client_id=next(_client_ids),
-            pacing=pacing,
-            retry=FAST_RETRY,
-            library=library,
-        )
+        source = gateway_source(gateway.address, next(_client_ids), pacing, library)
+        service = LoadService(data_dir or tmp_path / "data", source=source, retry=FAST_RETRY)
         services.append(service)
         return service
 
@@ -267,7 +261,11 @@ def test_no_data_fails_those_segments_and_resume_retries_them(start_gateway, ope
 
 def test_symbols_load_side_by_side_sharing_the_pacing_limiter(start_gateway, open_service) -> None:
     rules = PacingRules(
-        max_requests=8, window_s=1.0, identical_window_s=0.5, per_contract_window_s=0.2
+        max_requests=8,
+        window_s=1.0,
+        identical_window_s=0.5,
+        per_contract_max=5,
+        per_contract_window_s=0.2,
     )
     gateway = start_gateway(pacing=rules)
     service = open_service(gateway, pacing=rules)
@@ -400,7 +398,11 @@ def test_statuses_list_live_and_persisted_jobs_and_remove_keeps_the_bars(
 
 def test_the_eta_counts_the_pacing_waits_still_ahead(start_gateway, open_service) -> None:
     rules = PacingRules(
-        max_requests=4, window_s=0.5, identical_window_s=0.2, per_contract_window_s=0.1
+        max_requests=4,
+        window_s=0.5,
+        identical_window_s=0.2,
+        per_contract_max=5,
+        per_contract_window_s=0.1,
     )
     service = open_service(start_gateway(pacing=rules), pacing=rules)
     (job,) = service.start(request(end="2024-01-12"))  # 9 requests: two full waits
@@ -428,8 +430,8 @@ def test_the_eta_counts_the_pacing_waits_still_ahead(start_gateway, open_service
     ("fault", "reason"),
     [
         ("malformed_every", "IB's answer could not be read (ValueError"),
-        ("short_every", "IB's answer stops short: 195 of 390 bars, the last at"),
-        ("bad_prices_every", "IB sent 1 bar that fail the checks (the first at"),
+        ("short_every", "the answer of the simulated IB Gateway stops short: 195 of 390 bars"),
+        ("bad_prices_every", "the simulated IB Gateway sent 1 bar that fail the checks (the"),
     ],
 )
 def test_a_wrong_answer_fails_its_segment_with_the_reason_and_resume_fetches_it(
@@ -470,7 +472,8 @@ def test_an_answer_with_no_bar_in_the_segment_fails_it() -> None:
     def problem(day: str) -> str | None:
         starts = expected_starts(day, day)
         answer = bars_frame(starts, dict.fromkeys(PRICE_COLUMNS, np.full(len(starts), 10.0)))
-        return _answer_problem(answer, _trim(answer, segment, "1m"), segment, "1m", CALENDAR)
+        trimmed = _trim(answer, segment, "1m")
+        return _answer_problem("IB Gateway", answer, trimmed, segment, "1m", CALENDAR)
 
-    assert problem("2024-01-04") == "IB answered 390 bars, none in the segment"
+    assert problem("2024-01-04") == "the IB Gateway answered 390 bars, none in the segment"
     assert problem("2024-01-05") is None

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
-from engine.ib.durations import Duration
-from engine.ib.pacing import PacingRules
+from engine.core.pacing import PacingRules
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
 from engine.loading.load_job import LoadFailed, LoadJob, load_percent
@@ -30,7 +29,9 @@ from engine.loading.planner import LoadMode, Segment
 from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 from tests.support.fakes import FakeClock
+from tests.support.sources import gateway_source
 
 ROOT = Path(__file__).resolve().parents[2]
 CALENDAR = calendar_for()
@@ -72,15 +73,10 @@ def services(tmp_path: Path) -> Iterator[Callable[..., LoadService]]:
         clock: Callable[[], float] | None = None,
     ) -> LoadService:
         options = {} if clock is None else {"clock": clock}
-        service = LoadService(
-            data_dir or tmp_path / "data",
-            source="sim",
-            address=address,
-            client_id=next(_client_ids) if client_id is None else client_id,
-            pacing=pacing,
-            retry=retry,
-            **options,
+        source = gateway_source(
+            address, next(_client_ids) if client_id is None else client_id, pacing
         )
+        service = LoadService(data_dir or tmp_path / "data", source=source, retry=retry, **options)
         opened.append(service)
         return service
 
@@ -226,7 +222,11 @@ def test_resume_records_the_process_that_resumes(services, start_gateway, tmp_pa
 
 def test_the_pacing_wait_counts_down(services, start_gateway) -> None:
     rules = PacingRules(
-        max_requests=1, window_s=60.0, identical_window_s=0.1, per_contract_window_s=0.1
+        max_requests=1,
+        window_s=60.0,
+        identical_window_s=0.1,
+        per_contract_max=5,
+        per_contract_window_s=0.1,
     )
     clock = FakeClock()
     service = services(start_gateway().address, pacing=rules, clock=clock)

@@ -17,7 +17,6 @@ from engine.config import Config
 from engine.core.cancellation import CancelToken
 from engine.core.jobs import JobState
 from engine.core.retry import Recovery
-from engine.ib.durations import Duration
 from engine.loading.bar_source import SOURCES, BarSource
 from engine.loading.connection import RetryPolicy
 from engine.loading.journal import SegmentStatus
@@ -26,6 +25,7 @@ from engine.loading.request import load_request
 from engine.loading.service import LoadService
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
+from engine.market.spans import Duration
 from engine.market.timeframes import TIMEFRAME_SECONDS
 from engine.source import SourceChoice
 
@@ -51,6 +51,7 @@ class FakeSource:
     of minutes per request (500 bars), unlike IB's 2000."""
 
     name = "fake"
+    label = "fake source"
     address = "memory"
     client_id = 0
     pacing = None
@@ -256,3 +257,58 @@ def test_remove_refuses_while_a_resume_holds_the_id(tmp_path, services):
     assert service.journals.path(failed.job_id).is_file()
     service.remove(failed.job_id)
     assert not service.journals.path(failed.job_id).exists()
+
+
+# -- a job's state lives in its journal --------------------------------------------------------
+
+
+def test_every_job_event_finds_the_journal_in_that_state_already(tmp_path, services):
+    fake = FakeSource(CALENDAR, failures=(Flaky("busy"),) * 3)
+    service = LoadService(tmp_path / "data", source=fake, retry=FAST_RETRY)
+    services.append(service)
+    seen: list[tuple[JobState, JobState, JobState | None]] = []
+
+    def listen(event) -> None:
+        status = next(s for s in service.statuses(persisted=False) if s.job_id == event.job_id)
+        path = service.journals.path(event.job_id)
+        on_disk = service.journals.load(event.job_id).state if path.is_file() else None
+        seen.append((event.state, status.state, on_disk))
+
+    service.subscribe(listen)
+    failed = run(service, end="2024-01-02")  # fails with a plan: its journal is on disk
+    assert failed.state is JobState.FAILED
+    assert seen == [
+        (JobState.RUNNING, JobState.RUNNING, None),  # no plan yet, so no journal
+        (JobState.FAILED, JobState.FAILED, JobState.FAILED),
+    ]
+    seen.clear()
+    resumed = service.resume(failed.job_id)
+    assert service.wait(resumed.id, timeout=30)
+    assert seen == [
+        (JobState.RUNNING, JobState.RUNNING, JobState.RUNNING),
+        (JobState.DONE, JobState.DONE, JobState.DONE),
+    ]
+
+
+def test_a_journal_that_cannot_be_saved_at_the_end_still_ends_the_job_and_frees_the_dataset(
+    tmp_path, services, caplog
+):
+    # Before: the end reached the journal through a listener; a failed write there skipped the
+    # release of the dataset's lock, and every later load of it was refused as busy.
+    fake = FakeSource(CALENDAR)
+    service = LoadService(tmp_path / "data", source=fake, retry=FAST_RETRY)
+    services.append(service)
+    save = service.journals.save
+
+    def save_but_not_the_end(journal) -> None:
+        if journal.state.ended:
+            raise OSError(28, "No space left on device")
+        save(journal)
+
+    service.journals.save = save_but_not_the_end  # type: ignore[method-assign]
+    first = run(service, end="2024-01-02")
+    assert first.state is JobState.DONE  # in memory, as the runner has it
+    assert "cannot save its journal (done)" in caplog.text
+    service.journals.save = save  # type: ignore[method-assign]
+    again = run(service, end="2024-01-03")  # the same dataset: not refused as busy
+    assert again.state is JobState.DONE, again.error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.ib.durations import (
-    BAR_SIZES,
-    Duration,
-    answer_start,
-    exceeds_step,
-    longest_duration,
-)
+from engine.core.pacing import PacingLedger, PacingRules
+from engine.ib.durations import BAR_SIZES, answer_start, exceeds_step, longest_duration
 from engine.ib.errors import (
     ClientIdInUse,
     ConnectionLost,
@@ -31,7 +27,7 @@ from engine.ib.errors import (
     UnknownSymbol,
     classify,
 )
-from engine.ib.pacing import FAST_PACING, PACING_MODES, REAL_PACING, PacingLedger, PacingRules
+from engine.ib.pacing import FAST_PACING, PACING_MODES, REAL_PACING
 from engine.ib.sim_gateway import (
     HISTORICAL_DATA,
     historical_message,
@@ -40,6 +36,7 @@ from engine.ib.sim_gateway import (
 )
 from engine.ib.synthetic import BarArrays
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 from tests.support.fakes import FakeClock
 
 PROPERTY = settings(
@@ -181,8 +178,7 @@ def fill_sixty(pacing: PacingLedger, clock: FakeClock, step: float) -> list[floa
 def test_sixty_requests_in_ten_minutes_are_fine_and_the_61st_waits_for_the_oldest() -> None:
     pacing, clock = ledger()
     times = fill_sixty(pacing, clock, step=5.0)  # 60 requests over 295 s
-    assert pacing.requests_in_window() == 60
-    wait = pacing.wait_for(("request", 60), ("contract", 60))
+    wait = pacing.try_record(("request", 60), ("contract", 60))
     # now = first + 300: the oldest leaves the 600 s window in 300 s.
     assert wait.seconds == pytest.approx(times[0] + 600 - clock.now)
     assert wait.seconds == pytest.approx(300.0)
@@ -193,7 +189,7 @@ def test_sixty_requests_in_ten_minutes_are_fine_and_the_61st_waits_for_the_oldes
     clock.advance(0.5)
     assert pacing.try_record(("request", 60), ("contract", 60)).seconds == 0
     # The next one waits for the second oldest.
-    wait = pacing.wait_for(("request", 61), ("contract", 61))
+    wait = pacing.try_record(("request", 61), ("contract", 61))
     assert wait.seconds == pytest.approx(times[1] + 600 - clock.now)
     assert wait.seconds == pytest.approx(5.0)
 
@@ -207,11 +203,11 @@ def test_an_identical_request_waits_for_the_rest_of_15_seconds() -> None:
     assert wait.seconds == pytest.approx(11.0)
     assert wait.rule == "identical request within 15 s"
     clock.advance(10.999)
-    assert pacing.wait_for(identity, contract).seconds == pytest.approx(0.001)
+    assert pacing.try_record(identity, contract).seconds == pytest.approx(0.001)
     clock.now = 1015.0  # exactly 15 s after the first
     assert pacing.try_record(identity, contract).seconds == 0
     # A different identity for the same contract was never held by that rule.
-    assert pacing.wait_for(("other",), contract).seconds == 0
+    assert pacing.try_record(("other",), contract).seconds == 0
 
 
 def test_the_sixth_request_for_one_contract_within_2_seconds_waits() -> None:
@@ -226,35 +222,35 @@ def test_the_sixth_request_for_one_contract_within_2_seconds_waits() -> None:
     assert wait.seconds == pytest.approx(0.75)
     assert wait.rule == "6 requests for one contract within 2 s"
     # Other contracts are not held.
-    assert pacing.wait_for(("chunk", 5), ("QQQ", "TRADES")).seconds == 0
+    assert pacing.try_record(("other chunk",), ("QQQ", "TRADES")).seconds == 0
     clock.advance(0.75)  # exactly 2 s after the first
     assert pacing.try_record(("chunk", 5), contract).seconds == 0
 
 
-def test_try_record_records_only_when_allowed_and_wait_for_records_nothing() -> None:
-    pacing, clock = ledger()
+@pytest.mark.parametrize("rules", [REAL_PACING, replace(REAL_PACING, max_requests=2)])
+def test_try_record_records_only_when_allowed(rules: PacingRules) -> None:
+    pacing, clock = ledger(rules)
     identity, contract = ("x",), ("c",)
-    for _ in range(3):
-        assert pacing.wait_for(identity, contract).seconds == 0
-    assert pacing.requests_in_window() == 0
     assert pacing.try_record(identity, contract).seconds == 0
-    assert pacing.requests_in_window() == 1
     for _ in range(5):
-        assert pacing.try_record(identity, contract).seconds > 0
+        assert pacing.try_record(identity, contract).rule == "identical request within 15 s"
         clock.advance(1.0)
-    assert pacing.requests_in_window() == 1
-    # Refused requests did not restart the identical-request window: 15 s after the first.
-    clock.now = 1015.0
-    assert pacing.try_record(identity, contract).seconds == 0
-    assert pacing.requests_in_window() == 2
+    if rules.max_requests == 2:
+        # The refused requests took no place among the two a window allows.
+        assert pacing.try_record(("y",), contract).seconds == 0
+        assert pacing.try_record(("z",), contract).rule == "2 requests within 600 s"
+    else:
+        # Nor did they restart the identical-request window: it ends 15 s after the first.
+        clock.now = 1015.0
+        assert pacing.try_record(identity, contract).seconds == 0
 
 
 def test_requests_leave_the_ledger_after_ten_minutes() -> None:
     pacing, clock = ledger()
     fill_sixty(pacing, clock, step=1.0)
     clock.advance(600.0)
-    assert pacing.requests_in_window() == 0
-    assert pacing.wait_for(("request", 0), ("contract", 0)).seconds == 0
+    # All sixty have left: sixty more go at once.
+    fill_sixty(pacing, clock, step=0.0)
 
 
 def test_fast_pacing_windows_are_sixty_times_shorter() -> None:
@@ -267,7 +263,7 @@ def test_fast_pacing_windows_are_sixty_times_shorter() -> None:
 
     pacing, clock = ledger(FAST_PACING)
     times = fill_sixty(pacing, clock, step=0.05)
-    wait = pacing.wait_for(("request", 60), ("contract", 60))
+    wait = pacing.try_record(("request", 60), ("contract", 60))
     assert wait.seconds == pytest.approx(times[0] + 10.0 - clock.now)
     assert wait.rule == "60 requests within 10 s"
     clock.advance(wait.seconds)
@@ -275,7 +271,7 @@ def test_fast_pacing_windows_are_sixty_times_shorter() -> None:
 
     pacing, clock = ledger(FAST_PACING)
     assert pacing.try_record("same", "c").seconds == 0
-    wait = pacing.wait_for("same", "c")
+    wait = pacing.try_record("same", "c")
     assert wait.seconds == pytest.approx(0.25)
     assert wait.rule == "identical request within 0.25 s"
 
@@ -298,7 +294,7 @@ requests = st.lists(
 @PROPERTY
 @given(
     sequence=requests,
-    rules=st.sampled_from([REAL_PACING, FAST_PACING, PacingRules(max_requests=8)]),
+    rules=st.sampled_from([REAL_PACING, FAST_PACING, replace(REAL_PACING, max_requests=8)]),
     many_contracts=st.booleans(),
     unique_requests=st.booleans(),
     burst=st.sampled_from([1.0, 0.001]),  # 0.001: requests come as fast as they are allowed
@@ -316,14 +312,13 @@ def test_requests_sent_when_the_ledger_allows_never_break_a_rule(
         identity = (contract, which)  # as in the gateway, the identity includes the contract
         clock.advance(gap * burst * rules.window_s / 600)
         for _ in range(5):
-            wait = pacing.wait_for(identity, contract)
+            wait = pacing.try_record(identity, contract)
             if wait.seconds == 0:
                 break
             assert wait.rule
             clock.advance(wait.seconds)
         else:
             pytest.fail(f"still held after waiting {wait}")
-        assert pacing.try_record(identity, contract).seconds == 0
         accepted.append((clock.now, identity, contract))
 
     assert len(accepted) == len(sequence)

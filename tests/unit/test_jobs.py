@@ -407,6 +407,43 @@ def test_submit_with_an_active_job_id_is_refused(runner: JobRunner) -> None:
     assert again.result == "again"
 
 
+# --- the state's one place ------------------------------------------------------------------
+
+
+class Record:
+    """A job's state kept outside the runner (as a load keeps it in its journal)."""
+
+    def __init__(self, state: JobState) -> None:
+        self.state = state
+        self.writes: list[tuple[JobState, str | None]] = []
+
+    def record_state(self, state: JobState, error: str | None) -> None:
+        self.state = state
+        self.writes.append((state, error))
+
+
+def test_the_runner_keeps_a_jobs_state_in_its_record_before_it_tells_anyone(
+    runner: JobRunner,
+) -> None:
+    # Before: the runner held the state itself and a listener copied it into the journal, so
+    # the two disagreed until the listener ran (and for good when it failed).
+    record = Record(F)  # read back from a failed run: the new one starts queued
+    seen: list[tuple[JobState, JobState, JobState]] = []
+    runner.subscribe(
+        lambda event: seen.append((event.state, record.state, runner.get(event.job_id).state))
+    )
+
+    def work(token: CancelToken) -> object:
+        assert (record.state, runner.get("load-1").state) == (R, R)
+        raise ValueError("no bars")
+
+    job = runner.submit(work, name="load", job_id="load-1", record=record)
+    assert job.wait(SAFETY_TIMEOUT)
+    assert job.state is record.state is F
+    assert record.writes == [(Q, None), (R, None), (F, "no bars")]
+    assert seen == [(R, R, R), (F, F, F)]  # every listener reads the record already changed
+
+
 # --- shutdown -------------------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from engine.config import GatewayAddress
 from engine.core.jobs import JobState
-from engine.ib.durations import Duration
 from engine.loading.journal import (
     JournalError,
     JournalStore,
@@ -27,7 +26,9 @@ from engine.loading.planner import LoadMode, Segment
 from engine.loading.request import load_request
 from engine.loading.service import LoadService, journal_status
 from engine.market.calendar import calendar_for
+from engine.market.spans import Duration
 from tests.support.cli_run import run
+from tests.support.sources import gateway_source
 
 SEGMENT = SegmentRecord(
     index=1,
@@ -233,9 +234,7 @@ def test_our_own_pid_counts_as_dead_for_journals_only(tmp_path: Path) -> None:
 def test_a_local_report_job_writes_no_journal(tmp_path: Path) -> None:
     """The app's `local` mode runs as a job (its row shows the report), but has nothing to
     resume: before, it left a journal that every later `jobs` listed as done."""
-    service = LoadService(
-        tmp_path, source="sim", address=GatewayAddress("127.0.0.1", 1), client_id=1, pacing=None
-    )
+    service = LoadService(tmp_path, source=gateway_source(GatewayAddress("127.0.0.1", 1)))
     try:
         request = load_request(
             calendar_for(), ["AAPL"], "1m", "2024-01-02", "2024-01-05", "local",

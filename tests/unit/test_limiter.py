@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.cancellation import CancelToken, OperationCancelled
-from engine.ib.pacing import REAL_PACING, PacingLedger, PacingRules
+from engine.core.pacing import PacingLedger, PacingRules
+from engine.ib.pacing import REAL_PACING
 from engine.loading.limiter import SAFETY_MARGIN, PacingLimiter
 from engine.loading.request import LoadInputError, load_request
 from engine.market.calendar import calendar_for

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.ib.durations import TIMEFRAME_BAR_SIZES, Duration, exceeds_step
+from engine.ib.durations import TIMEFRAME_BAR_SIZES, exceeds_step
 from engine.ib.source import MAX_BARS_PER_REQUEST, IBSource
 from engine.loading.planner import LoadMode, RequestLimits, days_back, plan_load
 from engine.market.calendar import Session, calendar_for
+from engine.market.spans import Duration
 from engine.market.timeframes import TIMEFRAME_SECONDS, TIMEFRAMES
 
 CALENDAR = calendar_for()
@@ -133,7 +134,7 @@ def test_a_year_from_an_empty_store(timeframe: str, requests: int) -> None:
     plan = plan_load(CALENDAR, timeframe, LoadMode.FULL, YEAR_2024, NOTHING, ib_limits(timeframe))
     assert len(plan.segments) == requests
     assert plan.sessions == 252 and plan.missing_sessions == 252 and plan.stored_bars == 0
-    assert plan.bars_to_fetch == plan.expected_bars
+    assert sum(segment.expected_bars for segment in plan.segments) == plan.expected_bars
     # the optimum: no plan for a run of 252 sessions needs fewer
     assert requests == fewest_requests(timeframe, YEAR_2024)
 

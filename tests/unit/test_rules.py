@@ -4,23 +4,27 @@ and the same one line for the same input."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from engine.config import SOURCES as SOURCE_SETTINGS
 from engine.core.errors import first_line
 from engine.ib.pacing import PACING_MODES
+from engine.loading.bar_source import SOURCES
 from engine.loading.modes import LoadMode
 from engine.loading.request import LoadInputError, load_request
 from engine.market.calendar import calendar_for
-from engine.market.store import BarStore, StoreError
+from engine.market.dates import session_date
+from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.symbols import check_symbol
 from engine.market.timeframes import TIMEFRAMES, check_readable, derivable
-from engine.session.request import BacktestInputError, backtest_request
-from ktrdr_tui.cli import build_parser
+from engine.session.request import BacktestInputError, backtest_request, session_span
+from ktrdr_tui.cli import _date_arg, build_parser
 
 NOW = pd.Timestamp("2024-06-03 15:00", tz="UTC")
 CALENDAR = calendar_for()
@@ -94,6 +98,56 @@ def test_the_cli_offers_the_engines_choices() -> None:
     assert choices[("load", "mode")] == tuple(LoadMode)
     assert choices[("load", "timeframe")] == TIMEFRAMES
     assert choices[("gateway", "pacing")] == tuple(PACING_MODES)
+    assert parser.parse_args(["--source", "sim"]).source == "sim"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--source", "nope"])
+
+
+def test_the_source_setting_offers_the_registered_sources_and_auto() -> None:
+    # The settings cannot import the loading layer (IB reads them): the one list is checked here.
+    assert ("auto", *SOURCES) == SOURCE_SETTINGS
+
+
+dates = st.one_of(
+    st.tuples(
+        st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-5))])),
+        st.sampled_from(" T"),
+    ).map(lambda moment: moment[0].isoformat(sep=moment[1])),
+    st.dates().map(str),
+    st.text(alphabet="0123456789-:TZ +.", max_size=26),
+)
+
+
+@given(dates)
+@example("20240102")
+@example("2024-02-30")
+@example(" 2024-01-02T15:30:00Z ")
+def test_a_date_is_checked_by_one_rule(text: str) -> None:
+    # Before: the CLI had its own check, and let through what a load then refused ("20240102").
+    try:
+        session_date(text, "start", CALENDAR, LoadInputError)
+    except LoadInputError as exc:
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
+            _date_arg(text)
+        assert f"start {refused.value}" == str(exc)
+    else:
+        assert _date_arg(text) == text
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "first", "last", "span"),
+    [
+        ("1m", "2024-01-02 14:30", "2024-01-05 20:59", ("2024-01-02", "2024-01-05")),
+        ("1h", "2024-07-03 13:30", "2024-07-05 19:30", ("2024-07-03", "2024-07-05")),  # early close
+        ("1d", "2024-01-02 00:00", "2024-01-05 00:00", ("2024-01-02", "2024-01-05")),
+    ],
+)
+def test_a_datasets_session_span_is_the_calendars(timeframe, first, last, span) -> None:
+    first_bar, last_bar = pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC")
+    summary = DatasetSummary("AAPL", timeframe, first_bar, last_bar, 1, 1, 0, 100.0, 1, 1)
+    sessions = CALENDAR.sessions_of_bars(0 if timeframe == "1d" else 60, first_bar, last_bar)
+    assert session_span(CALENDAR, summary) == (sessions[0].date, sessions[-1].date)
+    assert session_span(CALENDAR, summary) == tuple(pd.Timestamp(day) for day in span)
 
 
 @pytest.mark.parametrize(

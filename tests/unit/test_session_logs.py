@@ -20,7 +20,7 @@ from engine.session.bars import NS, SessionBars
 from engine.session.decisions import Account
 from engine.session.logs import Fill, FillLog, Signal, SignalLog
 from engine.session.pipeline import Pipeline
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 
 STRATEGIES = (("rsi:period=14,oversold=30,overbought=70", "1m"), ("sma_crossover:fast=3", "15m"))
 REASONS = ("", "", "confidence 0.312 < 0.5", "position limit: 100 held, at most 100")

@@ -20,7 +20,7 @@ from engine.session.bars import NS, SessionBars
 from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline, SessionSetupError
 from engine.session.playback import PlaybackSession, PlaybackState
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 from tests.support.fakes import FakeWallClock
 
 SPECS = (
@@ -77,28 +77,6 @@ def run_to_end(session: PlaybackSession) -> None:
 
 
 # -- chunk invariance: the property every speed relies on ------------------------------------
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    spec=st.sampled_from(["sma_crossover:fast=2,slow=3", "sma_crossover:fast=7,slow=25", "rsi"]),
-    cuts=st.lists(st.integers(0, 1500), max_size=30),
-)
-def test_a_strategy_gives_the_same_bits_whatever_the_chunks(spec, cuts):
-    closes = 100 + np.cumsum(np.random.default_rng(7).normal(0, 0.05, 1500))
-    whole = StrategySpec.parse(spec).build().update(closes)
-    strategy = StrategySpec.parse(spec).build()
-    index, action, confidence = [], [], []
-    bounds = [0, *sorted(set(cuts)), len(closes)]
-    for lo, hi in itertools.pairwise(bounds):
-        part = strategy.update(closes[lo:hi])
-        index.append(part.index + lo)
-        action.append(part.action)
-        confidence.append(part.confidence)
-    assert len(whole.index) > 10
-    assert np.array_equal(np.concatenate(index), whole.index)
-    assert np.array_equal(np.concatenate(action), whole.action)
-    assert np.array_equal(np.concatenate(confidence), whole.confidence)  # bit for bit
 
 
 @settings(max_examples=25, deadline=None)

@@ -29,7 +29,7 @@ from engine.market.store import BarStore
 from engine.session.bars import SessionBars, read_session_bars
 from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline
-from engine.session.strategies import StrategySpec
+from engine.strategy.spec import StrategySpec
 
 NYSE = calendar_for()
 NEW_YORK = "America/New_York"
@@ -342,15 +342,12 @@ def test_the_cent_rounded_data_has_near_ties_and_the_random_walk_next_to_none(
 
 
 def engine_rsi_values(close: np.ndarray, spec_text: str) -> np.ndarray:
-    """The engine's RSI at every bar. The strategy exposes only signals, so this feeds it one
-    close at a time and reads the RSI it keeps for the next crossing test (a private field:
-    the one place the value is visible; chunking does not change results, the base class says)."""
+    """The engine's RSI at every bar: the indicator the strategy keeps (`rsi`), fed the closes
+    a bar at a time as on_bar does (any chunks give the same values: test_strategy_indicators)."""
     strategy = StrategySpec.parse(spec_text).build()
-    values = np.empty(len(close))
-    for i in range(len(close)):
-        strategy.update(close[i : i + 1])
-        values[i] = strategy._previous_rsi
-    return values
+    for i in range(1, len(close) + 1):
+        values = strategy.rsi(close[:i])
+    return np.array(values)
 
 
 @pytest.mark.parametrize("spec", RSI_SPECS)
