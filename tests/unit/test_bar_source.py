@@ -22,7 +22,7 @@ from engine.loading.connection import RetryPolicy
 from engine.loading.journal import SegmentStatus
 from engine.loading.load_job import LoadFailed
 from engine.loading.request import load_request
-from engine.loading.service import LoadService
+from engine.loading.service import LoadService, journal_status
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
 from engine.market.spans import Duration
@@ -288,6 +288,22 @@ def test_every_job_event_finds_the_journal_in_that_state_already(tmp_path, servi
         (JobState.RUNNING, JobState.RUNNING, JobState.RUNNING),
         (JobState.DONE, JobState.DONE, JobState.DONE),
     ]
+
+
+def test_an_ended_job_shows_the_same_live_as_read_back_from_its_journal(tmp_path, services):
+    # The Jobs pane shows both kinds of row as they come: before, a live ended job kept its
+    # last progress line and rate where one read back showed why it ended.
+    fake = FakeSource(CALENDAR, failures=(Flaky("busy"),) * 3)
+    service = LoadService(tmp_path / "data", source=fake, retry=FAST_RETRY)
+    services.append(service)
+    live = run(service, end="2024-01-02")
+    stored = journal_status(service.journals.load(live.job_id))
+    shown = ("state", "detail", "error", "rate_bars_s", "eta_s", "percent", "segments")
+    assert {name: getattr(live, name) for name in shown} == {
+        name: getattr(stored, name) for name in shown
+    }
+    assert live.state is JobState.FAILED
+    assert live.detail == "1 of 1 segments failed (first: 2024-01-02: busy)"
 
 
 def test_a_journal_that_cannot_be_saved_at_the_end_still_ends_the_job_and_frees_the_dataset(

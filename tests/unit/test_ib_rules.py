@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.core.pacing import PacingLedger, PacingRules
+from engine.ib import wire
 from engine.ib.durations import BAR_SIZES, answer_start, exceeds_step, longest_duration
 from engine.ib.errors import (
     ClientIdInUse,
@@ -35,6 +36,7 @@ from engine.ib.sim_gateway import (
     request_problem,
 )
 from engine.ib.synthetic import BarArrays
+from engine.market import exchange
 from engine.market.calendar import calendar_for
 from engine.market.spans import Duration
 from tests.support.fakes import FakeClock
@@ -588,3 +590,13 @@ def test_historical_message_fields() -> None:
     midnight = int(pd.Timestamp("2024-01-02", tz="UTC").timestamp())
     daily = historical_message(8, start, end, bars_of([midnight]), 0, "1").split("\0")
     assert daily[4:6] == ["1", "20240102"]
+
+
+def test_the_wire_names_the_exchanges_zone_by_ibs_alias() -> None:
+    # One zone: the exchange's (`engine.market.exchange`), spelled on the wire as IB spells it.
+    assert wire.EXCHANGE_TZ == "US/Eastern"
+    for instant in ("2024-01-02 14:30", "2024-07-02 13:30"):  # winter and summer time
+        moment = pd.Timestamp(instant, tz="UTC")
+        assert moment.tz_convert(wire.EXCHANGE_TZ).utcoffset() == (
+            moment.tz_convert(exchange.EXCHANGE_TZ).utcoffset()
+        )

@@ -291,7 +291,7 @@ def test_on_chunk_over_any_chunks_equals_on_bar_bar_by_bar(kind, which, cuts) ->
 
 def test_a_strategy_that_raises_is_stopped_at_its_bar_and_the_others_go_on() -> None:
     bars = week("cents")
-    others = [StrategySpec.parse("sma_crossover"), defaults(Flip)]
+    others = [StrategySpec.parse("sma_crossover"), StrategySpec.parse("rsi")]
     alone = run_in_steps(bars, others, [])
     with_failing = run_in_steps(bars, [defaults(FailsAt, "5m"), *others], ["bar"] * 300)
 
@@ -303,7 +303,7 @@ def test_a_strategy_that_raises_is_stopped_at_its_bar_and_the_others_go_on() -> 
     mine = [s for s in with_failing.signals if s.strategy.startswith("fails_at")]
     assert len(mine) == 9 and all(s.time_ns < failure.time_ns for s in mine)  # bars 10..90
     # The others signal on to the end, at the bars they do without it (their decisions may
-    # differ: its approved signals held the position for a while).
+    # differ: its approved signals held the position for a while; these do not read it).
     theirs = [s for s in with_failing.signals if not s.strategy.startswith("fails_at")]
     assert [(s.strategy, s.time_ns) for s in theirs] == [
         (s.strategy, s.time_ns) for s in alone.signals
