@@ -67,15 +67,15 @@ def make_app(tmp_path: Path):
 
 @pytest.fixture
 def start_gateway() -> Iterator[Callable[..., SimulatedGateway]]:
-    """`start_gateway(port=0, pacing=None, **faults)` -> a running simulated gateway, pacing
-    off unless `pacing` rules are given; stopped after the test."""
+    """`start_gateway(port=0, pacing="off", **faults)` -> a running simulated gateway, stopped
+    after the test. `pacing` is a mode (`off`, `fast`, `real`) or scaled-down `PacingRules`;
+    `faults` are `Faults` fields (`latency_ms=50`, `drop_after=3`, ...)."""
     started: list[SimulatedGateway] = []
 
-    def start(port: int = 0, pacing: PacingRules | None = None, **faults) -> SimulatedGateway:
-        gateway = SimulatedGateway(
-            GatewaySettings(pacing="off", port=port, faults=Faults(**faults))
-        )
-        if pacing is not None:
+    def start(port: int = 0, pacing: str | PacingRules = "off", **faults) -> SimulatedGateway:
+        mode = pacing if isinstance(pacing, str) else "off"
+        gateway = SimulatedGateway(GatewaySettings(pacing=mode, port=port, faults=Faults(**faults)))
+        if not isinstance(pacing, str):
             gateway.pacing = PacingLedger(pacing)
         gateway.start_in_thread()
         started.append(gateway)

@@ -33,7 +33,7 @@ from engine.ib.errors import (
     UnknownSymbol,
 )
 from engine.ib.pacing import FAST_PACING
-from engine.ib.sim_gateway import SERVER_VERSION, Faults, GatewaySettings, SimulatedGateway
+from engine.ib.sim_gateway import SERVER_VERSION, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.ib.wire import HANDSHAKE_PREFIX, frame
 from engine.market.spans import Duration
@@ -69,22 +69,6 @@ def library(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def start_gateway() -> Iterator[Callable[..., SimulatedGateway]]:
-    """`start_gateway(pacing=..., faults=...)` -> a running gateway (pacing off by default)."""
-    gateways: list[SimulatedGateway] = []
-
-    def start(**settings: Any) -> SimulatedGateway:
-        gateway = SimulatedGateway(GatewaySettings(**{"pacing": "off", **settings}))
-        gateways.append(gateway)
-        gateway.start_in_thread()
-        return gateway
-
-    yield start
-    for gateway in gateways:
-        gateway.stop()
-
-
-@pytest.fixture
 def make_adapter(library: str) -> Iterator[Callable[..., IBAdapter]]:
     """`make_adapter(address, client_id=None)` -> an unconnected adapter, closed afterwards."""
     adapters: list[IBAdapter] = []
@@ -106,7 +90,7 @@ def make_adapter(library: str) -> Iterator[Callable[..., IBAdapter]]:
 
 @pytest.fixture
 def connected(start_gateway, make_adapter) -> Callable[..., tuple[SimulatedGateway, IBAdapter]]:
-    """`connected(**gateway_settings)` -> (gateway, an adapter connected to it)."""
+    """`connected(pacing=..., **faults)` -> (gateway, an adapter connected to it)."""
 
     def open_one(**settings: Any) -> tuple[SimulatedGateway, IBAdapter]:
         gateway = start_gateway(**settings)
@@ -404,13 +388,13 @@ def test_pacing_off_allows_twenty_quick_requests(connected):
 @pytest.mark.parametrize(
     ("faults", "error"),
     [
-        (Faults(no_data_every=1), NoData),
-        (Faults(transient_error_every=1), TransientError),
-        (Faults(pacing_violation_every=1), PacingViolation),
+        ({"no_data_every": 1}, NoData),
+        ({"transient_error_every": 1}, TransientError),
+        ({"pacing_violation_every": 1}, PacingViolation),
     ],
 )
-def test_injected_faults_come_out_typed(connected, faults: Faults, error: type[IBError]):
-    _, adapter = connected(faults=faults)
+def test_injected_faults_come_out_typed(connected, faults: dict[str, int], error: type[IBError]):
+    _, adapter = connected(**faults)
 
     for _ in range(2):
         with pytest.raises(error) as raised:
@@ -421,7 +405,7 @@ def test_injected_faults_come_out_typed(connected, faults: Faults, error: type[I
 
 
 def test_dropped_connection_then_reconnect(connected):
-    gateway, adapter = connected(faults=Faults(drop_after=1))
+    gateway, adapter = connected(drop_after=1)
     first = adapter.historical_bars(request("5 mins", WEEK[0]))
 
     with pytest.raises(NotConnected) as raised:
@@ -446,7 +430,7 @@ def test_dropped_connection_then_reconnect(connected):
 
 
 def test_cancel_returns_within_100_ms_and_cancels_at_the_gateway(connected):
-    gateway, adapter = connected(faults=Faults(latency_ms=5000))
+    gateway, adapter = connected(latency_ms=5000)
     adapter.qualify("AAPL")
     token = CancelToken()
     finished = threading.Event()
@@ -496,7 +480,7 @@ def test_an_undecodable_answer_fails_its_request_at_once(start_gateway, make_ada
     # Before: the client library logged the message and left the request waiting until the
     # adapter's timeout, and the load retried it forever. The short timeout here only turns
     # such a regression into a quick IBTimeout instead of a long wait.
-    gateway = start_gateway(faults=Faults(malformed_every=2))
+    gateway = start_gateway(malformed_every=2)
     adapter = make_adapter(gateway.address, request_timeout_s=10)
     adapter.connect()
     first = adapter.historical_bars(request(end="2024-03-14"))
@@ -511,8 +495,8 @@ def test_an_undecodable_answer_fails_its_request_at_once(start_gateway, make_ada
 
 def test_short_and_bad_price_answers_arrive_as_sent(connected):
     # The adapter hands them on; the load job's checks judge them (test_loading.py).
-    _, short = connected(faults=Faults(short_every=1))
+    _, short = connected(short_every=1)
     assert len(short.historical_bars(request())) == 195
-    _, bad = connected(faults=Faults(bad_prices_every=1))
+    _, bad = connected(bad_prices_every=1)
     bars = bad.historical_bars(request())
     assert list(bars.index[bars["low"] > bars["high"]]) == [195]

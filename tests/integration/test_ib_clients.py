@@ -21,11 +21,10 @@ import exchange_calendars
 import pandas as pd
 import pytest
 
-from engine.config import GatewayAddress
 from engine.core.pacing import PacingLedger
 from engine.ib.errors import FARM_STATUS
 from engine.ib.pacing import FAST_PACING
-from engine.ib.sim_gateway import ACCOUNT, GatewaySettings, SimulatedGateway
+from engine.ib.sim_gateway import ACCOUNT, SimulatedGateway
 from engine.ib.universe import UNIVERSE
 from engine.market.calendar import calendar_for
 
@@ -58,22 +57,8 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def start_gateway() -> Iterator[Callable[..., tuple[SimulatedGateway, GatewayAddress]]]:
-    gateways: list[SimulatedGateway] = []
-
-    def start(**settings: Any) -> tuple[SimulatedGateway, GatewayAddress]:
-        gateway = SimulatedGateway(GatewaySettings(**{"pacing": "off", **settings}))
-        gateways.append(gateway)
-        return gateway, gateway.start_in_thread()
-
-    yield start
-    for gateway in gateways:
-        gateway.stop()
-
-
-@pytest.fixture
 def gateway(start_gateway) -> SimulatedGateway:
-    return start_gateway()[0]
+    return start_gateway()
 
 
 @pytest.fixture
@@ -342,7 +327,8 @@ def test_invalid_step_gets_error_162(lib: ModuleType, connect):
 
 
 def test_pacing_violation_in_fast_mode(lib: ModuleType, loop, make_ib, start_gateway):
-    gateway, address = start_gateway(pacing="fast")
+    gateway = start_gateway(pacing="fast")
+    address = gateway.address
     # The per-contract window of `fast` is 33 ms: on a busy machine six requests may take
     # longer than that to arrive. A wide window keeps the test about the rule, not the clock.
     gateway.pacing = PacingLedger(replace(FAST_PACING, per_contract_window_s=30.0))
