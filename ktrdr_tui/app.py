@@ -28,6 +28,7 @@ from ktrdr_tui.screens.type_ahead import type_ahead
 from ktrdr_tui.theme_files import ThemeFiles, load_theme_files, remember_theme
 from ktrdr_tui.widgets.jobs import JobsPane
 from ktrdr_tui.widgets.playback import PlaybackPane
+from ktrdr_tui.widgets.results import ResultsPane
 from ktrdr_tui.widgets.signals import SignalsPane
 from ktrdr_tui.workers import ReportsWorkerErrors
 
@@ -46,6 +47,7 @@ PANES = [
     ("jobs", "Jobs", JobsPane),
     ("playback", "Playback", PlaybackPane),
     ("signals", "Signals", SignalsPane),
+    ("results", "Results", ResultsPane),
 ]
 
 

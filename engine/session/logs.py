@@ -170,7 +170,7 @@ class SignalLog(_Log[Signal]):
         """Add decided signals: the start of each one's bar, the strategy's place in the
         session's order, the action (1 BUY, -1 SELL), the bar's close, the confidence, the
         reason it was rejected ("" if approved) and the strategy's note (None: none)."""
-        codes = [self._text_code(reason) for reason in reasons]
+        codes = self._text_codes_of(reasons)
         self._columns.append(
             len(codes),
             time_ns=time_ns,
@@ -179,8 +179,12 @@ class SignalLog(_Log[Signal]):
             price=price,
             confidence=confidence,
             reason=codes,
-            note=0 if notes is None else [self._text_code(note) for note in notes],
+            note=0 if notes is None else self._text_codes_of(notes),
         )
+
+    def _text_codes_of(self, texts: Sequence[str]) -> list[int]:
+        known = self._text_codes  # a signal's text is nearly always one seen before
+        return [known[t] if t in known else self._text_code(t) for t in texts]
 
     def _text_code(self, text: str) -> int:
         code = self._text_codes.get(text)

@@ -120,13 +120,12 @@ class _Found:
 
     @classmethod
     def join(cls, parts: Sequence[_Found]) -> _Found:
-        """All of `parts`, in the order they become known, then strategy order."""
-        if len(parts) == 1:
-            columns = parts[0]._columns()
-        else:
-            columns = tuple(
-                np.concatenate(c) for c in zip(*(p._columns() for p in parts), strict=True)
-            )
+        """All of `parts` (each in order already), in the order they become known, then
+        strategy order."""
+        parts = [part for part in parts if len(part)]
+        if len(parts) <= 1:
+            return parts[0] if parts else cls.none()
+        columns = tuple(np.concatenate(c) for c in zip(*(p._columns() for p in parts), strict=True))
         sequence = np.lexsort((columns[1], columns[0]))
         return cls(*(column[sequence] for column in columns))
 
@@ -183,6 +182,11 @@ class Pipeline:
         )
 
     @property
+    def strategies(self) -> tuple[Strategy, ...]:
+        """The session's strategy instances, in its order."""
+        return tuple(run.strategy for run in self._runs)
+
+    @property
     def processed(self) -> int:
         """Stored bars the clock has passed."""
         return self.base.published
@@ -213,14 +217,13 @@ class Pipeline:
         new = {tf: series.publish_until(clock) for tf, series in self.series.items()}
         derived = time.perf_counter()
         batch = [self._chunk(run, *new[run.series.timeframe]) for run in self._runs if run.batched]
-        found = _Found.join([part for part in batch if part is not None] or [_Found.none()])
+        found = _Found.join([part for part in batch if part is not None])
         steps = self._bar_steps(new)
-        if steps is None:
-            evaluated = time.perf_counter()
-            self._decide(found)
-        else:
+        if steps is not None:  # on_bar calls, decisions and fills interleave: all "strategies"
             self._interleave(steps, found)
-            evaluated = time.perf_counter()
+            found = _Found.none()
+        evaluated = time.perf_counter()
+        self._decide(found)
         decided = time.perf_counter()
         self._fill(self.processed)
         filled = time.perf_counter()

@@ -149,7 +149,7 @@ class Signals:
     index: np.ndarray  # positions in the `bars` given to on_chunk, each >= start, increasing
     action: np.ndarray  # BUY or SELL
     confidence: np.ndarray  # in [0, 1]
-    reason: np.ndarray | Sequence[str] = ()  # one text per signal; empty: no text at all
+    reason: np.ndarray | Sequence[str] | str = ()  # one text per signal, or one for all
 
     @classmethod
     def none(cls) -> Signals:
@@ -161,13 +161,14 @@ class Signals:
         index = np.asarray(self.index, dtype=np.int64)
         action = np.asarray(self.action, dtype=np.int8)
         confidence = np.asarray(self.confidence, dtype=np.float64)
-        reason = np.asarray(self.reason, dtype=object) if len(self.reason) else None
         count = len(index)
-        if (
-            len(action) != count
-            or len(confidence) != count
-            or (reason is not None and len(reason) != count)
-        ):
+        if isinstance(self.reason, str):
+            reason = np.full(count, self.reason, dtype=object)
+        elif not len(self.reason):
+            reason = np.full(count, "", dtype=object)
+        else:
+            reason = np.asarray(self.reason, dtype=object)
+        if len(action) != count or len(confidence) != count or len(reason) != count:
             raise ValueError(f"{name}: on_chunk returned columns of different lengths")
         if count and (index[0] < start or index[-1] >= stop or np.any(np.diff(index) <= 0)):
             raise ValueError(
@@ -177,8 +178,6 @@ class Signals:
             raise ValueError(f"{name}: on_chunk actions must be BUY (1) or SELL (-1)")
         if not np.all((confidence >= 0.0) & (confidence <= 1.0)):
             raise ValueError(f"{name}: confidence must be in [0, 1]")
-        if reason is None:
-            reason = np.full(count, "", dtype=object)
         return Signals(index, action, confidence, reason)
 
 

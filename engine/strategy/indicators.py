@@ -4,18 +4,18 @@ Two promises, which the session's results rest on:
 
 - **Chunk-invariant.** A value depends only on the bars, never on how often or with how many new
   bars an indicator was called: window indicators compute each window on its own, and the
-  recursive ones (`Ema`, `Rsi`, `Atr`) are objects that carry their state and step through every
-  new value one at a time, the same way whether it comes alone or with thousands of others.
+  recursive ones (`Ema`, `Rsi`, `Atr`) are objects that carry their state and compute each new
+  value the same way whether it comes alone or with thousands of others (`_Smoothing`).
 - **Exact on a tick grid.** Prices are usually on a grid (cents). There a moving average is
   summed in integer ticks, so two averages that are equal in exact arithmetic are equal here too:
   a flat stretch never makes a false crossing out of float rounding. `sma_order` compares two
   averages with integer arithmetic alone.
 
-Why our own code and not a library: TA-Lib needs its C library installed beside the wheel;
-pandas-ta and its forks pull in more than they give and are not maintained steadily; neither sums
-in ticks nor carries state between calls, so neither keeps the two promises above. What remains
-is short numpy (and, for the recursions, a Python loop over new values only). Their definitions
-match the standard ones after the warm-up (the tests compare with pandas).
+Why not a library: TA-Lib (a C library behind the `ta-lib` wheels) and pandas-ta compute over a
+whole array per call (in `on_bar`, the whole history at every bar) and sum in floats, so neither
+keeps the two promises above, and either would be one more dependency (a compiled one for
+TA-Lib) for what is here a few dozen lines of numpy. The definitions are the standard ones
+(TA-Lib's seeding for Wilder's averages); the tests compare them with pandas.
 """
 
 from __future__ import annotations
@@ -44,33 +44,33 @@ def sma(values: np.ndarray, window: int, *, last: int | None = None) -> np.ndarr
     values = _tail(values, window, last)
     out = np.full(len(values), np.nan)
     if len(values) >= window:
-        ticks, on_grid = grid_ticks(values, _FLOAT_EXACT // window)
-        out[window - 1 :] = _window_means(values, ticks, on_grid, window)[0]
+        sums = _WindowSums(values, _FLOAT_EXACT // window)
+        out[window - 1 :] = sums.means(window, window - 1)[0]
     return out if last is None else out[-last:]
 
 
 def sma_order(
     values: np.ndarray, fast: int, slow: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sign of SMA(fast) - SMA(slow) at every position (int8; 0 before the slow window is
-    full, and on a tie), with both averages. On a grid the sign is exact: integer tick sums
-    compared as fast_sum * slow against slow_sum * fast."""
+    """The sign of SMA(fast) - SMA(slow) at every position (int8; 0 before both windows are
+    full, and on a tie), with both averages (as `sma` gives them). On a grid the sign is exact:
+    integer tick sums compared as fast_sum * slow against slow_sum * fast."""
     _check_window(fast)
     _check_window(slow)
     values = np.asarray(values, dtype=np.float64)
-    longer = max(fast, slow)
+    first = max(fast, slow) - 1  # the first position with both windows full
     side = np.zeros(len(values), np.int8)
     fast_mean, slow_mean = np.full(len(values), np.nan), np.full(len(values), np.nan)
-    if len(values) < longer:
+    if len(values) <= first:
         return side, fast_mean, slow_mean
-    ticks, on_grid = grid_ticks(values, min(_FLOAT_EXACT // longer, _INT_ROOM // (fast * slow)))
-    both = len(values) - longer + 1  # positions where both windows are full
-    f_mean, f_sum, f_exact = (c[-both:] for c in _window_means(values, ticks, on_grid, fast))
-    s_mean, s_sum, s_exact = (c[-both:] for c in _window_means(values, ticks, on_grid, slow))
+    sums = _WindowSums(values, min(_FLOAT_EXACT // (first + 1), _INT_ROOM // (fast * slow)))
+    f_mean, f_sum, f_exact = sums.means(fast, first)
+    s_mean, s_sum, s_exact = sums.means(slow, first)
+    order = np.sign(f_sum * slow - s_sum * fast)  # exact where both windows are on the grid
     exact = f_exact & s_exact
-    order = np.sign(f_mean - s_mean).astype(np.int8)
-    order[exact] = np.sign(f_sum[exact] * slow - s_sum[exact] * fast)
-    side[longer - 1 :], fast_mean[longer - 1 :], slow_mean[longer - 1 :] = order, f_mean, s_mean
+    if not exact.all():
+        order = np.where(exact, order, np.sign(f_mean - s_mean))
+    side[first:], fast_mean[first:], slow_mean[first:] = order, f_mean, s_mean
     return side, fast_mean, slow_mean
 
 
@@ -109,28 +109,38 @@ def _check_window(window: int) -> None:
         raise ValueError(f"a window is at least 1 bar, got {window}")
 
 
-def _window_means(
-    values: np.ndarray, ticks: np.ndarray, on_grid: np.ndarray, window: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mean, the integer tick sum and whether it is exact, of every full window. A window
-    whose prices are all on the grid (`grid_ticks`) is summed in ticks; any other is summed as
-    floats, left to right, the same bits wherever the array starts."""
-    count = len(values) - window + 1
-    sums = _window_sums(ticks, window)
-    exact = _window_sums(on_grid.astype(np.int64), window) == window
-    means = sums / window / TICKS_PER_UNIT
-    if not exact.all():
-        total = values[:count].copy()
-        for offset in range(1, window):
-            total += values[offset : offset + count]
-        means = np.where(exact, means, total / window)
-    return means, sums, exact
+class _WindowSums:
+    """Any window's sum in ticks, and whether all its prices are on the grid, from two prefix
+    sums of integers (exact, whatever the window or where the array starts)."""
 
+    def __init__(self, values: np.ndarray, limit: int):
+        self.values = values
+        ticks, on_grid = grid_ticks(values, limit)
+        self.ticks = np.zeros(len(values) + 1, np.int64)
+        np.cumsum(ticks, out=self.ticks[1:])
+        self.off: np.ndarray | None = None  # prices off the grid so far (None: none at all)
+        if not on_grid.all():
+            self.off = np.zeros(len(values) + 1, np.int64)
+            np.cumsum(~on_grid, out=self.off[1:])
 
-def _window_sums(values: np.ndarray, window: int) -> np.ndarray:
-    """Sums of every full window of int64 `values`: prefix sums are exact for integers."""
-    prefix = np.concatenate([[0], np.cumsum(values)])
-    return prefix[window:] - prefix[:-window]
+    def means(self, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The mean, the tick sum and whether it is exact, of the windows ending at positions
+        first… A window off the grid is summed as floats, left to right: the same bits
+        wherever the array starts."""
+        count = len(self.values) - first
+        lo, hi = first + 1 - window, first + 1
+        sums = self.ticks[hi:] - self.ticks[lo : lo + count]
+        means = sums / window / TICKS_PER_UNIT
+        if self.off is None:
+            return means, sums, np.ones(count, bool)
+        exact = self.off[hi:] == self.off[lo : lo + count]
+        if not exact.all():
+            starts = np.flatnonzero(~exact) + lo
+            total = self.values[starts]  # a copy (fancy indexing)
+            for offset in range(1, window):
+                total += self.values[starts + offset]
+            means[~exact] = total / window
+        return means, sums, exact
 
 
 def grid_ticks(values: np.ndarray, limit: int = _FLOAT_EXACT) -> tuple[np.ndarray, np.ndarray]:
@@ -138,10 +148,13 @@ def grid_ticks(values: np.ndarray, limit: int = _FLOAT_EXACT) -> tuple[np.ndarra
     and under `limit` ticks in size); off-grid values get 0 ticks."""
     scaled = np.asarray(values, dtype=np.float64) * TICKS_PER_UNIT
     rounded = np.rint(scaled)
-    with np.errstate(invalid="ignore"):  # NaN is off the grid
-        tolerance = np.maximum(_GRID_TOLERANCE, np.abs(scaled) * _GRID_RELATIVE)
-        on_grid = (np.abs(scaled - rounded) <= tolerance) & (np.abs(rounded) < limit)
-    return np.where(on_grid, rounded, 0.0).astype(np.int64), on_grid
+    size = np.abs(rounded)
+    with np.errstate(invalid="ignore"):  # inf - inf: off the grid (NaN compares false)
+        noise = np.abs(scaled - rounded)
+    on_grid = (size < limit) & (noise <= np.maximum(_GRID_TOLERANCE, size * _GRID_RELATIVE))
+    if not on_grid.all():
+        rounded[~on_grid] = 0.0
+    return rounded.astype(np.int64), on_grid
 
 
 # -- crossings --------------------------------------------------------------------------------
@@ -167,12 +180,13 @@ def crossed_below(a: np.ndarray, b: np.ndarray | float) -> bool:
 def crossings(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """At every position (int8): 1 where `a` crossed above `b` there, -1 where it crossed below,
     else 0 (and 0 at the first position, which has nothing before it)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.broadcast_to(np.asarray(b, dtype=np.float64), a.shape)
+    a = np.asarray(a)
+    b = np.broadcast_to(b, a.shape)
     out = np.zeros(len(a), np.int8)
-    with np.errstate(invalid="ignore"):  # NaN (the warm-up) never crosses
-        out[1:][(a[:-1] < b[:-1]) & (a[1:] > b[1:])] = 1
-        out[1:][(a[:-1] > b[:-1]) & (a[1:] < b[1:])] = -1
+    # NaN (the warm-up) compares false: it never crosses.
+    up = (a[:-1] < b[:-1]) & (a[1:] > b[1:])
+    down = (a[:-1] > b[:-1]) & (a[1:] < b[1:])
+    out[1:] = up.view(np.int8) - down.view(np.int8)
     return out
 
 

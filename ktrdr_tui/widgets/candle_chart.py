@@ -2,7 +2,8 @@
 
 `draw_chart` is pure: plain arrays and markers in, a grid of characters and roles out, so tests
 check it without a session or a terminal. `CandleChart` draws that grid in the theme's colours
-and redraws at most MAX_REDRAWS_PER_S times a second, and only when its data changed.
+and redraws at most MAX_REDRAWS_PER_S times a second, and only when its data changed. The grid,
+its glyphs (`put_span`), axes and that widget part (`GridChart`) serve the equity chart too.
 
 A candle takes one column: the body a heavy line (┃), the wicks light ones (│), and where a
 row holds half of each the mixed glyphs (╽ ╿ ╻ ╹ ╷ ╵). BUY markers sit under the candle (▲),
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from rich.style import Style
 from rich.text import Text
@@ -25,6 +26,8 @@ from textual.widget import Widget
 from engine.market.exchange import EXCHANGE_TZ
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sized
+
     import numpy as np
 
 MAX_REDRAWS_PER_S = 10
@@ -44,6 +47,7 @@ _GLYPHS = {
     (_EMPTY, _WICK): "╷",
     (_EMPTY, _EMPTY): " ",
 }
+D = TypeVar("D", bound="Sized")  # what a GridChart draws: nothing while empty
 # Sensible label spacings for intraday bars, in seconds: the first that leaves room is used.
 _TIME_STEPS = (300, 900, 1800, 3600, 7200, 14400)
 
@@ -140,7 +144,7 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
     columns, gap_columns = _place(data, width - 10)
     for _ in range(2):
         low, high = _price_range(data, max(1, len(columns)))
-        labels = _price_labels(low, high, rows)
+        labels = price_labels(low, high, rows)
         axis_width = 2 + max(len(text) for _, text in labels)
         plot_width = width - axis_width
         columns, gap_columns = _place(data, plot_width)
@@ -149,13 +153,8 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
     first = len(data) - len(columns)
     grid.columns, grid.gap_columns = columns, gap_columns
     grid.low, grid.high = low, high
-    halves = 2 * rows
-
-    def half(price: float) -> int:
-        return min(halves - 1, max(0, math.floor((price - low) / (high - low) * halves)))
-
-    def row_of(k: int) -> int:
-        return 1 + rows - 1 - k // 2
+    scale = HalfRows(low, high, rows)
+    half, row_of = scale.half, scale.row_of
 
     for x in gap_columns:
         for y in range(plot_height):
@@ -170,20 +169,34 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
         role = "up" if c >= o else "down"
         wick = (half(lo_), half(h))
         body = (half(min(o, c)), half(max(o, c)))
-        for k_row in range(wick[0] // 2, wick[1] // 2 + 1):
-            parts = []
-            for k in (2 * k_row + 1, 2 * k_row):  # top half, then bottom half
-                if body[0] <= k <= body[1]:
-                    parts.append(_BODY)
-                elif wick[0] <= k <= wick[1]:
-                    parts.append(_WICK)
-                else:
-                    parts.append(_EMPTY)
-            grid.put(x, row_of(2 * k_row), _GLYPHS[(parts[0], parts[1])], role)
+        put_span(grid, x, wick, body, row_of, role)
     _draw_markers(grid, data, first, half, row_of)
-    _draw_price_axis(grid, labels, plot_width, plot_height)
-    _draw_time_axis(grid, data, plot_width, height - 1)
+    draw_price_axis(grid, labels, plot_width, plot_height)
+    draw_time_axis(grid, data.timestamps, data.bar_seconds, data.timezone, plot_width, height - 1)
     return grid
+
+
+def put_span(
+    grid: ChartGrid,
+    x: int,
+    light: tuple[int, int],
+    heavy: tuple[int, int],
+    row_of: Callable[[int], int],
+    role: str,
+) -> None:
+    """Column x from half row `light[0]` up to `light[1]` (inclusive; half rows count up from
+    the bottom, `row_of` gives a half's grid row) in light line glyphs, the halves within
+    `heavy` in heavy ones: a candle's wick and body, an equity line, a drawdown's depth."""
+    for k_row in range(light[0] // 2, light[1] // 2 + 1):
+        parts = []
+        for k in (2 * k_row + 1, 2 * k_row):  # top half, then bottom half
+            if heavy[0] <= k <= heavy[1]:
+                parts.append(_BODY)
+            elif light[0] <= k <= light[1]:
+                parts.append(_WICK)
+            else:
+                parts.append(_EMPTY)
+        grid.put(x, row_of(2 * k_row), _GLYPHS[(parts[0], parts[1])], role)
 
 
 def _place(data: ChartData, plot_width: int) -> tuple[dict[int, int], list[int]]:
@@ -215,16 +228,40 @@ def _place(data: ChartData, plot_width: int) -> tuple[dict[int, int], list[int]]
 
 def _price_range(data: ChartData, count: int) -> tuple[float, float]:
     """The lowest low and highest high of the last `count` bars; never an empty range."""
-    low = float(data.low[-count:].min())
-    high = float(data.high[-count:].max())
-    if high <= low:  # a flat line: centre it
+    return value_range(float(data.low[-count:].min()), float(data.high[-count:].max()))
+
+
+def value_range(low: float, high: float) -> tuple[float, float]:
+    """low..high, or around it for a flat line (centred): never an empty range."""
+    if high <= low:
         pad = abs(low) * 0.001 or 1.0
         low, high = low - pad, high + pad
     return low, high
 
 
-def _price_labels(low: float, high: float, rows: int) -> list[tuple[int, str]]:
-    """(row of the plot, text) for every LABEL_EVERY_ROWS-th row from the top."""
+@dataclass(frozen=True)
+class HalfRows:
+    """Values low..high on `rows` rows of a grid from row `top` down, half a row each step:
+    `half` numbers a value's half row from the bottom, `row_of` gives a half's grid row."""
+
+    low: float
+    high: float
+    rows: int
+    top: int = 1  # the candle chart's marker row is above the prices
+
+    def half(self, value: float) -> int:
+        halves = 2 * self.rows
+        return min(
+            halves - 1, max(0, math.floor((value - self.low) / (self.high - self.low) * halves))
+        )
+
+    def row_of(self, k: int) -> int:
+        return self.top + self.rows - 1 - k // 2
+
+
+def price_labels(low: float, high: float, rows: int) -> list[tuple[int, str]]:
+    """(row of the plot, text) for every LABEL_EVERY_ROWS-th of `rows` price rows from the top,
+    under the plot's top row (the chart's marker row)."""
     step = (high - low) / rows
     decimals = price_decimals(step * LABEL_EVERY_ROWS)
     labels = []
@@ -258,7 +295,7 @@ def _draw_markers(grid: ChartGrid, data: ChartData, first: int, half, row_of) ->
         grid.put(x, y, char, role if approved else "rejected")
 
 
-def _draw_price_axis(
+def draw_price_axis(
     grid: ChartGrid, labels: list[tuple[int, str]], x: int, plot_height: int
 ) -> None:
     rows = dict(labels)
@@ -270,22 +307,30 @@ def _draw_price_axis(
             grid.put(x, y, "│", "axis")
 
 
-def _draw_time_axis(grid: ChartGrid, data: ChartData, plot_width: int, y: int) -> None:
-    """Dates where a session starts, times at round steps between them; a label only where it
+def draw_time_axis(
+    grid: ChartGrid,
+    timestamps: np.ndarray,
+    bar_seconds: int,
+    timezone: str,
+    plot_width: int,
+    y: int,
+) -> None:
+    """Under the bars of `grid.columns` (their `timestamps`, `bar_seconds` long; 0: daily):
+    dates where a session starts, times at round steps between them; a label only where it
     does not run into the previous one."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    daily = data.bar_seconds == 0
-    zone = UTC if daily else ZoneInfo(data.timezone)
+    daily = bar_seconds == 0
+    zone = UTC if daily else ZoneInfo(timezone)
     step = next(
-        (s for s in _TIME_STEPS if s >= data.bar_seconds * LABEL_MIN_COLUMNS),
+        (s for s in _TIME_STEPS if s >= bar_seconds * LABEL_MIN_COLUMNS),
         0,
     )
     free = 0  # the first column a label may use
     previous_date = None
     for bar, x in grid.columns.items():
-        stamp = int(data.timestamps[bar])
+        stamp = int(timestamps[bar])
         when = datetime.fromtimestamp(stamp // 10**9, tz=zone)
         new_day = when.date() != previous_date
         previous_date = when.date()
@@ -302,7 +347,92 @@ def _draw_time_axis(grid: ChartGrid, data: ChartData, plot_width: int, y: int) -
         free = x + len(text) + 3
 
 
-class CandleChart(Widget):
+class GridChart(Widget, Generic[D]):
+    """A chart of data D drawn as a ChartGrid in the theme's colours. `show` hands it new data,
+    redrawn at most MAX_REDRAWS_PER_S times a second and only when it changed; the grid is
+    drawn once per data and size. A subclass says how to draw (`draw`), when two data are the
+    same (`same`), and which roles its grids use (`CHART_ROLES`), each styled by its component
+    class `<COMPONENT_PREFIX>--<role>`; `<COMPONENT_PREFIX>--message` styles the message shown
+    while there is nothing to draw."""
+
+    COMPONENT_PREFIX = ""
+    CHART_ROLES: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ):
+        super().__init__(name=name, id=id, classes=classes)
+        self.message = message  # shown while there is nothing to draw
+        self.data: D | None = None
+        self.updates = 0  # times the drawn data changed (tests check the cap)
+        self._pending: D | None = None
+        self._has_pending = False
+        self._timer = None
+        self._drawn_at = -math.inf
+        self._grid: tuple[tuple[int, int], ChartGrid] | None = None
+
+    def draw(self, data: D, width: int, height: int) -> ChartGrid:
+        raise NotImplementedError
+
+    def same(self, a: D, b: D) -> bool:
+        """Whether `b`, another object than `a`, draws as `a` does: showing it need not redraw."""
+        return False
+
+    def show(self, data: D | None) -> None:
+        """Draw `data` from now on: at once, or when the last redraw is 1/MAX_REDRAWS_PER_S old."""
+        latest = self._pending if self._has_pending else self.data
+        if latest is data or (latest is not None and data is not None and self.same(latest, data)):
+            return
+        self._pending, self._has_pending = data, True
+        if self._timer is not None:
+            return  # the coming redraw takes the newest data
+        wait = self._drawn_at + 1 / MAX_REDRAWS_PER_S - time.monotonic()
+        if wait <= 0:
+            self._flush()
+        else:
+            self._timer = self.set_timer(wait, self._flush)
+
+    def set_message(self, message: str) -> None:
+        if message != self.message:
+            self.message = message
+            self.refresh()
+
+    def _flush(self) -> None:
+        self._timer = None
+        if not self._has_pending:
+            return
+        self.data, self._pending, self._has_pending = self._pending, None, False
+        self._drawn_at = time.monotonic()
+        self._grid = None
+        self.updates += 1
+        self.refresh()
+
+    def grid(self) -> ChartGrid | None:
+        """The grid as drawn now (None while there is nothing to draw)."""
+        if self.data is None or len(self.data) == 0:
+            return None
+        size = (self.content_size.width, self.content_size.height)
+        if self._grid is None or self._grid[0] != size:
+            self._grid = (size, self.draw(self.data, *size))
+        return self._grid[1]
+
+    def render(self) -> Text:
+        grid = self.grid()
+        prefix = self.COMPONENT_PREFIX
+        if grid is None:
+            return Text(self.message, style=self.get_component_rich_style(f"{prefix}--message"))
+        styles = {
+            role: self.get_component_rich_style(f"{prefix}--{role}") for role in self.CHART_ROLES
+        }
+        return grid_text(grid, styles)
+
+
+class CandleChart(GridChart[ChartData]):
     """Draws ChartData; `show` hands it new data (redrawn at most MAX_REDRAWS_PER_S a second)."""
 
     DEFAULT_CSS = """
@@ -338,70 +468,15 @@ class CandleChart(Widget):
     }
     """
 
+    COMPONENT_PREFIX = "candle-chart"
+    CHART_ROLES = ROLES
     COMPONENT_CLASSES = {f"candle-chart--{role}" for role in ROLES} | {"candle-chart--message"}
 
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ):
-        super().__init__(name=name, id=id, classes=classes)
-        self.message = message  # shown while there are no bars
-        self.data: ChartData | None = None
-        self.updates = 0  # times the drawn data changed (tests check the cap)
-        self._pending: ChartData | None = None
-        self._has_pending = False
-        self._timer = None
-        self._drawn_at = -math.inf
-        self._grid: tuple[tuple[int, int], ChartGrid] | None = None
+    def draw(self, data: ChartData, width: int, height: int) -> ChartGrid:
+        return draw_chart(data, width, height)
 
-    def show(self, data: ChartData | None) -> None:
-        """Draw `data` from now on: at once, or when the last redraw is 1/MAX_REDRAWS_PER_S old."""
-        latest = self._pending if self._has_pending else self.data
-        if _same(latest, data):
-            return
-        self._pending, self._has_pending = data, True
-        if self._timer is not None:
-            return  # the coming redraw takes the newest data
-        wait = self._drawn_at + 1 / MAX_REDRAWS_PER_S - time.monotonic()
-        if wait <= 0:
-            self._flush()
-        else:
-            self._timer = self.set_timer(wait, self._flush)
-
-    def set_message(self, message: str) -> None:
-        if message != self.message:
-            self.message = message
-            self.refresh()
-
-    def _flush(self) -> None:
-        self._timer = None
-        if not self._has_pending:
-            return
-        self.data, self._pending, self._has_pending = self._pending, None, False
-        self._drawn_at = time.monotonic()
-        self._grid = None
-        self.updates += 1
-        self.refresh()
-
-    def grid(self) -> ChartGrid | None:
-        """The grid as drawn now (None while there is nothing to draw)."""
-        if self.data is None or len(self.data) == 0:
-            return None
-        size = (self.content_size.width, self.content_size.height)
-        if self._grid is None or self._grid[0] != size:
-            self._grid = (size, draw_chart(self.data, *size))
-        return self._grid[1]
-
-    def render(self) -> Text:
-        grid = self.grid()
-        if grid is None:
-            return Text(self.message, style=self.get_component_rich_style("candle-chart--message"))
-        styles = {role: self.get_component_rich_style(f"candle-chart--{role}") for role in ROLES}
-        return grid_text(grid, styles)
+    def same(self, a: ChartData, b: ChartData) -> bool:
+        return a.key is not None and a.key == b.key
 
 
 def grid_text(grid: ChartGrid, styles: dict[str, Style]) -> Text:
@@ -418,9 +493,3 @@ def grid_text(grid: ChartGrid, styles: dict[str, Style]) -> Text:
                 text.append("".join(chars[start:x]), styles.get(role) if role else None)
                 start = x
     return text
-
-
-def _same(a: ChartData | None, b: ChartData | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a is b or (a.key is not None and a.key == b.key)

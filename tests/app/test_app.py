@@ -25,6 +25,8 @@ async def test_number_keys_switch_panes(make_app) -> None:
         assert tabs.active == "playback"
         await pilot.press("3")
         assert tabs.active == "signals"
+        await pilot.press("4")
+        assert tabs.active == "results"
         await pilot.press("1")
         assert tabs.active == "jobs"
 
@@ -55,7 +57,7 @@ async def test_help_scrolls_at_80x24_and_keeps_how_to_close_it_in_view(make_app)
 async def test_the_footer_keeps_help_and_quit_at_80_columns(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        for pane in ("1", "2", "3"):  # Playback has the most keys
+        for pane in ("1", "2", "3", "4"):  # Playback has the most keys
             await pilot.press(pane)
             await pilot.pause()
             keys = {key.key: key for key in app.query_one(Footer).query(FooterKey)}

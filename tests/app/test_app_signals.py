@@ -88,7 +88,7 @@ def status(app) -> str:
 def row_signals(app) -> list[Signal]:
     """The signals behind the table's rows, top to bottom."""
     table = pane_of(app).table
-    return table.signals(0, table.row_count)
+    return table.rows(0, table.row_count)
 
 
 async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
@@ -161,6 +161,7 @@ def append_signals(log: SignalLog, signals: list[Signal]) -> SignalLog:
         np.array([s.price for s in signals]),
         np.array([s.confidence for s in signals]),
         [s.reason for s in signals],
+        [s.note for s in signals],
     )
     return log
 
@@ -606,7 +607,7 @@ async def test_a_long_log_is_listed_whole_and_built_a_screen_at_a_time(make_app)
         await until(pilot, lambda: rows_shown(app) == count, "every row")
         await until(pilot, lambda: cursor_on_newest_and_visible(app), "the newest row")
         table = pane_of(app).table
-        assert table.signals(count - 1, count) == [log[count - 1]]
+        assert table.rows(count - 1, count) == [log[count - 1]]
         assert sum(built) < 20 * table.size.height  # what was drawn, not what was read
         approved = count - count // 3
         assert f"{count:,} signals · {approved:,} approved" in status(app)

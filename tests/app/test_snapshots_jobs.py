@@ -68,6 +68,8 @@ def status(**fields) -> LoadStatus:
         segments=(),
         persisted=True,
     )
+    if fields["state"].ended:
+        fields.setdefault("detail", fields.get("error", ""))  # as the engine's: why it ended
     return LoadStatus(**{**base, **fields})
 
 

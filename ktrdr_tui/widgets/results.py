@@ -1,0 +1,245 @@
+"""The Results pane: how the open session's run did. Its statistics (DESIGN.md's, in its order),
+its equity curve with the drawdown below it, and its trades; `e` exports the trades and the
+equity as CSVs, `enter` on a trade posts `TradesTable.TradeChosen`.
+
+The pane draws what it is handed: `show_results(curve, trades, statistics)`, the
+engine.results objects of the run so far, as often as a poll finds them (the chart redraws at
+most 10 times a second and only for another curve; the table draws only the trades in view).
+Another session opened forgets the last one's results.
+
+Import-light: numpy, pandas and engine.results are imported where they are used.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from ktrdr_tui.cells import theme_style
+from ktrdr_tui.formatting import STATISTICS, UNDEFINED, plural, statistic
+from ktrdr_tui.messages import SessionOpened
+from ktrdr_tui.unavailable import ExplainsUnavailableKeys
+from ktrdr_tui.widgets.equity_chart import EquityChart, daily_bars
+from ktrdr_tui.widgets.signals import EXPORTS
+from ktrdr_tui.widgets.trades_table import TradesTable
+from ktrdr_tui.workers import ReportsWorkerErrors
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from engine.results import EquityCurve, Statistics, Trades
+    from ktrdr_tui.engine_handle import EngineHandle
+
+EMPTY_TEXT = "Open a session in Playback (2, o) to see its results"
+WAITING_TEXT = "No results yet — play the session in Playback (2, then space)"
+NO_EXPORT = "No results to export yet: open a session in Playback (2, then o) and play it."
+LABEL_WIDTH = 17
+VALUE_WIDTH = 12
+
+
+def statistics_text(stats: Statistics | None, variables: Mapping[str, str]) -> Text:
+    """One line per statistic: its label and its value, gains and losses in the theme's
+    colours; `—` for a statistic that is undefined (and for all while there are none)."""
+    gain, loss = theme_style(variables, "success"), theme_style(variables, "error")
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    for index, (name, label, kind) in enumerate(STATISTICS):
+        value = getattr(stats, name) if stats is not None else float("nan")
+        shown = statistic(value, kind)
+        if shown == UNDEFINED:
+            style: Style | str = Style(dim=True)
+        elif kind == "signed %" and value:
+            style = gain if value > 0 else loss
+        else:
+            style = ""
+        if index:
+            text.append("\n")
+        text.append(label.ljust(LABEL_WIDTH), Style(dim=True))
+        text.append(shown.rjust(VALUE_WIDTH), style)
+    return text
+
+
+def export_paths(folder: Path, trades: Trades, now: datetime) -> tuple[Path, Path]:
+    """`<folder>/trades-AAPL-20240315-220000.csv` and `<folder>/equity-AAPL-….csv` (the trades'
+    symbols, up to three; else `session`), neither an existing file."""
+    symbols = sorted(set(trades.symbol.tolist()))
+    named = "-".join(symbols) if 0 < len(symbols) <= 3 else "session"
+    stem = f"{re.sub(r'[^A-Za-z0-9._-]', '_', named)}-{now:%Y%m%d-%H%M%S}"
+    suffix, n = "", 1
+    while (folder / f"trades-{stem}{suffix}.csv").exists() or (
+        folder / f"equity-{stem}{suffix}.csv"
+    ).exists():
+        n += 1
+        suffix = f"-{n}"
+    return folder / f"trades-{stem}{suffix}.csv", folder / f"equity-{stem}{suffix}.csv"
+
+
+class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_focus=True):
+    DEFAULT_CSS = """
+    ResultsPane {
+        height: 1fr;
+    }
+    ResultsPane #results-hint, ResultsPane.-empty #results-body {
+        display: none;
+    }
+    ResultsPane.-empty #results-hint {
+        display: block;
+    }
+    ResultsPane #results-body {
+        height: 1fr;
+        margin-top: 1;
+    }
+    ResultsPane #results-stats {
+        width: 32;
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
+    ResultsPane #results-main {
+        width: 1fr;
+    }
+    ResultsPane EquityChart {
+        height: 1fr;
+        min-height: 6;
+    }
+    ResultsPane TradesTable {
+        height: 1fr;
+        min-height: 3;
+    }
+    ResultsPane #results-selected {
+        height: 1;
+        color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    BINDINGS = [
+        Binding(
+            "e",
+            "export",
+            "Export CSV",
+            tooltip="export the trades and the equity as CSV",
+            id="results.export",
+        ),
+    ]
+
+    def __init__(self, engine: EngineHandle, *, id: str | None = None):
+        super().__init__(id=id)
+        self.engine = engine
+        self.curve: EquityCurve | None = None
+        self.trades: Trades | None = None
+        self.statistics: Statistics | None = None
+        self._statistics_shown = ""
+        self._hint = EMPTY_TEXT
+
+    def compose(self) -> ComposeResult:
+        yield Static("Results", classes="pane-title")
+        yield Static(EMPTY_TEXT, id="results-hint", classes="pane-empty")
+        with Horizontal(id="results-body"):
+            with VerticalScroll(id="results-stats", can_focus=False):
+                yield Static(id="results-statistics")
+            with Vertical(id="results-main"):
+                yield EquityChart("No bars played yet", id="results-chart")
+                yield TradesTable(id="results-trades")
+                yield Static("", id="results-selected")
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._show_statistics(True))
+        self._show_statistics()
+        self._show_state()
+
+    def on_show(self) -> None:
+        # Shown by `4`: the app focused the trade list, hidden while there are no results.
+        self._focus_inside()
+
+    def on_session_opened(self, _message: SessionOpened) -> None:
+        self.curve = self.trades = self.statistics = None  # the last session's
+        self.query_one(EquityChart).show(None)
+        self.query_one(TradesTable).show(None)
+        self._show_state()
+
+    # -- what the pane shows -----------------------------------------------------------------
+
+    def show_results(
+        self, curve: EquityCurve, trades: Trades, statistics: Statistics | None
+    ) -> None:
+        """Show a run's results so far: its equity curve, its trades and their statistics
+        (None while there are none: a curve of no bars). Cheap to call on every poll."""
+        self.curve, self.trades, self.statistics = curve, trades, statistics
+        self.query_one(EquityChart).show(curve)
+        self.query_one(TradesTable).show(trades, daily=daily_bars(curve.timestamp))
+        self._show_statistics()
+        self._show_state()
+
+    def on_trades_table_highlighted(self, event: TradesTable.Highlighted) -> None:
+        event.stop()
+        table = self.query_one(TradesTable)
+        self.query_one("#results-selected", Static).update(table.describe(event.row))
+
+    def _show_statistics(self, restyle: bool = False) -> None:
+        text = statistics_text(self.statistics, self.app.theme_variables)
+        if restyle or text.plain != self._statistics_shown:
+            self._statistics_shown = text.plain
+            self.query_one("#results-statistics", Static).update(text)
+
+    def _show_state(self) -> None:
+        empty = self.curve is None
+        hint = EMPTY_TEXT if self.engine.session is None else WAITING_TEXT
+        if hint != self._hint:  # not on every poll: an update lays the pane out again
+            self._hint = hint
+            self.query_one("#results-hint", Static).update(hint)
+        if empty != self.has_class("-empty"):
+            self.set_class(empty, "-empty")
+            self.refresh_bindings()
+            focused = self.screen.focused
+            if focused is not None and self in focused.ancestors_with_self:
+                self._focus_inside()
+
+    def _focus_inside(self) -> None:
+        """The focus on the trade list, or on the pane while there are none to list: the
+        pane's keys act from either, and the footer shows the list's only with a list."""
+        target = self if self.has_class("-empty") else self.query_one(TradesTable)
+        if self.screen.focused is not target:
+            self.screen.set_focus(target)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def unavailable(self, action: str) -> str:
+        return NO_EXPORT if action == "export" and self.curve is None else ""
+
+    def action_export(self) -> None:
+        if self.curve is None or self.trades is None:
+            return  # the key is disabled then, and says why
+        folder = Path(self.engine.config.data_dir) / EXPORTS
+        self._export(self.curve, self.trades, folder, self.engine.config.now())
+
+    @work(
+        thread=True,
+        group="results-export",
+        exit_on_error=False,
+        description="export the results",
+    )
+    def _export(self, curve: EquityCurve, trades: Trades, folder: Path, now: datetime) -> None:
+        """The trades and the equity so far as CSVs, each written atomically; the outcome is a
+        notification (a failure's too: a full disk, a read-only folder)."""
+        from engine.results import write_equity_csv, write_trades_csv
+
+        trades_path, equity_path = export_paths(folder, trades, now)
+        write_trades_csv(trades_path, trades)
+        write_equity_csv(equity_path, curve)
+        self.notify(
+            f"Wrote {plural(len(trades), 'trade')} to {trades_path} and the equity at "
+            f"{plural(len(curve), 'bar')} to {equity_path}. Times in the files are UTC.",
+            title="Results exported",
+            timeout=10,
+            markup=False,
+        )

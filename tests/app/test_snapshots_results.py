@@ -1,0 +1,48 @@
+"""What the Results pane looks like, in each shipped theme and on an 80x24 terminal: with no
+session, and showing a synthetic daily run (tests/app/test_app_results.py's `sample_run`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ktrdr_tui.widgets.equity_chart import EquityChart
+from ktrdr_tui.widgets.results import ResultsPane
+from tests.app.test_app_results import sample_run
+from tests.conftest import TERMINAL_SIZE
+from tests.support.app_harness import until
+
+THEMES = ["ktrdr-dark", "ktrdr-light"]
+
+
+async def gateway_running(pilot) -> None:
+    # The in-process gateway starts in a worker; the header shows it once it runs.
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def populated(pilot) -> None:
+    await gateway_running(pilot)
+    await pilot.press("4")
+    run = sample_run()
+    pane = pilot.app.query_one(ResultsPane)
+    pane.show_results(*run.shown())
+    chart = pane.query_one(EquityChart)
+    await until(pilot, lambda: chart.data is run.curve, "the curve drawn")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_empty_pane(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(
+        make_app(theme), press=["4"], terminal_size=TERMINAL_SIZE, run_before=gateway_running
+    )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_populated_pane(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=populated)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_populated_pane_at_80x24(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(make_app(theme), terminal_size=(80, 24), run_before=populated)
