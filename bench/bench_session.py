@@ -47,9 +47,9 @@ from engine.market.calendar import calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
 from engine.session.bars import NS, SessionBars, read_session_bars
-from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 
 FAST, SLOW = 10, 30
 SMA = f"sma_crossover:fast={FAST},slow={SLOW}"
@@ -62,7 +62,7 @@ SESSION_GOAL_PCT = 2.0
 CALENDAR = calendar_for()
 # The peers trade every crossover; so does the engine in the comparison (its confidence check
 # would otherwise reject the weak ones), every stage still running.
-EVERY_CROSSOVER = RiskRules(min_confidence=0.0)
+EVERY_CROSSOVER = TradingRules(min_confidence=0.0)
 FILL_NOTE = (
     "   Orders may differ a little: each has its own rules. All three fill at the next open;\n"
     "   the engine and backtesting.py take a strict cross (a < b, then a > b), backtrader's\n"
@@ -108,7 +108,7 @@ class Played:
 
 
 def play(
-    bars: SessionBars, specs: list[str], speed: float = 0.0, rules: RiskRules | None = None
+    bars: SessionBars, specs: list[str], speed: float = 0.0, rules: TradingRules | None = None
 ) -> Played:
     strategies = [StrategySpec.parse(s) for s in specs]
     started = time.perf_counter()
@@ -132,7 +132,7 @@ class EngineRate:
 
 
 def engine_rate(
-    bars: SessionBars, label: str, specs: list[str], rules: RiskRules | None = None
+    bars: SessionBars, label: str, specs: list[str], rules: TradingRules | None = None
 ) -> EngineRate:
     runs = sorted((play(bars, specs, rules=rules) for _ in range(RUNS)), key=lambda p: p.total_s)
     median = runs[len(runs) // 2]
@@ -335,7 +335,7 @@ def main() -> None:
         p = e.played
         print(
             f"   {e.label:<40} {e.rate:>11,.0f}  {p.setup_s * 1000:>5.0f}ms  "
-            f"{p.run_s * 1000:>5.0f}ms  {p.snapshot.trades:>6}"
+            f"{p.run_s * 1000:>5.0f}ms  {len(p.snapshot.fills):>6}"
         )
     stages = ", ".join(
         f"{k} {v * 1000:.0f}ms" for k, v in both.played.snapshot.stage_seconds.items()
@@ -351,7 +351,7 @@ def main() -> None:
 
     print("\n2. peers, the same SMA crossover on the same bars")
     print(f"   {'':<20} {'bars/s':>11}  {'orders':>6}  {'runs':>4}  engine/peer")
-    fills = sma.played.snapshot.trades
+    fills = len(sma.played.snapshot.fills)
     print(f"   {'ktrdr-tui engine':<20} {sma.rate:>11,.0f}  {fills:>6}  {RUNS:>4}")
     for name, module, package, run, runs in PEERS:
         if args.skip_peers:

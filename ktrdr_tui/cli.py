@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from engine.config import SOURCES, Config, ConfigError, GatewayAddress, load_config
 from engine.ib.pacing import PACING_MODES
@@ -82,6 +85,31 @@ def _latency_ms(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _statistic_names() -> tuple[str, ...]:
+    from ktrdr_tui.formatting import STATISTICS  # import-light: no numpy
+
+    return tuple(name for name, _, _ in STATISTICS)
+
+
+# The sweep's trading-rule options, each a value or a list of them (checked by the engine).
+_SWEEP_RULES = {
+    "cash": "starting cash (100000)",
+    "size": "shares per order (100) or a percent of equity (10%%)",
+    "max-position": "shares held at most (100)",
+    "min-confidence": "the least confidence a signal needs (0.5)",
+    "min-quality": "the least data quality of the day so far, in %% (95)",
+    "commission": "per share (0.005) or a percent of the notional (0.1%%); default none",
+    "min-commission": "the least a fill costs (1.0); default none",
+    "slippage": "price units (0.01) or basis points (2bp), against the trader; default none",
+}
+
+
 def _source_options() -> argparse.ArgumentParser:
     """Where data comes from and goes to: shared by the app and every data command."""
     # SUPPRESS: a subcommand's unset flag must not overwrite the same flag given before it.
@@ -139,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--theme", metavar="NAME", help="colour theme (default ktrdr-dark)")
+    parser.add_argument(
+        "--strategy-file",
+        action="append",
+        default=[],
+        dest="app_strategy_files",  # the app's; `backtest --strategy-file` has its own
+        metavar="PATH",
+        help="a Python file of strategies for the app to offer besides the built-in, installed "
+        "and strategies-folder ones; repeat for more",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, description: str, data: bool = True):
@@ -198,11 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = command(
         "resume",
-        "continue a cancelled, failed or interrupted load",
+        "continue a cancelled, failed or interrupted load or sweep",
         "Continue a load from its journal: only the segments not done are fetched, and the "
-        "store ends as an uninterrupted load leaves it.",
+        "store ends as an uninterrupted load leaves it. Continue a sweep: only the backtests "
+        "without a result run.",
     )
     resume.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `jobs` lists it")
+    elsewhere = resume.add_argument_group("a sweep elsewhere (default: where it ran)")
+    elsewhere.add_argument("--executor", choices=("local", "dask"))
+    elsewhere.add_argument("--workers", type=_positive_int, metavar="N")
+    elsewhere.add_argument("--address", metavar="tcp://HOST:PORT")
     _json_option(resume)
 
     imp = command(
@@ -279,6 +321,89 @@ def build_parser() -> argparse.ArgumentParser:
         "without it, a missing session is an error naming the load that fetches it",
     )
     _json_option(backtest)
+
+    sweep = command(
+        "sweep",
+        "run many backtests over a grid of parameters",
+        "Run a backtest for every combination of the grids' values, on this machine's cores "
+        "or on a Dask cluster, and rank them by a statistic. GRID: a strategy spec whose "
+        "values may be ranges a..b/step (inclusive) or lists a|b|c: "
+        "sma_crossover:fast=5..20/5,slow=30|50|70. Combinations a strategy refuses (fast >= "
+        "slow) are skipped and counted. A sweep is a job: Ctrl-C leaves it resumable "
+        "(ktrdr-tui resume JOB_ID).",
+    )
+    sweep.add_argument(
+        "symbols", nargs="+", metavar="SYMBOL", help="symbols with bars in the store: each runs "
+        "every combination"
+    )
+    timeframe(sweep, "stored bars to play")
+    sweep.add_argument(
+        "--start", required=True, type=_date_arg, metavar="DATE", help="first session"
+    )
+    sweep.add_argument(
+        "--end", required=True, type=_date_arg, metavar="DATE", help="last session, inclusive"
+    )
+    sweep.add_argument(
+        "--strategy",
+        required=True,
+        action="append",
+        metavar="GRID",
+        help="a strategy and its values (ranges a..b/step, lists a|b|c); repeat for more: "
+        "every combination of all of them runs",
+    )
+    sweep.add_argument(
+        "--strategy-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a Python file of strategies to load besides the built-in, installed and "
+        "strategies-folder ones; repeat for more",
+    )
+    sweep.add_argument(
+        "--metric",
+        default="sharpe",
+        choices=_statistic_names(),
+        metavar="NAME",
+        help="the statistic to rank by (default sharpe): any of backtest --json's statistics",
+    )
+    sweep.add_argument(
+        "--top", type=_positive_int, default=20, metavar="N", help="rows in the table (20)"
+    )
+    sweep.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes (local; default: the machine's cores) or Dask workers of a "
+        "local cluster (dask without --address)",
+    )
+    sweep.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local (default): processes on this machine; dask: a Dask cluster (pip install "
+        "'ktrdr-tui[dask]')",
+    )
+    sweep.add_argument(
+        "--address",
+        metavar="tcp://HOST:PORT",
+        help="the Dask scheduler (`dask scheduler` prints it); without it, --executor dask "
+        "starts a local cluster",
+    )
+    sweep.add_argument("--out", metavar="FILE.csv", help="write every result here as CSV")
+    sweep.add_argument(
+        "--allow-gaps",
+        action="store_true",
+        help="run even when sessions of the range have no stored bars (they are listed)",
+    )
+    rules = sweep.add_argument_group(
+        "trading rules (as backtest takes them; a list a|b|c runs each value)"
+    )
+    for option, help_text in _SWEEP_RULES.items():
+        rules.add_argument(f"--{option}", dest=option.replace("-", "_"), help=help_text)
+    rules.add_argument(
+        "--short", action="store_true", help="a SELL when flat opens a short (default: long only)"
+    )
+    _json_option(sweep)
 
     strategies = command(
         "strategies",
@@ -397,7 +522,7 @@ def run_app(args: argparse.Namespace) -> int:
     from ktrdr_tui.app import KtrdrApp
     from ktrdr_tui.theme_files import load_theme_files, theme_names
 
-    config = _config(args)
+    config = app_config(args)
     theme_files = load_theme_files()
     known = theme_names(theme_files)  # what the command palette offers
     if config.theme not in known:
@@ -412,10 +537,41 @@ def run_app(args: argparse.Namespace) -> int:
     return EXIT_FAILED if app.return_code else EXIT_OK
 
 
+def app_config(args: argparse.Namespace) -> Config:
+    """The app's settings, its `--strategy-file`s after config.toml's `strategy_files`. They
+    are loaded once here: one that cannot be is a usage error before the app starts (later,
+    in the open-session dialog, a file edited into a broken one is a line there)."""
+    config = _config(args)
+    named = tuple(Path(os.path.abspath(path)) for path in args.app_strategy_files)
+    if named:
+        from engine.strategy.catalog import CatalogError, load_catalog
+
+        try:
+            load_catalog(named=named)
+        except CatalogError as exc:
+            raise CommandFailed(str(exc), EXIT_USAGE) from None
+    return replace(config, strategy_files=(*config.strategy_files, *named))
+
+
 def run_backtest(args: argparse.Namespace) -> int:
     from ktrdr_tui.commands.backtest import backtest
 
     return backtest(args, _config(args))
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands.sweep import sweep
+
+    return sweep(args, _config(args))
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from ktrdr_tui.commands import sweep
+
+    config = _config(args)
+    if sweep.is_sweep(config, args.job_id):
+        return sweep.resume(args, config)
+    return run_data_command(args)
 
 
 def run_strategies(args: argparse.Namespace) -> int:
@@ -450,10 +606,11 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     None: run_app,
     "load": run_data_command,
     "jobs": run_data_command,
-    "resume": run_data_command,
+    "resume": run_resume,
     "import": run_data_command,
     "data": run_data_command,
     "backtest": run_backtest,
+    "sweep": run_sweep,
     "strategies": run_strategies,
     "gateway": run_gateway,
 }

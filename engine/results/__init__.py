@@ -1,18 +1,21 @@
-"""A run's results (DESIGN.md, "Results"): trading costs, the equity curve per bar, round-trip
-trades, the statistics and their CSVs. Pure calculators over numpy columns: they read fills and
-bars and know nothing of sessions, playback or the app."""
+"""A run's results (DESIGN.md, "Results"): the equity curve per bar, round-trip trades, the
+statistics and their CSVs; trading costs (engine.trading_rules) priced into the fills. Pure
+calculators over numpy columns: they read fills and bars and know nothing of sessions, playback
+or the app."""
 
-from engine.results.costs import Costs
-from engine.results.equity import EquityCurve, Fills, equity_curve
+from engine.results.equity import EquityCurve, EquityMarks, Fills, equity_curve
 from engine.results.export import equity_csv, trades_csv, write_equity_csv, write_trades_csv
 from engine.results.statistics import Statistics, statistics
-from engine.results.trades import Trades, round_trips
+from engine.results.trades import TradeBook, Trades, round_trips
+from engine.trading_rules import Costs
 
 __all__ = [
     "Costs",
     "EquityCurve",
+    "EquityMarks",
     "Fills",
     "Statistics",
+    "TradeBook",
     "Trades",
     "equity_csv",
     "equity_curve",

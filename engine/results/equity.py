@@ -2,7 +2,8 @@
 close, and the drawdown from the running peak, as numpy columns.
 
 A 5-year 1m run has ~500k bars: one object per bar would be megabytes of garbage-collector work
-(see engine/session/logs.py), so the curve is a few cumulative sums over the fills.
+(see engine/session/logs.py), so the curve is a few cumulative sums over the fills, kept in
+columns that a playing session extends batch by batch (`EquityMarks`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,100 @@ class EquityCurve:
         return float(self.exposed.mean() * 100) if len(self) else float("nan")
 
 
+class EquityMarks:
+    """An equity curve marked bar by bar as a session plays (`mark`), its columns laid out for
+    every bar at the start. A row once marked never changes, so `curve()` hands out views of
+    the rows marked so far that any thread may keep and read while more are marked.
+
+    Each bar's values are the same however the marking is cut into calls: the cash runs fill by
+    fill from the last marked bar's (a running sum that starts over in every call would round
+    differently), and the peak carries over."""
+
+    def __init__(
+        self, timestamp: np.ndarray, session: np.ndarray, close: np.ndarray, starting_cash: float
+    ):
+        n = len(timestamp)
+        if not len(session) == len(close) == n:
+            raise ValueError("timestamp, session and close must have one value per bar")
+        if not starting_cash > 0:
+            raise ValueError(f"starting cash must be positive, got {starting_cash!r}")
+        self._timestamp = np.asarray(timestamp, dtype=np.int64)
+        self._session = np.asarray(session)
+        self._close = np.asarray(close, dtype=np.float64)
+        self.starting_cash = float(starting_cash)
+        self._cash, self._position = np.empty(n), np.empty(n)
+        self._equity, self._drawdown_pct = np.empty(n), np.empty(n)
+        self._exposed = np.empty(n, dtype=bool)
+        self._peak = -np.inf
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def mark(
+        self,
+        stop: int,
+        bar: np.ndarray,
+        size: np.ndarray,
+        price: np.ndarray,
+        commission: np.ndarray,
+    ) -> None:
+        """Mark the bars from the first unmarked one to `stop` (excluded). `bar`, `size`,
+        `price` and `commission` are the fills at those bars, in the order they happened: each
+        at its bar's open, so the bar's close already sees it."""
+        lo = self._count
+        if len(bar) and (bar[0] < lo or bar[-1] >= stop):
+            raise ValueError(f"fills must be at bars {lo}..{stop - 1}")
+        if stop <= lo:
+            return
+        cash, position = self._cash[lo:stop], self._position[lo:stop]
+        cash_before = self._cash[lo - 1] if lo else self.starting_cash
+        position_before = self._position[lo - 1] if lo else 0.0
+        if len(bar):
+            cash_after = np.cumsum(np.concatenate(([cash_before], -size * price - commission)))
+            position_after = np.cumsum(np.concatenate(([position_before], size)))
+            # Each bar holds what the last fill at or before it left: the value before the
+            # first fill up to its bar, then each fill's until the next one's bar.
+            lasting = np.diff(np.concatenate(([lo], bar, [stop])))
+            cash[:] = np.repeat(cash_after, lasting)
+            position[:] = np.repeat(position_after, lasting)
+        else:
+            cash.fill(cash_before)
+            position.fill(position_before)
+        equity = self._equity[lo:stop]
+        np.multiply(position, self._close[lo:stop], out=equity)
+        equity += cash
+        peak = np.maximum.accumulate(equity)
+        np.maximum(peak, self._peak, out=peak)
+        self._peak = float(peak[-1])
+        drawdown_pct = self._drawdown_pct[lo:stop]
+        np.divide(equity, peak, out=drawdown_pct)
+        drawdown_pct -= 1
+        drawdown_pct *= 100
+        # Held at the bar's open (the previous close's position), at its close, or in between: a
+        # bar with a fill is inside a round trip even when it opens and closes it at once.
+        exposed = self._exposed[lo:stop]
+        np.not_equal(position, 0, out=exposed)
+        exposed[1:] |= exposed[:-1]  # numpy reads overlapping operands as copies
+        exposed[0] |= position_before != 0
+        exposed[bar - lo] = True
+        self._count = stop  # last: a reader counts only rows already written
+
+    def curve(self) -> EquityCurve:
+        """The bars marked so far (views: cheap, and valid while more are marked)."""
+        n = self._count
+        return EquityCurve(
+            self._timestamp[:n],
+            self._session[:n],
+            self._cash[:n],
+            self._position[:n],
+            self._equity[:n],
+            self._drawdown_pct[:n],
+            self._exposed[:n],
+            self.starting_cash,
+        )
+
+
 def equity_curve(
     timestamp: np.ndarray,
     session: np.ndarray,
@@ -86,31 +181,6 @@ def equity_curve(
 ) -> EquityCurve:
     """The account over the bars (`timestamp`, `session` labels, `close` per bar) given its
     fills, each at the open of its bar, so the bar's close already sees it."""
-    n = len(timestamp)
-    if not len(session) == len(close) == n:
-        raise ValueError("timestamp, session and close must have one value per bar")
-    if len(fills) and (fills.bar[0] < 0 or fills.bar[-1] >= n):
-        raise ValueError(f"fills must be at bars 0..{n - 1}")
-    if not starting_cash > 0:
-        raise ValueError(f"starting cash must be positive, got {starting_cash!r}")
-    flows = -fills.size * fills.price - fills.commission
-    cash = starting_cash + np.cumsum(np.bincount(fills.bar, weights=flows, minlength=n))
-    position = np.cumsum(np.bincount(fills.bar, weights=fills.size, minlength=n))
-    equity = cash + position * close
-    peak = np.maximum.accumulate(equity)
-    drawdown_pct = (equity / peak - 1) * 100
-    # Held at the bar's open (the previous close's position), at its close, or in between: a
-    # bar with a fill is inside a round trip even when it opens and closes it at once.
-    held = position != 0
-    exposed = held | np.r_[False, held][:-1]
-    exposed[fills.bar] = True
-    return EquityCurve(
-        np.asarray(timestamp, dtype=np.int64),
-        np.asarray(session),
-        cash,
-        position,
-        equity,
-        drawdown_pct,
-        exposed,
-        float(starting_cash),
-    )
+    marks = EquityMarks(timestamp, session, close, starting_cash)
+    marks.mark(len(timestamp), fills.bar, fills.size, fills.price, fills.commission)
+    return marks.curve()

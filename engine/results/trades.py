@@ -10,14 +10,15 @@ and marked `open`; it carries only its entry commission (no exit was paid), so t
 trades adds up to the final equity less the starting cash.
 
 Fills are few next to bars (one per approved signal), so one Python pass over them is cheap;
-the trades come out as columns all the same, ready for the CSV and the statistics.
+the trades come out as columns all the same, ready for the CSV and the statistics. A playing
+session keeps a `TradeBook` and hands it only the fills since it last asked.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -48,6 +49,11 @@ class Trades:
     def __len__(self) -> int:
         return len(self.side)
 
+    @classmethod
+    def concat(cls, parts: list[Trades]) -> Trades:
+        """The rows of `parts`, one after the other."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
     @property
     def duration(self) -> np.ndarray:
         """int64 ns from entry to exit."""
@@ -65,39 +71,69 @@ class _Lot:
     strategy: str
 
 
+class TradeBook:
+    """Round trips kept as fills arrive, as a playing session's results are asked for again and
+    again: a closed trade never changes, so `add` matches only the new fills, and `trades()`
+    adds the open ones at the last close."""
+
+    def __init__(self, symbol: str, timestamp: np.ndarray):
+        """`timestamp`: the start of every bar the fills may be at."""
+        self.symbol = symbol
+        self._timestamp = np.asarray(timestamp, dtype=np.int64)
+        self._lots: deque[_Lot] = deque()
+        self._closed = _columns([], False, self._timestamp, symbol)
+        self.fills = 0  # how many have been added
+
+    def add(self, fills: Fills) -> None:
+        """Match the next fills (after those added before) against the open entries."""
+        rows: list[_Row] = []
+        lots = self._lots
+        for bar, size, price, commission, strategy in zip(
+            fills.bar.tolist(),
+            fills.size.tolist(),
+            fills.price.tolist(),
+            fills.commission.tolist(),
+            fills.strategy.tolist(),
+            strict=True,
+        ):
+            left = size
+            while left and lots and (lots[0].size > 0) != (left > 0):
+                lot = lots[0]
+                shares = min(abs(left), abs(lot.size))
+                entry_cost = lot.commission * shares / abs(lot.size)
+                exit_cost = commission * shares / abs(size)
+                rows.append(_Row.closing(lot, shares, bar, price, entry_cost + exit_cost))
+                if shares == abs(lot.size):
+                    lots.popleft()
+                else:
+                    lot.size -= math.copysign(shares, lot.size)
+                    lot.commission -= entry_cost
+                left = 0.0 if shares == abs(left) else left - math.copysign(shares, left)
+            if left:
+                lots.append(_Lot(bar, left, price, commission * abs(left) / abs(size), strategy))
+        if rows:
+            closed = _columns(rows, False, self._timestamp, self.symbol)
+            self._closed = Trades.concat([self._closed, closed])
+        self.fills += len(fills)
+
+    def trades(self, close: np.ndarray) -> Trades:
+        """Every trade so far; those still open closed at the last of `close` (the closes of
+        the bars so far) and marked open."""
+        if not self._lots:
+            return self._closed
+        last = len(close) - 1
+        rows = [
+            _Row.closing(lot, abs(lot.size), last, float(close[last]), lot.commission)
+            for lot in self._lots
+        ]
+        return Trades.concat([self._closed, _columns(rows, True, self._timestamp, self.symbol)])
+
+
 def round_trips(fills: Fills, timestamp: np.ndarray, close: np.ndarray, symbol: str) -> Trades:
     """The trades `fills` make over the bars (`timestamp` and `close` per bar) of `symbol`."""
-    rows: list[_Row] = []
-    lots: deque[_Lot] = deque()
-    for bar, size, price, commission, strategy in zip(
-        fills.bar.tolist(),
-        fills.size.tolist(),
-        fills.price.tolist(),
-        fills.commission.tolist(),
-        fills.strategy.tolist(),
-        strict=True,
-    ):
-        left = size
-        while left and lots and (lots[0].size > 0) != (left > 0):
-            lot = lots[0]
-            shares = min(abs(left), abs(lot.size))
-            entry_cost = lot.commission * shares / abs(lot.size)
-            exit_cost = commission * shares / abs(size)
-            rows.append(_Row.closing(lot, shares, bar, price, entry_cost + exit_cost))
-            if shares == abs(lot.size):
-                lots.popleft()
-            else:
-                lot.size -= math.copysign(shares, lot.size)
-                lot.commission -= entry_cost
-            left = 0.0 if shares == abs(left) else left - math.copysign(shares, left)
-        if left:
-            lots.append(_Lot(bar, left, price, commission * abs(left) / abs(size), strategy))
-    closed = len(rows)
-    last = len(close) - 1
-    rows.extend(
-        _Row.closing(lot, abs(lot.size), last, float(close[last]), lot.commission) for lot in lots
-    )
-    return _columns(rows, closed, np.asarray(timestamp, dtype=np.int64), symbol)
+    book = TradeBook(symbol, timestamp)
+    book.add(fills)
+    return book.trades(close)
 
 
 class _Row(NamedTuple):
@@ -116,7 +152,7 @@ class _Row(NamedTuple):
         return cls(side, shares, lot.bar, lot.price, lot.strategy, bar, price, commission)
 
 
-def _columns(rows: list[_Row], closed: int, timestamp: np.ndarray, symbol: str) -> Trades:
+def _columns(rows: list[_Row], is_open: bool, timestamp: np.ndarray, symbol: str) -> Trades:
     n = len(rows)
     side = np.array([row.side for row in rows], dtype=np.int8)
     size = np.array([row.size for row in rows], dtype=np.float64)
@@ -140,5 +176,5 @@ def _columns(rows: list[_Row], closed: int, timestamp: np.ndarray, symbol: str) 
         pnl=pnl,
         return_pct=pnl / (size * entry_price) * 100,
         commission=commission,
-        open=np.arange(n) >= closed,
+        open=np.full(n, is_open),
     )

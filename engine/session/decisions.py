@@ -1,70 +1,150 @@
-"""Signals, the decision taken on each, and the simulated account the approved ones trade.
+"""Signals, the decision taken on each, and the simulated account the approved ones trade, by
+the session's trading rules (engine/trading_rules.py; DESIGN.md, "Results").
 
 Checks run in a fixed order and the first that fails names the reason: the day's data quality
-so far, then the strategy's confidence, then the position limit. Positions are long-only: a
-BUY adds `quantity` shares up to `max_position`, a SELL sells `quantity` of what is held.
-Approved orders count against the limit at once, though they fill at the next bar's open.
+so far, the strategy's confidence, the position limit, then the cash. A BUY when flat or long
+buys `size` more shares, up to `max_position`; a SELL when long sells the whole position. With
+`short`, a SELL when flat or short sells `size` more short, up to `max_position`, and a BUY
+when short buys the whole short back; without, a SELL when flat is refused. So a position is
+only ever opened, added to or closed whole, never turned from long to short by one order.
+
+An order that opens or adds needs its cost — shares at the signal's close (the last price known
+when deciding) with slippage, plus commission — within the buying power: the cash, less twice
+the value of a short held (its proceeds are in the cash and it must be bought back), less what
+the orders approved but not yet filled are expected to take. An order that closes needs none:
+a short's loss is not capped (a rising price can take the equity below zero, as in a real
+account before a margin call; the simulation does not liquidate).
+
+Every decision sees the account as the fills before it left it: the orders due at any bar that
+opened before the signal became known have filled first. Approved orders count against the
+limit and the buying power at once, though they fill at the next bar's open. So a decision
+depends on the bars alone, never on how the session's clock was moved.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from engine.session.bars import SessionBars
 from engine.session.logs import FillLog
-
-
-@dataclass(frozen=True)
-class RiskRules:
-    min_quality_pct: float = 95.0
-    min_confidence: float = 0.5
-    quantity: int = 100  # shares per order
-    max_position: int = 100  # shares held at most
-    starting_cash: float = 100_000.0
-
-
-class RiskManager:
-    """Decides signals in the order they become known; tracks the position they commit to."""
-
-    def __init__(self, rules: RiskRules):
-        self.rules = rules
-        self.committed = 0  # shares held once every approved order has filled
-
-    def decide(self, action: int, quality_pct: float, confidence: float) -> str:
-        """The reason to reject, or "" to approve (and commit to the order)."""
-        rules = self.rules
-        if quality_pct < rules.min_quality_pct:
-            return (
-                f"data quality {quality_pct:.1f}% < {rules.min_quality_pct:g}% for the day so far"
-            )
-        if confidence < rules.min_confidence:
-            return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
-        if action > 0 and self.committed + rules.quantity > rules.max_position:
-            return f"position limit: {self.committed} held, at most {rules.max_position}"
-        if action < 0 and self.committed < rules.quantity:
-            return f"position limit: {self.committed} held, nothing to sell"
-        self.committed += action * rules.quantity
-        return ""
+from engine.trading_rules import TradingRules
 
 
 class Account:
-    """Cash and shares, changed only by fills."""
+    """Cash and shares, changed only by fills, each priced with the rules' costs."""
 
-    def __init__(self, cash: float):
-        self.cash = cash
+    def __init__(self, rules: TradingRules, bars: SessionBars, strategies: Sequence[str]):
+        """`strategies`: the labels of the session's strategies, in its order."""
+        self.cash = rules.cash
         self.position = 0
-        self.fills = FillLog()
+        self.flat_cash = self.cash  # the cash when the account last held no position
+        self.fills = FillLog(bars.timestamps, strategies)
+        self._costs = None if rules.costs.free else rules.costs
+        self._new: list[tuple[int, int, float, float, int]] = []  # not in the log yet
 
-    def fill(
-        self, time_ns: Sequence[int], action: Sequence[int], quantity: int, price: Sequence[float]
-    ) -> None:
-        """Fill orders of `quantity` shares, in order: each at its bar's start and open."""
-        cash = self.cash
-        for act, at in zip(action, price, strict=True):
-            cash -= act * quantity * at  # one order at a time: the same sums however batched
-        self.cash = cash
-        self.position += sum(action) * quantity
-        self.fills.append(time_ns, action, quantity, price)
+    def fill(self, bar: int, size: int, quote: float, strategy: int) -> None:
+        """Fill `size` shares (signed) at the open of stored bar `bar`, `quote`, for the
+        strategy in place `strategy` of the session's order."""
+        costs = self._costs
+        if costs is None:
+            price, commission = quote, 0.0
+        else:
+            price = costs.fill_price(quote, size)
+            commission = costs.commission(size, price)
+        self.cash = cash = self.cash + (-size * price - commission)  # as the equity curve sums
+        self.position = position = self.position + size
+        if not position:
+            self.flat_cash = cash
+        self._new.append((bar, size, price, commission, strategy))
+
+    def flush(self) -> None:
+        """Add the fills since the last flush to the log (in one append: a log row per fill
+        would cost more than the fill)."""
+        if self._new:
+            self.fills.append(self._new)
+            self._new = []
 
     def equity(self, price: float) -> float:
         return self.cash + self.position * price
+
+    def open_pnl(self, price: float) -> float:
+        """The open position's gain at `price`, net of its entries' commission: what its trades
+        would make if closed there, before the exit's costs. (The equity less the cash when
+        last flat: the decisions only open, add to and close whole, never reduce a position.)"""
+        return self.equity(price) - self.flat_cash
+
+
+class RiskManager:
+    """Decides signals in the order they become known, and fills the approved orders at their
+    bars' opens (the pipeline says when a bar has opened)."""
+
+    def __init__(self, rules: TradingRules, account: Account, bars: SessionBars):
+        self.rules = rules
+        self.account = account
+        self._open = bars.open
+        self._costs = None if rules.costs.free else rules.costs
+        # Approved orders not filled yet, in the order decided: (stored bar to fill at, signed
+        # shares, strategy, cash set aside for it).
+        self._pending: deque[tuple[int, int, int, float]] = deque()
+        self.committed = 0  # shares held once every approved order has filled
+        self._reserved = 0.0  # cash set aside for the pending orders
+
+    def fill_until(self, due: int) -> None:
+        """Fill the approved orders of the stored bars before `due`, in order."""
+        pending, account = self._pending, self.account
+        while pending and pending[0][0] < due:
+            bar, size, strategy, reserved = pending.popleft()
+            self._reserved -= reserved
+            account.fill(bar, size, self._open.item(bar), strategy)
+
+    def decide(
+        self,
+        action: int,
+        quality_pct: float,
+        confidence: float,
+        price: float,
+        bar: int,
+        strategy: int,
+    ) -> str:
+        """The reason to reject a signal, or "" to approve it (and commit to its order). The
+        order fills at the open of stored bar `bar`; `price` is the signal's bar's close."""
+        pending = self._pending
+        if pending and pending[0][0] < bar:  # (tested here: the call costs more than the test)
+            self.fill_until(bar)  # the fills at the bars that opened before the signal was known
+        rules = self.rules
+        if quality_pct < rules.min_quality:
+            return f"data quality {quality_pct:.1f}% < {rules.min_quality:g}% for the day so far"
+        if confidence < rules.min_confidence:
+            return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
+        committed = self.committed
+        if committed and (committed > 0) != (action > 0):  # closes the position whole
+            self.committed = 0
+            pending.append((bar, -committed, strategy, 0.0))
+            return ""
+        if action < 0 and not rules.short:
+            return f"position limit: {committed} held, nothing to sell"
+        return self._open_or_add(action, price, bar, strategy)
+
+    def _open_or_add(self, action: int, price: float, bar: int, strategy: int) -> str:
+        rules, account, costs, size = self.rules, self.account, self._costs, self.rules.size
+        quote = price if costs is None else costs.fill_price(price, action)
+        if size.percent:
+            shares = size.shares_for(account.equity(price), quote, rules.costs)
+            if not shares:
+                return f"size {size} of equity buys no share at {quote:,.2f}"
+        else:
+            shares = size.shares
+        committed = self.committed
+        if abs(committed + action * shares) > rules.max_position:
+            return f"position limit: {committed} held, at most {rules.max_position}"
+        cost = shares * quote if costs is None else shares * quote + costs.commission(shares, quote)
+        power = account.cash - self._reserved
+        if account.position < 0:
+            power += 2 * account.position * price  # a short's value is owed back
+        if cost > power:
+            return f"cash: {cost:,.2f} needed, {power:,.2f} available"
+        self.committed = committed + action * shares
+        self._reserved += cost
+        self._pending.append((bar, action * shares, strategy, cost))
+        return ""

@@ -65,7 +65,32 @@ class Fill:
     time_ns: int  # the start of the bar whose open filled it
     action: str
     quantity: int
-    price: float
+    price: float  # slippage included
+    commission: float = 0.0
+    strategy: str = ""  # the label of the strategy whose signal it was
+
+
+@dataclass(frozen=True)
+class FillColumns:
+    """Fills as columns: views of the log's rows, which never change once counted, so they may
+    be kept and read from any thread."""
+
+    strategies: tuple[str, ...]  # the labels the `strategy` codes index
+    time_ns: np.ndarray  # int64: the start of the bar whose open filled it
+    bar: np.ndarray  # int64: that bar's place among the session's stored bars
+    action: np.ndarray  # int8: 1 BUY, -1 SELL
+    quantity: np.ndarray  # int64 shares
+    price: np.ndarray
+    commission: np.ndarray
+    strategy: np.ndarray  # int16: the place of its strategy in `strategies`
+
+    def __len__(self) -> int:
+        return len(self.time_ns)
+
+    @property
+    def size(self) -> np.ndarray:
+        """Signed shares: + bought, - sold."""
+        return self.action * self.quantity
 
 
 class _Columns:
@@ -258,24 +283,54 @@ class SignalLog(_Log[Signal]):
 class FillLog(_Log[Fill]):
     """The account's fills, in order."""
 
-    def __init__(self) -> None:
-        self._columns = _Columns(time_ns="i8", action="i1", quantity="i8", price="f8")
-
-    def append(
-        self, time_ns: Sequence[int], action: Sequence[int], quantity: int, price: Sequence[float]
-    ) -> None:
-        self._columns.append(
-            len(time_ns), time_ns=time_ns, action=action, quantity=quantity, price=price
+    def __init__(self, timestamps: np.ndarray, strategies: Sequence[str]):
+        """`timestamps`: the starts of the session's stored bars; `strategies`: the labels of
+        its strategies, in its order."""
+        self._timestamps = timestamps
+        self.strategies = tuple(strategies)
+        self._columns = _Columns(
+            time_ns="i8",
+            bar="i8",
+            action="i1",
+            quantity="i8",
+            price="f8",
+            commission="f8",
+            strategy="i2",
         )
 
+    def append(self, fills: Sequence[tuple[int, int, float, float, int]]) -> None:
+        """Add fills, each (stored bar, signed shares, price, commission, place of the strategy
+        in the session's order)."""
+        bar, size, price, commission, strategy = zip(*fills, strict=True)
+        bars = np.array(bar, dtype=np.int64)
+        sizes = np.array(size, dtype=np.int64)
+        self._columns.append(
+            len(fills),
+            time_ns=self._timestamps[bars],
+            bar=bars,
+            action=np.sign(sizes),
+            quantity=np.abs(sizes),
+            price=price,
+            commission=commission,
+            strategy=strategy,
+        )
+
+    def view(self, start: int = 0) -> FillColumns:
+        """The rows from `start` on, as columns (views, cheap)."""
+        columns = self._columns.take(self._span(start, None))
+        return FillColumns(self.strategies, **columns)
+
     def _rows(self, columns: dict[str, np.ndarray]) -> list[Fill]:
+        labels = self.strategies
         return [
-            Fill(time_ns, ACTIONS[action], quantity, price)
-            for time_ns, action, quantity, price in zip(
+            Fill(time_ns, ACTIONS[action], quantity, price, commission, labels[strategy])
+            for time_ns, action, quantity, price, commission, strategy in zip(
                 columns["time_ns"].tolist(),
                 columns["action"].tolist(),
                 columns["quantity"].tolist(),
                 columns["price"].tolist(),
+                columns["commission"].tolist(),
+                columns["strategy"].tolist(),
                 strict=True,
             )
         ]

@@ -1,4 +1,5 @@
-"""The session pipeline: stored bars → derived bars → quality → strategies → decisions → fills.
+"""The session pipeline: stored bars → derived bars → quality → strategies → decisions → fills
+→ the equity marked at each bar's close.
 
 `advance_to(clock)` moves the market clock forward and runs every stage over what completed on
 the way. The results depend only on the bars, never on how the clock was moved: one bar at a
@@ -15,7 +16,10 @@ the pipeline steps through the end times of their new bars in order, and at each
 (3) calls `on_bar` of every such strategy whose bar ends then, in the session's order, and
 (4) decides the signals known then, the batch ones and those just made, in strategy order.
 So every decision and every fill lands at the same point of the bars however the clock moved,
-and a position is what the fills so far make it.
+and a position is what the fills so far make it. The equity is marked at each bar's close in
+columns extended in place (engine.results.EquityMarks) whenever someone looks (`curve()`: a
+playing session's every snapshot), in as few and as large batches as the looks allow; the
+trades and the statistics are computed only when asked for (`results()`).
 
 A strategy that raises is stopped for the rest of the session: `failures` says which, at
 which bar and why (the traceback goes to the log), and the others go on.
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,17 +36,20 @@ import numpy as np
 import pandas as pd
 
 from engine.market.timeframes import check_readable, derivable
+from engine.results import EquityCurve, EquityMarks
 from engine.session.bars import SessionBars
-from engine.session.decisions import Account, RiskManager, RiskRules
+from engine.session.decisions import Account, RiskManager
 from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
+from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
 from engine.strategy.base import Bars, Signal, Strategy
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 
 log = logging.getLogger(__name__)
 
-STAGES = ("bars", "strategies", "decisions", "fills")
+STAGES = ("bars", "strategies", "decisions", "fills", "equity")
 
 
 class SessionSetupError(ValueError):
@@ -146,24 +152,26 @@ class _Found:
 
 class Pipeline:
     def __init__(
-        self, bars: SessionBars, specs: Sequence[StrategySpec], rules: RiskRules | None = None
+        self, bars: SessionBars, specs: Sequence[StrategySpec], rules: TradingRules | None = None
     ):
-        rules = rules or RiskRules()
+        self.rules = rules = rules or TradingRules()
         self.bars = bars
         timeframes = (bars.timeframe, *derivable(bars.timeframe))
         self.series = {tf: BarSeries(bars, tf) for tf in timeframes}
         self.base = self.series[bars.timeframe]
         self._runs = tuple(self._run(order, spec) for order, spec in enumerate(specs))
         self.quality = QualityLedger(bars)
-        self.risk = RiskManager(rules)
-        self.account = Account(rules.starting_cash)
+        labels = [run.label for run in self._runs]
+        self.account = Account(rules, bars, labels)
+        self.risk = RiskManager(rules, self.account, bars)
+        self.marks = EquityMarks(bars.timestamps, bars.session, bars.close, rules.cash)
+        self._marked_fills = 0  # the fills at the bars marked
         self.signals = SignalLog(
             bars.symbol, [(run.label, run.series.timeframe) for run in self._runs]
         )
         self.stats = StageStats()
         self.failures: list[StrategyFailure] = []  # in the order they happened
-        # Approved orders: (stored bar to fill at, action), in the order decided.
-        self._pending: deque[tuple[int, int]] = deque()
+        self._results: ResultsBook | None = None  # made when first asked for
         self.clock = int(bars.sessions[0].open.value) if bars.sessions else 0
         self.end = int(bars.sessions[-1].close.value) if bars.sessions else 0
 
@@ -196,9 +204,34 @@ class Pipeline:
         return self.clock >= self.end
 
     @property
-    def equity(self) -> float:
+    def last_close(self) -> float:
+        """The close of the last stored bar the clock has passed (0 before the first)."""
         last = self.processed - 1
-        return self.account.equity(float(self.bars.close[last]) if last >= 0 else 0.0)
+        return float(self.bars.close[last]) if last >= 0 else 0.0
+
+    @property
+    def equity(self) -> float:
+        return self.account.equity(self.last_close)
+
+    def curve(self) -> EquityCurve:
+        """The account at the close of every bar the clock has passed, marking those not
+        marked yet. Every fill is at a bar the clock has passed (the due ones have filled) and
+        none before the bars marked already."""
+        started = time.perf_counter()
+        fills, marks = self.account.fills, self.marks
+        if len(marks) < self.processed:
+            new = fills.view(self._marked_fills)
+            marks.mark(self.processed, new.bar, new.size, new.price, new.commission)
+            self._marked_fills += len(new)
+        self.stats.seconds["equity"] += time.perf_counter() - started
+        return marks.curve()
+
+    def results(self) -> SessionResults:
+        """The equity curve, the trades and the statistics so far. For the thread that moves
+        the clock (a playing session's readers ask `PlaybackSession.results`)."""
+        if self._results is None:
+            self._results = ResultsBook(self.bars)
+        return self._results.results(self.curve(), self.account.fills.view())
 
     def next_bar_end(self) -> int | None:
         """When the next stored bar completes, if any is left."""
@@ -226,6 +259,7 @@ class Pipeline:
         self._decide(found)
         decided = time.perf_counter()
         self._fill(self.processed)
+        self.account.flush()
         filled = time.perf_counter()
         seconds["bars"] += derived - started
         seconds["strategies"] += evaluated - derived
@@ -351,19 +385,21 @@ class Pipeline:
         if not len(found):
             return
         quality = self.quality.so_far_pct(found.session, found.known)
+        # An approved order fills at the open of the first stored bar after its signal's.
         fill_at = np.searchsorted(self.bars.timestamps, found.known, side="left")
-        decide, pending, reasons = self.risk.decide, self._pending, []
-        for act, conf, pct, at in zip(
-            found.action.tolist(),
-            found.confidence.tolist(),
-            quality.tolist(),
-            fill_at.tolist(),
-            strict=True,
-        ):
-            reason = decide(act, pct, conf)
-            if not reason:
-                pending.append((at, act))
-            reasons.append(reason)
+        decide = self.risk.decide
+        reasons = [
+            decide(act, pct, conf, price, at, order)
+            for act, conf, pct, price, at, order in zip(
+                found.action.tolist(),
+                found.confidence.tolist(),
+                quality.tolist(),
+                found.price.tolist(),
+                fill_at.tolist(),
+                found.order.tolist(),
+                strict=True,
+            )
+        ]
         self.signals.append(
             found.time_ns,
             found.order,
@@ -378,18 +414,7 @@ class Pipeline:
 
     def _fill(self, due: int) -> None:
         """Fill the pending orders of the stored bars before `due`."""
-        pending = self._pending
-        filled = []
-        while pending and pending[0][0] < due:
-            filled.append(pending.popleft())
-        if filled:
-            at = np.array([bar for bar, _ in filled])
-            self.account.fill(
-                self.bars.timestamps[at].tolist(),
-                [action for _, action in filled],
-                self.risk.rules.quantity,
-                self.bars.open[at].tolist(),
-            )
+        self.risk.fill_until(due)
 
 
 def _view(series: BarSeries) -> Bars:

@@ -13,6 +13,8 @@ None of it changes a result (see `pipeline`): seeking back replays from the star
 
 The worker publishes an immutable `SessionSnapshot` at most every SNAPSHOT_INTERVAL_S and on
 every change of state; readers take the latest one without a lock and never slow the engine.
+A snapshot carries the account, the equity curve and the fills so far (views, not copies); the
+trades and statistics are computed on the reader's thread when it asks (`results`).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from engine.results import EquityCurve
 from engine.session.bars import NS, SessionBars
-from engine.session.decisions import RiskRules
-from engine.session.logs import Signal, SignalLog
+from engine.session.logs import FillColumns, Signal, SignalLog
 from engine.session.pipeline import Pipeline, StrategyFailure
+from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarView
 from engine.session.speed import check_speed
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +81,16 @@ class SessionSnapshot:
     bars_total: int
     day_quality_pct: float  # the current day's quality so far
     quality_pct: float  # every session the clock has passed
-    position: int
+    position: int  # signed shares
     cash: float
-    equity: float
+    equity: float  # cash and position at the last close
+    open_pnl: float  # the open position's gain at the last close, net of its entry commission
+    return_pct: float  # equity against the starting cash, in %
     signals: int
     approved: int
-    trades: int
     recent_signals: tuple[Signal, ...]
+    curve: EquityCurve  # the account at each bar's close so far (views of the session's columns)
+    fills: FillColumns  # every fill so far: time, side, price, … (views)
     bars: dict[str, BarView]  # the last bars of every timeframe
     overruns: int  # times the pipeline fell more than a bar behind the requested speed
     behind_s: float  # market seconds behind the requested speed, now
@@ -134,17 +141,17 @@ class PlaybackSession:
         self,
         bars: SessionBars,
         strategies: Sequence[StrategySpec],
-        rules: RiskRules | None = None,
+        rules: TradingRules | None = None,
         speed: float = 0.0,
         clock: WallClock | None = None,
         on_signals: Callable[[Sequence[Signal]], None] | None = None,
     ):
         self.bars = bars
         self._specs = tuple(strategies)
-        self._rules = rules or RiskRules()
+        self.rules = rules or TradingRules()
         self._wall = clock or WallClock()
         self._on_signals = on_signals
-        self._pipeline = Pipeline(bars, self._specs, self._rules)  # checks the specs at once
+        self._pipeline = Pipeline(bars, self._specs, self.rules)  # checks the specs at once
         self._opens = bars.session_open
         self._closes = bars.session_close
         # The sessions that have stored bars: timed play spends wall time on these only.
@@ -162,6 +169,9 @@ class PlaybackSession:
         self._behind_ns = 0
         self._error = ""
         self._published_at = -np.inf
+        self._results_lock = threading.Lock()  # readers' only: the worker never takes it
+        self._results: tuple[tuple[int, int, int], SessionResults] | None = None
+        self._results_book: tuple[int, ResultsBook] | None = None  # of one generation
         self._snapshot = self._build_snapshot(PlaybackState.PAUSED)
         self._settled = threading.Event()  # set while paused, done, failed or stopped
 
@@ -208,6 +218,22 @@ class PlaybackSession:
 
     def snapshot(self) -> SessionSnapshot:
         return self._snapshot
+
+    def results(self, snapshot: SessionSnapshot | None = None) -> SessionResults:
+        """The results as of `snapshot` (default: the latest): its equity curve, its trades and
+        their statistics. Any thread; the work is done on the caller's, when asked: the fills
+        since the last call are matched into trades and the statistics computed (a few ms for
+        a 5-year 1m run). The same snapshot asked about again gives the same object."""
+        snapshot = snapshot or self._snapshot
+        key = (snapshot.generation, len(snapshot.curve), len(snapshot.fills))
+        with self._results_lock:
+            if self._results is not None and self._results[0] == key:
+                return self._results[1]
+            if self._results_book is None or self._results_book[0] != snapshot.generation:
+                self._results_book = (snapshot.generation, ResultsBook(self.bars))
+            results = self._results_book[1].results(snapshot.curve, snapshot.fills)
+            self._results = (key, results)
+            return results
 
     @property
     def signal_log(self) -> SignalLog:
@@ -288,7 +314,7 @@ class PlaybackSession:
         return int(self._opens[0]) if len(self._opens) else 0
 
     def _reset(self) -> None:
-        self._pipeline = Pipeline(self.bars, self._specs, self._rules)
+        self._pipeline = Pipeline(self.bars, self._specs, self.rules)
         self._generation += 1
         self._overruns = 0
         self._behind_ns = 0
@@ -357,6 +383,7 @@ class PlaybackSession:
 
     def _build_snapshot(self, state: PlaybackState) -> SessionSnapshot:
         pipeline = self._pipeline
+        account, equity = pipeline.account, pipeline.equity
         clock = pipeline.clock
         passed = int(np.searchsorted(self._closes, clock, side="right"))
         current = min(passed, len(self._closes) - 1)
@@ -376,13 +403,16 @@ class PlaybackSession:
             bars_total=len(self.bars),
             day_quality_pct=day_quality,
             quality_pct=pipeline.quality.total_pct(passed) if passed else day_quality,
-            position=pipeline.account.position,
-            cash=pipeline.account.cash,
-            equity=pipeline.equity,
+            position=account.position,
+            cash=account.cash,
+            equity=equity,
+            open_pnl=account.open_pnl(pipeline.last_close),
+            return_pct=(equity / self.rules.cash - 1) * 100,
             signals=pipeline.stats.signals,
             approved=pipeline.stats.approved,
-            trades=len(pipeline.account.fills),
             recent_signals=tuple(pipeline.signals[-SNAPSHOT_SIGNALS:]),
+            curve=pipeline.curve(),
+            fills=account.fills.view(),
             bars={tf: series.view(SNAPSHOT_BARS) for tf, series in pipeline.series.items()},
             overruns=self._overruns,
             behind_s=self._behind_ns / NS,

@@ -12,11 +12,11 @@ from engine.market.dates import session_date, sessions_in
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, check_readable, check_timeframe
 from engine.session.bars import read_session_bars
-from engine.session.decisions import RiskRules
 from engine.session.playback import PlaybackSession, WallClock
 from engine.session.speed import check_speed
 from engine.strategy.catalog import Catalog
 from engine.strategy.spec import StrategySpec, StrategySpecError
+from engine.trading_rules import TradingRules
 
 _STORED_SHOWN = 5  # datasets or dates listed in a message
 
@@ -88,7 +88,7 @@ def open_session(
     store: BarStore,
     calendar: TradingCalendar,
     request: BacktestRequest,
-    rules: RiskRules | None = None,
+    rules: TradingRules | None = None,
     clock: WallClock | None = None,
 ) -> PlaybackSession:
     """Read the request's bars and set up its session (not started)."""

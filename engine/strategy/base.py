@@ -13,6 +13,7 @@ do, for speed): the session then calls it instead of `on_bar`. It must give exac
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,10 +43,13 @@ class Parameter:
                 return False
             raise ValueError(f"{self.name} must be true or false, got {text!r}")
         try:
-            return self.kind(text)
+            value = self.kind(text)
         except ValueError:
             what = "a whole number" if self.kind is int else "a number"
             raise ValueError(f"{self.name} must be {what}, got {text!r}") from None
+        if not math.isfinite(value):  # `inf` and `nan` read as floats
+            raise ValueError(f"{self.name} must be a finite number, got {text!r}")
+        return value
 
     def show(self, value: bool | int | float) -> str:
         """`value` as a spec writes it."""

@@ -5,7 +5,6 @@ strategy reads (`timeframe=5m`); without one it reads the session's own bars.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from engine.strategy.base import Strategy
@@ -62,14 +61,9 @@ class StrategySpec:
                 params.append((parameter.name, parameter.default))
                 continue
             try:
-                parsed = parameter.parse(value)
+                params.append((parameter.name, parameter.parse(value)))
             except ValueError as exc:
                 raise StrategySpecError(f"{name}: {exc}") from None
-            if isinstance(parsed, float) and not math.isfinite(parsed):
-                raise StrategySpecError(
-                    f"{name}: {parameter.name} must be a finite number, got {value!r}"
-                )
-            params.append((parameter.name, parsed))
         spec = cls(strategy, tuple(params), timeframe)
         spec.build()  # the strategy checks how the values go together (fast < slow, ...)
         return spec

@@ -1,11 +1,18 @@
 """`o` in the Playback pane: pick stored bars, a range and strategies; enter opens the session.
 
-Every strategy of the catalog (built-in, installed, the user's files) has a row: ticked, its
-spec with the defaults written out; the one being edited says what it does. The catalog and the
-store are read in a thread (user files run; the calendar and the Parquet footers take a
-moment); the fields are checked by `backtest_request`, the function the `backtest` command
-uses, in a thread too, and its one-line reason shows under the fields. The dialog hands back
-a session that is set up but not started: the pane starts it, paused.
+Every strategy of the catalog (built-in, installed, the user's files) has a row: ticked, the
+timeframe it reads (the session's or one derived from it) and a field per parameter, typed by
+its annotation (a checkbox for a bool) and filled with its default. A field is checked as it
+is typed, by the parameter's own parser, and the one-line reason shows under the row; ctrl+n
+adds a copy of the strategy under the cursor (the same strategy with other values or another
+timeframe), ctrl+r removes a copy. The dialog builds the strategies' specs from the fields.
+
+The catalog and the store are read in a thread (user files run; the calendar and the Parquet
+footers take a moment). What only the strategy itself can say (how its values go together)
+and the range are checked in a thread too, by `backtest_request`, the function the `backtest`
+command uses; its one-line reason shows under the fields. The dialog hands back a session that
+is set up but not started: the pane starts it, paused. At 80x24 the dialog scrolls between its
+title and its buttons, which stay in view.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets._select import SelectOverlay
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -33,12 +43,17 @@ if TYPE_CHECKING:
     from engine.market.store import BarStore
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
-    from engine.strategy.catalog import Catalog
+    from engine.strategy.base import Parameter, Strategy
+    from engine.strategy.catalog import Catalog, CatalogEntry
+    from engine.strategy.spec import StrategySpec
 
 DEFAULT_SESSIONS = 20  # the range a dataset opens with: its last 20 sessions
 EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
 STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
+NO_STRATEGY = "No strategy ticked: tick one (space) to open the session."
+# What a field of each kind lets through as it is typed: partial numbers too ("-", "1e").
+TYPED = {int: r"[-+]?[0-9]*", float: r"[-+]?[0-9]*\.?[0-9]*([eE][-+]?[0-9]*)?"}
 
 
 @dataclass(frozen=True)
@@ -76,27 +91,157 @@ class OpenedSession:
         return f"{r.symbol} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
 
 
-@dataclass(frozen=True)
-class StrategyChoice:
-    """A strategy as the dialog lists it: its spec with every default written out."""
-
-    name: str
-    spec: str
-    about: str  # the first paragraph of its description, and where it comes from
-
-
-def strategy_choices(catalog: Catalog) -> list[StrategyChoice]:
-    """One per strategy name of `catalog` (a name defined twice is one row, whose spec then
-    says so)."""
-    from engine.strategy.spec import default_spec
-
-    choices = []
+def listed_strategies(catalog: Catalog) -> list[CatalogEntry]:
+    """The entry of each strategy name of `catalog`; a name defined twice is left out (the
+    catalog's problems say so, and a spec naming it is refused)."""
+    entries = []
     for name in catalog.names:
-        entry = next(e for e in catalog.entries if e.strategy.name == name)
+        same = [entry for entry in catalog.entries if entry.strategy.name == name]
+        if len(same) == 1:
+            entries.append(same[0])
+    return entries
+
+
+class ParameterCheck(Validator):
+    """A field's text as its parameter reads it; the failure is the parser's one line."""
+
+    def __init__(self, parameter: Parameter):
+        super().__init__()
+        self.parameter = parameter
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.parameter.parse(value)
+        except ValueError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class StrategyRow(Vertical):
+    """One strategy of the session: ticked to run, the timeframe it reads and a field per
+    parameter, the first problem of its fields under them."""
+
+    def __init__(self, entry: CatalogEntry, id: str, session_timeframe: str | None = None):
+        """`session_timeframe`: the bars' of the dataset chosen, if one is."""
+        super().__init__(id=id, classes="strategy")
+        self.strategy: type[Strategy] = entry.strategy
         description = entry.strategy.description().split("\n\n")[0]
-        about = " ".join(f"{name} ({entry.origin}): {description}".split())
-        choices.append(StrategyChoice(name, default_spec(entry.strategy), about))
-    return choices
+        self.about = " ".join(f"{entry.strategy.name} ({entry.origin}): {description}".split())
+        self.origin = entry.origin
+        self._session_timeframe = session_timeframe
+        self._problem = ""  # what the strategy said of its values (the check in a thread)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="strategy-head"):
+            yield Checkbox(self.strategy.name, value=True, compact=True, classes="use")
+            yield Static(self.origin, classes="origin", markup=False)
+            yield Label("timeframe", classes="timeframe-label")
+            if session_timeframe := self._session_timeframe:  # else once a dataset is chosen
+                yield self._timeframe_choice(session_timeframe)
+        parameters = self.strategy.parameters()
+        with Grid(classes="parameters") as grid:
+            grid.display = bool(parameters)
+            for parameter in parameters:
+                if parameter.kind is bool:
+                    yield Checkbox(
+                        parameter.name,
+                        value=bool(parameter.default),
+                        compact=True,
+                        name=parameter.name,
+                    )
+                    continue
+                with Horizontal(classes="parameter"):
+                    yield Label(parameter.name)
+                    yield Input(
+                        parameter.show(parameter.default),
+                        restrict=TYPED[parameter.kind],
+                        validators=[ParameterCheck(parameter)],
+                        compact=True,
+                        name=parameter.name,
+                    )
+        yield Static("", classes="strategy-problem", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(".strategy-problem", Static).display = False
+
+    @property
+    def used(self) -> bool:
+        return self.query_one(".use", Checkbox).value
+
+    def field(self, name: str) -> Input | Checkbox:
+        """The field of parameter `name`."""
+        return next(w for w in self.query("Input, .parameters Checkbox") if w.name == name)
+
+    @staticmethod
+    def _timeframes(session: str) -> list[tuple[str, str]]:
+        """What a session on `session` bars publishes: its own first, then those derived."""
+        from engine.market.timeframes import derivable
+
+        return [(tf, tf) for tf in (session, *derivable(session))]
+
+    def _timeframe_choice(self, session: str) -> Select[str]:
+        return Select(
+            self._timeframes(session), allow_blank=False, compact=True, classes="timeframe"
+        )
+
+    def offer_timeframes(self, session: str) -> None:
+        """The timeframes of another dataset's bars; a choice no longer offered goes back
+        to the session's own."""
+        self._session_timeframe = session  # compose offers them, if it has not run yet
+        head, found = self.query(".strategy-head"), self.query(".timeframe")
+        if found:
+            select = found.first(Select)
+            options = self._timeframes(session)
+            kept = select.value if select.value in dict(options) else session
+            select.set_options(options)
+            select.value = kept
+        elif head:
+            head.first(Horizontal).mount(self._timeframe_choice(session))
+
+    @property
+    def timeframe(self) -> str | None:
+        """The timeframe chosen, None for the session's own."""
+        found = self.query(".timeframe")
+        if not found:
+            return None
+        value = found.first(Select).value
+        return None if value == self._session_timeframe else str(value)
+
+    def spec(self) -> StrategySpec:
+        """The spec the fields make, or a StrategySpecError with the first field's problem
+        as the parameter's parser says it (`sma_crossover: fast must be a whole number, got
+        ''`). How the values go together is the strategy's to say: `StrategySpec.build`."""
+        from engine.strategy.spec import StrategySpec, StrategySpecError
+
+        values = []
+        for parameter in self.strategy.parameters():
+            field = self.field(parameter.name)
+            if isinstance(field, Checkbox):
+                values.append((parameter.name, field.value))
+                continue
+            try:
+                values.append((parameter.name, parameter.parse(field.value)))
+            except ValueError as exc:
+                raise StrategySpecError(f"{self.strategy.name}: {exc}") from None
+        return StrategySpec(self.strategy, tuple(values), self.timeframe)
+
+    def field_problem(self) -> str:
+        try:
+            self.spec()
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    def show_problem(self, strategy_says: str | None = None) -> str:
+        """Under the fields, and returned: the first field's problem, else what the strategy
+        said of its values (`strategy_says`, when the check in a thread brings it back)."""
+        if strategy_says is not None:
+            self._problem = strategy_says
+        text = self.field_problem() or self._problem
+        line = self.query_one(".strategy-problem", Static)
+        line.update(text)
+        line.display = bool(text)
+        return text
 
 
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
@@ -133,7 +278,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     OpenSessionScreen {
         align: center middle;
     }
-    OpenSessionScreen > Vertical {
+    OpenSessionScreen #dialog {
         width: 84;
         max-width: 100%;
         height: auto;
@@ -141,26 +286,37 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         border: round $primary;
         background: $surface;
         padding: 0 2;
+        scrollbar-size-vertical: 1;
     }
+    /* The title and the part from the focused strategy's line to the keys stay; the rest
+       scrolls between them when the terminal is short. */
     OpenSessionScreen .dialog-title {
+        dock: top;
         text-style: bold;
         color: $primary;
-        margin: 1 0;
+        margin: 1 0 0 0;
+    }
+    OpenSessionScreen #dialog-bottom {
+        dock: bottom;
+        height: auto;
     }
     OpenSessionScreen Label {
         color: $text-muted;
     }
-    OpenSessionScreen OptionList {
+    OpenSessionScreen #datasets {
         height: auto;
         max-height: 7;
-        margin-bottom: 1;
+        border-title-color: $text-muted;
     }
     OpenSessionScreen #datasets-status {
         color: $text-muted;
-        margin-bottom: 1;
+        margin-top: 1;
     }
     OpenSessionScreen Horizontal {
         height: auto;
+    }
+    OpenSessionScreen .range {
+        margin-top: 1;
     }
     OpenSessionScreen .range Label {
         width: 7;
@@ -169,10 +325,48 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         width: 14;
         margin-right: 3;
     }
+    OpenSessionScreen #strategies-title {
+        margin-top: 1;
+        width: 100%;
+    }
     OpenSessionScreen #strategies {
         height: auto;
-        max-height: 4;  /* more strategies scroll: the buttons stay in view */
-        margin-top: 1;
+    }
+    OpenSessionScreen .strategy {
+        height: auto;
+    }
+    OpenSessionScreen .strategy-head .use {
+        width: 22;
+    }
+    OpenSessionScreen .strategy-head .origin {
+        width: 1fr;
+        color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    OpenSessionScreen .strategy-head .timeframe-label {
+        margin: 0 1 0 2;
+    }
+    OpenSessionScreen .strategy-head Select {
+        width: 7;
+    }
+    OpenSessionScreen .parameters {
+        grid-size: 3;
+        grid-gutter: 0 2;
+        grid-rows: 1;
+        height: auto;
+        padding-left: 4;
+    }
+    OpenSessionScreen .parameter Label {
+        margin-right: 1;
+    }
+    OpenSessionScreen .parameter Input {
+        width: 1fr;
+    }
+    OpenSessionScreen .strategy-problem {
+        color: $error;
+        padding-left: 4;
+        height: auto;
     }
     OpenSessionScreen #strategy-about {
         color: $text-muted;
@@ -183,23 +377,17 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     OpenSessionScreen #strategy-problems {
         color: $warning;
         height: auto;
-    }
-    OpenSessionScreen .strategy Checkbox {
-        width: 20;
-    }
-    OpenSessionScreen .strategy Input {
-        width: 1fr;
+        margin-top: 1;
     }
     OpenSessionScreen #problem {
         color: $error;
         height: auto;
-        margin-top: 1;
     }
     OpenSessionScreen #problem.-ok {
         color: $text-muted;
     }
     OpenSessionScreen .buttons {
-        margin: 1 0;
+        margin-top: 1;
     }
     OpenSessionScreen Button {
         margin-right: 2;
@@ -209,6 +397,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True, id="open-session.open"),
         Binding("escape", "cancel", "Cancel", id="open-session.cancel"),
+        Binding("ctrl+n", "copy_strategy", "Copy strategy", id="open-session.copy"),
+        Binding("ctrl+r", "remove_strategy", "Remove copy", id="open-session.remove"),
     ]
 
     def __init__(
@@ -218,13 +408,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         strategy_files: Sequence[Path] = (),
     ):
         """`store_for`: the app's one store of the data dir (EngineHandle.store);
-        `strategy_files`: config.toml's, loaded with the other strategies."""
+        `strategy_files`: config.toml's and the app's `--strategy-file`s, loaded with the
+        other strategies."""
         super().__init__()
         self._store_for = store_for
         self._speed = speed
         self._strategy_files = tuple(strategy_files)
         self._catalog: Catalog | None = None
-        self._strategies: list[StrategyChoice] = []
+        self._entries: dict[str, CatalogEntry] = {}  # by strategy name
+        self._rows_made = 0  # each row's id is new, a removed one's is never reused
         self._choices: list[DatasetChoice] = []
         self._store: BarStore | None = None
         self._calendar: TradingCalendar | None = None
@@ -232,9 +424,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         self._check_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with VerticalScroll(id="dialog", can_focus=False):
             yield Static("Open a playback session", classes="dialog-title")
-            yield Label("Stored bars")
             yield Static("Reading the store…", id="datasets-status")
             yield OptionList(id="datasets")
             with Horizontal(classes="range"):
@@ -242,25 +433,32 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                 yield Input(placeholder="YYYY-MM-DD", id="start", compact=True)
                 yield Label("End", classes="field-label")
                 yield Input(placeholder="YYYY-MM-DD", id="end", compact=True)
-            # A row per strategy, once the catalog is read; the rows take the focus, not the list.
-            yield VerticalScroll(id="strategies", can_focus=False)
-            yield Static(STRATEGIES_HINT, id="strategy-about")
-            yield Static("", id="strategy-problems")
-            yield Static("", id="problem")
-            with Horizontal(classes="buttons"):
-                yield Button("Open", variant="primary", id="open", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
             yield Label(
-                f"enter opens (paused, speed {speed_label(self._speed)}) · escape cancels · "
-                "tab moves between fields"
+                "Strategies · ctrl+n adds a copy of one · ctrl+r removes a copy",
+                id="strategies-title",
             )
+            # A row per strategy, once the catalog is read.
+            yield Vertical(id="strategies")
+            yield Static("", id="strategy-problems", markup=False)
+            with Vertical(id="dialog-bottom"):
+                yield Static(STRATEGIES_HINT, id="strategy-about", markup=False)
+                yield Static("", id="problem", markup=False)
+                with Horizontal(classes="buttons"):
+                    yield Button("Open", variant="primary", id="open", compact=True)
+                    yield Button("Cancel", id="cancel", compact=True)
+                yield Label(
+                    f"enter opens (paused, {speed_label(self._speed)}) · escape cancels · "
+                    "tab moves between fields"
+                )
 
     def on_mount(self) -> None:
-        self.query_one("#datasets", OptionList).display = False
+        datasets = self.query_one("#datasets", OptionList)
+        datasets.border_title = "Stored bars"
+        datasets.display = False
         self.query_one("#strategy-problems", Static).display = False
         self._read_store()
 
-    # -- the store --------------------------------------------------------------------------
+    # -- the store and the catalog ----------------------------------------------------------
 
     @work(
         thread=True,
@@ -290,28 +488,38 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def _catalog_read(self, catalog: Catalog) -> None:
         if not self.is_attached:
             return
-        self._catalog, self._strategies = catalog, strategy_choices(catalog)
-        self.query_one("#strategies", VerticalScroll).mount_all(
-            Horizontal(
-                Checkbox(choice.name, value=True, id=f"use-{choice.name}", compact=True),
-                Input(choice.spec, id=f"spec-{choice.name}", compact=True),
-                classes="strategy",
-            )
-            for choice in self._strategies
+        self._catalog = catalog
+        self._entries = {entry.strategy.name: entry for entry in listed_strategies(catalog)}
+        self.query_one("#strategies", Vertical).mount_all(
+            self._new_row(entry) for entry in self._entries.values()
         )
         if catalog.problems:
             problems = self.query_one("#strategy-problems", Static)
             problems.update("\n".join(f"Skipped: {problem}" for problem in catalog.problems))
             problems.display = True
 
+    def _new_row(self, entry: CatalogEntry) -> StrategyRow:
+        self._rows_made += 1
+        choice = self.choice if self._choices else None
+        return StrategyRow(
+            entry, f"strategy-{self._rows_made}", choice.timeframe if choice else None
+        )
+
+    @property
+    def rows(self) -> list[StrategyRow]:
+        return list(self.query(StrategyRow))
+
     def on_descendant_focus(self) -> None:
         """Under the strategies: what the one being edited does, else where they come from."""
-        focused = self.focused.id if self.focused is not None else None
-        about = next(
-            (c.about for c in self._strategies if focused in (f"use-{c.name}", f"spec-{c.name}")),
-            STRATEGIES_HINT,
-        )
+        row = self._row_of(self.focused)
+        about = row.about if row is not None else STRATEGIES_HINT
         self.query_one("#strategy-about", Static).update(about)
+
+    @staticmethod
+    def _row_of(widget: Widget | None) -> StrategyRow | None:
+        while widget is not None and not isinstance(widget, StrategyRow):
+            widget = widget.parent if isinstance(widget.parent, Widget) else None
+        return widget
 
     def _store_failed(self, message: str) -> None:
         if self.is_attached:
@@ -341,9 +549,49 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             self._propose_range(self._choices[event.option_index])
 
     def _propose_range(self, choice: DatasetChoice) -> None:
-        with self.prevent(Input.Changed):
+        with self.prevent(Input.Changed, Select.Changed):
             self.query_one("#start", Input).value = choice.start
             self.query_one("#end", Input).value = choice.end
+            for row in self.rows:
+                row.offer_timeframes(choice.timeframe)
+        self._check()
+
+    # -- copies of a strategy ---------------------------------------------------------------
+
+    async def action_copy_strategy(self) -> None:
+        """A row for another run of the strategy under the cursor, with its defaults, right
+        after the last of its rows; the cursor goes to its first field."""
+        row = self._row_of(self.focused)
+        if row is None:
+            self.notify("Move to a strategy (tab) to add a copy of it.", timeout=4)
+            return
+        last = [r for r in self.rows if r.strategy is row.strategy][-1]
+        copy = self._new_row(self._entries[row.strategy.name])
+        await self.query_one("#strategies", Vertical).mount(copy, after=last)
+        self._focus_first_field(copy)
+        self._check()
+
+    @staticmethod
+    def _focus_first_field(row: StrategyRow) -> None:
+        fields = row.query(".parameters Input, .parameters Checkbox")
+        (fields.first() if fields else row.query_one(".use", Checkbox)).focus()
+
+    def action_remove_strategy(self) -> None:
+        """Remove the row under the cursor, if it is a copy: every strategy keeps a row."""
+        row = self._row_of(self.focused)
+        if row is None:
+            self.notify("Move to a copy of a strategy (tab) to remove it.", timeout=4)
+            return
+        same = [r for r in self.rows if r.strategy is row.strategy]
+        if len(same) == 1:
+            self.notify(
+                f"{row.strategy.name} keeps one row: untick it (space) to leave it out.",
+                timeout=4,
+            )
+            return
+        neighbour = same[same.index(row) - 1] if same[0] is not row else same[1]
+        row.remove()
+        self._focus_first_field(neighbour)
         self._check()
 
     # -- checking ---------------------------------------------------------------------------
@@ -355,13 +603,19 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return None
         return self._choices[index]
 
-    def fields(self) -> tuple[str, str, list[str]]:
-        """The range and the specs of the ticked strategies, as typed."""
-        specs = [
-            self.query_one(f"#spec-{choice.name}", Input).value.strip()
-            for choice in self._strategies
-            if self.query_one(f"#use-{choice.name}", Checkbox).value
-        ]
+    def fields(self) -> tuple[str, str, list[StrategySpec]]:
+        """The range as typed and the specs of the ticked rows; a ValueError (its one line)
+        when a field does not read or two rows make the same spec."""
+        specs: list[StrategySpec] = []
+        for row in self.rows:
+            if not row.used:
+                continue
+            spec = row.spec()
+            if spec in specs:
+                raise ValueError(
+                    f"{spec.label} is ticked twice: change a value or the timeframe of one"
+                )
+            specs.append(spec)
         return (
             self.query_one("#start", Input).value.strip(),
             self.query_one("#end", Input).value.strip(),
@@ -370,7 +624,11 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
-    def _changed(self) -> None:
+    @on(Select.Changed)
+    def _changed(self, event: Input.Changed | Checkbox.Changed | Select.Changed) -> None:
+        row = self._row_of(event.control)
+        if row is not None:
+            row.show_problem()  # a field's own problem at once; the strategy's after the check
         self._check()
 
     def _check(self) -> None:
@@ -384,7 +642,16 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         choice = self.choice
         if choice is None or self._opening:
             return
-        self._validate(choice, *self.fields())
+        try:
+            start, end, specs = self.fields()
+        except ValueError as exc:
+            self._show_problem(str(exc))
+            return
+        if not specs:
+            self._show_problem(NO_STRATEGY)
+            return
+        used = [row for row in self.rows if row.used]
+        self._validate(choice, start, end, specs, [row.id or "" for row in used])
 
     @work(
         thread=True,
@@ -393,12 +660,40 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         exit_on_error=False,
         description="check the range",
     )
-    def _validate(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
-        problem = self._problem(choice, start, end, specs)
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_problem, problem)
+    def _validate(
+        self,
+        choice: DatasetChoice,
+        start: str,
+        end: str,
+        specs: list[StrategySpec],
+        row_ids: list[str],
+    ) -> None:
+        from engine.strategy.spec import StrategySpecError
 
-    def _problem(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> str:
+        # Each strategy says how its values go together (user code: here, not in the UI).
+        said = {}
+        for row_id, spec in zip(row_ids, specs, strict=True):
+            try:
+                spec.build()
+                said[row_id] = ""
+            except StrategySpecError as exc:
+                said[row_id] = str(exc)
+        problem = next((text for text in said.values() if text), "")
+        problem = problem or self._problem(choice, start, end, specs)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_checked, said, problem)
+
+    def _show_checked(self, said: dict[str, str], problem: str) -> None:
+        if self._opening or not self.is_attached:
+            return
+        for row in self.rows:
+            if row.id in said:
+                row.show_problem(said[row.id])
+        self._show_problem(problem)
+
+    def _problem(
+        self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]
+    ) -> str:
         try:
             self._request(choice, start, end, specs)
         except ValueError as exc:
@@ -406,7 +701,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         return ""
 
     def _request(
-        self, choice: DatasetChoice, start: str, end: str, specs: list[str]
+        self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]
     ) -> BacktestRequest:
         from engine.session.request import backtest_request
 
@@ -418,7 +713,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             choice.timeframe,
             start,
             end,
-            specs,
+            # The command's checks take spec texts; a label reads back to its spec.
+            [spec.label for spec in specs],
             self._speed,
             catalog=self._catalog,
         )
@@ -432,6 +728,10 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
 
     # -- opening ----------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # enter in an open timeframe list picks a timeframe; it opens the session elsewhere.
+        return not (action == "open" and isinstance(self.focused, SelectOverlay))
+
     def action_open(self) -> None:
         focused = self.focused
         if isinstance(focused, Button) and focused.id == "cancel":
@@ -440,11 +740,19 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         choice = self.choice
         if choice is None or self._opening:
             return
+        try:
+            start, end, specs = self.fields()
+        except ValueError as exc:
+            self._show_problem(str(exc))
+            return
+        if not specs:
+            self._show_problem(NO_STRATEGY)
+            return
         self._opening = True
         problem = self.query_one("#problem", Static)
         problem.set_class(True, "-ok")
         problem.update(f"Reading {choice.symbol} {choice.timeframe} bars…")
-        self._open(choice, *self.fields())
+        self._open(choice, start, end, specs)
 
     @on(Button.Pressed, "#open")
     def _open_pressed(self) -> None:
@@ -464,7 +772,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         exit_on_error=False,
         description="open the session",
     )
-    def _open(self, choice: DatasetChoice, start: str, end: str, specs: list[str]) -> None:
+    def _open(self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]) -> None:
         from engine.session.request import BacktestInputError, open_session
 
         try:

@@ -328,10 +328,10 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             first.append((f"   {snapshot.error}", "bold $error"))
         for failure in snapshot.strategy_failures:  # stopped; the other strategies go on
             first.append((f"   {failure.describe()}", "bold $error"))
-        from engine.session.decisions import RiskRules
+        from engine.trading_rules import TradingRules
 
         # The day's quality turns to a warning once it is low enough to reject signals.
-        low = snapshot.day_quality_pct < RiskRules().min_quality_pct
+        low = snapshot.day_quality_pct < TradingRules().min_quality
         return Content.assemble(
             *first,
             "\n",

@@ -9,6 +9,9 @@ signals as Python objects would make every full garbage collection a visible sta
 however many there are, and a session at full speed costs a tick what a slow one does. Another
 session, or a new log (seek back, restart), starts the table over.
 
+A strategy the session stopped (it raised) is a line of its own under the table: which, at
+which bar, the error; the session's other strategies go on.
+
 Import-light: pandas, numpy and the engine's session modules are never imported here at module
 level; the CSV export imports its writer in its worker thread.
 """
@@ -34,11 +37,12 @@ from ktrdr_tui.formatting import plural
 from ktrdr_tui.messages import SessionOpened
 from ktrdr_tui.screens.signal_filter import SignalFilter
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
-from ktrdr_tui.widgets.signals_table import RowStyles, SignalsTable, exchange_time
+from ktrdr_tui.widgets.signals_table import RowStyles, SignalsTable, bar_time, exchange_time
 from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from engine.session.logs import Signal, SignalLog
+    from engine.session.pipeline import StrategyFailure
     from engine.session.playback import PlaybackSession
     from ktrdr_tui.engine_handle import EngineHandle
 
@@ -66,6 +70,16 @@ def describe(signal: Signal, styles: RowStyles) -> Text:
     line.append(f" · {signal.strategy} · confidence {signal.confidence:.2f}")
     if signal.note:  # the strategy's own words for it
         line.append(f" · {signal.note}")
+    return line
+
+
+def failure_line(failure: StrategyFailure, daily: bool) -> Text:
+    """`2024-03-04 11:09 ET  stopped fragile: ZeroDivisionError: division by zero`: the bar
+    the strategy raised at, in the table's time, and its error."""
+    line = Text(no_wrap=True, overflow="ellipsis", end="")
+    line.append(f"{bar_time(failure.time_ns, daily)} ET  ")
+    line.append(f"stopped {failure.strategy}", "bold")
+    line.append(f": {failure.error} (no more signals from it; the others go on)")
     return line
 
 
@@ -104,6 +118,10 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
     SignalsPane.-empty #signals-selected {
         display: none;
     }
+    SignalsPane #signals-failures {
+        height: auto;
+        color: $error;
+    }
     SignalsPane #signals-status {
         height: 1;
         text-wrap: nowrap;
@@ -132,16 +150,19 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
         self._styles: RowStyles | None = None
         self._status = ""
         self._hint = ""
+        self._failures: tuple[StrategyFailure, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static("Signal log", classes="pane-title")
         yield SignalsTable(id="signals-table")
         yield Static("", id="signals-selected")
         yield Static(EMPTY_TEXT, id="signals-hint")
+        yield Static("", id="signals-failures")
         yield Static("", id="signals-status")
 
     def on_mount(self) -> None:
         self.add_class("-empty")
+        self.query_one("#signals-failures", Static).display = False
         self.set_interval(POLL_S, self.poll)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
         self.poll()
@@ -260,10 +281,22 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
             widget = self.query_one("#signals-hint", Static)
             widget.display = bool(hint)
             widget.update(hint)
+        self._show_failures()
         status = self.status_text()
         if status.plain != self._status:
             self._status = status.plain
             self.query_one("#signals-status", Static).update(status)
+
+    def _show_failures(self) -> None:
+        session = self._session
+        failures = session.snapshot().strategy_failures if session is not None else ()
+        if failures == self._failures:
+            return
+        self._failures = failures
+        daily = session is not None and session.bars.timeframe == "1d"
+        widget = self.query_one("#signals-failures", Static)
+        widget.update(Text("\n", end="").join(failure_line(f, daily) for f in failures))
+        widget.display = bool(failures)
 
     def status_text(self) -> Text:
         """`following · 1,234 signals · 210 approved · 1,024 rejected · filter: rsi BUY …`"""

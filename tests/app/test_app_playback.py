@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from textual.widgets import Checkbox
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
+from engine.market.timeframes import TIMEFRAME_SECONDS
 from engine.session.playback import PlaybackState
 from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
 from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
@@ -25,11 +27,19 @@ FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
 TIMEOUT_S = 20
 
 
-def store_minute_bars(data_dir: Path, first: str = FIRST, last: str = LAST) -> int:
-    """Deterministic synthetic AAPL 1m bars of the sessions first..last, in the store."""
+def store_minute_bars(
+    data_dir: Path,
+    first: str = FIRST,
+    last: str = LAST,
+    symbol: str = "AAPL",
+    timeframe: str = "1m",
+) -> int:
+    """Deterministic synthetic AAPL 1m bars (or `symbol`'s `timeframe` bars) of the sessions
+    first..last, in the store."""
     calendar = calendar_for()
     sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
-    bars = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
+    seconds = TIMEFRAME_SECONDS[timeframe]
+    bars = SyntheticMarket(calendar).bars(symbol, seconds, sessions[0].open, sessions[-1].close)
     frame = pd.DataFrame(
         {
             "timestamp": pd.to_datetime(bars.start, unit="s", utc=True),
@@ -40,7 +50,7 @@ def store_minute_bars(data_dir: Path, first: str = FIRST, last: str = LAST) -> i
             "volume": bars.volume.astype(np.float64),
         }
     )
-    return BarStore(data_dir, calendar).merge("AAPL", "1m", frame).bars_total
+    return BarStore(data_dir, calendar).merge(symbol, timeframe, frame).bars_total
 
 
 def status(app) -> str:
@@ -160,7 +170,7 @@ async def test_the_dialog_lists_datasets_and_proposes_their_last_sessions(
         assert "AAPL" in prompt and "1m" in prompt and "2024-01-02 → 2024-03-08" in prompt
         start, end, specs = dialog.fields()
         assert (start, end) == ("2024-02-09", "2024-03-08")  # 20 sessions (Feb 19 closed)
-        assert specs == [
+        assert [spec.label for spec in specs] == [
             "sma_crossover:fast=5,slow=20",
             "rsi:period=14,oversold=30,overbought=70",
         ]
@@ -172,9 +182,10 @@ async def test_the_dialog_shows_why_it_cannot_open(make_app, tmp_path: Path) -> 
     async with app.run_test() as pilot:
         dialog = await open_dialog(pilot)
         problem = dialog.query_one("#problem")
-        dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=30,slow=20"
+        sma, rsi = dialog.rows
+        sma.field("fast").value = "30"
         await until(pilot, lambda: "fast (30)" in str(problem.render()), "the reason")
-        dialog.query_one("#spec-sma_crossover").value = "sma_crossover:fast=5,slow=20"
+        sma.field("fast").value = "5"
         dialog.query_one("#end").value = "2024-03-15"
         await until(pilot, lambda: "ktrdr-tui load AAPL" in str(problem.render()), "reason")
         await pilot.press("enter")
@@ -182,9 +193,9 @@ async def test_the_dialog_shows_why_it_cannot_open(make_app, tmp_path: Path) -> 
         assert app.session is None and app.screen is dialog
         # Unticking both strategies is a problem too.
         dialog.query_one("#end").value = LAST
-        dialog.query_one("#use-sma_crossover").value = False
-        dialog.query_one("#use-rsi").value = False
-        await until(pilot, lambda: "no strategy" in str(problem.render()), "no strategy")
+        for row in (sma, rsi):
+            row.query_one(".use", Checkbox).value = False
+        await until(pilot, lambda: "No strategy ticked" in str(problem.render()), "no strategy")
 
 
 async def test_keys_drive_the_session(make_app, tmp_path: Path) -> None:

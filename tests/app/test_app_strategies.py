@@ -1,66 +1,124 @@
-"""The open-session dialog lists every strategy the catalog finds: the user's files in the
-strategies folder too, each with its defaults and description, and runs them; a file that
-cannot be loaded is a line in the dialog, never a crash."""
+"""The open-session dialog lists every strategy the catalog finds, the user's too (from the
+strategies folder, an installed package or the app's `--strategy-file`), each with a field per
+parameter, its defaults filled in, checked as typed; several at once, copies of one with their
+own values and timeframe; and runs them. A file that cannot be loaded is a line in the dialog,
+never a crash."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Checkbox, Input
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, OptionList, Select
 
-from engine.session.playback import PlaybackState
+from engine.session.playback import PlaybackSession, PlaybackState
 from engine.strategy.builtins import BUILTINS
 from engine.strategy.catalog import strategies_dir
-from ktrdr_tui.screens.open_session import STRATEGIES_HINT
-from tests.app.test_app_playback import TIMEOUT_S, open_dialog, store_minute_bars
+from ktrdr_tui.cli import app_config, build_parser
+from ktrdr_tui.screens.open_session import NO_STRATEGY, STRATEGIES_HINT, StrategyRow
+from tests.app.test_app_playback import FIRST, LAST, TIMEOUT_S, open_dialog, store_minute_bars
 from tests.support.app_harness import until
 from tests.support.plugins import EXAMPLES, install_package
+
+VOLUME_BREAKOUT = EXAMPLES / "volume_breakout.py"  # high, low and volume; int, float, bool
+BUILTIN_SPECS = ("sma_crossover:fast=5,slow=20", "rsi:period=14,oversold=30,overbought=70")
 
 
 def shows(widget, text: str) -> bool:
     return text in str(widget.render())
 
 
+def values(row: StrategyRow) -> dict[str, str | bool]:
+    return {p.name: row.field(p.name).value for p in row.strategy.parameters()}
+
+
+def under(row: StrategyRow) -> Widget:
+    """The line under the row's fields."""
+    return row.query_one(".strategy-problem")
+
+
+async def tab_to(pilot, widget: Widget) -> None:
+    """Press tab until `widget` has the focus, as a person would."""
+    for _ in range(40):
+        if pilot.app.focused is widget:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"tab never reached {widget}")
+
+
+async def run_alone(pilot, dialog, row: StrategyRow) -> PlaybackSession:
+    """Untick every other row, open (enter), play at full speed to the end: the session."""
+    for other in dialog.rows:
+        other.query_one(".use", Checkbox).value = other is row
+    await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"), "the check")
+    return await open_and_play(pilot)
+
+
+async def open_and_play(pilot) -> PlaybackSession:
+    app = pilot.app
+    await pilot.press("enter")
+    await until(pilot, lambda: app.session is not None, "the session")
+    session = app.session
+    session.set_speed(0)
+    session.play()
+    ended = (PlaybackState.DONE, PlaybackState.FAILED)
+    await until(pilot, lambda: session.snapshot().state in ended, "the end")
+    assert session.wait(TIMEOUT_S)
+    snapshot = session.snapshot()
+    assert (snapshot.state, snapshot.error, snapshot.strategy_failures) == (
+        PlaybackState.DONE,
+        "",
+        (),
+    )
+    return session
+
+
+def signalled(session: PlaybackSession) -> set[str]:
+    """The strategies (labels) that signalled."""
+    return {signal.strategy for signal in session.signal_log}
+
+
 async def test_the_dialog_lists_and_runs_a_strategy_from_the_folder(make_app, tmp_path) -> None:
     store_minute_bars(tmp_path / "store")
     mine = strategies_dir() / "volume_breakout.py"
     mine.parent.mkdir(parents=True)
-    mine.write_text((EXAMPLES / "volume_breakout.py").read_text())
+    mine.write_text(VOLUME_BREAKOUT.read_text())
     app = make_app()
     async with app.run_test() as pilot:
         dialog = await open_dialog(pilot)
-        names = [box.label.plain for box in dialog.query(Checkbox)]
-        assert names == [*(cls.name for cls in BUILTINS), "volume_breakout"]
-        spec = dialog.query_one("#spec-volume_breakout", Input)
-        assert spec.value == "volume_breakout:lookback=20,volume_factor=1,confirm_sells=false"
+        assert [row.strategy.name for row in dialog.rows] == [
+            *(cls.name for cls in BUILTINS),
+            "volume_breakout",
+        ]
+        row = dialog.rows[-1]
+        # A field per parameter, typed by its annotation, the defaults filled in.
+        assert values(row) == {"lookback": "20", "volume_factor": "1", "confirm_sells": False}
+        assert isinstance(row.field("lookback"), Input)
+        assert isinstance(row.field("confirm_sells"), Checkbox)
         about = dialog.query_one("#strategy-about")
         assert shows(about, STRATEGIES_HINT)
-        spec.focus()
+        await tab_to(pilot, row.field("lookback"))
         await until(pilot, lambda: shows(about, f"volume_breakout (file {mine}): Buy a close"))
-        # Checked as typed, by the strategy's own parameter types and rules.
-        problem = dialog.query_one("#problem")
-        spec.value = "volume_breakout:lookback=x"
-        await until(pilot, lambda: shows(problem, "lookback must be a whole number, got 'x'"))
-        spec.value = "volume_breakout:volume_factor=-1"
-        await until(pilot, lambda: shows(problem, "volume_factor must be 0 or more, got -1"))
-        spec.value = "volume_breakout:lookback=10"
-        for cls in BUILTINS:
-            dialog.query_one(f"#use-{cls.name}", Checkbox).value = False
-        await until(pilot, lambda: shows(problem, "Ready"))
-        await pilot.press("enter")
-        await until(pilot, lambda: app.session is not None, "the session")
-        session = app.session
-        assert session.signal_log.strategies == (
-            "volume_breakout:lookback=10,volume_factor=1,confirm_sells=false",
-        )
-        session.set_speed(0)
-        session.play()
-        ended = (PlaybackState.DONE, PlaybackState.FAILED)
-        await until(pilot, lambda: session.snapshot().state in ended, "the end")
-        assert session.wait(TIMEOUT_S)
-        snapshot = session.snapshot()
-        assert (snapshot.state, snapshot.error) == (PlaybackState.DONE, "")
-        assert snapshot.signals > 0
+        # Checked as typed: a whole-number field takes no letter; an empty one says why under
+        # the row, and so does the strategy's own rule, once the check has asked it.
+        await pilot.press("x")
+        assert row.field("lookback").value == "20"
+        await pilot.press("backspace")
+        empty = "volume_breakout: lookback must be a whole number, got ''"
+        await until(pilot, lambda: shows(under(row), empty), "the field's problem")
+        await pilot.press("1", "0")
+        await until(pilot, lambda: not under(row).display, "the problem to go")
+        await pilot.press("tab", "minus", "1")
+        negative = "volume_breakout: volume_factor must be 0 or more, got -1"
+        await until(pilot, lambda: shows(under(row), negative), "the strategy's rule")
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), negative))
+        await pilot.press("backspace", "backspace", "1", "full_stop", "5", "tab", "space")
+        assert values(row) == {"lookback": "10", "volume_factor": "1.5", "confirm_sells": True}
+        await until(pilot, lambda: not under(row).display, "the problem to go")
+        session = await run_alone(pilot, dialog, row)
+        label = "volume_breakout:lookback=10,volume_factor=1.5,confirm_sells=true"
+        assert session.signal_log.strategies == (label,)
+        assert signalled(session) == {label}
 
 
 async def test_a_file_that_cannot_be_loaded_is_said_and_the_others_listed(
@@ -81,27 +139,175 @@ async def test_a_file_that_cannot_be_loaded_is_said_and_the_others_listed(
             f"Skipped: file {folder / 'draft.py'}: cannot load: NameError: name "
             "'undefined_name' is not defined (line 2)",
         )
-        assert dialog.query_one("#spec-breakout", Input).value == "breakout:lookback=20"
+        assert [row.strategy.name for row in dialog.rows][-1] == "breakout"
+        assert values(dialog.rows[-1]) == {"lookback": "20"}
         assert shows(dialog.query_one("#problem"), "Ready")
 
 
-async def test_the_dialog_lists_a_strategy_of_an_installed_package(
+async def test_the_dialog_lists_and_runs_a_strategy_of_an_installed_package(
     make_app, tmp_path: Path, monkeypatch
 ) -> None:
     store_minute_bars(tmp_path / "store")
     install_package(
         tmp_path / "site",
         "acme_dialog",
-        (EXAMPLES / "breakout.py").read_text(),
-        {"breakout": "acme_dialog:Breakout"},
+        VOLUME_BREAKOUT.read_text(),
+        {"volume_breakout": "acme_dialog:VolumeBreakout"},
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     app = make_app()
     async with app.run_test() as pilot:
         dialog = await open_dialog(pilot)
-        spec = dialog.query_one("#spec-breakout", Input)
-        assert spec.value == "breakout:lookback=20"
-        spec.focus()
+        row = dialog.rows[-1]
+        assert values(row) == {"lookback": "20", "volume_factor": "1", "confirm_sells": False}
+        await tab_to(pilot, row.field("lookback"))
         about = dialog.query_one("#strategy-about")
-        await until(pilot, lambda: shows(about, "breakout (entry point breakout (acme_dialog))"))
+        origin = "volume_breakout (entry point volume_breakout (acme_dialog))"
+        await until(pilot, lambda: shows(about, origin))
         assert not dialog.query_one("#strategy-problems").display
+        session = await run_alone(pilot, dialog, row)
+        assert signalled(session) == {
+            "volume_breakout:lookback=20,volume_factor=1,confirm_sells=false"
+        }
+
+
+async def test_the_app_offers_and_runs_a_strategy_file_named_on_its_command_line(
+    make_app, tmp_path: Path, monkeypatch
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    (tmp_path / "mine.py").write_text(VOLUME_BREAKOUT.read_text())
+    monkeypatch.chdir(tmp_path)  # a path relative to where the app starts
+    config = app_config(build_parser().parse_args(["--strategy-file", "mine.py"]))
+    assert config.strategy_files == (tmp_path / "mine.py",)
+    app = make_app(strategy_files=config.strategy_files)
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        row = dialog.rows[-1]
+        await tab_to(pilot, row.field("lookback"))
+        about = dialog.query_one("#strategy-about")
+        await until(pilot, lambda: shows(about, f"volume_breakout (file {tmp_path / 'mine.py'})"))
+        session = await run_alone(pilot, dialog, row)
+        assert signalled(session) == {
+            "volume_breakout:lookback=20,volume_factor=1,confirm_sells=false"
+        }
+
+
+async def test_copies_of_a_strategy_run_side_by_side_with_their_own_values_and_timeframe(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        sma = dialog.rows[0]
+        await tab_to(pilot, sma.field("fast"))
+        await pilot.press("ctrl+n")
+        assert [row.strategy.name for row in dialog.rows] == ["sma_crossover"] * 2 + ["rsi"]
+        copy = dialog.rows[1]
+        assert app.focused is copy.field("fast")
+        assert values(copy) == values(sma) == {"fast": "5", "slow": "20"}
+        # The same spec twice says so: one must differ.
+        twice = "sma_crossover:fast=5,slow=20 is ticked twice: change a value or the timeframe"
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), twice))
+        await pilot.press("1", "0", "tab", "3", "0")
+        # The timeframe from the keyboard: back to the copy's choice, open it, one down, pick.
+        await pilot.press("shift+tab", "shift+tab")
+        assert isinstance(app.focused, Select)
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: copy.timeframe == "5m", "the copy's timeframe")
+        assert sma.timeframe is None  # the session's own
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"), "the check")
+        session = await open_and_play(pilot)
+        copied = "sma_crossover:fast=10,slow=30,timeframe=5m"
+        assert session.signal_log.strategies == (BUILTIN_SPECS[0], copied, BUILTIN_SPECS[1])
+        assert {BUILTIN_SPECS[0], copied} <= signalled(session)
+
+
+async def test_ctrl_r_removes_a_copy_and_every_strategy_keeps_a_row(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        said = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await pilot.press("ctrl+n")  # on the datasets: no strategy to copy
+        assert "Move to a strategy (tab) to add a copy of it." in said()
+        rsi = dialog.rows[1]
+        await tab_to(pilot, rsi.field("oversold"))
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert [row.strategy.name for row in dialog.rows] == ["sma_crossover"] + ["rsi"] * 3
+        last = dialog.rows[-1]
+        assert app.focused is last.field("period")
+        await pilot.press("ctrl+r")
+        assert dialog.rows == [dialog.rows[0], rsi, dialog.rows[2]] and last not in dialog.rows
+        assert app.focused is dialog.rows[2].field("period")  # the copy before it
+        await pilot.press("ctrl+r")
+        assert dialog.rows[1:] == [rsi] and app.focused is rsi.field("period")
+        await pilot.press("ctrl+r")
+        assert dialog.rows[1:] == [rsi]
+        assert "rsi keeps one row: untick it (space) to leave it out." in said()
+
+
+async def test_the_strategy_says_how_its_values_go_together_under_its_row(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        sma, rsi = dialog.rows
+        problem = dialog.query_one("#problem")
+        await tab_to(pilot, sma.field("fast"))
+        await pilot.press("3", "0")
+        reason = "sma_crossover: fast (30) must be less than slow (20)"
+        await until(pilot, lambda: shows(under(sma), reason), "the strategy's reason")
+        assert shows(problem, reason) and not under(rsi).display
+        await pilot.press("enter")  # refused, with the reason
+        await until(pilot, lambda: shows(problem, reason), "the refusal")
+        assert app.session is None
+        await pilot.press("backspace", "backspace", "5")
+        await until(pilot, lambda: not under(sma).display, "the reason to go")
+        await until(pilot, lambda: shows(problem, "Ready"), "the check")
+        for row in (sma, rsi):
+            row.query_one(".use", Checkbox).value = False
+        await until(pilot, lambda: shows(problem, NO_STRATEGY), "no strategy")
+
+
+async def test_the_timeframes_offered_are_those_the_dataset_publishes(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    store_minute_bars(tmp_path / "store", symbol="MSFT", timeframe="5m")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        sma, rsi = dialog.rows
+
+        async def offered(row: StrategyRow) -> list[str]:
+            """The choices the row's list shows when opened from the keyboard."""
+            await tab_to(pilot, row.query_one(Select))
+            await pilot.press("down")
+            await until(pilot, lambda: isinstance(app.focused, OptionList), "the open list")
+            overlay = app.focused
+            choices = [
+                str(overlay.get_option_at_index(i).prompt) for i in range(overlay.option_count)
+            ]
+            await pilot.press("escape")
+            return choices
+
+        assert await offered(sma) == ["1m", "5m", "15m", "30m", "1h"]
+        sma.query_one(Select).value = "30m"
+        rsi.query_one(Select).value = "5m"
+        datasets = dialog.query_one("#datasets", OptionList)
+        datasets.highlighted = 1  # MSFT 5m
+        await until(pilot, lambda: rsi.timeframe is None, "rsi back on the session's bars")
+        assert await offered(rsi) == ["5m", "15m", "30m", "1h"]
+        assert sma.timeframe == "30m"  # still offered: kept
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"), "the check")
+        start, end, specs = dialog.fields()
+        assert (start, end) == (FIRST, LAST)  # MSFT's range
+        assert [spec.label for spec in specs] == [
+            "sma_crossover:fast=5,slow=20,timeframe=30m",
+            BUILTIN_SPECS[1],
+        ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+import pytest
+from textual.widgets import DataTable, Input, Select
 
 from ktrdr_tui.screens.go_to_date import GoToDateScreen
 from ktrdr_tui.screens.job_detail import JobDetailScreen
@@ -14,8 +15,9 @@ from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.screens.signal_filter import SignalFilterScreen
 from tests.app import test_snapshots_jobs
 from tests.app.test_app_playback import open_dialog, open_session, store_minute_bars
+from tests.app.test_app_strategies import tab_to
 from tests.app.test_snapshots_jobs import RUNNING, STATUSES, dialog_open, jobs_shown
-from tests.app.test_snapshots_playback import drawn, gateway_running
+from tests.app.test_snapshots_playback import THEMES, drawn, gateway_running
 from tests.app.test_snapshots_signals import populated
 from tests.support.app_harness import until
 
@@ -59,6 +61,59 @@ def test_open_session_with_an_error(snap_compare, make_app, tmp_path: Path) -> N
         assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
 
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=bad_start)
+
+
+async def strategy_dialog(pilot) -> OpenSessionScreen:
+    """The open-session dialog, read, its fields' cursors still."""
+    await gateway_running(pilot)
+    dialog = await open_dialog(pilot)
+    for field in dialog.query(Input):
+        field.cursor_blink = False
+    return dialog
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_open_session_with_two_runs_of_a_strategy(
+    snap_compare, make_app, tmp_path: Path, theme: str
+) -> None:
+    """sma_crossover twice (the copy on 5m bars with its own values) and rsi."""
+    store_minute_bars(tmp_path / "store")
+
+    async def copied(pilot) -> None:
+        dialog = await strategy_dialog(pilot)
+        await tab_to(pilot, dialog.rows[0].field("fast"))
+        await pilot.press("ctrl+n")
+        copy = dialog.rows[1]
+        for field in copy.query(Input):
+            field.cursor_blink = False
+        await pilot.press("1", "0", "tab", "3", "0")
+        copy.query_one(Select).value = "5m"
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"))
+        await pilot.pause()
+        assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
+
+    assert snap_compare(make_app(theme), terminal_size=SMALL, run_before=copied)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_open_session_with_a_field_error(
+    snap_compare, make_app, tmp_path: Path, theme: str
+) -> None:
+    """rsi's period emptied: the field is marked and the parser's line is under the row."""
+    store_minute_bars(tmp_path / "store")
+
+    async def emptied(pilot) -> None:
+        dialog = await strategy_dialog(pilot)
+        rsi = dialog.rows[1]
+        await tab_to(pilot, rsi.field("period"))
+        await pilot.press("backspace")
+        line = "rsi: period must be a whole number, got ''"
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), line))
+        assert shows(rsi.query_one(".strategy-problem"), line)
+        await pilot.pause()
+        assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
+
+    assert snap_compare(make_app(theme), terminal_size=SMALL, run_before=emptied)
 
 
 def test_go_to_date_with_an_error(snap_compare, make_app, tmp_path: Path) -> None:

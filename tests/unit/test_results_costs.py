@@ -1,6 +1,6 @@
 """Trading costs (DESIGN.md, "Results"): every commission and slippage form on three trades
-worked out by hand, the CLI forms and their one-line errors, and slippage always against the
-trader."""
+worked out by hand, and slippage always against the trader. (The text forms and their errors:
+test_trading_rules.py; the same three trades through a session: test_session_trading.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.results import Costs, equity_curve, round_trips
+from engine.trading_rules import TradingRules
 from tests.support.results import daily_stamps, fills_at_open
 
 CASH = 100_000.0
@@ -27,42 +28,48 @@ def three_trades(costs: Costs):
     return round_trips(fills, stamps, CLOSE, "T"), curve
 
 
+
+def parse(**texts: str) -> Costs:
+    """The costs the options' text forms give (`commission="0.1%"`)."""
+    return TradingRules.from_text(texts).costs
+
+
 # (form, commission per trade, pnl per trade), each computed by hand in the comments.
 CASES = {
     "no costs": (
-        Costs.parse(),
+        parse(),
         [0, 0, 0],
         [100, -50, 400],  # 100 * 1; 50 * -1; 400 * 1
     ),
     "per share 0.005": (
-        Costs.parse(commission="0.005"),
+        parse(commission="0.005"),
         [1.0, 0.5, 4.0],  # 2 fills * 100 * 0.005; 2 * 50 * 0.005; 2 * 400 * 0.005
         [99.0, -50.5, 396.0],
     ),
     "0.1% of notional": (
-        Costs.parse(commission="0.1%"),
+        parse(commission="0.1%"),
         [2.1, 1.95, 3.6],  # 0.001 * (1000 + 1100); (1000 + 950); (2000 + 1600)
         [97.9, -51.95, 396.4],
     ),
     "per share 0.005, at least 1.0": (
-        Costs.parse(commission="0.005", min_commission="1.0"),
+        parse(commission="0.005", min_commission="1.0"),
         [2.0, 2.0, 4.0],  # 0.5 → 1 twice; 0.25 → 1 twice; 2.0 stays twice
         [98.0, -52.0, 396.0],
     ),
     "slippage 0.01": (
-        Costs.parse(slippage="0.01"),
+        parse(slippage="0.01"),
         [0, 0, 0],
         # buy 10.01 sell 10.99; buy 20.01 sell 18.99; sell short 4.99 buy back 4.01
         [98.0, -51.0, 392.0],
     ),
     "slippage 2bp": (
-        Costs.parse(slippage="2bp"),
+        parse(slippage="2bp"),
         [0, 0, 0],
         # buy 10.002 sell 10.9978; buy 20.004 sell 18.9962; sell 4.999 buy 4.0008
         [99.58, -50.39, 399.28],
     ),
     "0.1% at least 1.0, 2bp": (
-        Costs.parse(commission="0.1%", min_commission="1", slippage="2bp"),
+        parse(commission="0.1%", min_commission="1", slippage="2bp"),
         # 1.0002 + 1.09978 → 2.09998; 50 * 20.004 → 1.0002, + 1 (0.94981 → 1) → 2.0002;
         # 400 * 4.999 → 1.9996 + 400 * 4.0008 → 1.60032
         [2.09998, 2.0002, 3.59992],
@@ -83,36 +90,6 @@ def test_three_trades_by_hand(form):
     np.testing.assert_allclose(trades.return_pct, np.array(pnls) / cost_basis * 100, atol=1e-9)
     assert curve.equity[-1] == pytest.approx(CASH + sum(pnls), abs=1e-9)
     assert curve.position[-1] == 0
-
-
-def test_the_cli_forms():
-    assert Costs.parse(commission="0.005") == Costs(per_share=0.005)
-    assert Costs.parse(commission=" 0.1% ") == Costs(pct_of_notional=0.1)
-    assert Costs.parse(commission=0.005, min_commission=1) == Costs(0.005, min_commission=1.0)
-    assert Costs.parse(slippage="0.01") == Costs(slippage=0.01)
-    assert Costs.parse(slippage="2bp") == Costs.parse(slippage="2 BPS") == Costs(slippage_bp=2)
-    assert Costs.parse() == Costs()
-
-
-@pytest.mark.parametrize(
-    ("option", "text", "message"),
-    [
-        ("commission", "abc", "commission must be a rate per share like 0.005 or a percent"),
-        ("commission", "2bp", "commission must be a rate per share like 0.005 or a percent"),
-        ("commission", "-0.005", "commission must be a rate per share like 0.005 or a percent"),
-        ("commission", "nan", "commission must be a rate per share like 0.005 or a percent"),
-        ("commission", "100%", "commission must be below 100%, got 100%"),
-        ("min_commission", "1.0%", "min-commission must be an amount like 1.0, got '1.0%'"),
-        ("slippage", "0.1%", "slippage must be price units like 0.01 or basis points like 2bp"),
-        ("slippage", "inf", "slippage must be price units like 0.01 or basis points like 2bp"),
-        ("slippage", "10000bp", "slippage must be below 10000bp, got 10000bp"),
-    ],
-)
-def test_bad_text_is_a_one_line_error(option, text, message):
-    with pytest.raises(ValueError) as raised:
-        Costs.parse(**{option: text})
-    assert str(raised.value).startswith(message)
-    assert "\n" not in str(raised.value)
 
 
 prices = st.floats(0.01, 10_000)

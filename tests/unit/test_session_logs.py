@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
+from engine.results import Costs
 from engine.session.bars import NS, SessionBars
 from engine.session.decisions import Account
 from engine.session.logs import Fill, FillLog, Signal, SignalLog
 from engine.session.pipeline import Pipeline
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 
 STRATEGIES = (("rsi:period=14,oversold=30,overbought=70", "1m"), ("sma_crossover:fast=3", "15m"))
 REASONS = ("", "", "confidence 0.312 < 0.5", "position limit: 100 held, at most 100")
@@ -150,21 +152,31 @@ def test_a_reader_on_another_thread_only_sees_whole_rows():
     assert len(set(seen)) > 1  # the reader did read while rows were being added
 
 
-def test_batched_fills_sum_as_one_fill_at_a_time():
+def test_fills_logged_one_at_a_time_or_together_read_back_the_same():
     actions = [1, -1, 1, -1, 1]
-    prices = [181.37, 182.011, 179.5, 180.25, 0.1]
-    one_by_one, batched = Account(100_000.0), Account(100_000.0)
-    for k, (action, price) in enumerate(zip(actions, prices, strict=True)):
-        one_by_one.fill([k], [action], 100, [price])
-    batched.fill(list(range(5)), actions, 100, prices)
+    quotes = [181.37, 182.011, 179.5, 180.25, 0.1]
+    costs = Costs(per_share=0.01, min_commission=1.0, slippage_bp=2)
+    rules = TradingRules(costs=costs)
+    one_by_one, batched = Account(rules, ["a", "b"]), Account(rules, ["a", "b"])
+    for k, (action, quote) in enumerate(zip(actions, quotes, strict=True)):
+        for account in (one_by_one, batched):
+            account.fill(k, 1000 + k, 100 * action, quote, k % 2)
+        one_by_one.flush()
+    batched.flush()
     assert batched.cash == one_by_one.cash
     assert batched.position == one_by_one.position == 100
-    fills = [
-        Fill(k, "BUY" if a > 0 else "SELL", 100, p)
-        for k, (a, p) in enumerate(zip(actions, prices, strict=True))
-    ]
-    assert list(batched.fills) == list(one_by_one.fills) == fills
+    expected = []
+    for k, (action, quote) in enumerate(zip(actions, quotes, strict=True)):
+        price = costs.fill_price(quote, 100 * action)
+        commission = costs.commission(100 * action, price)
+        expected.append(
+            Fill(1000 + k, "BUY" if action > 0 else "SELL", 100, price, commission, "ab"[k % 2])
+        )
+    assert list(batched.fills) == list(one_by_one.fills) == expected
     assert isinstance(batched.fills, FillLog)
+    columns = batched.fills.view(2)
+    assert columns.bar.tolist() == [2, 3, 4] and columns.size.tolist() == [100, -100, 100]
+    assert columns.strategies == ("a", "b") and columns.strategy.tolist() == [0, 1, 0]
 
 
 def month_of_bars() -> SessionBars:

@@ -17,10 +17,10 @@ from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
 from engine.session import playback
 from engine.session.bars import NS, SessionBars
-from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline, SessionSetupError
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 from tests.support.fakes import FakeWallClock
 
 SPECS = (
@@ -382,7 +382,7 @@ def test_restart_goes_back_to_the_first_open_with_results_cleared():
         0,
     )
     assert snapshot.clock_ns == bars.sessions[0].open.value
-    assert snapshot.equity == RiskRules().starting_cash
+    assert snapshot.equity == TradingRules().cash
     run_to_end(session)
     assert session_outcome(session) == outcome(reference(bars))
     session.stop()
@@ -436,11 +436,11 @@ def test_snapshot_reports_bars_of_every_timeframe_position_and_equity():
     assert len(snapshot.bars["1m"]) == 120
     last_close = bars.close[-1]
     assert snapshot.equity == pytest.approx(snapshot.cash + snapshot.position * last_close)
-    assert snapshot.trades == len(pipeline.account.fills)
+    assert len(snapshot.fills) == len(pipeline.account.fills)
     assert snapshot.signals == len(pipeline.signals) == snapshot.approved + snapshot.rejected
     assert snapshot.recent_signals[-1] == pipeline.signals[-1]
     assert snapshot.quality_pct == 100.0
-    assert set(snapshot.stage_seconds) == {"bars", "strategies", "decisions", "fills"}
+    assert set(snapshot.stage_seconds) == {"bars", "strategies", "decisions", "fills", "equity"}
     session.stop()
 
 

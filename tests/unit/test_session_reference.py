@@ -27,9 +27,9 @@ from engine.market.calendar import Session, calendar_for
 from engine.market.schema import PRICE_COLUMNS, bars_frame
 from engine.market.store import BarStore
 from engine.session.bars import SessionBars, read_session_bars
-from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 
 NYSE = calendar_for()
 NEW_YORK = "America/New_York"
@@ -129,7 +129,7 @@ def through_store(root: Path, frame: pd.DataFrame, first, last) -> SessionBars:
     return read_session_bars(store, NYSE, SYMBOL, "1m", first, last)
 
 
-def run(bars: SessionBars, specs: list[str], rules: RiskRules | None = None) -> Pipeline:
+def run(bars: SessionBars, specs: list[str], rules: TradingRules | None = None) -> Pipeline:
     pipeline = Pipeline(bars, [StrategySpec.parse(text) for text in specs], rules)
     pipeline.advance_to(pipeline.end)
     return pipeline
@@ -696,7 +696,7 @@ def test_signals_on_a_day_below_95_percent_are_rejected_for_data_quality(
     for i, minutes in removed.items():
         frame = without_minutes(frame, sessions[i], sorted(minutes))
     specs = ["sma_crossover:fast=5,slow=20", "rsi:period=14,oversold=30,overbought=70"]
-    pipeline = run(session_bars(frame, FIRST, LAST), specs, RiskRules(min_confidence=0.0))
+    pipeline = run(session_bars(frame, FIRST, LAST), specs, TradingRules(min_confidence=0.0))
     index = {s.date: i for i, s in enumerate(sessions)}
 
     by_day: dict[int, list] = {}

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
-from engine.session.decisions import RiskRules
 from engine.session.pipeline import Pipeline
 from engine.strategy import Bars, Signals, Strategy
 from engine.strategy.indicators import Rsi, crossed_above, crossed_below, sma
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
 from tests.support.plugins import discovered_strategies
 
 # -- the examples ------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def outcome(pipeline: Pipeline) -> tuple:
     )
 
 
-def run_in_steps(bars: SessionBars, specs, steps, rules: RiskRules | None = None) -> Pipeline:
+def run_in_steps(bars: SessionBars, specs, steps, rules: TradingRules | None = None) -> Pipeline:
     """The session with the clock moved by `steps`: "bar" to the next bar's end, a fraction
     of what is left, or a number of market seconds; then to the end."""
     pipeline = Pipeline(bars, specs, rules)
