@@ -41,14 +41,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import verdict
-from engine.ib.synthetic import SyntheticMarket
+from bench.common import Played, minute_bars, peer_frame, play, verdict
 from engine.market.calendar import calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
-from engine.session.bars import NS, SessionBars, read_session_bars
-from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
-from engine.strategy.spec import StrategySpec
+from engine.session.bars import SessionBars, read_session_bars
 from engine.trading_rules import TradingRules
 
 FAST, SLOW = 10, 30
@@ -74,17 +71,6 @@ FILL_NOTE = (
 # -- the bars ---------------------------------------------------------------------------------
 
 
-def generate(years: int) -> SessionBars:
-    last = pd.Timestamp("2023-12-29")
-    first = pd.Timestamp(f"{last.year - years + 1}-01-01")
-    sessions = CALENDAR.sessions_for_dates(first, last)
-    generated = SyntheticMarket(CALENDAR).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
-    prices = np.vstack(
-        [generated.open, generated.high, generated.low, generated.close, generated.volume]
-    )
-    return SessionBars.from_arrays("AAPL", "1m", sessions, generated.start * NS, prices)
-
-
 def first_session_only(bars: SessionBars) -> SessionBars:
     first = bars.sessions[0]
     assert first.minutes == 390, "the first session must be a regular one"
@@ -94,34 +80,6 @@ def first_session_only(bars: SessionBars) -> SessionBars:
 
 
 # -- 1. the engine at speed 0 -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Played:
-    setup_s: float  # building the session (the pipeline lays out every timeframe)
-    run_s: float  # start(playing=True) to wait() returning
-    snapshot: SessionSnapshot
-
-    @property
-    def total_s(self) -> float:
-        return self.setup_s + self.run_s
-
-
-def play(
-    bars: SessionBars, specs: list[str], speed: float = 0.0, rules: TradingRules | None = None
-) -> Played:
-    strategies = [StrategySpec.parse(s) for s in specs]
-    started = time.perf_counter()
-    session = PlaybackSession(bars, strategies, rules, speed=speed)
-    built = time.perf_counter()
-    session.start(playing=True)
-    session.wait()
-    done = time.perf_counter()
-    snapshot = session.snapshot()
-    session.stop()
-    assert snapshot.state == PlaybackState.DONE, (snapshot.state, snapshot.error)
-    assert snapshot.bars_processed == len(bars)
-    return Played(built - started, done - built, snapshot)
 
 
 @dataclass(frozen=True)
@@ -169,19 +127,6 @@ class PeerRate:
     rate: float  # bars per second of the run, median
     orders: int  # buys and closes placed
     runs: int
-
-
-def frame_of(bars: SessionBars) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "Open": bars.open,
-            "High": bars.high,
-            "Low": bars.low,
-            "Close": bars.close,
-            "Volume": bars.volume,
-        },
-        index=pd.DatetimeIndex(bars.timestamps).tz_localize("UTC").tz_localize(None),
-    )
 
 
 def backtrader_run(frame: pd.DataFrame) -> int:
@@ -244,7 +189,7 @@ PEERS = [
 
 def peer_rate(bars: SessionBars, run, runs: int) -> PeerRate:
     """The peer's own run on a ready DataFrame (building it is not timed): setup and run."""
-    frame = frame_of(bars)
+    frame = peer_frame(bars)
     times, orders = [], 0
     for _ in range(runs):
         started = time.perf_counter()
@@ -284,7 +229,7 @@ def engine_only(years: int) -> None:
     generating the bars (the simulated gateway's work, not the session's) is kept apart when
     the kernel lets the peak be reset; otherwise the run's peak includes it."""
     figures = {"imports_mb": rss_mb()}
-    bars = generate(years)
+    bars = minute_bars(years)
     figures["generation_peak_mb"] = rss_mb()
     figures["bars_mb"] = rss_mb("VmRSS")
     figures["reset"] = reset_peak_rss()
@@ -317,7 +262,7 @@ def main() -> None:
         return
 
     started = time.perf_counter()
-    bars = generate(args.years)
+    bars = minute_bars(args.years)
     print(
         f"bars: {len(bars):,} 1m AAPL bars, {len(bars.sessions)} sessions "
         f"{bars.sessions[0].date:%Y-%m-%d} .. {bars.sessions[-1].date:%Y-%m-%d} "

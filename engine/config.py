@@ -15,6 +15,8 @@ from pathlib import Path
 import platformdirs
 
 from engine.clock import Clock, FixedClock, system_clock
+from engine.trading_rules import OPTIONS as TRADING_OPTIONS
+from engine.trading_rules import RuleError, TradingRules
 
 APP_NAME = "ktrdr-tui"
 # The `source` setting: the names of `engine.loading.bar_source.SOURCES`, and "auto" (which
@@ -61,6 +63,9 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=dict)
     # Strategy files to load besides the strategies folder; relative to config.toml's folder.
     strategy_files: tuple[Path, ...] = ()
+    # The trading rules of a backtest: config.toml's keys named as `backtest`'s flags
+    # (`max_position = 500`), parsed by engine.trading_rules (file and flags only).
+    trading: TradingRules = field(default_factory=TradingRules)
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -153,18 +158,33 @@ def load_config(
     named = path is None and bool(environ.get("KTRDR_CONFIG"))
     path = path or config_path(environ)
     changes: dict[str, object] = {}
+    trading = TradingRules()
     for key, value in _read_file(path, named).items():
-        if key not in _KEYS:
-            known = ", ".join(_KEYS)
+        if key in TRADING_OPTIONS:
+            trading = _trading(key, value, trading, f"{path}: ")
+        elif key not in _KEYS:
+            known = ", ".join((*_KEYS, *TRADING_OPTIONS))
             raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
-        changes[key] = _parse(key, value, f"{path}: {key}")
+        else:
+            changes[key] = _parse(key, value, f"{path}: {key}")
     for key, (_, _, variable) in _KEYS.items():
         if variable and environ.get(variable):
             changes[key] = _parse(key, environ[variable], variable)
     for key, value in (flags or {}).items():
-        if value is not None:
+        if value is not None and key in TRADING_OPTIONS:
+            trading = _trading(key, value, trading, "--")
+        elif value is not None:
             changes[key] = _parse(key, value, f"--{key.replace('_', '-')}")
-    return replace(Config(), **{_KEYS[key][0]: value for key, value in changes.items()})
+    fields = {_KEYS[key][0]: value for key, value in changes.items()}
+    return replace(Config(), trading=trading, **fields)
+
+
+def _trading(key: str, value: object, rules: TradingRules, origin: str) -> TradingRules:
+    """`rules` with one option set; `origin` is `PATH: ` for the file, `--` for a flag."""
+    try:
+        return TradingRules.from_text({key: value}, rules)
+    except RuleError as exc:
+        raise ConfigError(exc.flag if origin == "--" else f"{origin}{exc}") from None
 
 
 def _parse(key: str, value: object, origin: str) -> object:

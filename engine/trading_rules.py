@@ -271,6 +271,8 @@ def _whole(option: str, value: object) -> int:
 def _size(value: object) -> OrderSize:
     number, percent = _number("size", value, ("%",))
     if percent:
+        if not number:  # 0 percent would read as no percent at all
+            raise RuleError("size", repr(value))
         return OrderSize(percent=number)
     if not number.is_integer():
         raise RuleError("size", repr(value))

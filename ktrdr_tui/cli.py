@@ -20,6 +20,7 @@ from engine.loading.modes import LoadMode
 from engine.market.dates import date_text
 from engine.market.timeframes import TIMEFRAMES
 from engine.session.speed import MIN_SPEED
+from engine.trading_rules import OPTIONS as TRADING_OPTIONS
 from ktrdr_tui import __version__
 from ktrdr_tui.commands import (
     EXIT_CANCELLED,
@@ -97,19 +98,6 @@ def _statistic_names() -> tuple[str, ...]:
     return tuple(name for name, _, _ in STATISTICS)
 
 
-# The sweep's trading-rule options, each a value or a list of them (checked by the engine).
-_SWEEP_RULES = {
-    "cash": "starting cash (100000)",
-    "size": "shares per order (100) or a percent of equity (10%%)",
-    "max-position": "shares held at most (100)",
-    "min-confidence": "the least confidence a signal needs (0.5)",
-    "min-quality": "the least data quality of the day so far, in %% (95)",
-    "commission": "per share (0.005) or a percent of the notional (0.1%%); default none",
-    "min-commission": "the least a fill costs (1.0); default none",
-    "slippage": "price units (0.01) or basis points (2bp), against the trader; default none",
-}
-
-
 def _source_options() -> argparse.ArgumentParser:
     """Where data comes from and goes to: shared by the app and every data command."""
     # SUPPRESS: a subcommand's unset flag must not overwrite the same flag given before it.
@@ -152,6 +140,49 @@ def _debug_option() -> argparse.ArgumentParser:
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object on stdout at the end"
+    )
+
+
+def _trading_options(parser: argparse.ArgumentParser) -> None:
+    """The trading rules (engine.trading_rules parses them, as it parses config.toml's keys of
+    the same names: a flag wins over the file)."""
+    group = parser.add_argument_group(
+        "trading rules", "defaults: config.toml's keys of the same names, else those shown"
+    )
+    group.add_argument("--cash", metavar="AMOUNT", help="starting cash (100000)")
+    group.add_argument(
+        "--size",
+        metavar="N|P%",
+        help="shares per order (100), or a percent of the equity when the order is decided (10%%)",
+    )
+    group.add_argument(
+        "--max-position", metavar="N", help="shares held at most, long or short (100)"
+    )
+    group.add_argument(
+        "--min-confidence", metavar="X", help="refuse signals less confident than X (0.5)"
+    )
+    group.add_argument(
+        "--min-quality",
+        metavar="PCT",
+        help="refuse signals on a day with less of its bars so far, in %% (95)",
+    )
+    group.add_argument(
+        "--commission",
+        metavar="RATE|P%",
+        help="per fill: a rate per share (0.005) or a percent of the notional (0.1%%); 0",
+    )
+    group.add_argument(
+        "--min-commission", metavar="AMOUNT", help="the least a fill's commission is (0)"
+    )
+    group.add_argument(
+        "--slippage",
+        metavar="X|Nbp",
+        help="against the trader, at each fill: price units (0.01) or basis points (2bp); 0",
+    )
+    group.add_argument(
+        "--short",
+        action=argparse.BooleanOptionalAction,
+        help="a SELL when flat opens a short position, a BUY closes it (default: long only)",
     )
 
 
@@ -241,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         "without a result run.",
     )
     resume.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `jobs` lists it")
-    elsewhere = resume.add_argument_group("a sweep elsewhere (default: where it ran)")
+    elsewhere = resume.add_argument_group("a sweep's rest elsewhere (default: as it ran)")
     elsewhere.add_argument("--executor", choices=("local", "dask"))
     elsewhere.add_argument("--workers", type=_positive_int, metavar="N")
     elsewhere.add_argument("--address", metavar="tcp://HOST:PORT")
@@ -320,6 +351,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run even when sessions of the range have no stored bars (they are listed); "
         "without it, a missing session is an error naming the load that fetches it",
     )
+    _trading_options(backtest)
+    results = backtest.add_argument_group("results")
+    results.add_argument(
+        "--trades-out", metavar="FILE.csv", help="write every round trip here (times in UTC)"
+    )
+    results.add_argument(
+        "--equity-out",
+        metavar="FILE.csv",
+        help="write the equity, cash and drawdown at every bar's close here (times in UTC)",
+    )
+    results.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="print the statistics as a table after the summary line (default; not with --json)",
+    )
     _json_option(backtest)
 
     sweep = command(
@@ -329,12 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
         "or on a Dask cluster, and rank them by a statistic. GRID: a strategy spec whose "
         "values may be ranges a..b/step (inclusive) or lists a|b|c: "
         "sma_crossover:fast=5..20/5,slow=30|50|70. Combinations a strategy refuses (fast >= "
-        "slow) are skipped and counted. A sweep is a job: Ctrl-C leaves it resumable "
-        "(ktrdr-tui resume JOB_ID).",
+        "slow) are skipped and counted. The trading rules take lists too (--commission "
+        "0.005|0.01). A sweep is a job: Ctrl-C leaves it resumable (ktrdr-tui resume JOB_ID).",
     )
     sweep.add_argument(
-        "symbols", nargs="+", metavar="SYMBOL", help="symbols with bars in the store: each runs "
-        "every combination"
+        "symbols",
+        nargs="+",
+        metavar="SYMBOL",
+        help="symbols with bars in the store: each runs every combination",
     )
     timeframe(sweep, "stored bars to play")
     sweep.add_argument(
@@ -395,14 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run even when sessions of the range have no stored bars (they are listed)",
     )
-    rules = sweep.add_argument_group(
-        "trading rules (as backtest takes them; a list a|b|c runs each value)"
-    )
-    for option, help_text in _SWEEP_RULES.items():
-        rules.add_argument(f"--{option}", dest=option.replace("-", "_"), help=help_text)
-    rules.add_argument(
-        "--short", action="store_true", help="a SELL when flat opens a short (default: long only)"
-    )
+    _trading_options(sweep)  # each value may be a list a|b|c: every one of them runs
     _json_option(sweep)
 
     strategies = command(
@@ -505,8 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> Config:
+def _config(args: argparse.Namespace, trading: bool = False) -> Config:
+    """The settings, with the trading rules' flags when `trading` (backtest's: a sweep's
+    options of the same names hold lists of values, which the sweep reads itself)."""
     gateway = getattr(args, "gateway", None)
+    rules = {option: getattr(args, option, None) for option in TRADING_OPTIONS} if trading else {}
     return load_config(
         {
             "source": getattr(args, "source", None),
@@ -514,6 +559,7 @@ def _config(args: argparse.Namespace) -> Config:
             "client_id": getattr(args, "client_id", None),
             "data_dir": getattr(args, "data_dir", None),
             "theme": getattr(args, "theme", None),
+            **rules,
         }
     )
 
@@ -556,10 +602,14 @@ def app_config(args: argparse.Namespace) -> Config:
 def run_backtest(args: argparse.Namespace) -> int:
     from ktrdr_tui.commands.backtest import backtest
 
-    return backtest(args, _config(args))
+    return backtest(args, _config(args, trading=True))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    if args.executor == "local":  # the workers' server imports the engine as we do
+        from engine.sweep.processes import prestart_local
+
+        prestart_local()
     from ktrdr_tui.commands.sweep import sweep
 
     return sweep(args, _config(args))

@@ -15,7 +15,6 @@ fails the sweep with it (the finished results stay; `resume` runs the rest).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import queue
 import signal
@@ -31,6 +30,7 @@ from engine.core.cancellation import CancelToken
 from engine.core.errors import first_line
 from engine.session.bars import SessionBars
 from engine.strategy.catalog import Catalog, load_catalog
+from engine.sweep.processes import local_context
 from engine.sweep.run import run_task
 from engine.sweep.shared import MappedBars, SharedBars, pack, unpack
 from engine.trading_rules import TradingRules
@@ -151,9 +151,8 @@ def _run_local_batch(batch: str) -> str:
 
 
 class LocalExecutor:
-    """Worker processes on this machine, `workers` of them (default: one per core). They
-    start by forking a server that has imported the engine once (spawning, where forking is
-    not available), and map the bars from shared memory."""
+    """Worker processes on this machine, `workers` of them (default: one per core), made as
+    `processes.local_context` says; each maps the bars from shared memory."""
 
     name = "local"
 
@@ -164,14 +163,10 @@ class LocalExecutor:
 
     def open(self, bars: Sequence[SessionBars], setup: str) -> None:
         self._shared = [SharedBars(one) for one in bars]
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if context.get_start_method() == "forkserver":
-            context.set_forkserver_preload(["engine.sweep.executors"])
         layouts = json.dumps([shared.layout for shared in self._shared])
         self._pool = ProcessPoolExecutor(
             self.workers,
-            mp_context=context,
+            mp_context=local_context(),
             initializer=_start_local_worker,
             initargs=(layouts, setup),
         )
@@ -251,7 +246,7 @@ class DaskExecutor:
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=self._processes,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # any free port: 8787 may be another cluster's
                 )
                 self._client = distributed.Client(self._cluster)
         except OSError as exc:  # no scheduler there, or it does not answer in time

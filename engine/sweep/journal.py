@@ -29,6 +29,7 @@ from engine.market.store import QUARANTINE_DIR
 from engine.market.symbols import check_symbol
 from engine.market.timeframes import check_timeframe
 from engine.results import Statistics
+from engine.trading_rules import TradingRules
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class SweepRequest:
     end: str
     strategies: tuple[str, ...]  # the GRID texts, as given
     rules: tuple[tuple[str, str], ...]  # trading-rule options (config keys) and their texts
+    # The rules those texts change (config.toml's when the sweep began), as text.
+    base_rules: tuple[tuple[str, str], ...] = ()
     strategy_files: tuple[str, ...] = ()  # `--strategy-file` paths, absolute
     allow_gaps: bool = False
     metric: str = "sharpe"
@@ -60,6 +63,11 @@ class SweepRequest:
     executor: str = "local"
     workers: int | None = None  # None: the executor's default
     address: str | None = None  # the Dask scheduler
+
+
+def base_rules(request: SweepRequest) -> TradingRules:
+    """The rules a sweep's rule texts change: as they were when it began."""
+    return TradingRules.from_text(dict(request.base_rules))
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,7 @@ _REQUEST_CHECKS: dict[str, Callable[[object], object]] = {
     "end": _text,
     "strategies": _texts(at_least=1),
     "rules": _pairs,
+    "base_rules": _pairs,
     "strategy_files": _texts(),
     "allow_gaps": _bool,
     "metric": _choice(METRICS),

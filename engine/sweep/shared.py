@@ -110,5 +110,8 @@ class MappedBars:
     def __init__(self, layout: Layout):
         # Python 3.11 registers a block a process maps with the resource tracker; a worker of
         # the pool shares its parent's tracker, so the block stays until the parent unlinks it.
-        self._block = shared_memory.SharedMemory(name=layout["shm"])
-        self.bars = unpack(layout, self._block.buf)
+        block = shared_memory.SharedMemory(name=layout["shm"])
+        # `bars` first: attributes go in the order they were set, and the block can only be
+        # unmapped once no view of it is left.
+        self.bars = unpack(layout, block.buf)
+        self._block = block

@@ -1,8 +1,11 @@
 """`backtest`: play stored bars through strategies, headless.
 
 Progress goes to stderr (one Rich bar, refreshed ten times a second from the session's
-snapshots); `--json` prints one object on stdout at the end; `--signals-out` writes every signal
-as CSV, atomically, once the run has finished (a failed or cancelled run leaves no file).
+snapshots). At the end, stdout gets a summary line and the statistics as a table (`--report`,
+the default), or with `--json` one object: the run's counts and every statistic of DESIGN.md.
+`--signals-out`, `--trades-out` and `--equity-out` write CSVs, each atomically, once the run has
+finished (a failed or cancelled run leaves no file). The trading rules come from config.toml and
+the flags (engine.config parses both).
 Exit 2 for malformed input (dates, strategy specs, speed, a `--strategy-file` that cannot be
 loaded), 1 when the store lacks the bars (any session of the range without a bar, unless
 `--allow-gaps`) or the run fails, 130 on Ctrl-C. Strategies come from the catalog
@@ -12,17 +15,21 @@ loaded), 1 when the store lacks the bars (any session of the range without a bar
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
 
 from engine.config import Config
 from engine.core.atomic import write_atomic
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
+from engine.results import Statistics, write_equity_csv, write_trades_csv
 from engine.session.logs import signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.session.request import (
@@ -34,7 +41,7 @@ from engine.session.request import (
 )
 from engine.strategy.catalog import CatalogError, load_catalog
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
-from ktrdr_tui.formatting import plural
+from ktrdr_tui.formatting import STATISTICS, plural, statistic
 
 _REFRESH_S = 0.1
 
@@ -62,7 +69,7 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             allow_gaps=args.allow_gaps,
             catalog=catalog,
         )
-        session = open_session(store, calendar, request)
+        session = open_session(store, calendar, request, config.trading)
     except SessionsMissing as exc:
         raise CommandFailed(f"{exc} (or run anyway with --allow-gaps)") from None
     except BacktestInputError as exc:
@@ -87,15 +94,34 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
     if snapshot.state is not PlaybackState.DONE:
         raise CommandFailed(f"backtest failed: {snapshot.error or snapshot.state}")
     signals = session.signal_log
-    if args.signals_out:
-        path = Path(args.signals_out).expanduser()
-        try:
-            write_atomic(path, signals_csv(signals).encode())
-        except OSError as exc:
-            raise CommandFailed(f"cannot write {path}: {exc.strerror or exc}") from None
-        console.print(
-            f"{plural(len(signals), 'signal')} written to {path} (times in UTC)", markup=False
-        )
+    results = session.results(snapshot)
+    fills = len(snapshot.fills)
+    outputs: list[tuple[str | None, Callable[[Path], None], str]] = [
+        (
+            args.signals_out,
+            lambda path: write_atomic(path, signals_csv(signals).encode()),
+            plural(len(signals), "signal"),
+        ),
+        (
+            args.trades_out,
+            lambda path: write_trades_csv(path, results.trades),
+            plural(len(results.trades), "trade"),
+        ),
+        (
+            args.equity_out,
+            lambda path: write_equity_csv(path, results.curve),
+            f"the equity at {plural(len(results.curve), 'bar')}",
+        ),
+    ]
+    for out, write, what in outputs:
+        if out:
+            path = Path(out).expanduser()
+            try:
+                write(path)
+            except OSError as exc:
+                raise CommandFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+            console.print(f"{what} written to {path} (times in UTC)", markup=False)
+    stats = results.statistics
     summary = {
         "symbol": request.symbol,
         "timeframe": request.timeframe,
@@ -103,17 +129,19 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
         "end": f"{request.last:%Y-%m-%d}",
         "strategies": [spec.label for spec in request.strategies],
         "speed": request.speed,
+        "rules": session.rules.texts(),
         "bars_processed": snapshot.bars_processed,
         "signals": snapshot.signals,
         "approved": snapshot.approved,
         "rejected": snapshot.rejected,
-        "trades": snapshot.trades,
-        "final_equity": round(snapshot.equity, 2),
+        "fills": fills,
         "quality_pct": round(snapshot.quality_pct, 3),
         "elapsed_s": round(elapsed, 3),
         "bars_per_s": round(snapshot.bars_processed / elapsed) if elapsed > 0 else None,
         "missing_sessions": [f"{day:%Y-%m-%d}" for day in request.missing],
         "strategy_failures": [failure.describe() for failure in snapshot.strategy_failures],
+        # Every statistic (`trades`: round trips), null where undefined.
+        **(stats.to_json() if stats else {"trades": 0, "final_equity": snapshot.equity}),
     }
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -122,14 +150,32 @@ def backtest(args: argparse.Namespace, config: Config) -> int:
             f"{request.symbol} {request.timeframe} {summary['start']}..{summary['end']}: "
             f"{plural(snapshot.bars_processed, 'bar')}, {plural(snapshot.signals, 'signal')} "
             f"({snapshot.approved:,} approved, {snapshot.rejected:,} rejected), "
-            f"{plural(snapshot.trades, 'trade')}, equity {snapshot.equity:,.2f}, "
+            f"{plural(fills, 'fill')}, {plural(len(results.trades), 'trade')}, "
+            f"equity {snapshot.equity:,.2f} ({snapshot.return_pct:+.2f}%), "
             f"quality {snapshot.quality_pct:.2f}%" + (f"; {gaps}" if gaps else "")
         )
+        if args.report and stats is not None:
+            Console(highlight=False).print(report_table(stats))
     # A strategy that raised was stopped and the others went on: their outputs are written,
     # and the run still fails.
     for failure in snapshot.strategy_failures:
         console.print(f"ktrdr-tui: {failure.describe()}", markup=False)
     return EXIT_FAILED if snapshot.strategy_failures else EXIT_OK
+
+
+def report_table(stats: Statistics) -> Table:
+    """The statistics in DESIGN.md's order, down the left half, then down the right."""
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    for column in range(2):
+        if column:
+            table.add_column(min_width=1)  # a wider gap between the two halves
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+    cells = [(label, statistic(getattr(stats, name), kind)) for name, label, kind in STATISTICS]
+    half = (len(cells) + 1) // 2
+    for left, right in itertools.zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
+        table.add_row(*left, "", *right)
+    return table
 
 
 def _follow(session: PlaybackSession, console: Console) -> SessionSnapshot:

@@ -29,6 +29,7 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore, StoreError
 from engine.session.request import load_command
 from engine.source import choose_source
+from engine.sweep.journal import SweepStore
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
 from ktrdr_tui.formatting import duration, file_size, plural
 
@@ -270,15 +271,26 @@ def _stdout() -> Console:
 
 
 def jobs(args: argparse.Namespace, config: Config) -> int:
+    from ktrdr_tui.commands.sweep import sweep_statuses, sweeps_table
+
     store = JournalStore(config.data_dir / "jobs")
     store.recover_interrupted()
     statuses = [journal_status(journal) for journal in store.all()]
-    _report_quarantined(store)
+    sweeps, sweep_store = sweep_statuses(config)
+    _report_quarantined(store, sweep_store)
     if args.json:
-        print(json.dumps({"jobs": [s.to_json() for s in statuses]}, indent=1))
+        print(
+            json.dumps(
+                {"jobs": [s.to_json() for s in statuses], "sweeps": [s.to_json() for s in sweeps]},
+                indent=1,
+            )
+        )
         return EXIT_OK
+    if sweeps:
+        _stdout().print(sweeps_table(sweeps))
     if not statuses:
-        _stderr().print(f"no load jobs in {store.directory}")
+        if not sweeps:
+            _stderr().print(f"no jobs in {store.directory}")
         return EXIT_OK
     table = Table("job", "symbol", "tf", "mode", "range", "state", "segments", "bars", "requests")
     for s in statuses:
@@ -390,7 +402,7 @@ def _first(changed: pd.DatetimeIndex) -> str:
     return f"the first at {changed[0]:%Y-%m-%d %H:%M} UTC"
 
 
-def _report_quarantined(*holders: BarStore | JournalStore) -> None:
+def _report_quarantined(*holders: BarStore | JournalStore | SweepStore) -> None:
     """One warning per file the store or the journals moved aside, with both paths."""
     for holder in holders:
         for item in holder.quarantined:

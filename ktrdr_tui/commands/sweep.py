@@ -29,14 +29,9 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.request import session_list
 from engine.strategy.catalog import CatalogError, load_catalog
-from engine.sweep.executors import (
-    DASK_MISSING,
-    ExecutorUnavailable,
-    make_executor,
-    worker_setup,
-)
+from engine.sweep.executors import DASK_MISSING, make_executor, worker_setup
 from engine.sweep.job import (
-    SweepFailed,
+    STARTING,
     SweepInputError,
     SweepJob,
     SweepPlan,
@@ -46,10 +41,18 @@ from engine.sweep.job import (
     new_journal,
     plan_sweep,
 )
-from engine.sweep.journal import SweepJournal, SweepJournalError, SweepRequest, SweepStore
+from engine.sweep.journal import (
+    SweepJournal,
+    SweepJournalError,
+    SweepRequest,
+    SweepStore,
+    base_rules,
+)
+from engine.sweep.processes import prestart_local
 from engine.sweep.report import csv_text, ranked, result_rows, strategy_labels
 from engine.trading_rules import OPTIONS
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
+from ktrdr_tui.commands.loading import _report_quarantined as report_quarantined
 from ktrdr_tui.formatting import STATISTICS, duration, plural, statistic
 
 _REFRESH_S = 0.1
@@ -65,15 +68,15 @@ def _stderr() -> Console:
 
 def sweep(args: argparse.Namespace, config: Config) -> int:
     named = [Path(path).expanduser().resolve() for path in args.strategy_file]
-    rules = [(option, getattr(args, option)) for option in OPTIONS if option != "short"]
+    rules = [(option, getattr(args, option)) for option in OPTIONS]
     request = SweepRequest(
         symbols=tuple(args.symbols),
         timeframe=args.timeframe,
         start=args.start,
         end=args.end,
         strategies=tuple(args.strategy),
-        rules=tuple((option, text) for option, text in rules if text is not None)
-        + ((("short", "true"),) if args.short else ()),
+        rules=tuple((option, _text(value)) for option, value in rules if value is not None),
+        base_rules=tuple(config.trading.texts().items()),
         strategy_files=tuple(map(str, named)),
         allow_gaps=args.allow_gaps,
         metric=args.metric,
@@ -92,6 +95,11 @@ def sweep(args: argparse.Namespace, config: Config) -> int:
     return _run(store, journal, plan, config, args.json)
 
 
+def _text(value: str | bool) -> str:
+    """An option as text: `--short`/`--no-short` are true and false."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
 def resume(args: argparse.Namespace, config: Config) -> int:
     """`resume JOB_ID` of a sweep: plan it again, check that it is the same, run the rest."""
     store = SweepStore(config.data_dir / "jobs")
@@ -100,7 +108,7 @@ def resume(args: argparse.Namespace, config: Config) -> int:
         journal = store.load(args.job_id)
     except SweepJournalError as exc:
         raise CommandFailed(str(exc)) from None
-    _report_quarantined(store)
+    report_quarantined(store)
     changes = {
         name: getattr(args, name)
         for name in ("executor", "workers", "address")
@@ -118,6 +126,8 @@ def resume(args: argparse.Namespace, config: Config) -> int:
             f"sweep {journal.job_id} is {journal.state} in process {journal.pid}: it cannot be "
             "resumed while that process works on it"
         )
+    if journal.state is not JobState.DONE:
+        _check_available(request.executor)
     plan = _plan(request, config)
     try:
         check_resumable(journal, plan)
@@ -125,8 +135,7 @@ def resume(args: argparse.Namespace, config: Config) -> int:
         raise CommandFailed(str(exc)) from None
     if journal.state is JobState.DONE:
         _stderr().print(f"sweep {journal.job_id} is done already: nothing to resume", markup=False)
-        return _report(journal, plan, store.results(journal.job_id), 0, 0.0, args.json)
-    _check_available(request.executor)
+        return _report(journal, plan, store.results(journal.job_id), args.json)
     return _run(store, journal, plan, config, args.json)
 
 
@@ -135,7 +144,10 @@ def is_sweep(config: Config, job_id: str) -> bool:
 
 
 def _check_available(executor: str) -> None:
-    if executor == "dask":
+    """A missing Dask says so before any bar is read; local workers start meanwhile."""
+    if executor == "local":
+        prestart_local()
+    elif executor == "dask":
         try:
             import distributed  # noqa: F401  (only whether it is there)
         except ImportError:
@@ -152,10 +164,10 @@ def _plan(request: SweepRequest, config: Config) -> SweepPlan:
         console.print(f"ktrdr-tui: warning: {problem}", markup=False)
     calendar = calendar_for()
     try:
-        plan = plan_sweep(request, BarStore(config.data_dir, calendar), calendar, catalog)
+        store = BarStore(config.data_dir, calendar)
+        plan = plan_sweep(request, store, calendar, catalog, base_rules(request))
     except SweepInputError as exc:
-        message = str(exc) + ("" if exc.usage else "")
-        raise CommandFailed(message, EXIT_USAGE if exc.usage else EXIT_FAILED) from None
+        raise CommandFailed(str(exc), EXIT_USAGE if exc.usage else EXIT_FAILED) from None
     for bars, missing in zip(plan.bars, plan.missing, strict=True):
         if missing:
             console.print(
@@ -171,14 +183,14 @@ def _run(
 ) -> int:
     request = journal.request
     executor = make_executor(request.executor, request.workers, request.address)
-    setup = worker_setup(config.strategy_files, [Path(p) for p in request.strategy_files])
+    named = [Path(p) for p in request.strategy_files]
+    setup = worker_setup(config.strategy_files, named, base_rules(request))
     job = SweepJob(store, journal, plan, executor, setup, EtaHistory())
     console = _stderr()
     left = plan.runs - len(job.results)
     skipped = f", {plural(plan.skipped, 'combination')} skipped" if plan.skipped else ""
     console.print(
-        f"sweep {job.id}: {plural(left, 'backtest')} to run{skipped} "
-        f"({request.executor} executor)",
+        f"sweep {job.id}: {plural(left, 'backtest')} to run{skipped} ({request.executor} executor)",
         markup=False,
     )
     cancelled = _follow(job, console)
@@ -196,8 +208,7 @@ def _run(
             f"sweep {job.id} {status.state}: {status.error} ({status.done:,}/{status.runs:,} "
             f"backtests done); resume with: ktrdr-tui resume {job.id}"
         )
-    seconds = job.seconds_running()
-    return _report(job.journal, plan, job.results, job.ran, seconds, as_json, executor.workers)
+    return _report(job.journal, plan, job.results, as_json, executor.workers)
 
 
 def _follow(job: SweepJob, console: Console) -> bool:
@@ -214,9 +225,8 @@ def _follow(job: SweepJob, console: Console) -> bool:
     try:
         with display:
             task = display.add_task(f"sweep {' '.join(job.plan.symbols)}", total=100, line="")
-            handle = runner.submit(
-                _work(job), f"sweep {job.id}", job.progress, job.id, record=job
-            )
+            # The job fails with the one line of what it raised (SweepFailed, ExecutorUnavailable).
+            handle = runner.submit(job.run, f"sweep {job.id}", job.progress, job.id, record=job)
             try:
                 while not handle.wait(_REFRESH_S):
                     _show(display, task, job.status())
@@ -231,39 +241,28 @@ def _follow(job: SweepJob, console: Console) -> bool:
     return cancelled
 
 
-def _work(job: SweepJob):
-    def work(token) -> None:
-        try:
-            job.run(token)
-        except (ExecutorUnavailable, SweepFailed) as exc:
-            raise RuntimeError(str(exc)) from None  # the job fails with this one line
-
-    return work
-
-
 def _show(display: Progress, task, status: SweepStatus) -> None:
-    rate = f"{status.rate:,.1f}/s" if status.rate else "–/s"
-    display.update(
-        task,
-        completed=status.percent,
-        line=f"{status.done:,}/{status.runs:,} backtests  {rate}  "
-        f"ETA {duration(status.eta_s)}  {status.stage}",
-    )
+    if status.stage == STARTING:
+        line = f"starting {status.executor} workers"
+    else:
+        rate = f"{status.rate:,.1f}/s" if status.rate else "-/s"
+        line = f"{status.done:,}/{status.runs:,} backtests  {rate}  ETA {duration(status.eta_s)}"
+    display.update(task, completed=status.percent, line=line)
 
 
 def _report(
     journal: SweepJournal,
     plan: SweepPlan,
     results: dict[int, dict],
-    ran: int,
-    seconds: float,
     as_json: bool,
     workers: int | None = None,
 ) -> int:
+    """The results, ranked: the table or the JSON on stdout, the CSV to `--out`. The rate is
+    the sweep's over all its runs (workers' start included), as its `elapsed_s`."""
     request = journal.request
     rows = ranked(result_rows(plan, results), request.metric)
     console = _stderr()
-    rate = ran / seconds if ran and seconds > 0 else None
+    rate = len(rows) / journal.elapsed_s if rows and journal.elapsed_s > 0 else None
     if request.out:
         path = Path(request.out)
         try:
@@ -377,8 +376,3 @@ def sweeps_table(statuses: list[SweepStatus]) -> Table:
             duration(s.elapsed_s),
         )
     return table
-
-
-def _report_quarantined(store: SweepStore) -> None:
-    for item in store.quarantined:
-        print(f"ktrdr-tui: warning: {item.describe()}", file=sys.stderr)

@@ -187,6 +187,8 @@ class StrategyRow(Vertical):
     def offer_timeframes(self, session: str) -> None:
         """The timeframes of another dataset's bars; a choice no longer offered goes back
         to the session's own."""
+        if session == self._session_timeframe and self.query(".timeframe"):
+            return  # offered already (the list may not even be drawn yet: leave it be)
         self._session_timeframe = session  # compose offers them, if it has not run yet
         head, found = self.query(".strategy-head"), self.query(".timeframe")
         if found:
@@ -447,8 +449,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                     yield Button("Open", variant="primary", id="open", compact=True)
                     yield Button("Cancel", id="cancel", compact=True)
                 yield Label(
-                    f"enter opens (paused, {speed_label(self._speed)}) · escape cancels · "
-                    "tab moves between fields"
+                    f"enter opens (paused, speed {speed_label(self._speed)}) · "
+                    "escape cancels · tab: next field"
                 )
 
     def on_mount(self) -> None:

@@ -16,7 +16,11 @@ async def test_the_open_dialog_refuses_a_range_with_a_session_missing(make_app, 
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("2", "o")
-        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, OpenSessionScreen) and app.screen.query("#problem"),
+            "the dialog",
+        )
         dialog = app.screen
         problem = dialog.query_one("#problem")
         await until(pilot, lambda: dialog.choice is not None, "the store to be read")

@@ -61,7 +61,11 @@ async def open_dialog(pilot) -> OpenSessionScreen:
     app = pilot.app
     await pilot.press("2")
     await pilot.press("o")
-    await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, OpenSessionScreen) and app.screen.query("#problem"),
+        "the dialog",
+    )
     dialog = app.screen
     await until(
         pilot,

@@ -311,3 +311,33 @@ async def test_the_timeframes_offered_are_those_the_dataset_publishes(
             "sma_crossover:fast=5,slow=20,timeframe=30m",
             BUILTIN_SPECS[1],
         ]
+
+
+async def test_at_80x24_a_long_list_scrolls_and_the_buttons_stay_in_view(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    mine = strategies_dir() / "volume_breakout.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(VOLUME_BREAKOUT.read_text())
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_dialog(pilot)
+        await tab_to(pilot, dialog.rows[0].field("fast"))
+        for _ in range(5):
+            await pilot.press("ctrl+n")
+        assert len(dialog.rows) == 8
+        screen = dialog.region
+
+        def in_view(widget: Widget) -> bool:
+            return screen.contains_region(widget.region)
+
+        body = dialog.query_one("#dialog")
+        assert body.max_scroll_y > 0  # more than fits: it scrolls
+        last = dialog.rows[-1].field("confirm_sells")
+        await tab_to(pilot, last)
+        await pilot.pause()
+        assert body.scroll_y > 0 and in_view(last)
+        for widget in ("#open", "#cancel", "#strategy-about", "#problem"):
+            assert in_view(dialog.query_one(widget)), widget
+        assert shows(dialog.query_one("#strategy-about"), "volume_breakout (file")

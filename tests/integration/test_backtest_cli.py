@@ -1,4 +1,6 @@
-"""`ktrdr-tui backtest`: the JSON and CSV contracts, bad input, and what the store lacks."""
+"""`ktrdr-tui backtest`: the JSON and CSV contracts, bad input, what the store lacks, and the
+results: the trading rules' flags and config.toml keys, the statistics in `--json` and in the
+report table, the trades and equity CSVs."""
 
 from __future__ import annotations
 
@@ -12,12 +14,16 @@ import pytest
 
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
+from engine.results import equity_csv, trades_csv
 from engine.session.bars import read_session_bars
 from engine.session.logs import SIGNAL_COLUMNS
 from engine.session.pipeline import Pipeline
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.session.request import BacktestInputError, backtest_request
+from engine.session.results import SessionResults
 from engine.strategy.spec import StrategySpec
+from engine.trading_rules import TradingRules
+from ktrdr_tui.formatting import STATISTICS, statistic
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 from tests.support.cli_run import run
 
@@ -109,7 +115,7 @@ def test_the_cli_gives_the_engines_results(capsys, data_dir, tmp_path):
     pipeline.advance_to(pipeline.end)
     report = json.loads(out)
     assert report["signals"] == len(pipeline.signals)
-    assert report["final_equity"] == round(pipeline.equity, 2)
+    assert report["final_equity"] == pipeline.equity
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert [(r["action"], float(r["price"])) for r in rows] == [
         (s.action, round(s.price, 4)) for s in pipeline.signals
@@ -394,7 +400,7 @@ def test_allow_gaps_runs_and_lists_the_gaps(capsys, data_dir):
     assert "warning: AAPL 1m has no bars in 2 sessions: 2024-03-06, 2024-03-07" in err
     code, out, _ = backtest(capsys, data_dir, "--allow-gaps")
     assert code == 0
-    assert out.rstrip().endswith("; no bars in 2 sessions: 2024-03-06, 2024-03-07")
+    assert out.splitlines()[0].endswith("; no bars in 2 sessions: 2024-03-06, 2024-03-07")
     # Without a gap the report says so too: an empty list.
     store_bars(data_dir)
     assert (
@@ -428,3 +434,156 @@ def test_counts_of_one_are_singular(capsys, data_dir, tmp_path):
     assert len(rows) == 1
     assert "390 bars, 1 signal (" in out and "1 signals" not in out
     assert f"1 signal written to {out_csv} (times in UTC)" in err
+
+
+# -- results: the trading rules, the statistics, the trades and equity CSVs --------------------
+
+RULE_FLAGS = (
+    "--cash",
+    "50000",
+    "--size",
+    "10%",
+    "--max-position",
+    "1000",
+    "--commission",
+    "0.005",
+    "--min-commission",
+    "1",
+    "--slippage",
+    "2bp",
+    "--short",
+)
+RULES = TradingRules.from_text(
+    {
+        "cash": "50000",
+        "size": "10%",
+        "max_position": "1000",
+        "commission": "0.005",
+        "min_commission": "1",
+        "slippage": "2bp",
+        "short": True,
+    }
+)
+
+
+def engine_results(data_dir: Path, rules: TradingRules) -> SessionResults:
+    """What the engine gives for the CLI's default run under `rules`."""
+    calendar = calendar_for()
+    bars = read_session_bars(
+        BarStore(data_dir, calendar),
+        calendar,
+        "AAPL",
+        "1m",
+        pd.Timestamp(FIRST),
+        pd.Timestamp(LAST),
+    )
+    pipeline = Pipeline(bars, [StrategySpec.parse(STRATEGIES[1]), StrategySpec.parse("rsi")], rules)
+    pipeline.advance_to(pipeline.end)
+    return pipeline.results()
+
+
+def test_the_trading_rules_flags_play_the_run_and_json_carries_every_statistic(
+    capsys, data_dir, tmp_path
+):
+    store_bars(data_dir)
+    trades_csv_path, equity_csv_path = tmp_path / "out" / "trades.csv", tmp_path / "equity.csv"
+    code, out, err = backtest(
+        capsys,
+        data_dir,
+        *RULE_FLAGS,
+        "--json",
+        "--trades-out",
+        str(trades_csv_path),
+        "--equity-out",
+        str(equity_csv_path),
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    expected = engine_results(data_dir, RULES)
+    assert report["rules"] == RULES.texts()
+    assert report["rules"]["size"] == "10%" and report["rules"]["short"] == "true"
+    # Every statistic of DESIGN.md, in its order after the run's counts, null where undefined.
+    names = [name for name, _, _ in STATISTICS]
+    assert list(report)[-len(names) :] == names
+    assert {k: report[k] for k in names} == json.loads(json.dumps(expected.statistics.to_json()))
+    assert report["trades"] == len(expected.trades) > 0  # round trips; the fills apart
+    assert report["fills"] >= report["trades"] and report["commissions"] > 0
+    assert -1 in expected.trades.side  # --short took
+    # The CSVs are the engine's, written atomically.
+    assert trades_csv_path.read_text() == trades_csv(expected.trades)
+    assert equity_csv_path.read_text() == equity_csv(expected.curve)
+    rows = list(csv.DictReader(io.StringIO(equity_csv_path.read_text())))
+    assert len(rows) == report["bars_processed"] == 3900
+    assert float(rows[-1]["equity"]) == pytest.approx(report["final_equity"], abs=1e-4)
+    assert f"{report['trades']:,} trades written to {trades_csv_path}" in err
+    assert f"the equity at 3,900 bars written to {equity_csv_path}" in err
+
+
+def test_the_report_table_follows_the_summary_line(capsys, data_dir):
+    store_bars(data_dir)
+    code, out, err = backtest(capsys, data_dir)
+    assert code == 0, err
+    expected = engine_results(data_dir, TradingRules())
+    summary, *table = out.splitlines()
+    assert f"{len(expected.trades)} trades, equity" in summary
+    assert len(table) == (len(STATISTICS) + 1) // 2
+    stats = expected.statistics
+    shown = " ".join(table)
+    for name, label, kind in STATISTICS:
+        assert label in shown and statistic(getattr(stats, name), kind) in shown, label
+    # Down the left half first, in DESIGN.md's order.
+    assert table[0].split()[0] == "Return" and table[1].startswith("Buy & hold return")
+    assert "Trades" in table[0] and "Peak equity" in table[-1]
+    assert backtest(capsys, data_dir, "--no-report")[1] == summary + "\n"
+
+
+def test_config_toml_sets_the_rules_and_a_flag_wins(capsys, data_dir, tmp_path, monkeypatch):
+    store_bars(data_dir)
+    config = tmp_path / "config.toml"
+    config.write_text('cash = 50000\nsize = "10%"\nmax_position = 1000\ncommission = 0.005\n')
+    monkeypatch.setenv("KTRDR_CONFIG", str(config))
+    code, out, err = backtest(capsys, data_dir, "--json", "--min-commission", "1", "--short")
+    assert code == 0, err
+    assert json.loads(out)["rules"] == RULES.texts() | {"slippage": "0"}
+    config.write_text('slippage = "0.01%"\n')
+    code, out, err = backtest(capsys, data_dir)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"ktrdr-tui: {config}: slippage: expected price units like 0.01 or basis points below "
+        "10000 like 2bp, got '0.01%'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "complaint"),
+    [
+        ("--cash", "0", "--cash: expected an amount above 0 like 100000, got 0"),
+        ("--size", "ten", "--size: expected shares like 100 or a percent of equity up to 100%"),
+        ("--size", "0%", "--size: expected shares like 100 or a percent of equity up to 100%"),
+        ("--max-position", "-3", "--max-position: expected a whole number of shares"),
+        ("--min-confidence", "2", "--min-confidence: expected a number from 0 to 1 like 0.5"),
+        ("--min-quality", "x", "--min-quality: expected a percent from 0 to 100 like 95, got 'x'"),
+        ("--commission", "0.1bp", "--commission: expected a rate per share like 0.005"),
+        ("--min-commission", "one", "--min-commission: expected an amount like 1.0, 0 or more"),
+        ("--slippage", "-1", "--slippage: expected price units like 0.01 or basis points"),
+    ],
+)
+def test_a_bad_rule_is_one_line_naming_the_flag_and_writes_nothing(
+    capsys, data_dir, tmp_path, flag, value, complaint
+):
+    store_bars(data_dir)
+    out_csv = tmp_path / "trades.csv"
+    code, out, err = backtest(capsys, data_dir, flag, value, "--trades-out", str(out_csv))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"ktrdr-tui: {complaint}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out_csv.exists()
+
+
+def test_an_unwritable_trades_file_fails_in_one_line(capsys, data_dir, tmp_path):
+    store_bars(data_dir)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = backtest(capsys, data_dir, "--trades-out", str(blocker / "trades.csv"))
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(f"ktrdr-tui: cannot write {blocker}")

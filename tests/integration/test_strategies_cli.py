@@ -291,3 +291,22 @@ def test_the_readmes_example_strategy_runs_from_the_folder(capsys, tmp_path) -> 
     assert {r["action"] for r in rows} == {"BUY", "SELL"}
     code, _, err, _ = backtest(capsys, data_dir, tmp_path, "--strategy", "breakout:lookback=0")
     assert (code, err.strip()) == (2, "ktrdr-tui: breakout: lookback must be at least 1, got 0")
+
+
+def test_the_app_refuses_a_strategy_file_it_cannot_load_before_it_starts(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    from ktrdr_tui.app import KtrdrApp
+
+    def never(self) -> None:
+        raise AssertionError("the app started")
+
+    monkeypatch.setattr(KtrdrApp, "run", never)
+    broken = tmp_path / "broken.py"
+    broken.write_text("from engine.strategy import Strategy\n1 / 0\n")
+    for path, reason in (
+        (broken, "cannot load: ZeroDivisionError: division by zero (line 2)"),
+        (tmp_path / "missing.py", "no such file"),
+    ):
+        code, out, err = run(capsys, "--source", "sim", "--strategy-file", str(path))
+        assert (code, out, err) == (2, "", f"ktrdr-tui: file {path}: {reason}\n")

@@ -1,4 +1,5 @@
-"""Small builders for the results tests: daily bars and fills of orders at the bars' opens."""
+"""Small builders for the results tests: daily bars, fills of orders at the bars' opens, and a
+session of daily bars that carries its own trading script."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
+from engine.market.calendar import calendar_for
 from engine.results import Costs, Fills
+from engine.session.bars import SessionBars
+from engine.strategy import Bars, Strategy
+from engine.strategy.spec import StrategySpec
 
 DAY_NS = 86_400 * 10**9
 NO_COSTS = Costs()
@@ -44,3 +49,39 @@ def accounts(draw):
     prices = draw(st.lists(st.floats(50, 60), min_size=len(orders), max_size=len(orders)))
     fees = draw(st.lists(st.floats(0, 5), min_size=len(orders), max_size=len(orders)))
     return close, Fills.of(bars, [size for _, size in orders], prices, fees, strategy="s")
+
+
+# -- a session that trades on cue --------------------------------------------------------------
+
+BUY_CUE, SELL_CUE = 1.0, 2.0  # a bar's volume: the signal the scripted strategy makes on it
+
+
+class Scripted(Strategy):
+    """BUY on a bar whose volume is BUY_CUE, SELL on one whose volume is SELL_CUE, with full
+    confidence: the bars carry the script (`session_of`)."""
+
+    name = "scripted"
+
+    def on_bar(self, bars: Bars) -> None:
+        if bars.volume[-1] == BUY_CUE:
+            self.buy(1.0, reason="cue")
+        elif bars.volume[-1] == SELL_CUE:
+            self.sell(1.0, reason="cue")
+
+
+SCRIPTED = StrategySpec(Scripted, ())
+
+
+def session_of(open_: Sequence[float], close: Sequence[float], script: str) -> SessionBars:
+    """Daily bars of the sessions from 2024-01-02, one per price, and a script of the
+    signals made at each bar's close: `B` buy, `S` sell, anything else none."""
+    n = len(open_)
+    calendar = calendar_for()
+    sessions = calendar.sessions_for_dates(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-12-31"))
+    sessions = sessions[:n]
+    open_, close = np.asarray(open_, dtype=np.float64), np.asarray(close, dtype=np.float64)
+    cues = {"B": BUY_CUE, "S": SELL_CUE}
+    volume = np.array([cues.get(c, 100.0) for c in script.ljust(n)[:n]])
+    prices = np.vstack([open_, np.maximum(open_, close), np.minimum(open_, close), close, volume])
+    stamps = np.array([s.date.value for s in sessions], dtype=np.int64)
+    return SessionBars.from_arrays("T", "1d", sessions, stamps, prices)

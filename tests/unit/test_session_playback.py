@@ -1,11 +1,13 @@
-"""The playback session: results never depend on speed, pauses, steps or seeks; the clock maps
-wall time to market time session by session; controls work from any thread."""
+"""The playback session: results never depend on speed, pauses, steps or seeks — signals, fills,
+the equity curve, the trades and their statistics; the clock maps wall time to market time
+session by session; controls work from any thread."""
 
 from __future__ import annotations
 
 import functools
 import itertools
 import threading
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from engine.session import playback
 from engine.session.bars import NS, SessionBars
 from engine.session.pipeline import Pipeline, SessionSetupError
 from engine.session.playback import PlaybackSession, PlaybackState
+from engine.session.results import SessionResults
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
 from tests.support.fakes import FakeWallClock
@@ -27,6 +30,18 @@ SPECS = (
     StrategySpec.parse("sma_crossover:fast=5,slow=20"),
     StrategySpec.parse("rsi:period=14,oversold=30,overbought=70"),
     StrategySpec.parse("sma_crossover:fast=3,slow=8,timeframe=15m"),
+)
+# Rules whose every part depends on the account as the fills left it: sized on the equity,
+# costs, shorts.
+COSTLY = TradingRules.from_text(
+    {
+        "size": "40%",
+        "max_position": "1000",
+        "commission": "0.1%",
+        "min_commission": "1",
+        "slippage": "1bp",
+        "short": True,
+    }
 )
 SESSION_S = 390 * 60  # a regular session's trading time
 SESSION_WALL_S = SESSION_S / 3600  # one regular session at speed 3600
@@ -51,23 +66,33 @@ def week() -> SessionBars:
     return minute_bars("2024-03-04", "2024-03-08")
 
 
-def reference(bars: SessionBars, specs=SPECS) -> Pipeline:
-    pipeline = Pipeline(bars, specs)
+def reference(bars: SessionBars, specs=SPECS, rules: TradingRules | None = None) -> Pipeline:
+    pipeline = Pipeline(bars, specs, rules)
     pipeline.advance_to(pipeline.end)
     return pipeline
 
 
-def outcome(pipeline: Pipeline) -> tuple:
+CURVE_COLUMNS = ("timestamp", "cash", "position", "equity", "drawdown_pct", "exposed")
+
+
+def outcome(pipeline: Pipeline, results: SessionResults | None = None) -> tuple:
+    """Everything a run gives, compared exactly: NaN statistics as JSON's nulls."""
+    results = results or pipeline.results()
+    curve, trades = results.curve, results.trades
     return (
         list(pipeline.signals),
         list(pipeline.account.fills),
         pipeline.account.cash,
         pipeline.equity,
+        {name: getattr(curve, name).tolist() for name in CURVE_COLUMNS},
+        {f.name: getattr(trades, f.name).tolist() for f in fields(trades)},
+        results.statistics.to_json() if results.statistics else None,
     )
 
 
 def session_outcome(session: PlaybackSession) -> tuple:
-    return outcome(session._pipeline)
+    """The outcome as the session's readers see it: the results of its latest snapshot."""
+    return outcome(session._pipeline, session.results())
 
 
 def run_to_end(session: PlaybackSession) -> None:
@@ -80,14 +105,16 @@ def run_to_end(session: PlaybackSession) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(instants=st.lists(st.floats(0, 1), max_size=25))
-def test_the_pipeline_gives_the_same_results_whatever_the_clock_steps(instants):
+@given(instants=st.lists(st.floats(0, 1), max_size=25), costly=st.booleans())
+def test_the_pipeline_gives_the_same_results_whatever_the_clock_steps(instants, costly):
     bars = week()
-    expected = reference(bars)
-    pipeline = Pipeline(bars, SPECS)
+    rules = COSTLY if costly else None
+    expected = reference(bars, rules=rules)
+    pipeline = Pipeline(bars, SPECS, rules)
     span = pipeline.end - pipeline.clock
     for fraction in sorted(instants):
         pipeline.advance_to(pipeline.clock + int(fraction * (pipeline.end - pipeline.clock)))
+        pipeline.curve()  # the equity marked in the batches the steps make
     pipeline.advance_to(pipeline.end)
     assert span > 0 and len(expected.signals) > 20
     assert outcome(pipeline) == outcome(expected)
@@ -329,6 +356,34 @@ def test_changing_speed_and_pausing_mid_session_changes_nothing():
     session.stop()
 
 
+def test_sized_costly_shorting_rules_give_the_same_results_at_every_speed_and_control():
+    bars = minute_bars("2024-03-04", "2024-03-05")
+    expected = outcome(reference(bars, rules=COSTLY))
+    trades = expected[5]
+    assert -1 in trades["side"] and 1 in trades["side"] and min(trades["commission"]) >= 1.0
+    assert len(set(trades["size"])) > 1  # sized on the equity as the fills left it
+    for speed in (0.0, 3600.0):
+        session = PlaybackSession(bars, SPECS, COSTLY, speed=speed, clock=FakeWallClock())
+        run_to_end(session.start())
+        assert session_outcome(session) == expected
+        session.stop()
+    # Steps, a seek back (a new run), a seek forward, a look at the results midway, then play.
+    session = PlaybackSession(bars, SPECS, COSTLY).start()
+    for _ in range(30):
+        session.step()
+    session.seek(bars.sessions[1].open + pd.Timedelta(minutes=77))
+    assert session.wait(10)
+    midway = session.results()
+    assert len(midway.curve) == session.snapshot().bars_processed == 390 + 77
+    session.seek(bars.sessions[0].open + pd.Timedelta(minutes=200))
+    assert session.wait(10)
+    assert session.snapshot().generation == 1 and len(session.results().curve) == 200
+    session.set_speed(3600.0)
+    run_to_end(session)
+    assert session_outcome(session) == expected
+    session.stop()
+
+
 # -- pause, step, seek, restart --------------------------------------------------------------
 
 
@@ -436,7 +491,23 @@ def test_snapshot_reports_bars_of_every_timeframe_position_and_equity():
     assert len(snapshot.bars["1m"]) == 120
     last_close = bars.close[-1]
     assert snapshot.equity == pytest.approx(snapshot.cash + snapshot.position * last_close)
-    assert len(snapshot.fills) == len(pipeline.account.fills)
+    assert snapshot.return_pct == pytest.approx((snapshot.equity / 100_000 - 1) * 100)
+    # The equity curve and the fills so far, as columns.
+    assert len(snapshot.curve) == snapshot.bars_processed
+    assert snapshot.curve.equity[-1] == snapshot.equity
+    assert snapshot.curve.cash[-1] == snapshot.cash
+    assert len(snapshot.fills) == len(pipeline.account.fills) > 0
+    assert snapshot.fills.price.tolist() == [fill.price for fill in pipeline.account.fills]
+    assert np.array_equal(
+        snapshot.fills.action, [1 if f.action == "BUY" else -1 for f in pipeline.account.fills]
+    )
+    # The trades and statistics, computed when asked for: the same object for the same snapshot.
+    results = session.results()
+    assert session.results() is results and session.results(snapshot) is results
+    assert results.statistics.final_equity == snapshot.equity
+    open_trades = results.trades.pnl[results.trades.open]
+    assert snapshot.open_pnl == pytest.approx(open_trades.sum())
+    assert (snapshot.position != 0) == (len(open_trades) > 0)
     assert snapshot.signals == len(pipeline.signals) == snapshot.approved + snapshot.rejected
     assert snapshot.recent_signals[-1] == pipeline.signals[-1]
     assert snapshot.quality_pct == 100.0

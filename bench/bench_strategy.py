@@ -1,0 +1,257 @@
+"""A user's per-bar strategy through this engine against the same strategy in backtesting.py,
+on the same bars, in one run.
+
+    python -m bench.bench_strategy [--years N] [--profile]
+
+The strategy is what a user writes on the public API (DESIGN.md, "Strategies"): a 20-bar
+Donchian breakout on high and low, `on_bar` only (no `on_chunk`), so the session calls it once
+per bar. BUY when the close is above the highest high of the 20 bars before; SELL when it is
+below their lowest low. backtesting.py (a library here, AGPL: nothing of it is copied) runs the
+same rule in its `next()`, long only, 100 shares: buy at the next open when flat, close at the
+next open on a SELL; this engine's default trading rules do the same (100 shares, at most 100
+held, long only; every signal has confidence 1 and the generated bars are complete).
+
+Bars: N years (default 1: the sessions of 2023, ~98,000 bars) of deterministic 1m AAPL bars
+from the simulated gateway's generator, held in memory (bench.common). Prints the bars per
+second of each (this engine: building the session and playing it at speed 0 through the whole
+pipeline; backtesting.py: `Backtest(...).run()` on a ready DataFrame; median of 3 each), their
+ratio against the goal (at least 5x backtesting.py's bars per second), whether the two enter
+at the same bars, and with `--profile` where this engine's time goes (cProfile, one run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bench.common import minute_bars, peer_frame, play, verdict
+from engine.session.bars import SessionBars
+from engine.strategy import Bars, Strategy
+from engine.strategy.spec import StrategySpec
+
+LOOKBACK = 20
+SHARES = 100  # the engine's default order size and position limit
+RUNS = 3
+RATIO_GOAL = 5.0
+PROFILE_LINES = 25
+
+
+class Donchian(Strategy):
+    """Buy a close above the highest high of the `lookback` bars before it; sell a close below
+    their lowest low."""
+
+    name = "donchian"
+    lookback: int = LOOKBACK
+
+    def on_bar(self, bars: Bars) -> None:
+        if len(bars) <= self.lookback:
+            return
+        before = slice(-self.lookback - 1, -1)
+        close = bars.close[-1]
+        if close > bars.high[before].max():
+            self.buy(reason="new high")
+        elif close < bars.low[before].min():
+            self.sell(reason="new low")
+
+
+class MutedDonchian(Donchian):
+    """The same work per bar, no signal: what the session costs apart from its signals."""
+
+    name = "muted_donchian"
+
+    def buy(self, confidence: float = 1.0, reason: str = "") -> None:
+        pass
+
+    def sell(self, confidence: float = 1.0, reason: str = "") -> None:
+        pass
+
+
+SPEC = StrategySpec(Donchian, (("lookback", LOOKBACK),))
+MUTED = StrategySpec(MutedDonchian, SPEC.params)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # the median run
+    entries: np.ndarray  # int64 ns: the bars whose open bought, in order
+    exits: int  # positions closed (at a SELL; one still open at the end is not counted)
+    signals: int
+
+
+def engine_run(bars: SessionBars) -> Run:
+    runs = sorted((play(bars, [SPEC]) for _ in range(RUNS)), key=lambda p: p.total_s)
+    median = runs[len(runs) // 2]
+    fills = median.snapshot.fills
+    return Run(
+        median.total_s,
+        fills.time_ns[fills.action == 1],
+        int(np.sum(fills.action == -1)),
+        median.snapshot.signals,
+    )
+
+
+def backtesting_run(frame: pd.DataFrame) -> Run:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bar, on stderr, between runs
+    from backtesting import Backtest
+    from backtesting import Strategy as PeerStrategy
+
+    class PeerDonchian(PeerStrategy):
+        lookback = LOOKBACK
+
+        def init(self) -> None:
+            self.signals = self.exits = 0
+
+        def next(self) -> None:
+            if len(self.data) <= self.lookback:
+                return
+            before = slice(-self.lookback - 1, -1)
+            close = self.data.Close[-1]
+            if close > self.data.High[before].max():
+                self.signals += 1
+                if not self.position:
+                    self.buy(size=SHARES)
+            elif close < self.data.Low[before].min():
+                self.signals += 1
+                if self.position:
+                    self.position.close()
+                    self.exits += 1
+
+    times, stats = [], None
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its warnings on cash and on open trades
+            backtest = Backtest(frame, PeerDonchian, cash=1e9, finalize_trades=True)
+            stats = backtest.run()
+        times.append(time.perf_counter() - started)
+    assert stats is not None
+    entered = pd.DatetimeIndex(stats._trades["EntryTime"]).tz_localize("UTC")
+    strategy = stats._strategy
+    return Run(statistics.median(times), entered.asi8, strategy.exits, strategy.signals)
+
+
+def agreement(ours: np.ndarray, theirs: np.ndarray) -> str:
+    if np.array_equal(ours, theirs):
+        return f"yes: the same {len(ours):,} entries, bar for bar"
+    common = min(len(ours), len(theirs))
+    differ = np.flatnonzero(ours[:common] != theirs[:common])
+    first = differ[0] if len(differ) else common
+    at = [
+        pd.Timestamp(side[first], tz="UTC") if first < len(side) else None
+        for side in (ours, theirs)
+    ]
+    return (
+        f"NO: {len(ours):,} entries here, {len(theirs):,} in backtesting.py; entry {first + 1} "
+        f"differs: {at[0]} here, {at[1]} there"
+    )
+
+
+def breakdown(bars: SessionBars, signals: int) -> str:
+    """Microseconds per bar (median of 3): the strategy alone, called as the session calls it
+    over a growing view of the bars; the session with it muted; the session as run. Their
+    differences are the session's own cost per bar and per signal."""
+
+    def alone() -> float:
+        strategy = SPEC.build()
+        view = Bars("1m", bars.timestamps, bars.open, bars.high, bars.low, bars.close, bars.volume)
+        started = time.perf_counter()
+        for length in range(1, len(bars) + 1):
+            view._length = length  # as the session moves it (no new view per bar)
+            strategy._bar(view, 0)
+        return time.perf_counter() - started
+
+    def session(spec: StrategySpec) -> float:
+        return play(bars, [spec]).total_s
+
+    per_bar = 1e6 / len(bars)
+    strategy = statistics.median(alone() for _ in range(RUNS)) * per_bar
+    muted = statistics.median(session(MUTED) for _ in range(RUNS)) * per_bar
+    full = statistics.median(session(SPEC) for _ in range(RUNS)) * per_bar
+    per_signal = (full - muted) * len(bars) / max(signals, 1)
+    return (
+        f"  the strategy alone (on_bar, no session)      {strategy:6.2f} us/bar\n"
+        f"  the session, the strategy muted (no signal)  {muted:6.2f} us/bar  "
+        f"(the session's own: {muted - strategy:.2f} us/bar)\n"
+        f"  the session as run                           {full:6.2f} us/bar  "
+        f"({per_signal:.1f} us per signal, {signals:,} signals)"
+    )
+
+
+def profile(bars: SessionBars) -> str:
+    """One engine run under cProfile: the functions with the most own time, then the most
+    time in all. The session plays in a worker thread, and a profiler sees only the thread
+    that enables it: the threads started meanwhile enable it themselves."""
+    import threading
+
+    profiler = cProfile.Profile()
+    original = threading.Thread.run
+
+    def profiled(self) -> None:
+        profiler.enable()
+        try:
+            original(self)
+        finally:
+            profiler.disable()
+
+    threading.Thread.run = profiled
+    try:
+        play(bars, [SPEC])
+    finally:
+        threading.Thread.run = original
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
+    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--years", type=int, default=1, help="years of 1m bars (default 1)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one engine run (cProfile)"
+    )
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    bars = minute_bars(args.years)
+    print(
+        f"bars: {len(bars):,} 1m AAPL bars, {len(bars.sessions)} sessions "
+        f"{bars.sessions[0].date:%Y-%m-%d} .. {bars.sessions[-1].date:%Y-%m-%d}, generated in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    print(f"strategy: {SPEC.label}, on_bar only; long only, {SHARES} shares, next-open fills\n")
+
+    ours = engine_run(bars)
+    theirs = backtesting_run(peer_frame(bars))
+    rate, peer_rate = len(bars) / ours.seconds, len(bars) / theirs.seconds
+    print(f"{'':<34} {'bars/s':>10}  {'signals':>8}  {'entries':>7}  {'exits':>6}")
+    for name, run, per_s in (
+        ("ktrdr-tui engine (PlaybackSession)", ours, rate),
+        ("backtesting.py", theirs, peer_rate),
+    ):
+        print(
+            f"{name:<34} {per_s:>10,.0f}  {run.signals:>8,}  {len(run.entries):>7,}  "
+            f"{run.exits:>6,}"
+        )
+    ratio = rate / peer_rate
+    met = verdict(ratio >= RATIO_GOAL)
+    print(f"\nengine / backtesting.py: {ratio:.2f}x   goal >= {RATIO_GOAL:g}x: {met}")
+    print(f"entries agree: {agreement(ours.entries, theirs.entries)}")
+    if args.profile:
+        print(f"\nwhere the engine's time goes:\n{breakdown(bars, ours.signals)}")
+        print(f"\nprofile of one engine run (the session's worker thread):\n{profile(bars)}")
+
+
+if __name__ == "__main__":
+    main()

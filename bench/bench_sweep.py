@@ -1,0 +1,292 @@
+"""Parameter sweeps against their peers, on the same bars and the same grid, in one run.
+
+    python -m bench.bench_sweep [--years N] [--skip-peers]
+
+Bars: a year (default) of deterministic 1m AAPL bars (~97,000) from the simulated gateway's
+generator, in memory. Grid: the SMA crossover, fast 5..20/5 x slow 30..70/10 = 20 backtests,
+every crossover traded (confidence gate 0, as the peers trade), 100 shares, long only, no costs.
+Prints, for each: backtests per second, bar-evaluations per second (backtests x bars / s):
+
+  1. this sweep (`engine.sweep`, the local executor) with 1 worker and with one per core:
+     "cold" as `ktrdr-tui sweep` runs it (workers started, the bars put in shared memory,
+     every result kept in a journal), and "warm" on workers already started; and the scaling
+     from 1 worker to all;
+  2. backtesting.py's `Backtest.optimize` over the same grid (its own process pool), once;
+  3. vectorbt's one-call grid (moving averages of every window at once, their crossings, one
+     `Portfolio.from_signals` over all 20 columns, Sharpe and return of each), warm (its numba
+     functions compiled by a first call): median of 3. On a tz-naive index: with a tz-aware one
+     vectorbt converts timestamps one by one and is several times slower.
+Goals: at least 50x backtesting.py's backtests per second; faster than vectorbt (both judged on
+the cold sweep with every worker). The peers are not dependencies: `pip install backtesting
+vectorbt` (the `bench` extra) to include them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.common import minute_bars, peer_frame, verdict
+from engine.core.cancellation import CancelToken
+from engine.core.jobs import JobState
+from engine.market.calendar import calendar_for
+from engine.market.schema import bars_frame
+from engine.market.store import BarStore
+from engine.session.bars import SessionBars
+from engine.strategy.catalog import load_catalog
+from engine.sweep.executors import LocalExecutor, worker_setup
+from engine.sweep.grid import expand, parse_grid
+from engine.sweep.job import SweepJob, SweepPlan, new_journal, plan_sweep, task_batches
+from engine.sweep.journal import SweepRequest, SweepStore
+from engine.sweep.processes import prestart_local
+
+FASTS, SLOWS = range(5, 21, 5), range(30, 71, 10)
+GRID = "sma_crossover:fast=5..20/5,slow=30..70/10"
+RULE_TEXTS = (("min_confidence", "0"),)  # every crossover traded, as the peers trade
+SHARES = 100
+CASH = 100_000
+RUNS = 3
+BACKTESTING_GOAL = 50
+
+
+@dataclass(frozen=True)
+class Rate:
+    backtests: int
+    seconds: float
+    bars: int
+
+    @property
+    def per_s(self) -> float:
+        return self.backtests / self.seconds
+
+    def line(self, name: str) -> str:
+        return (
+            f"  {name:<34} {self.per_s:>9,.1f} backtests/s  "
+            f"{self.per_s * self.bars:>14,.0f} bar-evaluations/s  ({self.seconds:.2f} s)"
+        )
+
+
+# -- 1. this sweep ----------------------------------------------------------------------------
+
+
+def plan_of(bars: SessionBars) -> SweepPlan:
+    expansion = expand([parse_grid(GRID)], {o: (t,) for o, t in RULE_TEXTS})
+    days = (bars.sessions[0].date, bars.sessions[-1].date)
+    return SweepPlan(
+        (bars.symbol,),
+        bars.timeframe,
+        *days,
+        (parse_grid(GRID),),
+        expansion.candidates,
+        expansion.refused,
+        (bars,),
+        ((),),
+    )
+
+
+def store_bars(bars: SessionBars, data_dir: Path) -> None:
+    frame = bars_frame(
+        pd.DatetimeIndex(bars.timestamps, tz="UTC"),
+        {name: getattr(bars, name) for name in ("open", "high", "low", "close", "volume")},
+    )
+    BarStore(data_dir, calendar_for()).merge(bars.symbol, bars.timeframe, frame)
+
+
+def cold(bars: SessionBars, workers: int, data_dir: Path) -> dict[int, dict]:
+    """What `ktrdr-tui sweep` does once its modules are imported: the worker server started,
+    the bars read from the store and the grid expanded meanwhile, a journal, the workers
+    started, the bars shared, every result kept, the workers stopped. Run in a fresh process
+    (`cold_in_child`), as for a user: nothing has started before."""
+    prestart_local()
+    first, last = (f"{bars.sessions[i].date:%Y-%m-%d}" for i in (0, -1))
+    request = SweepRequest((bars.symbol,), bars.timeframe, first, last, (GRID,), RULE_TEXTS)
+    plan = plan_sweep(request, BarStore(data_dir, calendar_for()), calendar_for(), load_catalog())
+    store = SweepStore(data_dir / "jobs")
+    journal = new_journal(request, plan, store)
+    job = SweepJob(store, journal, plan, LocalExecutor(workers), worker_setup())
+    job.record_state(JobState.RUNNING, None)
+    job.run(CancelToken())
+    job.record_state(JobState.DONE, None)
+    assert len(job.results) == plan.runs
+    return job.results
+
+
+def cold_in_child(years: int, workers: int) -> tuple[Rate, dict[int, dict]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bench_sweep", "--years", str(years), "--cold", str(workers)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout)
+    results = {int(i): r for i, r in figures["results"].items()}
+    return Rate(len(results), figures["seconds"], figures["bars"]), results
+
+
+def warm(plan: SweepPlan, workers: int) -> Rate:
+    """The same backtests on workers already started (median of RUNS)."""
+    executor = LocalExecutor(workers)
+    executor.open(plan.bars, worker_setup())
+    try:
+        todo = list(range(plan.runs))
+        for _ in executor.run(task_batches(plan, todo, workers), CancelToken()):
+            pass  # the first pass maps the bars and loads the strategies in each worker
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            done = sum(
+                len(json.loads(answer))
+                for answer in executor.run(task_batches(plan, todo, workers), CancelToken())
+            )
+            times.append(time.perf_counter() - started)
+            assert done == plan.runs
+    finally:
+        executor.close()
+    return Rate(plan.runs, statistics.median(times), len(plan.bars[0]))
+
+
+# -- 2. backtesting.py ------------------------------------------------------------------------
+
+
+def backtesting_optimize(frame: pd.DataFrame) -> tuple[Rate, tuple[int, int]]:
+    from backtesting import Backtest
+
+    from bench.backtesting_sma import SmaCross
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        backtest = Backtest(frame, SmaCross, cash=CASH, commission=0.0)
+        started = time.perf_counter()
+        stats = backtest.optimize(fast=list(FASTS), slow=list(SLOWS), maximize="Sharpe Ratio")
+        seconds = time.perf_counter() - started
+    best = (stats._strategy.fast, stats._strategy.slow)
+    return Rate(len(FASTS) * len(SLOWS), seconds, len(frame)), best
+
+
+# -- 3. vectorbt ------------------------------------------------------------------------------
+
+
+def vectorbt_grid(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Every pair's signals at once, filled at the next bar's open; Sharpe and return each."""
+    import vectorbt as vbt
+
+    pairs = [(fast, slow) for fast in FASTS for slow in SLOWS]
+    close, open_ = frame["Close"], frame["Open"]
+    fast = vbt.MA.run(close, window=[f for f, _ in pairs], short_name="fast")
+    slow = vbt.MA.run(close, window=[s for _, s in pairs], short_name="slow")
+    entries = fast.ma_crossed_above(slow.ma.values)
+    exits = fast.ma_crossed_below(slow.ma.values)
+    portfolio = vbt.Portfolio.from_signals(
+        close,
+        entries.shift(1, fill_value=False),  # a signal at a bar's close fills at the next open
+        exits.shift(1, fill_value=False),
+        price=open_,
+        size=SHARES,
+        init_cash=CASH,
+        freq="1min",
+    )
+    return portfolio.sharpe_ratio(), portfolio.total_return()
+
+
+def vectorbt_rate(frame: pd.DataFrame) -> tuple[Rate, tuple[int, int]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vectorbt_grid(frame)  # compiles its numba functions
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            sharpe, _ = vectorbt_grid(frame)
+            times.append(time.perf_counter() - started)
+    best = sharpe.idxmax()  # (fast window, slow window)
+    return Rate(len(sharpe), statistics.median(times), len(frame)), best
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def best_of(plan: SweepPlan, results: dict[int, dict]) -> tuple[int, int]:
+    index = max(results, key=lambda i: results[i]["statistics"]["sharpe"] or -np.inf)
+    params = dict(plan.backtest(index)[1].specs[0].params)
+    return params["fast"], params["slow"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--years", type=int, default=1, help="years of 1m bars (default 1)")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--cold", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    bars = minute_bars(args.years)
+    plan = plan_of(bars)
+    if args.cold:  # the child of cold_in_child: one cold sweep, timed from here
+        with tempfile.TemporaryDirectory() as folder:
+            store_bars(bars, Path(folder))
+            calendar_for()  # the CLI has it before it plans, as it checks the dates
+            started = time.perf_counter()
+            results = cold(bars, args.cold, Path(folder))
+            seconds = time.perf_counter() - started
+        print(json.dumps({"seconds": seconds, "bars": len(bars), "results": results}))
+        return
+    cores = os.cpu_count() or 1
+    print(f"{len(bars):,} 1m bars, {plan.runs} backtests ({GRID}), {cores} cores\n")
+    print("1. this sweep (local executor)")
+    rates = {}
+    for workers in sorted({1, cores}):
+        rates["cold", workers], results = cold_in_child(args.years, workers)
+        print(rates["cold", workers].line(f"cold, {workers} worker(s)"))
+        rates["warm", workers] = warm(plan, workers)
+        print(rates["warm", workers].line(f"warm, {workers} worker(s)"))
+    ours_best = best_of(plan, results)
+    for kind in ("cold", "warm"):
+        scaling = rates[kind, cores].per_s / rates[kind, 1].per_s
+        print(f"  scaling 1 -> {cores} workers ({kind}): {scaling:.2f}x")
+    print(f"  best Sharpe: fast={ours_best[0]}, slow={ours_best[1]}")
+    ours = rates["cold", cores]
+    if args.skip_peers:
+        return
+    frame = peer_frame(bars)
+    print("\n2. backtesting.py optimize (its process pool)")
+    if installed("backtesting"):
+        peer, best = backtesting_optimize(frame)
+        print(peer.line("optimize"))
+        print(f"  best Sharpe: fast={best[0]}, slow={best[1]}")
+        ratio, warm_ratio = ours.per_s / peer.per_s, rates["warm", cores].per_s / peer.per_s
+        print(
+            f"  goal: the sweep >= {BACKTESTING_GOAL}x its backtests/s: {ratio:,.1f}x "
+            f"({verdict(ratio >= BACKTESTING_GOAL)}; warm {warm_ratio:,.1f}x)"
+        )
+    else:
+        print("  not installed (pip install backtesting)")
+    print("\n3. vectorbt one-call grid, warm")
+    if installed("vectorbt"):
+        peer, best = vectorbt_rate(frame)
+        print(peer.line("one call, 20 columns"))
+        print(f"  best Sharpe: fast={best[0]}, slow={best[1]}")
+        ratio, warm_ratio = ours.per_s / peer.per_s, rates["warm", cores].per_s / peer.per_s
+        print(
+            f"  goal: the sweep faster than vectorbt: {ratio:.2f}x "
+            f"({verdict(ratio > 1)}; warm {warm_ratio:.2f}x)"
+        )
+    else:
+        print("  not installed (pip install vectorbt)")
+
+
+if __name__ == "__main__":
+    main()
