@@ -54,6 +54,7 @@ from engine.sweep.journal import SweepRequest, SweepStore
 from engine.sweep.processes import prestart_local
 
 FASTS, SLOWS = range(5, 21, 5), range(30, 71, 10)
+PAIRS = [(fast, slow) for fast in FASTS for slow in SLOWS]  # vectorbt's columns, in order
 GRID = "sma_crossover:fast=5..20/5,slow=30..70/10"
 RULE_TEXTS = (("min_confidence", "0"),)  # every crossover traded, as the peers trade
 SHARES = 100
@@ -183,10 +184,9 @@ def vectorbt_grid(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Every pair's signals at once, filled at the next bar's open; Sharpe and return each."""
     import vectorbt as vbt
 
-    pairs = [(fast, slow) for fast in FASTS for slow in SLOWS]
     close, open_ = frame["Close"], frame["Open"]
-    fast = vbt.MA.run(close, window=[f for f, _ in pairs], short_name="fast")
-    slow = vbt.MA.run(close, window=[s for _, s in pairs], short_name="slow")
+    fast = vbt.MA.run(close, window=[f for f, _ in PAIRS], short_name="fast")
+    slow = vbt.MA.run(close, window=[s for _, s in PAIRS], short_name="slow")
     entries = fast.ma_crossed_above(slow.ma.values)
     exits = fast.ma_crossed_below(slow.ma.values)
     portfolio = vbt.Portfolio.from_signals(
@@ -210,8 +210,7 @@ def vectorbt_rate(frame: pd.DataFrame) -> tuple[Rate, tuple[int, int]]:
             started = time.perf_counter()
             sharpe, _ = vectorbt_grid(frame)
             times.append(time.perf_counter() - started)
-    best = sharpe.idxmax()  # (fast window, slow window)
-    return Rate(len(sharpe), statistics.median(times), len(frame)), best
+    return Rate(len(sharpe), statistics.median(times), len(frame)), PAIRS[np.nanargmax(sharpe)]
 
 
 def installed(module: str) -> bool:

@@ -273,9 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `jobs` lists it")
     elsewhere = resume.add_argument_group("a sweep's rest elsewhere (default: as it ran)")
-    elsewhere.add_argument("--executor", choices=("local", "dask"))
-    elsewhere.add_argument("--workers", type=_positive_int, metavar="N")
-    elsewhere.add_argument("--address", metavar="tcp://HOST:PORT")
+    elsewhere.add_argument(
+        "--executor", choices=("local", "dask"), help="run the rest here or on a Dask cluster"
+    )
+    elsewhere.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="worker processes for the rest"
+    )
+    elsewhere.add_argument(
+        "--address", metavar="tcp://HOST:PORT", help="the Dask scheduler to run the rest on"
+    )
     _json_option(resume)
 
     imp = command(

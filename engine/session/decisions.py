@@ -9,11 +9,13 @@ when short buys the whole short back; without, a SELL when flat is refused. So a
 only ever opened, added to or closed whole, never turned from long to short by one order.
 
 An order that opens or adds needs its cost — shares at the signal's close (the last price known
-when deciding) with slippage, plus commission — within the buying power: the cash, less twice
-the value of a short held (its proceeds are in the cash and it must be bought back), less what
-the orders approved but not yet filled are expected to take. An order that closes needs none:
-a short's loss is not capped (a rising price can take the equity below zero, as in a real
-account before a margin call; the simulation does not liquidate).
+when deciding) with slippage, plus commission — within the buying power: the cash as it will be
+once the orders approved but not yet filled have filled (each priced the same way: a long
+closed at the same instant pays for a new entry), less twice the value of the short position
+(its proceeds are in that cash and it must be bought back). The order fills at the next open,
+so a gap from that close can overdraw the cash by the gap times the shares. An order that
+closes needs no cash: a short's loss is not capped (a rising price can take the equity below
+zero, as in a real account before a margin call; the simulation does not liquidate).
 
 Every decision sees the account as the fills before it left it: the orders due at any bar that
 opened before the signal became known have filled first. Approved orders count against the
@@ -35,7 +37,8 @@ class Account:
     """Cash and shares, changed only by fills, each priced with the rules' costs."""
 
     def __init__(self, rules: TradingRules, bars: SessionBars, strategies: Sequence[str]):
-        """`strategies`: the labels of the session's strategies, in its order."""
+        """`bars`: the session's stored bars (the fills are at their opens); `strategies`: the
+        labels of its strategies, in its order."""
         self.cash = rules.cash
         self.position = 0
         self.flat_cash = self.cash  # the cash when the account last held no position
@@ -85,10 +88,10 @@ class RiskManager:
         self._open = bars.open
         self._costs = None if rules.costs.free else rules.costs
         # Approved orders not filled yet, in the order decided: (stored bar to fill at, signed
-        # shares, strategy, cash set aside for it).
+        # shares, strategy, the cash it is expected to take: negative for what it brings in).
         self._pending: deque[tuple[int, int, int, float]] = deque()
         self.committed = 0  # shares held once every approved order has filled
-        self._reserved = 0.0  # cash set aside for the pending orders
+        self._reserved = 0.0  # the cash the pending orders are expected to take, in all
 
     def fill_until(self, due: int) -> None:
         """Fill the approved orders of the stored bars before `due`, in order."""
@@ -119,32 +122,46 @@ class RiskManager:
             return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
         committed = self.committed
         if committed and (committed > 0) != (action > 0):  # closes the position whole
+            takes = self._cost(-committed, price)
             self.committed = 0
-            pending.append((bar, -committed, strategy, 0.0))
+            self._reserved += takes
+            pending.append((bar, -committed, strategy, takes))
             return ""
         if action < 0 and not rules.short:
             return f"position limit: {committed} held, nothing to sell"
         return self._open_or_add(action, price, bar, strategy)
 
     def _open_or_add(self, action: int, price: float, bar: int, strategy: int) -> str:
-        rules, account, costs, size = self.rules, self.account, self._costs, self.rules.size
-        quote = price if costs is None else costs.fill_price(price, action)
-        if size.percent:
-            shares = size.shares_for(account.equity(price), quote, rules.costs)
+        rules, account, sizing = self.rules, self.account, self.rules.size
+        if sizing.percent:
+            quote = rules.costs.fill_price(price, action)
+            shares = sizing.shares_for(account.equity(price), quote, rules.costs)
             if not shares:
-                return f"size {size} of equity buys no share at {quote:,.2f}"
+                return f"size {sizing} of equity buys no share at {quote:,.2f}"
         else:
-            shares = size.shares
+            shares = sizing.shares
         committed = self.committed
         if abs(committed + action * shares) > rules.max_position:
             return f"position limit: {committed} held, at most {rules.max_position}"
-        cost = shares * quote if costs is None else shares * quote + costs.commission(shares, quote)
+        size = action * shares
+        takes = self._cost(size, price)  # what a short brings in: negative
         power = account.cash - self._reserved
-        if account.position < 0:
-            power += 2 * account.position * price  # a short's value is owed back
-        if cost > power:
-            return f"cash: {cost:,.2f} needed, {power:,.2f} available"
-        self.committed = committed + action * shares
-        self._reserved += cost
-        self._pending.append((bar, action * shares, strategy, cost))
+        needed = takes
+        if action < 0:  # a short's value is owed back: it ties up twice its value
+            power += 2 * committed * price
+            needed += 2 * shares * price
+        if needed > power:
+            return f"cash: {needed:,.2f} needed, {power:,.2f} available"
+        self.committed = committed + size
+        self._reserved += takes
+        self._pending.append((bar, size, strategy, takes))
         return ""
+
+    def _cost(self, size: int, price: float) -> float:
+        """The cash an order of `size` shares is expected to take (negative: to bring in),
+        priced at `price` with slippage and commission."""
+        costs = self._costs
+        if costs is None:
+            return size * price
+        quote = costs.fill_price(price, size)
+        return size * quote + costs.commission(size, quote)

@@ -15,11 +15,12 @@ fails the sweep with it (the finished results stay; `resume` runs the rest).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,12 +31,11 @@ from engine.core.cancellation import CancelToken
 from engine.core.errors import first_line
 from engine.session.bars import SessionBars
 from engine.strategy.catalog import Catalog, load_catalog
-from engine.sweep.processes import local_context
+from engine.sweep.processes import local_context, prestart_local, started_deaf_to_ctrl_c
 from engine.sweep.run import run_task
 from engine.sweep.shared import MappedBars, SharedBars, pack, unpack
 from engine.trading_rules import TradingRules
 
-EXECUTORS = ("local", "dask")
 IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: none idles while the parent collects
 DASK_MISSING = "the dask executor needs dask[distributed]: pip install 'ktrdr-tui[dask]'"
 
@@ -48,9 +48,13 @@ class Executor(Protocol):
     name: str
     workers: int
 
+    def start(self) -> None:
+        """Start what runs the workers (from the main thread, so that they ignore Ctrl-C:
+        see engine.sweep.processes); `open` starts it if this was not called."""
+
     def open(self, bars: Sequence[SessionBars], setup: str) -> None:
-        """Start the workers and hand them `bars` (one per symbol) and the worker `setup`
-        (JSON text, see `worker_setup`)."""
+        """Hand the workers `bars` (one per symbol) and the worker `setup` (JSON text, see
+        `worker_setup`)."""
 
     def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:
         """Run the batches (JSON text each), yielding each one's results (JSON text) as it
@@ -105,10 +109,15 @@ def _setup(setup: str) -> tuple[Catalog, TradingRules]:
 
 
 def _collect(
-    submit, batches: Iterator[str], limit: int, token: CancelToken, cancel
+    submit: Callable[[str], Any],
+    batches: Iterator[str],
+    limit: int,
+    token: CancelToken,
+    cancel: Callable[[list[Any]], object],
 ) -> Iterator[str]:
-    """Keep up to `limit` batches submitted; yield results as they finish; on a cancel, cancel
-    what is still queued and stop."""
+    """Keep up to `limit` batches submitted (`submit` gives a future with add_done_callback);
+    yield each one's results as it finishes. A cancel wakes it at once: what is still queued
+    is cancelled (`cancel`) and it stops."""
     finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
     running: set[Any] = set()
 
@@ -118,18 +127,19 @@ def _collect(
             running.add(future)
             future.add_done_callback(finished.put)
 
-    top_up()
-    while running:
-        if token.cancelled:
-            cancel(list(running))
-            return
-        try:
-            future = finished.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        running.discard(future)
-        yield future.result()
+    unregister = token.on_cancel(lambda: finished.put(None))
+    try:
         top_up()
+        while running:
+            future = finished.get()
+            if token.cancelled:
+                cancel(list(running))
+                return
+            running.discard(future)
+            yield future.result()
+            top_up()
+    finally:
+        unregister()
 
 
 # -- local: processes sharing the bars' memory ------------------------------------------------
@@ -161,7 +171,11 @@ class LocalExecutor:
         self._shared: list[SharedBars] = []
         self._pool: ProcessPoolExecutor | None = None
 
+    def start(self) -> None:
+        prestart_local()
+
     def open(self, bars: Sequence[SessionBars], setup: str) -> None:
+        self.start()  # at once if it was
         self._shared = [SharedBars(one) for one in bars]
         layouts = json.dumps([shared.layout for shared in self._shared])
         self._pool = ProcessPoolExecutor(
@@ -230,7 +244,9 @@ class DaskExecutor:
         self._layouts = ""
         self._setup = ""
 
-    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
+    def start(self) -> None:
+        if self._client is not None:
+            return
         try:
             import distributed
         except ImportError:
@@ -242,12 +258,14 @@ class DaskExecutor:
                     w["nthreads"] for w in self._client.scheduler_info()["workers"].values()
                 )
             else:
-                self._cluster = distributed.LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=self._processes,
-                    dashboard_address=":0",  # any free port: 8787 may be another cluster's
-                )
+                with started_deaf_to_ctrl_c():
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=self._processes,
+                        dashboard_address=":0",  # any free port: 8787 may be another cluster's
+                        silence_logs=logging.ERROR,  # its workers log a cancel as a warning
+                    )
                 self._client = distributed.Client(self._cluster)
         except OSError as exc:  # no scheduler there, or it does not answer in time
             self.close()
@@ -257,6 +275,9 @@ class DaskExecutor:
         if not self.workers:
             self.close()
             raise ExecutorUnavailable(f"the Dask scheduler at {self.address} has no workers")
+
+    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
+        self.start()
         packed = [pack(one) for one in bars]
         self._layouts = json.dumps([layout for layout, _ in packed])
         self._bars = self._client.scatter([buffer for _, buffer in packed], broadcast=True)

@@ -355,8 +355,8 @@ class SweepJob:
     def run(self, token: CancelToken) -> None:
         todo = [i for i in range(self.plan.runs) if i not in self.results]
         self.progress.start_stage(STARTING, detail=f"{self.executor.name} executor")
-        self.executor.open(self.plan.bars, self._setup)
         try:
+            self.executor.open(self.plan.bars, self._setup)
             self.progress.start_stage(RUNNING, total=self.plan.runs)
             self._count()
             batches = task_batches(self.plan, todo, self.executor.workers)
@@ -385,11 +385,6 @@ class SweepJob:
         self.progress.set_items(done, detail=f"{done:,}/{self.plan.runs:,} backtests")
 
     # -- what the front ends show -------------------------------------------------------
-
-    def seconds_running(self) -> float:
-        """Seconds this process has run the sweep (workers' start included)."""
-        with self._lock:
-            return self._ran_for + self._running_now()
 
     def _running_now(self) -> float:
         since = self._running_since

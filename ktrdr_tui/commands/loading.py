@@ -289,8 +289,7 @@ def jobs(args: argparse.Namespace, config: Config) -> int:
     if sweeps:
         _stdout().print(sweeps_table(sweeps))
     if not statuses:
-        if not sweeps:
-            _stderr().print(f"no jobs in {store.directory}")
+        _stderr().print(f"no load jobs in {store.directory}")
         return EXIT_OK
     table = Table("job", "symbol", "tf", "mode", "range", "state", "segments", "bars", "requests")
     for s in statuses:

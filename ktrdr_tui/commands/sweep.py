@@ -29,7 +29,12 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.request import session_list
 from engine.strategy.catalog import CatalogError, load_catalog
-from engine.sweep.executors import DASK_MISSING, make_executor, worker_setup
+from engine.sweep.executors import (
+    DASK_MISSING,
+    ExecutorUnavailable,
+    make_executor,
+    worker_setup,
+)
 from engine.sweep.job import (
     STARTING,
     SweepInputError,
@@ -183,6 +188,10 @@ def _run(
 ) -> int:
     request = journal.request
     executor = make_executor(request.executor, request.workers, request.address)
+    try:
+        executor.start()  # here, on the main thread: its processes ignore Ctrl-C
+    except ExecutorUnavailable as exc:
+        raise CommandFailed(str(exc)) from None
     named = [Path(p) for p in request.strategy_files]
     setup = worker_setup(config.strategy_files, named, base_rules(request))
     job = SweepJob(store, journal, plan, executor, setup, EtaHistory())

@@ -31,7 +31,6 @@ from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
-from textual.widgets._select import SelectOverlay
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -234,16 +233,15 @@ class StrategyRow(Vertical):
             return str(exc)
         return ""
 
-    def show_problem(self, strategy_says: str | None = None) -> str:
-        """Under the fields, and returned: the first field's problem, else what the strategy
-        said of its values (`strategy_says`, when the check in a thread brings it back)."""
+    def show_problem(self, strategy_says: str | None = None) -> None:
+        """Under the fields: the first field's problem, else what the strategy said of its
+        values (`strategy_says`, when the check in a thread brings it back)."""
         if strategy_says is not None:
             self._problem = strategy_says
         text = self.field_problem() or self._problem
         line = self.query_one(".strategy-problem", Static)
         line.update(text)
         line.display = bool(text)
-        return text
 
 
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
@@ -689,8 +687,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if self._opening or not self.is_attached:
             return
         for row in self.rows:
-            if row.id in said:
-                row.show_problem(said[row.id])
+            row.show_problem(said.get(row.id or "", ""))  # an unticked row has nothing to say
         self._show_problem(problem)
 
     def _problem(
@@ -731,8 +728,11 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     # -- opening ----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # enter in an open timeframe list picks a timeframe; it opens the session elsewhere.
-        return not (action == "open" and isinstance(self.focused, SelectOverlay))
+        # enter in an open timeframe list (a Select's own option list) picks a timeframe; it
+        # opens the session everywhere else.
+        focused = self.focused
+        in_list = isinstance(focused, OptionList) and isinstance(focused.parent, Select)
+        return not (action == "open" and in_list)
 
     def action_open(self) -> None:
         focused = self.focused

@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 CONTRACTS = (
     "The engine is headless: it never imports textual or the app",
-    "Engine layers: loading over ib over market over core; session beside ib",
+    "Engine layers: loading / ib, session / strategy, results / market / core",
 )
 
 
@@ -38,21 +40,32 @@ def test_import_linter_contracts_hold() -> None:
     assert f"{len(CONTRACTS)} kept, 0 broken" in result.stdout
 
 
-def test_the_layers_contract_catches_a_session_importing_loading(tmp_path: Path) -> None:
-    # The contract as configured, over a copy of the engine where a session module imports the
-    # load jobs (as session/request.py once did): import-linter must call it broken.
+@pytest.mark.parametrize(
+    ("module", "imports", "edge"),
+    [
+        # a session module importing the load jobs (as session/request.py once did)
+        ("session/request.py", "engine.loading.modes", "engine.session.request -> engine.loading"),
+        # a strategy reaching up into the session that runs it
+        ("strategy/spec.py", "engine.session.bars", "engine.strategy.spec -> engine.session"),
+        # the results calculators reaching up into the session
+        ("results/trades.py", "engine.session.logs", "engine.results.trades -> engine.session"),
+    ],
+)
+def test_the_layers_contract_catches_an_import_upwards(
+    tmp_path: Path, module: str, imports: str, edge: str
+) -> None:
+    # The contract as configured, over a copy of the engine where one module imports a layer
+    # above its own: import-linter must call it broken.
     config = (ROOT / "pyproject.toml").read_text()
     engine = tmp_path / "engine"
     shutil.copytree(ROOT / "engine", engine, ignore=shutil.ignore_patterns("__pycache__"))
-    (engine / "session" / "request.py").write_text(
-        "from engine.loading.modes import LoadMode\n", encoding="utf-8"
-    )
+    (engine / module).write_text(f"import {imports}\n", encoding="utf-8")
     shutil.copytree(ROOT / "ktrdr_tui", tmp_path / "ktrdr_tui")
     (tmp_path / "pyproject.toml").write_text(config, encoding="utf-8")
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{CONTRACTS[1]} BROKEN" in result.stdout
-    assert "engine.session.request -> engine.loading.modes" in result.stdout
+    assert edge in result.stdout
 
 
 def test_importing_the_engine_does_not_import_textual() -> None:

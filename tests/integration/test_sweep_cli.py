@@ -116,6 +116,34 @@ def test_out_writes_one_csv_row_a_combination_parameters_and_every_statistic(
     assert f"{RUNS} results written to {path}" in err
 
 
+def test_each_symbol_runs_every_combination_as_it_would_alone(capsys, tmp_path):
+    data = tmp_path / "data"
+    store_bars(data)
+    store_bars(data, symbol="MSFT")
+    code, out, err = sweep(capsys, data, "--json")
+    alone = json.loads(out)
+    code, out, err = run(
+        capsys,
+        "sweep", "msft", "AAPL", "--timeframe", "1m", "--start", FIRST, "--end", LAST,
+        "--strategy", GRID, "--data-dir", str(data), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["runs"], report["skipped"]) == (2 * RUNS, 2 * SKIPPED)
+    msft = [row for row in report["results"] if row["symbol"] == "MSFT"]
+    aapl = [row for row in report["results"] if row["symbol"] == "AAPL"]
+    assert len(msft) == len(aapl) == RUNS
+    assert aapl == alone["results"]  # as AAPL's alone, in the same order
+    assert msft != [dict(row, symbol="MSFT") for row in aapl]  # other bars, other results
+    code, out, err = run(
+        capsys,
+        "sweep", "AAPL", "MSFT", "--timeframe", "1m", "--start", FIRST, "--end", LAST,
+        "--strategy", GRID, "--data-dir", str(data), "--top", "4",
+    )  # fmt: skip
+    header = next(line for line in out.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.split("┃")[1:3]] == ["#", "symbol"]
+
+
 @pytest.mark.parametrize(
     ("extra", "line"),
     [

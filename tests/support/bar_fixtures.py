@@ -15,11 +15,11 @@ from engine.market.store import BarStore
 FIRST, LAST = "2024-03-04", "2024-03-15"
 
 
-def store_bars(data_dir: Path, drop: slice | None = None) -> int:
-    """Ten sessions of AAPL 1m bars in the store (minus `drop`); returns how many."""
+def store_bars(data_dir: Path, drop: slice | None = None, symbol: str = "AAPL") -> int:
+    """Ten sessions of `symbol`'s 1m bars in the store (minus `drop`); returns how many."""
     calendar = calendar_for()
     sessions = calendar.sessions_for_dates(pd.Timestamp(FIRST), pd.Timestamp(LAST))
-    bars = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
+    bars = SyntheticMarket(calendar).bars(symbol, 60, sessions[0].open, sessions[-1].close)
     keep = np.ones(len(bars), bool)
     if drop is not None:
         keep[drop] = False
@@ -28,5 +28,5 @@ def store_bars(data_dir: Path, drop: slice | None = None) -> int:
         pd.DatetimeIndex(bars.start[keep] * 10**9, tz="UTC"),
         {**columns, "volume": bars.volume[keep]},
     )
-    BarStore(data_dir, calendar).merge("AAPL", "1m", frame)
+    BarStore(data_dir, calendar).merge(symbol, "1m", frame)
     return int(keep.sum())

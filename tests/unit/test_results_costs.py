@@ -28,7 +28,6 @@ def three_trades(costs: Costs):
     return round_trips(fills, stamps, CLOSE, "T"), curve
 
 
-
 def parse(**texts: str) -> Costs:
     """The costs the options' text forms give (`commission="0.1%"`)."""
     return TradingRules.from_text(texts).costs

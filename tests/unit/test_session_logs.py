@@ -23,6 +23,7 @@ from engine.session.logs import Fill, FillLog, Signal, SignalLog
 from engine.session.pipeline import Pipeline
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
+from tests.support.results import session_of
 
 STRATEGIES = (("rsi:period=14,oversold=30,overbought=70", "1m"), ("sma_crossover:fast=3", "15m"))
 REASONS = ("", "", "confidence 0.312 < 0.5", "position limit: 100 held, at most 100")
@@ -155,12 +156,13 @@ def test_a_reader_on_another_thread_only_sees_whole_rows():
 def test_fills_logged_one_at_a_time_or_together_read_back_the_same():
     actions = [1, -1, 1, -1, 1]
     quotes = [181.37, 182.011, 179.5, 180.25, 0.1]
+    bars = session_of(quotes, quotes, "")
     costs = Costs(per_share=0.01, min_commission=1.0, slippage_bp=2)
     rules = TradingRules(costs=costs)
-    one_by_one, batched = Account(rules, ["a", "b"]), Account(rules, ["a", "b"])
+    one_by_one, batched = (Account(rules, bars, ["a", "b"]) for _ in range(2))
     for k, (action, quote) in enumerate(zip(actions, quotes, strict=True)):
         for account in (one_by_one, batched):
-            account.fill(k, 1000 + k, 100 * action, quote, k % 2)
+            account.fill(k, 100 * action, quote, k % 2)
         one_by_one.flush()
     batched.flush()
     assert batched.cash == one_by_one.cash
@@ -169,9 +171,8 @@ def test_fills_logged_one_at_a_time_or_together_read_back_the_same():
     for k, (action, quote) in enumerate(zip(actions, quotes, strict=True)):
         price = costs.fill_price(quote, 100 * action)
         commission = costs.commission(100 * action, price)
-        expected.append(
-            Fill(1000 + k, "BUY" if action > 0 else "SELL", 100, price, commission, "ab"[k % 2])
-        )
+        side = "BUY" if action > 0 else "SELL"
+        expected.append(Fill(int(bars.timestamps[k]), side, 100, price, commission, "ab"[k % 2]))
     assert list(batched.fills) == list(one_by_one.fills) == expected
     assert isinstance(batched.fills, FillLog)
     columns = batched.fills.view(2)

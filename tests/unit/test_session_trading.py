@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from engine.results import Fills, equity_curve, round_trips
 from engine.session.pipeline import Pipeline
+from engine.strategy.spec import StrategySpec
 from engine.trading_rules import Costs, OrderSize, TradingRules
-from tests.support.results import SCRIPTED, session_of
+from tests.support.results import SCRIPTED, SELL_CUE, Scripted, session_of
 
 CASH = 100_000.0
 # Three trades of 100 shares, each filled at the next bar's open: long from 10 to 11, long
@@ -180,6 +181,35 @@ def test_an_order_the_cash_cannot_pay_for_is_refused_with_the_reason():
     ]
     curve = pipeline.results().curve
     assert curve.cash.min() == 0.0 and curve.equity.min() > 0
+
+
+class BuysOnSellCue(Scripted):
+    """BUY where the scripted strategy sells: the two trade at the same instant."""
+
+    name = "buys_on_sell_cue"
+
+    def on_bar(self, bars) -> None:
+        if bars.volume[-1] == SELL_CUE:
+            self.buy(1.0)
+
+
+def test_a_long_closed_at_the_same_instant_pays_for_a_new_entry():
+    # 1,000 cash buys 100 at 10: none left. Then the scripted strategy sells (its order not
+    # filled yet) and the other buys: the sale's 1,000 pay for it.
+    bars = session_of([10.0] * 5, [10.0] * 5, "B.S")
+    pipeline = Pipeline(bars, [SCRIPTED, StrategySpec(BuysOnSellCue, ())], TradingRules(cash=1000))
+    pipeline.advance_to(pipeline.end)
+    assert [(s.strategy, s.action, s.reason) for s in pipeline.signals] == [
+        ("scripted", "BUY", ""),
+        ("scripted", "SELL", ""),
+        ("buys_on_sell_cue", "BUY", ""),
+    ]
+    assert [(f.action, f.strategy) for f in pipeline.account.fills] == [
+        ("BUY", "scripted"),
+        ("SELL", "scripted"),
+        ("BUY", "buys_on_sell_cue"),
+    ]
+    assert pipeline.account.cash == 0.0 and pipeline.account.position == 100
 
 
 def test_a_short_ties_up_its_value_twice_over():

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.market.timeframes import TIMEFRAMES
-from engine.strategy.base import Strategy
+from engine.strategy.base import Parameter, Strategy
 from engine.strategy.catalog import Catalog, CatalogEntry
 from engine.strategy.spec import StrategySpec, StrategySpecError, default_spec
 
@@ -104,6 +104,13 @@ def test_bad_specs_say_what_is_wrong_in_one_line(text: str, message: str) -> Non
         StrategySpec.parse(text, CATALOG)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e999"])
+def test_a_parameter_reads_only_finite_numbers(text: str) -> None:
+    """The app's fields read values with the parameter alone, no spec around them."""
+    with pytest.raises(ValueError, match=f"^ratio must be a finite number, got '{text}'$"):
+        Parameter("ratio", float, 0.5).parse(text)
 
 
 def test_a_name_defined_twice_is_refused_naming_both_places() -> None:
