@@ -30,6 +30,7 @@ from ktrdr_tui.widgets.jobs import JobsPane
 from ktrdr_tui.widgets.playback import PlaybackPane
 from ktrdr_tui.widgets.results import ResultsPane
 from ktrdr_tui.widgets.signals import SignalsPane
+from ktrdr_tui.widgets.trades_table import TradesTable
 from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
@@ -267,6 +268,13 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         gateway = self.loads.gateway_status() if self.loads is not None else None
         state = gateway.describe() if gateway is not None else self._gateway_state
         self.sub_title = self._source.describe() + (f" · {state}" if state else "")
+
+    def on_trades_table_trade_chosen(self, message: TradesTable.TradeChosen) -> None:
+        """Enter on a trade in Results: the Playback chart at its entry."""
+        self.action_show_pane("playback")
+        playback = self._panes["playback"]
+        assert isinstance(playback, PlaybackPane)
+        playback.show_trade(message.entry_time)
 
     def on_key(self, event: events.Key) -> None:
         type_ahead(self.screen.focused, event)  # a key typed as a dialog opened: into its field

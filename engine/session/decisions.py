@@ -89,13 +89,13 @@ class RiskManager:
         self._costs = None if rules.costs.free else rules.costs
         # Approved orders not filled yet, in the order decided: (stored bar to fill at, signed
         # shares, strategy, the cash it is expected to take: negative for what it brings in).
-        self._pending: deque[tuple[int, int, int, float]] = deque()
+        self.pending: deque[tuple[int, int, int, float]] = deque()
         self.committed = 0  # shares held once every approved order has filled
         self._reserved = 0.0  # the cash the pending orders are expected to take, in all
 
     def fill_until(self, due: int) -> None:
         """Fill the approved orders of the stored bars before `due`, in order."""
-        pending, account = self._pending, self.account
+        pending, account = self.pending, self.account
         while pending and pending[0][0] < due:
             bar, size, strategy, reserved = pending.popleft()
             self._reserved -= reserved
@@ -112,7 +112,7 @@ class RiskManager:
     ) -> str:
         """The reason to reject a signal, or "" to approve it (and commit to its order). The
         order fills at the open of stored bar `bar`; `price` is the signal's bar's close."""
-        pending = self._pending
+        pending = self.pending
         if pending and pending[0][0] < bar:  # (tested here: the call costs more than the test)
             self.fill_until(bar)  # the fills at the bars that opened before the signal was known
         rules = self.rules
@@ -154,7 +154,7 @@ class RiskManager:
             return f"cash: {needed:,.2f} needed, {power:,.2f} available"
         self.committed = committed + size
         self._reserved += takes
-        self._pending.append((bar, size, strategy, takes))
+        self.pending.append((bar, size, strategy, takes))
         return ""
 
     def _cost(self, size: int, price: float) -> float:

@@ -43,7 +43,7 @@ from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
-from engine.strategy.base import Bars, Signal, Strategy
+from engine.strategy.base import Bars, Strategy
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
 
@@ -109,8 +109,10 @@ class _Found:
     def __len__(self) -> int:
         return len(self.known)
 
-    def rows(self, lo: int, hi: int) -> _Found:
-        return _Found(*(column[lo:hi] for column in self._columns()))
+    def tuples(self, fill_at: np.ndarray) -> list[tuple]:
+        """Each row in plain numbers, its stored bar to fill at last (`Pipeline._decide_one`'s
+        arguments)."""
+        return list(zip(*(column.tolist() for column in (*self._columns(), fill_at)), strict=True))
 
     def _columns(self) -> tuple[np.ndarray, ...]:
         return (
@@ -171,6 +173,9 @@ class Pipeline:
         )
         self.stats = StageStats()
         self.failures: list[StrategyFailure] = []  # in the order they happened
+        # Signals decided one at a time, not logged yet: (time_ns, order, action, price,
+        # confidence, reason, note) each.
+        self._decided: list[tuple[int, int, int, float, float, str, str]] = []
         self._results: ResultsBook | None = None  # made when first asked for
         self.clock = int(bars.sessions[0].open.value) if bars.sessions else 0
         self.end = int(bars.sessions[-1].close.value) if bars.sessions else 0
@@ -298,54 +303,62 @@ class Pipeline:
         return tuple(column[sequence] for column in columns)
 
     def _interleave(self, steps: tuple[np.ndarray, ...], batch: _Found) -> None:
-        """Call on_bar strategies bar by bar, deciding and filling between their bars."""
+        """Call on_bar strategies bar by bar, deciding and filling between their bars.
+
+        At each end time: the batch signals known before it are decided and the orders due at
+        the opens before it fill; then each strategy whose bar ends then is called in order,
+        the batch signals known then of the strategies before it decided first. A decision
+        never moves a position (only fills do, and those due have filled), so deciding a
+        signal as soon as it is made is deciding it after every call at its end time. The
+        decisions are taken in plain numbers, one at a time (a signal's arrays would cost more
+        than its decision), and logged together at the end."""
         ends, orders, bars = (column.tolist() for column in steps)
-        # Orders fill at a bar's open: those of the stored bars that start before each end.
-        due = np.searchsorted(self.bars.timestamps, steps[0], side="left").tolist()
-        known = batch.known.tolist()
-        runs, count, b, i = self._runs, len(ends), 0, 0
-        while i < count:
-            now = ends[i]
-            first = b
-            while b < len(known) and known[b] < now:
+        stamps = self.bars.timestamps
+        # Orders fill at a bar's open: those of the stored bars that start before each end
+        # are due then, and one decided at that end fills at the next of them.
+        due = np.searchsorted(stamps, steps[0], side="left").tolist()
+        waiting = batch.tuples(np.searchsorted(stamps, batch.known, side="left"))
+        runs, account, decide = self._runs, self.account, self._decide_one
+        pending = self.risk.pending  # (tested here: the call costs more than the test)
+        b, count, current = 0, len(waiting), None
+        for now, order, bar, fill_at in zip(ends, orders, bars, due, strict=True):
+            run = runs[order]
+            if now != current:
+                current = now
+                while b < count and waiting[b][0] < now:
+                    decide(*waiting[b])
+                    b += 1
+                if pending and pending[0][0] < fill_at:
+                    self._fill(fill_at)
+            while b < count and waiting[b][0] == now and waiting[b][1] < order:
+                decide(*waiting[b])
                 b += 1
-            if b > first:
-                self._decide(batch.rows(first, b))
-            self._fill(due[i])
-            made = []
-            while i < count and ends[i] == now:
-                run = runs[orders[i]]
-                if not run.stopped:
-                    signal = self._call(run, bars[i], now)
-                    if signal is not None:
-                        made.append(self._made(run, bars[i], signal))
-                i += 1
-            first = b
-            while b < len(known) and known[b] == now:
-                b += 1
-            if made or b > first:
-                self._decide(_Found.join([batch.rows(first, b), *made]))
-        self._decide(batch.rows(b, len(known)))
-
-    def _call(self, run: _Run, bar: int, now: int) -> Signal | None:
-        """on_bar at `bar` (ending `now`), seeing every other timeframe's bars ended by then."""
-        run.bars._length = bar + 1
-        for series, view in run.extra:
-            view._length = int(np.searchsorted(series.end[: series.published], now, side="right"))
-        try:
-            return run.strategy._bar(run.bars, self.account.position)
-        except Exception as exc:  # a strategy's bug stops it, not the session
-            self._stop(run, bar, exc)
-            return None
-
-    def _made(self, run: _Run, bar: int, signal: Signal) -> _Found:
-        return self._found(
-            run,
-            np.array([bar]),
-            np.array([signal.action], np.int8),
-            np.array([signal.confidence]),
-            np.array([signal.reason], object),
-        )
+            if run.stopped:
+                continue
+            run.bars._length = bar + 1
+            for series, view in run.extra:  # each timeframe's bars ended by now
+                view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
+            try:
+                signal = run.strategy._bar(run.bars, account.position)
+            except Exception as exc:  # a strategy's bug stops it, not the session
+                self._stop(run, bar, exc)
+                continue
+            if signal is not None:
+                series = run.series
+                decide(
+                    now,  # known when its bar completes
+                    run.order,
+                    series.timestamps.item(bar),
+                    series.close.item(bar),
+                    series.session.item(bar),
+                    signal.action,
+                    signal.confidence,
+                    signal.reason,
+                    fill_at,
+                )
+        for row in waiting[b:]:
+            decide(*row)
+        self._log_decided()
 
     def _found(
         self,
@@ -400,7 +413,7 @@ class Pipeline:
                 strict=True,
             )
         ]
-        self.signals.append(
+        self._log(
             found.time_ns,
             found.order,
             found.action,
@@ -409,6 +422,41 @@ class Pipeline:
             reasons,
             found.note.tolist(),
         )
+
+    def _decide_one(
+        self,
+        known: int,
+        order: int,
+        time_ns: int,
+        price: float,
+        session: int,
+        action: int,
+        confidence: float,
+        note: str,
+        fill_at: int,
+    ) -> None:
+        """Decide one signal, as `_decide` would (`fill_at`: the stored bar its order would
+        fill at, the first to start at or after `known`); `_log_decided` logs it."""
+        quality = self.quality.pct_at(session, known, fill_at)
+        reason = self.risk.decide(action, quality, confidence, price, fill_at, order)
+        self._decided.append((time_ns, order, action, price, confidence, reason, note))
+
+    def _log_decided(self) -> None:
+        if self._decided:
+            self._log(*zip(*self._decided, strict=True))
+            self._decided = []
+
+    def _log(
+        self,
+        time_ns: Sequence[int],
+        order: Sequence[int],
+        action: Sequence[int],
+        price: Sequence[float],
+        confidence: Sequence[float],
+        reasons: Sequence[str],
+        notes: Sequence[str],
+    ) -> None:
+        self.signals.append(time_ns, order, action, price, confidence, reasons, notes)
         self.stats.signals += len(reasons)
         self.stats.approved += reasons.count("")
 

@@ -50,6 +50,13 @@ class QualityLedger:
         else:
             self.expected = np.ones(sessions, dtype=np.int64)
         self._step = step
+        # The same counts as plain lists, for deciding one signal at a time (`pct_at`).
+        self._lists = (
+            self._first_bar.tolist(),
+            self.present.tolist(),
+            self._opens.tolist(),
+            self._closes.tolist(),
+        )
 
     def so_far_pct(self, session: np.ndarray, when: np.ndarray) -> np.ndarray:
         """The quality of each `session` counting the bars that start before `when` (ns)."""
@@ -65,6 +72,16 @@ class QualityLedger:
             expected = np.ones(len(session), dtype=np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(expected > 0, 100.0 * present / np.maximum(expected, 1), 100.0)
+
+    def pct_at(self, session: int, when: int, started: int) -> float:
+        """`so_far_pct` of one signal in plain numbers, the same float: `started` is how many
+        stored bars start before `when` (the caller knows it: the bar its order fills at)."""
+        first_bar, present, opens, closes = self._lists
+        count = min(started - first_bar[session], present[session])
+        if not self._step:
+            return 100.0 * count
+        expected = -(-(min(when, closes[session]) - opens[session]) // self._step)
+        return 100.0 * count / expected if expected > 0 else 100.0
 
     def total_pct(self, sessions: int) -> float:
         """The quality of the first `sessions` sessions together."""

@@ -137,7 +137,7 @@ def _read_only(values: np.ndarray) -> np.ndarray:
     return view
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per signal, and frozen takes 5x as long
 class Signal:
     """The one signal `on_bar` made at a bar."""
 

@@ -13,6 +13,11 @@ and the range are checked in a thread too, by `backtest_request`, the function t
 command uses; its one-line reason shows under the fields. The dialog hands back a session that
 is set up but not started: the pane starts it, paused. At 80x24 the dialog scrolls between its
 title and its buttons, which stay in view.
+
+The trading rules (cash, order size, the gates, costs, shorts) sit under the strategies in a
+section collapsed to a one-line summary: prefilled from config.toml (`Config.trading`), each
+field checked as typed by `TradingRules.from_text`, the parser `backtest` and config.toml use,
+whose one line shows under the fields; the session opens with them.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from engine.trading_rules import RuleError, TradingRules
 from ktrdr_tui.widgets.speed_slider import speed_label
 from ktrdr_tui.workers import ReportsWorkerErrors
 
@@ -244,6 +250,118 @@ class StrategyRow(Vertical):
         line.display = bool(text)
 
 
+# Each trading rule's field: its label, and what it takes (under the fields while it is edited).
+RULE_FIELDS = {
+    "cash": ("cash", "cash: what the account starts with, like 100000"),
+    "size": ("size", "size: shares per order like 100, or a percent of the equity like 10%"),
+    "max_position": ("max position", "max position: shares held at most, long or short"),
+    "min_confidence": ("min confidence", "min confidence: signals below it are rejected (0-1)"),
+    "min_quality": ("min quality", "min quality: the day's data quality so far, in % (0-100)"),
+    "short": ("short selling", "short selling: a SELL when flat opens a short, a BUY covers it"),
+    "commission": (
+        "commission",
+        "commission: per share like 0.005, or a percent of the notional like 0.1%",
+    ),
+    "min_commission": ("min commission", "min commission: the least any fill costs, like 1.0"),
+    "slippage": ("slippage", "slippage, against the trader: price units like 0.01 or 2bp"),
+}
+
+
+def rules_summary(rules: TradingRules) -> str:
+    """The rules on one line, the most telling first: `100,000 cash · 100 shares, max 100 ·
+    no costs · long only · confidence ≥ 0.5 · quality ≥ 95%`."""
+    cash = f"{rules.cash:,.0f}" if rules.cash.is_integer() else f"{rules.cash:,.2f}"
+    size = f"{rules.size} of equity" if rules.size.percent else f"{rules.size} shares"
+    parts = [f"{cash} cash", f"{size}, max {rules.max_position:,}"]
+    texts, costs = rules.texts(), rules.costs
+    if costs.free:
+        parts.append("no costs")
+    else:
+        if costs.per_share or costs.pct_of_notional or costs.min_commission:
+            per = "/share" if costs.per_share else ""
+            minimum = f" (min {texts['min_commission']})" if costs.min_commission else ""
+            parts.append(f"commission {texts['commission']}{per}{minimum}")
+        if costs.slippage or costs.slippage_bp:
+            parts.append(f"slippage {texts['slippage']}")
+    parts.append("shorts allowed" if rules.short else "long only")
+    parts.append(f"confidence ≥ {texts['min_confidence']}")
+    parts.append(f"quality ≥ {texts['min_quality']}%")
+    return " · ".join(parts)
+
+
+class RuleCheck(Validator):
+    """A rule field's text as `TradingRules.from_text` reads it; the failure is its line."""
+
+    def __init__(self, option: str):
+        super().__init__()
+        self.option = option
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            TradingRules.from_text({self.option: value})
+        except RuleError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class RuleFields(Vertical):
+    """A field per trading rule, prefilled from `rules`, and the first one's problem under
+    them. `rules()` reads them; the section that holds them shows `summary()` collapsed."""
+
+    def __init__(self, rules: TradingRules, id: str):
+        super().__init__(id=id)
+        self.base = rules
+
+    def compose(self) -> ComposeResult:
+        texts = self.base.texts()
+        with Grid(classes="rule-fields"):
+            for option, (label, _) in RULE_FIELDS.items():
+                if option == "short":
+                    yield Checkbox(label, value=self.base.short, compact=True, name=option)
+                    continue
+                with Horizontal(classes="rule"):
+                    yield Label(label)
+                    yield Input(
+                        texts[option], validators=[RuleCheck(option)], compact=True, name=option
+                    )
+        yield Static("", classes="rules-problem", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(".rules-problem", Static).display = False
+
+    def field(self, option: str) -> Input | Checkbox:
+        """The field of `option` (a config.toml key: `max_position`)."""
+        return next(w for w in self.query("Input, Checkbox") if w.name == option)
+
+    def rules(self) -> TradingRules:
+        """The rules the fields make, or the first field's RuleError."""
+        values = {option: self.field(option).value for option in RULE_FIELDS}
+        return TradingRules.from_text(values, self.base)
+
+    def problem(self) -> str:
+        try:
+            self.rules()
+        except RuleError as exc:
+            return str(exc)
+        return ""
+
+    def show_problem(self) -> str:
+        """Under the fields: the first field's problem (returned too), else nothing."""
+        text = self.problem()
+        line = self.query_one(".rules-problem", Static)
+        line.update(text)
+        line.display = bool(text)
+        return text
+
+    def summary(self) -> str:
+        """The section's title: the rules on one line, or the problem to fix."""
+        try:
+            rules = self.rules()
+        except RuleError as exc:
+            return f"Trading rules · ⚠ {exc}"
+        return f"Trading rules · {rules_summary(rules)}"
+
+
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:
     """Every non-empty dataset in the store with its summary and proposed range."""
     from engine.market.timeframes import TIMEFRAME_SECONDS
@@ -294,7 +412,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         dock: top;
         text-style: bold;
         color: $primary;
-        margin: 1 0 0 0;
+        background: $surface;
+        padding: 1 0 0 0;  /* not a margin: what scrolls under it must not show through */
     }
     OpenSessionScreen #dialog-bottom {
         dock: bottom;
@@ -368,6 +487,40 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         padding-left: 4;
         height: auto;
     }
+    OpenSessionScreen #rules {
+        background: $surface;
+        border-top: none;
+        padding: 0;
+        margin-top: 1;
+    }
+    OpenSessionScreen #rules CollapsibleTitle {
+        padding: 0;
+        width: 100%;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    OpenSessionScreen #rules Contents {
+        padding: 0 0 0 4;
+    }
+    OpenSessionScreen #rule-fields {
+        height: auto;
+    }
+    OpenSessionScreen .rule-fields {
+        grid-size: 3;
+        grid-gutter: 0 2;
+        grid-rows: 1;
+        height: auto;
+    }
+    OpenSessionScreen .rule Label {
+        margin-right: 1;
+    }
+    OpenSessionScreen .rule Input {
+        width: 1fr;
+    }
+    OpenSessionScreen .rules-problem {
+        color: $error;
+        height: auto;
+    }
     OpenSessionScreen #strategy-about {
         color: $text-muted;
         height: 1;
@@ -406,13 +559,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         store_for: Callable[[TradingCalendar], BarStore],
         speed: float = 0.0,
         strategy_files: Sequence[Path] = (),
+        rules: TradingRules | None = None,
     ):
         """`store_for`: the app's one store of the data dir (EngineHandle.store);
         `strategy_files`: config.toml's and the app's `--strategy-file`s, loaded with the
-        other strategies."""
+        other strategies; `rules`: config.toml's trading rules, the fields' first values."""
         super().__init__()
         self._store_for = store_for
         self._speed = speed
+        self._rules = rules or TradingRules()
         self._strategy_files = tuple(strategy_files)
         self._catalog: Catalog | None = None
         self._entries: dict[str, CatalogEntry] = {}  # by strategy name
@@ -440,6 +595,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             # A row per strategy, once the catalog is read.
             yield Vertical(id="strategies")
             yield Static("", id="strategy-problems", markup=False)
+            with Collapsible(title="Trading rules", id="rules"):
+                yield RuleFields(self._rules, id="rule-fields")
             with Vertical(id="dialog-bottom"):
                 yield Static(STRATEGIES_HINT, id="strategy-about", markup=False)
                 yield Static("", id="problem", markup=False)
@@ -456,6 +613,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         datasets.border_title = "Stored bars"
         datasets.display = False
         self.query_one("#strategy-problems", Static).display = False
+        self._show_rules()
         self._read_store()
 
     # -- the store and the catalog ----------------------------------------------------------
@@ -510,9 +668,16 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         return list(self.query(StrategyRow))
 
     def on_descendant_focus(self) -> None:
-        """Under the strategies: what the one being edited does, else where they come from."""
-        row = self._row_of(self.focused)
-        about = row.about if row is not None else STRATEGIES_HINT
+        """Over the keys: what the strategy or the rule being edited does, else where the
+        strategies come from."""
+        focused = self.focused
+        row = self._row_of(focused)
+        if row is not None:
+            about = row.about
+        elif isinstance(focused, Input | Checkbox) and focused.name in RULE_FIELDS:
+            about = RULE_FIELDS[focused.name][1]
+        else:
+            about = STRATEGIES_HINT
         self.query_one("#strategy-about", Static).update(about)
 
     @staticmethod
@@ -629,7 +794,26 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         row = self._row_of(event.control)
         if row is not None:
             row.show_problem()  # a field's own problem at once; the strategy's after the check
+        elif event.control.name in RULE_FIELDS:
+            self._show_rules()
         self._check()
+
+    def _show_rules(self) -> None:
+        """The rules' problem under their fields, and in the section's title."""
+        fields = self.query_one(RuleFields)
+        fields.show_problem()
+        self.query_one("#rules", Collapsible).title = fields.summary()
+        self.call_after_refresh(self._keep_in_view)
+
+    def _keep_in_view(self) -> None:
+        """The field being edited in view, and the line under it: the lines under the fields
+        and at the bottom (a problem may take two) change the room the dialog scrolls in."""
+        focused = self.focused
+        if focused is None:
+            return
+        rules = self.query_one(RuleFields)
+        target = rules if rules in focused.ancestors else self._row_of(focused) or focused
+        target.scroll_visible(animate=False)
 
     def _check(self) -> None:
         """Check the fields a moment after the last change (not once per keystroke)."""
@@ -644,6 +828,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return
         try:
             start, end, specs = self.fields()
+            self.query_one(RuleFields).rules()
         except ValueError as exc:
             self._show_problem(str(exc))
             return
@@ -724,15 +909,17 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         label = self.query_one("#problem", Static)
         label.set_class(not problem, "-ok")
         label.update(problem or "Ready: enter opens the session.")
+        self.call_after_refresh(self._keep_in_view)
 
     # -- opening ----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # enter in an open timeframe list (a Select's own option list) picks a timeframe; it
-        # opens the session everywhere else.
+        # enter in an open timeframe list (a Select's own option list) picks a timeframe, on
+        # the trading rules' title it opens or closes them; it opens the session elsewhere.
         focused = self.focused
         in_list = isinstance(focused, OptionList) and isinstance(focused.parent, Select)
-        return not (action == "open" and in_list)
+        on_title = focused is not None and isinstance(focused.parent, Collapsible)
+        return not (action == "open" and (in_list or on_title))
 
     def action_open(self) -> None:
         focused = self.focused
@@ -744,6 +931,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return
         try:
             start, end, specs = self.fields()
+            rules = self.query_one(RuleFields).rules()
         except ValueError as exc:
             self._show_problem(str(exc))
             return
@@ -754,7 +942,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         problem = self.query_one("#problem", Static)
         problem.set_class(True, "-ok")
         problem.update(f"Reading {choice.symbol} {choice.timeframe} bars…")
-        self._open(choice, start, end, specs)
+        self._open(choice, start, end, specs, rules)
 
     @on(Button.Pressed, "#open")
     def _open_pressed(self) -> None:
@@ -774,13 +962,20 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         exit_on_error=False,
         description="open the session",
     )
-    def _open(self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]) -> None:
+    def _open(
+        self,
+        choice: DatasetChoice,
+        start: str,
+        end: str,
+        specs: list[StrategySpec],
+        rules: TradingRules,
+    ) -> None:
         from engine.session.request import BacktestInputError, open_session
 
         try:
             request = self._request(choice, start, end, specs)
             assert self._store is not None and self._calendar is not None
-            session = open_session(self._store, self._calendar, request)
+            session = open_session(self._store, self._calendar, request, rules)
         except BacktestInputError as exc:
             self.app.call_from_thread(self._open_failed, str(exc))
             return

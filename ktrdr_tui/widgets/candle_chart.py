@@ -7,7 +7,9 @@ its glyphs (`put_span`), axes and that widget part (`GridChart`) serve the equit
 
 A candle takes one column: the body a heavy line (┃), the wicks light ones (│), and where a
 row holds half of each the mixed glyphs (╽ ╿ ╻ ╹ ╷ ╵). BUY markers sit under the candle (▲),
-SELL markers above it (▼); approved ones in the action's colour, rejected ones dim. A trading
+SELL markers above it (▼); approved ones in the action's colour, rejected ones dim. A fill
+is a letter on the candle of the bar whose open filled it, at its price: B bought, S sold,
+each on a block of its side's colour (several of one side on a bar are one letter). A trading
 session with no stored bars takes a column of its own, dotted (┊), where it falls between the
 bars (or after the newest one): consecutive missing sessions share one column.
 """
@@ -51,7 +53,7 @@ D = TypeVar("D", bound="Sized")  # what a GridChart draws: nothing while empty
 # Sensible label spacings for intraday bars, in seconds: the first that leaves room is used.
 _TIME_STEPS = (300, 900, 1800, 3600, 7200, 14400)
 
-ROLES = ("up", "down", "axis", "buy", "sell", "rejected", "gap")
+ROLES = ("up", "down", "axis", "buy", "sell", "rejected", "gap", "bought", "sold")
 GAP = "┊"
 
 
@@ -62,6 +64,16 @@ class Marker:
     time_ns: int
     action: str
     approved: bool
+
+
+@dataclass(frozen=True)
+class FillMark:
+    """A fill on the chart: the start of the bar whose open filled it, its side (1 bought,
+    -1 sold) and its price."""
+
+    time_ns: int
+    side: int
+    price: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +88,7 @@ class ChartData:
     close: np.ndarray
     bar_seconds: int = 60  # 0 for daily bars
     markers: tuple[Marker, ...] = ()
+    fills: tuple[FillMark, ...] = ()
     timezone: str = EXCHANGE_TZ  # the exchange's: the time axis reads in it
     # The opens (int64 ns UTC, in order) of sessions with no bars: drawn as gaps where they
     # fall after the first bar.
@@ -171,6 +184,7 @@ def draw_chart(data: ChartData, width: int, height: int) -> ChartGrid:
         body = (half(min(o, c)), half(max(o, c)))
         put_span(grid, x, wick, body, row_of, role)
     _draw_markers(grid, data, first, half, row_of)
+    _draw_fills(grid, data, first, half, row_of)
     draw_price_axis(grid, labels, plot_width, plot_height)
     draw_time_axis(grid, data.timestamps, data.bar_seconds, data.timezone, plot_width, height - 1)
     return grid
@@ -271,19 +285,27 @@ def price_labels(low: float, high: float, rows: int) -> list[tuple[int, str]]:
     return labels
 
 
-def _draw_markers(grid: ChartGrid, data: ChartData, first: int, half, row_of) -> None:
-    if not data.markers:
-        return
+def _bars_of(data: ChartData, first: int, times: list[int]) -> list[int | None]:
+    """The bar each of `times` falls in, None for one off the chart or between its bars."""
     import numpy as np
 
     stamps = data.timestamps
     length = data.bar_seconds * 10**9 if data.bar_seconds else 86_400 * 10**9
+    bars = (np.searchsorted(stamps, np.asarray(times, dtype=np.int64), side="right") - 1).tolist()
+    return [
+        bar if bar >= first and time < int(stamps[bar]) + length else None
+        for time, bar in zip(times, bars, strict=True)
+    ]
+
+
+def _draw_markers(grid: ChartGrid, data: ChartData, first: int, half, row_of) -> None:
+    if not data.markers:
+        return
     best: dict[tuple[int, str], bool] = {}  # (bar, action) → approved, approved winning
-    times = np.fromiter((m.time_ns for m in data.markers), dtype=np.int64, count=len(data.markers))
-    bars = np.searchsorted(stamps, times, side="right") - 1
-    for marker, bar in zip(data.markers, bars.tolist(), strict=True):
-        if bar < first or marker.time_ns >= int(stamps[bar]) + length:
-            continue  # off the chart, or in a gap between bars
+    bars = _bars_of(data, first, [m.time_ns for m in data.markers])
+    for marker, bar in zip(data.markers, bars, strict=True):
+        if bar is None:
+            continue
         key = (bar, marker.action)
         best[key] = best.get(key, False) or marker.approved
     for (bar, action), approved in best.items():
@@ -293,6 +315,17 @@ def _draw_markers(grid: ChartGrid, data: ChartData, first: int, half, row_of) ->
         else:
             y, char, role = row_of(half(float(data.high[bar]))) - 1, "▼", "sell"
         grid.put(x, y, char, role if approved else "rejected")
+
+
+def _draw_fills(grid: ChartGrid, data: ChartData, first: int, half, row_of) -> None:
+    """Each fill's letter on its bar's candle, at its price; over the candle, under no signal
+    (those sit above and below it)."""
+    bars = _bars_of(data, first, [fill.time_ns for fill in data.fills])
+    for fill, bar in zip(data.fills, bars, strict=True):
+        if bar is None:
+            continue
+        char, role = ("B", "bought") if fill.side > 0 else ("S", "sold")
+        grid.put(grid.columns[bar], row_of(half(fill.price)), char, role)
 
 
 def draw_price_axis(
@@ -462,6 +495,16 @@ class CandleChart(GridChart[ChartData]):
     }
     CandleChart > .candle-chart--gap {
         color: $warning;
+    }
+    CandleChart > .candle-chart--bought {
+        color: auto 90%;
+        background: $success;
+        text-style: bold;
+    }
+    CandleChart > .candle-chart--sold {
+        color: auto 90%;
+        background: $error;
+        text-style: bold;
     }
     CandleChart > .candle-chart--message {
         color: $text-muted;

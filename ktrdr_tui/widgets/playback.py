@@ -3,6 +3,10 @@
 The pane polls `app.session.snapshot()` POLL_HZ times a second and redraws only when the
 snapshot changed (the chart caps itself at 10 Hz): never one update per bar. Every key acts
 through the session's thread-safe controls and returns at once.
+
+The status line says what plays and where the clock is, then the account: position, cash,
+equity, return and open P&L. Each of its two lines keeps to the pane's width, leaving out what
+tells least first (`fit`). The chart marks signals at their bars and fills at their prices.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.events import Resize
 from textual.widgets import Static
 
 from engine.market.exchange import EXCHANGE_TZ
 from engine.market.timeframes import TIMEFRAMES
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
-from ktrdr_tui.widgets.candle_chart import CandleChart, ChartData, Marker
+from ktrdr_tui.widgets.candle_chart import CandleChart, ChartData, FillMark, Marker
 from ktrdr_tui.widgets.speed_slider import SpeedSlider, speed_label
 
 if TYPE_CHECKING:
@@ -36,7 +42,7 @@ POLL_HZ = 15
 EMPTY = "No session open — press o to pick stored bars and strategies"
 KEYS_HINT = (
     "Stored bars play back here through strategies, at the speed below: candles with BUY ▲ "
-    "and SELL ▼ markers, the market clock, quality, position and equity.\n\n"
+    "and SELL ▼ signals and B / S fills, the market clock, quality and the account.\n\n"
     "o open · space play/pause · +/- speed · . step · g go to date · home restart · "
     "t timeframe\n\n"
     "Nothing stored yet? Load bars in Jobs (1, then n)."
@@ -56,6 +62,24 @@ _STATE_MARKS = {
 SESSION_ACTIONS = frozenset({"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe"})
 NO_SESSION = "No session open: o opens one (stored bars and strategies)."
 
+# A part of a status line: its rank (0 always stays; the highest goes first when the line is
+# too long) and its (text, style) pieces.
+Part = tuple[int, list[tuple[str, str]]]
+
+
+def fit(parts: list[Part], width: int) -> list[tuple[str, str]]:
+    """The pieces of `parts` in order, without the parts of the highest ranks (the last of a
+    rank first) that a line of `width` cells has no room for; 0: any width."""
+    kept = list(parts)
+
+    def length() -> int:
+        return sum(cell_len(text) for _, pieces in kept for text, _ in pieces)
+
+    while width and length() > width and any(rank for rank, _ in kept):
+        worst = max(rank for rank, _ in kept)
+        del kept[max(i for i, (rank, _) in enumerate(kept) if rank == worst)]
+    return [piece for _, pieces in kept for piece in pieces]
+
 
 class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     DEFAULT_CSS = """
@@ -65,6 +89,8 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     PlaybackPane #playback-status {
         height: 2;
         margin-top: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     PlaybackPane #playback-chart {
         margin: 1 0 0 0;
@@ -125,6 +151,10 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.set_interval(1 / POLL_HZ, self.poll)
 
+    def on_resize(self, _event: Resize) -> None:
+        # The status line keeps to the width, once the pane's children are laid out in it.
+        self.call_after_refresh(self._show_status)
+
     def on_show(self) -> None:
         # Shown by `2`: the keys of the pane act once the focus is in it (the pane itself, so
         # tab reaches the slider next).
@@ -144,7 +174,8 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         from ktrdr_tui.screens.open_session import OpenSessionScreen
 
         speed = self.query_one(SpeedSlider).speed
-        screen = OpenSessionScreen(self.engine.store, speed, self.engine.config.strategy_files)
+        config = self.engine.config
+        screen = OpenSessionScreen(self.engine.store, speed, config.strategy_files, config.trading)
         self.app.push_screen(screen, self.adopt)
 
     def action_toggle_play(self) -> None:
@@ -196,6 +227,29 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     def _seek(self, when: pd.Timestamp | None) -> None:
         if when is not None and self.session is not None:
             self.session.seek(when)
+
+    def show_trade(self, entry_ns: int) -> None:
+        """Pause, and move the clock as `g` does to a third of the chart's width past the bar
+        a trade was entered at (`entry_ns`, the start of that bar), or to where it is if that
+        is sooner: the chart shows the entry with what led to it and what came after."""
+        import numpy as np
+        import pandas as pd
+
+        from engine.market.timeframes import TIMEFRAME_SECONDS
+
+        session = self.session
+        if session is None:
+            return
+        bars, snapshot = session.bars, session.snapshot()
+        entry = int(np.searchsorted(bars.timestamps, entry_ns))
+        if entry == len(bars):
+            return
+        # The chart's bars may be derived ones: as many stored bars as one of them holds.
+        per_column = TIMEFRAME_SECONDS[self.chart_timeframe(snapshot)] // (bars.bar_seconds or 1)
+        after = self.query_one(CandleChart).content_size.width // 3 * max(per_column, 1)
+        target = min(int(bars.end[min(entry + after, len(bars) - 1)]), snapshot.clock_ns)
+        session.pause()
+        self._seek(pd.Timestamp(target, tz="UTC"))
 
     def action_cycle_timeframe(self) -> None:
         snapshot = self._snapshot
@@ -253,12 +307,17 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         self._snapshot = snapshot
         self._draw(snapshot)
 
+    def _show_status(self) -> None:
+        session, snapshot = self.session, self._snapshot
+        if session is not None and snapshot is not None:
+            self.query_one("#playback-status", Static).update(self.status_text(session, snapshot))
+
     def _draw(self, snapshot: SessionSnapshot) -> None:
+        """Show `snapshot`, the pane's latest."""
         session = self.session
         if session is None:
             return
-        status = self.query_one("#playback-status", Static)
-        status.update(self.status_text(session, snapshot))
+        self._show_status()
         if str(snapshot.state) == "failed" and not self._failure_told:
             self._failure_told = True
             self.notify(
@@ -283,6 +342,18 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             for signal in snapshot.recent_signals
             if signal.symbol == symbol
         )
+        # The fills from the first bar shown on (the chart leaves out any between its bars).
+        fills = snapshot.fills
+        since = int(np.searchsorted(fills.time_ns, view.timestamps[0]))
+        fill_marks = tuple(
+            FillMark(*fill)
+            for fill in zip(
+                fills.time_ns[since:].tolist(),
+                fills.action[since:].tolist(),
+                fills.price[since:].tolist(),
+                strict=True,
+            )
+        )
         # The missing sessions the clock has reached, after the first bar shown.
         opens = session.missing_opens
         lo, hi = np.searchsorted(opens, [view.timestamps[0], snapshot.clock_ns], side="right")
@@ -295,13 +366,15 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             view.close,
             bar_seconds=TIMEFRAME_SECONDS[timeframe],
             markers=markers,
+            fills=fill_marks,
             timezone=self.opened.timezone if self.opened else EXCHANGE_TZ,
             gaps=gaps,
             key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe, len(gaps)),
         )
 
     def status_text(self, session: PlaybackSession, snapshot: SessionSnapshot) -> Content:
-        """Two lines: what plays and where the clock is; then the counts and the account."""
+        """Two lines: what plays and where the clock is, with the bars and their quality; then
+        the account. Each keeps to the status line's width."""
         import pandas as pd
 
         state = str(snapshot.state)
@@ -309,40 +382,46 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         clock = pd.Timestamp(snapshot.clock_ns, tz="UTC").tz_convert(timezone)
         bars = session.bars
         chart = self.chart_timeframe(snapshot)
-        first: list[str | tuple[str, str]] = [(f"{bars.symbol} {bars.timeframe}", "bold")]
+        muted = "$text-muted"
+        first: list[Part] = [(0, [(f"{bars.symbol} {bars.timeframe}", "bold")])]
         if chart != bars.timeframe:
-            first.append((f" · chart {chart}", "$text-muted"))
-        first.append(f"   {clock:%a %Y-%m-%d %H:%M:%S %Z}   ")
+            first.append((2, [(f" · chart {chart}", muted)]))
+        first.append((0, [(f"   {clock:%a %Y-%m-%d %H:%M:%S %Z}", "")]))
         mark = _STATE_MARKS.get(state, state)
-        first.append((f"{mark} {speed_label(snapshot.speed)}", "bold $accent"))
+        first.append((0, [(f"   {mark} {speed_label(snapshot.speed)}", "bold $accent")]))
         if state == "paused" and snapshot.bars_processed == 0:
-            first.append((" — space to play", "$text-muted"))
+            first.append((1, [(" — space to play", muted)]))
         elif state == "done":
-            first.append((" — home restarts", "$text-muted"))
+            first.append((1, [(" — home restarts", muted)]))
         if snapshot.missing_dates:
-            first.append((f"   {gap_text(snapshot.missing_dates)}", "bold $warning"))
+            first.append((0, [(f"   {gap_text(snapshot.missing_dates)}", "bold $warning")]))
         warning = self.overrun_warning(session, snapshot)
         if warning:
-            first.append((f"   {warning}", "bold $warning"))
+            first.append((0, [(f"   {warning}", "bold $warning")]))
         if state == "failed":
-            first.append((f"   {snapshot.error}", "bold $error"))
+            first.append((0, [(f"   {snapshot.error}", "bold $error")]))
         for failure in snapshot.strategy_failures:  # stopped; the other strategies go on
-            first.append((f"   {failure.describe()}", "bold $error"))
-        from engine.trading_rules import TradingRules
-
+            first.append((0, [(f"   {failure.describe()}", "bold $error")]))
+        first.append((3, [(f"   bars {snapshot.bars_processed:,}/{snapshot.bars_total:,}", muted)]))
         # The day's quality turns to a warning once it is low enough to reject signals.
-        low = snapshot.day_quality_pct < TradingRules().min_quality
-        return Content.assemble(
-            *first,
-            "\n",
-            (f"bars {snapshot.bars_processed:,}/{snapshot.bars_total:,}  ", "$text-muted"),
-            (f"day quality {snapshot.day_quality_pct:.1f}%", "$warning" if low else "$text-muted"),
-            (
-                f"  position {snapshot.position:,}  equity {snapshot.equity:,.2f}  "
-                f"signals {snapshot.signals:,} ({snapshot.approved:,} approved)",
-                "$text-muted",
-            ),
-        )
+        low = snapshot.day_quality_pct < session.rules.min_quality
+        quality = f"  day quality {snapshot.day_quality_pct:.1f}%"
+        first.append((0, [(quality, "$warning")]) if low else (3, [(quality, muted)]))
+        signals = f"  signals {snapshot.signals:,} ({snapshot.approved:,} approved)"
+        first.append((4, [(signals, muted)]))
+
+        def signed(value: float) -> str:
+            return "$success" if value > 0 else "$error" if value < 0 else ""
+
+        account: list[Part] = [
+            (0, [("position ", muted), (f"{snapshot.position:,}", "")]),
+            (2, [("  cash ", muted), (f"{snapshot.cash:,.2f}", "")]),
+            (0, [("  equity ", muted), (f"{snapshot.equity:,.2f}", "")]),
+            (0, [("  return ", muted), (f"{snapshot.return_pct:+.2f}%", signed(snapshot.return_pct))]),
+            (1, [("  open P&L ", muted), (f"{snapshot.open_pnl:+,.2f}", signed(snapshot.open_pnl))]),
+        ]
+        width = self.query_one("#playback-status", Static).content_size.width
+        return Content.assemble(*fit(first, width), "\n", *fit(account, width))
 
     def overrun_warning(self, session: PlaybackSession, snapshot: SessionSnapshot) -> str:
         """A warning such as `⚠ can't keep up at 3600x` while playing behind the requested speed

@@ -7,6 +7,11 @@ engine.results objects of the run so far, as often as a poll finds them (the cha
 most 10 times a second and only for another curve; the table draws only the trades in view).
 Another session opened forgets the last one's results.
 
+While it is shown, the pane polls the open session POLL_HZ times a second: a snapshot it has
+not asked about (the session played on, or came to rest) has its results computed in a thread
+(`PlaybackSession.results`: the new fills matched into trades, the statistics afresh), one at
+a time, on the latest snapshot when it starts; a session at rest is asked about once.
+
 Import-light: numpy, pandas and engine.results are imported where they are used.
 """
 
@@ -19,11 +24,15 @@ from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
+from dataclasses import dataclass
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from ktrdr_tui.cells import theme_style
 from ktrdr_tui.formatting import STATISTICS, UNDEFINED, plural, statistic
@@ -38,6 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from engine.results import EquityCurve, Statistics, Trades
+    from engine.session.playback import PlaybackSession, SessionSnapshot
+    from engine.session.results import SessionResults
     from ktrdr_tui.engine_handle import EngineHandle
 
 EMPTY_TEXT = "Open a session in Playback (2, o) to see its results"
@@ -45,6 +56,7 @@ WAITING_TEXT = "No results yet — play the session in Playback (2, then space)"
 NO_EXPORT = "No results to export yet: open a session in Playback (2, then o) and play it."
 LABEL_WIDTH = 17
 VALUE_WIDTH = 12
+POLL_HZ = 10  # the session's results asked for at most this often (DESIGN.md: ≤ 10 Hz)
 
 
 def statistics_text(stats: Statistics | None, variables: Mapping[str, str]) -> Text:
@@ -81,6 +93,15 @@ def export_paths(folder: Path, trades: Trades, now: datetime) -> tuple[Path, Pat
         n += 1
         suffix = f"-{n}"
     return folder / f"trades-{stem}{suffix}.csv", folder / f"equity-{stem}{suffix}.csv"
+
+
+@dataclass
+class ResultsComputed(Message, bubble=False):
+    """A poll's results, from its thread: those of `session` as of `snapshot`."""
+
+    session: PlaybackSession
+    snapshot: SessionSnapshot
+    results: SessionResults
 
 
 class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_focus=True):
@@ -140,6 +161,9 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
         self.statistics: Statistics | None = None
         self._statistics_shown = ""
         self._hint = EMPTY_TEXT
+        self._asked: SessionSnapshot | None = None  # the last snapshot polled
+        self._computing: Worker[None] | None = None
+        self._shown = False
 
     def compose(self) -> ComposeResult:
         yield Static("Results", classes="pane-title")
@@ -156,16 +180,65 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._show_statistics(True))
         self._show_statistics()
         self._show_state()
+        self.set_interval(1 / POLL_HZ, self.poll)
 
     def on_show(self) -> None:
         # Shown by `4`: the app focused the trade list, hidden while there are no results.
+        self._shown = True
         self._focus_inside()
+        self.poll()  # what the session did meanwhile, at once
+
+    def on_hide(self) -> None:
+        self._shown = False  # no results computed for no one to see
 
     def on_session_opened(self, _message: SessionOpened) -> None:
-        self.curve = self.trades = self.statistics = None  # the last session's
+        self._asked = self._computing = None
+        self._forget()  # the last session's
+
+    def _forget(self) -> None:
+        self.curve = self.trades = self.statistics = None
         self.query_one(EquityChart).show(None)
         self.query_one(TradesTable).show(None)
+        self._show_statistics()
         self._show_state()
+
+    # -- the session's results ---------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Ask for the open session's results as of its latest snapshot, if the pane is shown,
+        no other computation runs and that snapshot was not asked about yet."""
+        session = self.engine.session
+        if session is None or not self._shown:
+            return
+        computing = self._computing
+        if computing is not None and not computing.is_finished:
+            return  # the next poll after it takes the latest snapshot: never a queue of them
+        if computing is not None and computing.state is WorkerState.ERROR:
+            return  # told once (ReportsWorkerErrors), not once per poll; a new session retries
+        snapshot = session.snapshot()
+        if snapshot is self._asked:
+            return
+        self._asked = snapshot
+        self._computing = self._compute(session, snapshot)
+
+    @work(
+        thread=True,
+        group="results-poll",
+        exit_on_error=False,
+        description="compute the results",
+    )
+    def _compute(self, session: PlaybackSession, snapshot: SessionSnapshot) -> None:
+        # The trades and statistics of a long run take milliseconds: never on the event loop.
+        self.post_message(ResultsComputed(session, snapshot, session.results(snapshot)))
+
+    def on_results_computed(self, message: ResultsComputed) -> None:
+        if message.session is not self.engine.session:
+            return  # another session was opened meanwhile
+        results = message.results
+        if len(results.curve):
+            self.show_results(results.curve, results.trades, results.statistics)
+        else:
+            self._forget()  # restarted (or sought back to the start): no bar played yet
 
     # -- what the pane shows -----------------------------------------------------------------
 
