@@ -53,14 +53,13 @@ class Donchian(Strategy):
     name = "donchian"
     lookback: int = LOOKBACK
 
-    def on_bar(self, bars: Bars) -> None:
+    def on_bar(self, bars: Bars) -> None:  # as DESIGN.md's example writes it
         if len(bars) <= self.lookback:
             return
-        before = slice(-self.lookback - 1, -1)
         close = bars.close[-1]
-        if close > bars.high[before].max():
+        if close > bars.high[-self.lookback - 1 : -1].max():
             self.buy(reason="new high")
-        elif close < bars.low[before].min():
+        elif close < bars.low[-self.lookback - 1 : -1].min():
             self.sell(reason="new low")
 
 
@@ -114,13 +113,12 @@ def backtesting_run(frame: pd.DataFrame) -> Run:
         def next(self) -> None:
             if len(self.data) <= self.lookback:
                 return
-            before = slice(-self.lookback - 1, -1)
             close = self.data.Close[-1]
-            if close > self.data.High[before].max():
+            if close > self.data.High[-self.lookback - 1 : -1].max():
                 self.signals += 1
                 if not self.position:
                     self.buy(size=SHARES)
-            elif close < self.data.Low[before].min():
+            elif close < self.data.Low[-self.lookback - 1 : -1].min():
                 self.signals += 1
                 if self.position:
                     self.position.close()

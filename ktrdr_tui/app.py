@@ -1,4 +1,4 @@
-"""The Textual app: three panes, a header that says where the data comes from, and keys."""
+"""The Textual app: four panes, a header that says where the data comes from, and keys."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from engine.config import DEFAULT_THEME, Config, config_path
 from engine.source import SourceChoice, choose_source
 from ktrdr_tui.engine_handle import EngineHandle
 from ktrdr_tui.footer import KeysFooter
-from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened
+from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened, SweepEnded
 from ktrdr_tui.screens.help import HelpScreen, HelpSections
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.screens.type_ahead import type_ahead
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from engine.loading.service import LoadService
     from engine.market.calendar import TradingCalendar
     from engine.session.playback import PlaybackSession
+    from ktrdr_tui.screens.sweep_results import SweepResultsScreen
 
 GATEWAY_POLL_S = 0.5  # the header's gateway state: often enough for its countdown
 QUARANTINE_POLL_S = 1.0
@@ -169,7 +170,9 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         # loop, and side by side with the source probe.
         from engine.market.calendar import calendar_for
 
-        self.call_from_thread(setattr, self, "calendar", calendar_for())
+        calendar = calendar_for()
+        self.call_from_thread(setattr, self, "calendar", calendar)
+        self.engine.open_sweeps(calendar)
 
     @work(
         thread=True,
@@ -244,7 +247,10 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
     def on_session_opened(self, message: SessionOpened) -> None:
         self.tell_panes(message)
 
-    def tell_panes(self, message: ServiceReady | JobEnded | SessionOpened) -> None:
+    def on_sweep_ended(self, message: SweepEnded) -> None:
+        self.tell_panes(message)
+
+    def tell_panes(self, message: ServiceReady | JobEnded | SessionOpened | SweepEnded) -> None:
         """Hand an engine event on to every pane (messages bubble up, not down): a copy each,
         as a message is handled once."""
         for pane in self._panes.values():
@@ -274,7 +280,17 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         self.action_show_pane("playback")
         playback = self._panes["playback"]
         assert isinstance(playback, PlaybackPane)
-        playback.show_trade(message.entry_time)
+        # Once the pane is laid out again: how far past the entry to go is the chart's width.
+        self.call_after_refresh(playback.show_trade, message.entry_time)
+
+    def on_sweep_results_screen_backtest_opened(
+        self, message: SweepResultsScreen.BacktestOpened
+    ) -> None:
+        """Enter on a sweep's result: its backtest in Playback, as the open-session dialog's."""
+        self.action_show_pane("playback")
+        playback = self._panes["playback"]
+        assert isinstance(playback, PlaybackPane)
+        playback.adopt(message.opened)
 
     def on_key(self, event: events.Key) -> None:
         type_ahead(self.screen.focused, event)  # a key typed as a dialog opened: into its field

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened
+from ktrdr_tui.messages import JobEnded, ServiceReady, SessionOpened, SweepEnded
 
 if TYPE_CHECKING:
     from textual.message import Message
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from engine.market.calendar import TradingCalendar
     from engine.market.store import BarStore
     from engine.session.playback import PlaybackSession
+    from engine.sweep.journal import SweepRequest
+    from engine.sweep.service import SweepService
 
 
 class EngineHandle:
@@ -28,15 +30,23 @@ class EngineHandle:
     - `config`: the settings (data dir, clock, …).
     - `loads`: the LoadService, None until the source is chosen and the service runs.
     - `session`: the open PlaybackSession, None until one is opened.
+    - `sweeps`: the SweepService, None until the calendar is read (`open_sweeps`).
     """
 
     def __init__(self, config: Config, post: Callable[[Message], object]):
         self.config = config
         self.loads: LoadService | None = None
         self.session: PlaybackSession | None = None
+        self.sweeps: SweepService | None = None
         self._post = post
         self._stores: dict[Path, BarStore] = {}
         self._stores_lock = threading.Lock()  # a dialog's worker and the app's may ask at once
+        # A sweep's local workers fork from a server process, started now: before the app
+        # runs, multiprocessing can still hand it stderr's descriptor (under the running
+        # app, stderr is Textual's capture, which has none, and the start would fail).
+        from engine.sweep.processes import prestart_local  # import-light: no engine
+
+        prestart_local()
 
     def store(self, calendar: TradingCalendar) -> BarStore:
         """The one BarStore of the data dir: the load service writes through it and the
@@ -60,6 +70,30 @@ class EngineHandle:
         if event.state.ended:
             self._post(JobEnded(event.job_id, event.state, event.error))
 
+    def open_sweeps(self, calendar: TradingCalendar) -> None:
+        """Start the sweep service (on a worker thread: it imports the engine); its sweeps'
+        ends are posted as they come."""
+        from engine.core.eta import EtaHistory
+        from engine.sweep.service import SweepService
+
+        service = SweepService(self.config, calendar, self.store(calendar), EtaHistory())
+        service.subscribe(self._sweep_event)
+        self.sweeps = service
+
+    def _sweep_event(self, event: JobEvent) -> None:
+        if event.state.ended:
+            self._post(SweepEnded(event.job_id, event.state, event.error))
+
+    def start_sweep(self, request: SweepRequest) -> str:
+        """Start the sweep `request` asks for and return its job id; it shows in the Jobs
+        pane at once. Blocking (its bars are read): call it from a thread worker. Raises
+        `engine.sweep.job.SweepInputError` (a ValueError; one line, `usage` False when the
+        store lacks the bars) for a sweep that cannot be planned, RuntimeError while the
+        sweep service is not there yet (the first moment of the app)."""
+        if self.sweeps is None:
+            raise RuntimeError("the sweep service is starting; try again in a moment")
+        return self.sweeps.start(request).id
+
     def open_session(self, session: PlaybackSession) -> None:
         """Make `session` the one the panes show: the previous one stops."""
         if self.session is not None and self.session is not session:
@@ -68,8 +102,11 @@ class EngineHandle:
         self._post(SessionOpened(session))
 
     def close(self) -> None:
-        """Stop the session and the service: running loads end as interrupted (resumable)."""
+        """Stop the session and the services: running loads and sweeps end as interrupted
+        (resumable)."""
         if self.session is not None:
             self.session.stop()
         if self.loads is not None:
             self.loads.close()
+        if self.sweeps is not None:
+            self.sweeps.close()

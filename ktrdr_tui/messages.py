@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from engine.loading.load_job import LoadStatus
     from engine.loading.service import LoadService
     from engine.session.playback import PlaybackSession
+    from engine.sweep.job import SweepStatus
 
 
 @dataclass
@@ -31,6 +32,15 @@ class ServiceReady(Message, bubble=False):
 @dataclass
 class JobEnded(Message, bubble=False):
     """A load job of this process ended (done, failed, cancelled or interrupted)."""
+
+    job_id: str
+    state: JobState
+    error: str | None
+
+
+@dataclass
+class SweepEnded(Message, bubble=False):
+    """A sweep of this process ended (done, failed, cancelled or interrupted)."""
 
     job_id: str
     state: JobState
@@ -51,3 +61,4 @@ class JournalsRead(Message, bubble=False):
 
     reading: int
     persisted: dict[str, LoadStatus]
+    sweeps: dict[str, SweepStatus]  # only a journal holds them: none of this process

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from engine.core.cancellation import CancelToken, OperationCancelled
 from engine.core.errors import first_line
@@ -81,6 +81,23 @@ class JobEvent:
 
 JobWork = Callable[[CancelToken], object]
 JobListener = Callable[[JobEvent], None]
+
+
+class JobStatus(Protocol):
+    """What the front ends list of a job (a load's status, a sweep's)."""
+
+    @property
+    def job_id(self) -> str: ...
+
+
+S = TypeVar("S", bound=JobStatus)
+
+
+def merge_statuses(stored: Iterable[S], live: Iterable[S]) -> list[S]:
+    """The jobs journals hold and the jobs this process runs, one row each: a live status wins
+    over its journal's; the stored ones first, each part in its own order."""
+    running = {status.job_id: status for status in live}
+    return [*(s for s in stored if s.job_id not in running), *running.values()]
 
 
 class StateRecord(Protocol):

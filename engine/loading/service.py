@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +20,9 @@ import pandas as pd
 from engine.config import Config
 from engine.core.cancellation import CancelToken
 from engine.core.eta import EtaHistory
-from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState
+from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState, merge_statuses
 from engine.core.processes import pid_alive
+from engine.core.stamps import folder_stamp, settled
 from engine.loading.bar_source import BarSource, open_source
 from engine.loading.connection import GatewayStatus, RetryPolicy, SharedConnection
 from engine.loading.journal import JournalError, JournalStore, LoadJournal, now_iso
@@ -35,13 +36,6 @@ from engine.market.store import BarStore
 from engine.source import SourceChoice, choose_source
 
 log = logging.getLogger(__name__)
-
-
-def merge_statuses(stored: Iterable[LoadStatus], live: Iterable[LoadStatus]) -> list[LoadStatus]:
-    """The jobs journals hold and the jobs this process runs, one row each: a live status wins
-    over its journal's; the stored ones first, each part in its own order."""
-    running = {status.job_id: status for status in live}
-    return [*(s for s in stored if s.job_id not in running), *running.values()]
 
 
 class LoadService:
@@ -284,14 +278,9 @@ class LoadService:
         return self._runner.subscribe(listener)
 
     def journals_stamp(self) -> int | None:
-        """Changes whenever a journal is written, removed or added (by any process): the
-        jobs folder's modification time, or, while that is under a second old, a new value
-        on every call (`_settled`). None while there is no folder."""
-        try:
-            changed = self.journals.directory.stat().st_mtime_ns
-        except OSError:  # no folder yet, or the data dir is not one: nothing to re-read
-            return None
-        return changed if _settled(changed) else time.time_ns()
+        """Changes whenever a journal is written, removed or added (by any process); None
+        while there is no folder (`engine.core.stamps.folder_stamp`)."""
+        return folder_stamp(self.journals.directory)
 
     def statuses(self, persisted: bool = True) -> list[LoadStatus]:
         """Every job this process runs plus, with `persisted`, every job a journal holds
@@ -316,7 +305,7 @@ class LoadService:
                 stat = path.stat()
             except FileNotFoundError:  # removed meanwhile
                 continue
-            version = (stat.st_mtime_ns, stat.st_size) if _settled(stat.st_mtime_ns) else None
+            version = (stat.st_mtime_ns, stat.st_size) if settled(stat.st_mtime_ns) else None
             known = self._journals_read.get(path.stem)
             if known is None or version is None or known[0] != version:
                 try:
@@ -345,13 +334,6 @@ class LoadService:
         if self._keeper is not None:
             self._keeper.join(timeout)
         self.bar_source.close()
-
-
-def _settled(mtime_ns: int) -> bool:
-    """Whether a file's modification time tells every change: a filesystem clock may tick
-    coarsely, and two writes within one tick show one time. Once that time is a second old,
-    a later write moves it (git calls the other case "racily clean")."""
-    return time.time_ns() - mtime_ns >= 1_000_000_000
 
 
 def journal_status(journal: LoadJournal) -> LoadStatus:

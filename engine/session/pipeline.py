@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,9 @@ class _Run:
     bars: Bars  # the strategy's view of its series, its length moved as bars complete
     extra: tuple[tuple[BarSeries, Bars], ...]  # declared extra timeframes and their views
     batched: bool  # runs on_chunk
+    # on_bar only: for each bar of the series, the stored bar an order decided at its end
+    # fills at (the first to start at or after it); the orders of those before are due then.
+    fill_at: np.ndarray | None = None
     stopped: bool = False
 
 
@@ -190,8 +194,10 @@ class Pipeline:
             extra.append((self.series[other], _view(self.series[other])))
         strategy._extra = {series.timeframe: view for series, view in extra}
         series = self.series[timeframe]
+        batched = strategy.batched()
+        fill_at = None if batched else np.searchsorted(self.bars.timestamps, series.end, "left")
         return _Run(
-            spec.label, order, strategy, series, _view(series), tuple(extra), strategy.batched()
+            spec.label, order, strategy, series, _view(series), tuple(extra), batched, fill_at
         )
 
     @property
@@ -286,75 +292,75 @@ class Pipeline:
             return None
         return self._found(run, found.index, found.action, found.confidence, found.reason)
 
-    def _bar_steps(self, new: dict[str, tuple[int, int]]) -> tuple[np.ndarray, ...] | None:
-        """The on_bar calls due: (bar end, strategy order, bar) in the order they happen."""
-        ends, orders, bars = [], [], []
+    def _bar_steps(
+        self, new: dict[str, tuple[int, int]]
+    ) -> tuple[Iterable[int], Iterable[int]] | None:
+        """The on_bar calls due, (strategy orders, bars), in the order they happen: by the
+        end of the bar, then the strategy order."""
+        due = []
         for run in self._runs:
             lo, hi = new[run.series.timeframe]
-            if run.batched or run.stopped or hi <= lo:
-                continue
-            ends.append(run.series.end[lo:hi])
-            orders.append(np.full(hi - lo, run.order))
-            bars.append(np.arange(lo, hi))
-        if not ends:
+            if not (run.batched or run.stopped or hi <= lo):
+                due.append((run, lo, hi))
+        if not due:
             return None
-        columns = tuple(np.concatenate(c) for c in (ends, orders, bars))
-        sequence = np.lexsort((columns[1], columns[0]))
-        return tuple(column[sequence] for column in columns)
+        if len(due) == 1:  # one strategy's bars, in order (the common case: no sort)
+            run, lo, hi = due[0]
+            return repeat(run.order, hi - lo), range(lo, hi)
+        ends = np.concatenate([run.series.end[lo:hi] for run, lo, hi in due])
+        orders = np.concatenate([np.full(hi - lo, run.order) for run, lo, hi in due])
+        bars = np.concatenate([np.arange(lo, hi) for _, lo, hi in due])
+        sequence = np.lexsort((orders, ends))
+        return orders[sequence].tolist(), bars[sequence].tolist()
 
-    def _interleave(self, steps: tuple[np.ndarray, ...], batch: _Found) -> None:
+    def _interleave(self, steps: tuple[Iterable[int], Iterable[int]], batch: _Found) -> None:
         """Call on_bar strategies bar by bar, deciding and filling between their bars.
 
-        At each end time: the batch signals known before it are decided and the orders due at
-        the opens before it fill; then each strategy whose bar ends then is called in order,
-        the batch signals known then of the strategies before it decided first. A decision
-        never moves a position (only fills do, and those due have filled), so deciding a
-        signal as soon as it is made is deciding it after every call at its end time. The
-        decisions are taken in plain numbers, one at a time (a signal's arrays would cost more
-        than its decision), and logged together at the end."""
-        ends, orders, bars = (column.tolist() for column in steps)
+        Before each call: the batch signals known before it (before its bar's end, or then
+        by a strategy earlier in the session's order) are decided, and the orders due at the
+        opens before its bar's end fill. A decision never moves a position (only fills do),
+        so deciding each signal as soon as it is made, and the batch ones just before the
+        next call, decides them all in the order they become known with the account where
+        the fills left it. The decisions are taken in plain numbers, one at a time (a
+        signal's arrays would cost more than its decision), and logged together at the end."""
+        orders, bars = steps
         stamps = self.bars.timestamps
-        # Orders fill at a bar's open: those of the stored bars that start before each end
-        # are due then, and one decided at that end fills at the next of them.
-        due = np.searchsorted(stamps, steps[0], side="left").tolist()
         waiting = batch.tuples(np.searchsorted(stamps, batch.known, side="left"))
         runs, account, decide = self._runs, self.account, self._decide_one
         pending = self.risk.pending  # (tested here: the call costs more than the test)
-        b, count, current = 0, len(waiting), None
-        for now, order, bar, fill_at in zip(ends, orders, bars, due, strict=True):
+        b, count = 0, len(waiting)
+        for order, bar in zip(orders, bars, strict=True):
             run = runs[order]
-            if now != current:
-                current = now
-                while b < count and waiting[b][0] < now:
+            if b < count:
+                now = run.series.end.item(bar)
+                while b < count and waiting[b][:2] < (now, order):  # (known, strategy order)
                     decide(*waiting[b])
                     b += 1
-                if pending and pending[0][0] < fill_at:
-                    self._fill(fill_at)
-            while b < count and waiting[b][0] == now and waiting[b][1] < order:
-                decide(*waiting[b])
-                b += 1
+            if pending and pending[0][0] < run.fill_at.item(bar):
+                self._fill(run.fill_at.item(bar))
             if run.stopped:
                 continue
-            run.bars._length = bar + 1
-            for series, view in run.extra:  # each timeframe's bars ended by now
-                view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
+            view = run.bars
+            view._length = bar + 1
+            if run.extra:
+                _show_extra(run, bar)
             try:
-                signal = run.strategy._bar(run.bars, account.position)
+                signal = run.strategy._bar(view, account.position)
             except Exception as exc:  # a strategy's bug stops it, not the session
                 self._stop(run, bar, exc)
                 continue
             if signal is not None:
                 series = run.series
                 decide(
-                    now,  # known when its bar completes
-                    run.order,
+                    series.end.item(bar),  # known when its bar completes
+                    order,
                     series.timestamps.item(bar),
                     series.close.item(bar),
                     series.session.item(bar),
                     signal.action,
                     signal.confidence,
                     signal.reason,
-                    fill_at,
+                    run.fill_at.item(bar),
                 )
         for row in waiting[b:]:
             decide(*row)
@@ -463,6 +469,13 @@ class Pipeline:
     def _fill(self, due: int) -> None:
         """Fill the pending orders of the stored bars before `due`."""
         self.risk.fill_until(due)
+
+
+def _show_extra(run: _Run, bar: int) -> None:
+    """Show `run` the bars of its extra timeframes ended by the end of its bar `bar`."""
+    now = run.series.end.item(bar)
+    for series, view in run.extra:
+        view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
 
 
 def _view(series: BarSeries) -> Bars:

@@ -50,13 +50,11 @@ class QualityLedger:
         else:
             self.expected = np.ones(sessions, dtype=np.int64)
         self._step = step
-        # The same counts as plain lists, for deciding one signal at a time (`pct_at`).
-        self._lists = (
-            self._first_bar.tolist(),
-            self.present.tolist(),
-            self._opens.tolist(),
-            self._closes.tolist(),
-        )
+        # The same, as plain lists: `pct_at` decides one signal at a time.
+        self._first_bars = self._first_bar.tolist()
+        self._presents = self.present.tolist()
+        self._open_list = self._opens.tolist()
+        self._close_list = self._closes.tolist()
 
     def so_far_pct(self, session: np.ndarray, when: np.ndarray) -> np.ndarray:
         """The quality of each `session` counting the bars that start before `when` (ns)."""
@@ -76,11 +74,16 @@ class QualityLedger:
     def pct_at(self, session: int, when: int, started: int) -> float:
         """`so_far_pct` of one signal in plain numbers, the same float: `started` is how many
         stored bars start before `when` (the caller knows it: the bar its order fills at)."""
-        first_bar, present, opens, closes = self._lists
-        count = min(started - first_bar[session], present[session])
-        if not self._step:
+        count = started - self._first_bars[session]
+        present = self._presents[session]
+        if count > present:
+            count = present
+        step = self._step
+        if not step:
             return 100.0 * count
-        expected = -(-(min(when, closes[session]) - opens[session]) // self._step)
+        close = self._close_list[session]
+        elapsed = (when if when < close else close) - self._open_list[session]
+        expected = -(-elapsed // step)  # ceiling division, as in so_far_pct
         return 100.0 * count / expected if expected > 0 else 100.0
 
     def total_pct(self, sessions: int) -> float:

@@ -237,6 +237,9 @@ class SweepStatus:
     executor: str
     workers: int | None
     error: str
+    strategies: tuple[str, ...]  # the GRID texts, as given
+    start: str  # the range, as given
+    end: str
 
     @property
     def resumable(self) -> bool:
@@ -279,6 +282,9 @@ def journal_status(journal: SweepJournal, done: int) -> SweepStatus:
         request.executor,
         request.workers,
         journal.error,
+        request.strategies,
+        request.start,
+        request.end,
     )
 
 
@@ -379,6 +385,12 @@ class SweepJob:
             symbol, candidate = self.plan.backtest(failed["index"])
             specs = " ".join(spec.label for spec in candidate.specs)
             raise SweepFailed(f"the backtest of {symbol} {specs} failed: {failed['error']}")
+
+    def kept(self) -> dict[int, dict]:
+        """The results kept so far, by backtest index: a copy, safe to read on another thread
+        while the job runs."""
+        with self._lock:
+            return dict(self.results)
 
     def _count(self) -> None:
         done = len(self.results)

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -264,11 +264,14 @@ class SweepStore:
             raise SweepJournalError(self._quarantine(path, first_line(exc))) from None
         return journal
 
-    def all(self) -> list[SweepJournal]:
-        """Every readable sweep journal, oldest first; unreadable ones are quarantined. Those
-        a dead process left active are marked interrupted (resumable)."""
+    def all(self, running: Container[str] = ()) -> list[SweepJournal]:
+        """Every readable sweep journal, oldest first, but those of `running` (the sweeps this
+        process runs: their journals are theirs to write); unreadable ones are quarantined.
+        Those a dead process left active are marked interrupted (resumable)."""
         journals = []
         for path in sorted(self.directory.glob("*.json")) if self.directory.is_dir() else ():
+            if path.stem in running:
+                continue
             try:
                 journal = self.load(path.stem)
             except SweepJournalError as exc:
@@ -278,6 +281,12 @@ class SweepStore:
                 journal = self.save(replace(journal, state=JobState.INTERRUPTED))
             journals.append(journal)
         return sorted(journals, key=lambda journal: journal.created_at)
+
+    def delete(self, job_id: str) -> None:
+        """Forget a sweep: its journal and its results (the journal last, so that a crash
+        between the two leaves a sweep that resumes, not results without a journal)."""
+        self.results_path(job_id).unlink(missing_ok=True)
+        self.path(job_id).unlink(missing_ok=True)
 
     # -- results ---------------------------------------------------------------------------
 

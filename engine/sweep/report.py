@@ -11,6 +11,7 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from engine.sweep.grid import StrategyGrid
 from engine.sweep.job import SweepPlan
@@ -26,6 +27,50 @@ def strategy_labels(grids: Sequence[StrategyGrid]) -> tuple[str, ...]:
         seen[grid.name] = seen.get(grid.name, 0) + 1
         labels.append(grid.name if seen[grid.name] == 1 else f"{grid.name}#{seen[grid.name]}")
     return tuple(labels)
+
+
+@dataclass(frozen=True)
+class Varied:
+    """Something a sweep varies: a strategy's parameter (or its timeframe), given more than one
+    value, or a trading rule given more than one text (`label` None)."""
+
+    label: str | None  # the strategy's label (`strategy_labels`)
+    name: str  # the parameter, `timeframe`, or the rule's option
+
+    def heading(self, strategies: int) -> str:
+        """Its column's title: the parameter's name (`label.name` among several strategies),
+        the rule's option as its flag (`min-confidence`)."""
+        if self.label is None:
+            return self.name.replace("_", "-")
+        return self.name if strategies == 1 else f"{self.label}.{self.name}"
+
+    def value(self, row: Mapping) -> object:
+        """Its value in a row of `result_rows`."""
+        if self.label is None:
+            return row["rules"][self.name]
+        return row["params"][self.label][self.name]
+
+
+def varied(plan: SweepPlan) -> tuple[Varied, ...]:
+    """What the plan varies: the strategies' parameters in their order, then the rules."""
+    found = []
+    for label, grid in zip(strategy_labels(plan.grids), plan.grids, strict=True):
+        found += [Varied(label, name) for name, values in grid.axes if len(values) > 1]
+        if len(grid.timeframes) > 1:
+            found.append(Varied(label, "timeframe"))
+    texts: dict[str, set[str]] = {}
+    for candidate in plan.candidates:
+        for option, text in candidate.rules:
+            texts.setdefault(option, set()).add(text)
+    found += [Varied(None, option) for option, given in texts.items() if len(given) > 1]
+    return tuple(found)
+
+
+def shown(value: object) -> str:
+    """A parameter's value as a table shows it: `true`, `0.5`, `20`, `5m`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def result_rows(plan: SweepPlan, results: Mapping[int, Mapping]) -> list[dict[str, object]]:

@@ -54,7 +54,7 @@ from engine.sweep.journal import (
     base_rules,
 )
 from engine.sweep.processes import prestart_local
-from engine.sweep.report import csv_text, ranked, result_rows, strategy_labels
+from engine.sweep.report import csv_text, ranked, result_rows, shown, varied
 from engine.trading_rules import OPTIONS
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
 from ktrdr_tui.commands.loading import _report_quarantined as report_quarantined
@@ -315,42 +315,23 @@ def _report(
 def _table(rows: list[dict], plan: SweepPlan, metric: str) -> Table:
     """The top rows: their rank, symbol (of several), the values that vary, the metric first
     among the statistics."""
-    varying = []
-    for label, grid in zip(strategy_labels(plan.grids), plan.grids, strict=True):
-        varying += [(label, name) for name, values in grid.axes if len(values) > 1]
-        if len(grid.timeframes) > 1:
-            varying.append((label, "timeframe"))
-    options = {}
-    for candidate in plan.candidates:
-        for option, text in candidate.rules:
-            options.setdefault(option, set()).add(text)
-    swept_rules = [option for option, texts in options.items() if len(texts) > 1]
-    shown = [metric, *(name for name in _TABLE_STATISTICS if name != metric)]
+    dimensions = varied(plan)
+    statistics = [metric, *(name for name in _TABLE_STATISTICS if name != metric)]
     table = Table("#", title=f"best by {metric}")
     if len(plan.symbols) > 1:
         table.add_column("symbol")
-    single = len(plan.grids) == 1
-    for label, name in varying:
-        table.add_column(name if single else f"{label}.{name}", justify="right")
-    for option in swept_rules:
-        table.add_column(option.replace("_", "-"), justify="right")
-    for name in shown:
+    for dimension in dimensions:
+        table.add_column(dimension.heading(len(plan.grids)), justify="right")
+    for name in statistics:
         table.add_column(name, justify="right", style="bold" if name == metric else None)
     for rank, row in enumerate(rows, 1):
         cells = [str(rank)]
         if len(plan.symbols) > 1:
             cells.append(row["symbol"])
-        cells += [_param(row["params"][label][name]) for label, name in varying]
-        cells += [row["rules"][option] for option in swept_rules]
-        cells += [_statistic(row[name], name) for name in shown]
+        cells += [shown(dimension.value(row)) for dimension in dimensions]
+        cells += [_statistic(row[name], name) for name in statistics]
         table.add_row(*cells)
     return table
-
-
-def _param(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _statistic(value: float | None, name: str) -> str:

@@ -345,13 +345,12 @@ class RuleFields(Vertical):
             return str(exc)
         return ""
 
-    def show_problem(self) -> str:
-        """Under the fields: the first field's problem (returned too), else nothing."""
+    def show_problem(self) -> None:
+        """Under the fields: the first field's problem, else nothing."""
         text = self.problem()
         line = self.query_one(".rules-problem", Static)
         line.update(text)
         line.display = bool(text)
-        return text
 
     def summary(self) -> str:
         """The section's title: the rules on one line, or the problem to fix."""
@@ -811,9 +810,11 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         focused = self.focused
         if focused is None:
             return
-        rules = self.query_one(RuleFields)
-        target = rules if rules in focused.ancestors else self._row_of(focused) or focused
-        target.scroll_visible(animate=False)
+        rules, row = self.query_one(RuleFields), self._row_of(focused)
+        if rules in focused.ancestors:
+            rules.scroll_visible(animate=False)
+        else:
+            (row if row is not None else focused).scroll_visible(animate=False)
 
     def _check(self) -> None:
         """Check the fields a moment after the last change (not once per keystroke)."""

@@ -9,9 +9,9 @@ A candle takes one column: the body a heavy line (┃), the wicks light ones (�
 row holds half of each the mixed glyphs (╽ ╿ ╻ ╹ ╷ ╵). BUY markers sit under the candle (▲),
 SELL markers above it (▼); approved ones in the action's colour, rejected ones dim. A fill
 is a letter on the candle of the bar whose open filled it, at its price: B bought, S sold,
-each on a block of its side's colour (several of one side on a bar are one letter). A trading
-session with no stored bars takes a column of its own, dotted (┊), where it falls between the
-bars (or after the newest one): consecutive missing sessions share one column.
+each on a block of its side's colour. A trading session with no stored bars takes a column of
+its own, dotted (┊), where it falls between the bars (or after the newest one): consecutive
+missing sessions share one column.
 """
 
 from __future__ import annotations

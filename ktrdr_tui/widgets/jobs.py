@@ -1,12 +1,15 @@
-"""The Jobs pane: every load job, live, one row each, and the keys that drive them.
+"""The Jobs pane: every load job and every sweep, live, one row each, and the keys that drive
+them (`enter` shows a load's segments, a sweep's results).
 
 The pane polls the engine's LoadService ten times a second for the progress of the jobs this
 process runs (cheap: in memory, no disk) and reads the journals of earlier runs and of other
 processes in a worker: once when the service is there, again whenever the jobs folder changes.
-A job's end comes as a message (`JobEnded`), told once. Rows are keyed by job id and updated
-cell by cell, only where something changed. Every call that may wait (start, cancel, resume,
-remove) runs in a thread worker; what fails is a notification (and, for a job, its row), never
-a crash.
+The sweeps come the same way from the sweep service (`EngineHandle.sweeps`), under the loads
+(once it is there: its arrival changes what the folders' stamp says, and they are read again).
+A job's end comes as a message (`JobEnded`, `SweepEnded`), told once. Rows are keyed by job id
+and updated cell by cell, only where something changed. Every call that may wait (start,
+cancel, resume, remove) runs in a thread worker; what fails is a notification (and, for a job,
+its row), never a crash.
 
 Import-light: the engine's loading modules (pandas, pyarrow, the IB client) are imported by the
 app's worker, never here at module level.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from rich.style import Style
 from rich.text import Text
@@ -26,10 +29,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from engine.core.jobs import JobState
+from engine.core.jobs import JobState, merge_statuses
 from ktrdr_tui.cells import same_cell, theme_style
 from ktrdr_tui.formatting import duration, progress_bar
-from ktrdr_tui.messages import JobEnded, JournalsRead, ServiceReady
+from ktrdr_tui.messages import JobEnded, JournalsRead, ServiceReady, SweepEnded
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.workers import ReportsWorkerErrors
 
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from engine.loading.load_job import LoadStatus
     from engine.loading.request import LoadRequest
     from engine.loading.service import LoadService
+    from engine.sweep.job import SweepStatus
+    from engine.sweep.service import SweepService
     from ktrdr_tui.engine_handle import EngineHandle
 
 POLL_S = 0.1
@@ -119,6 +124,53 @@ def row_cells(status: LoadStatus, variables: Mapping[str, str]) -> dict[str, obj
     }
 
 
+def sweep_cells(status: SweepStatus, variables: Mapping[str, str]) -> dict[str, object]:
+    """A sweep's row, in the loads' columns: its symbols, `sweep` for the mode, backtests for
+    bars, backtests a second for the rate, and its grids where a load's segment goes."""
+    style = state_style(status.state, variables)
+    ended = status.state.ended
+    if ended:
+        stage = "resumable" if status.resumable else ""
+    else:
+        stage = status.stage or str(status.state)
+    grids = " ".join(status.strategies)
+    skipped = f" · {status.skipped:,} skipped" if status.skipped else ""
+    rate = status.rate
+    return {
+        "symbol": Text(" ".join(status.symbols), no_wrap=True, overflow="ellipsis", end=""),
+        "timeframe": Text(status.timeframe, end=""),
+        "mode": Text("sweep", end=""),
+        "state": Text(str(status.state), style=style, end=""),
+        "progress": progress_cell(status.percent, style),
+        "bars": Text(f"{status.done:,}/{status.runs:,} runs", justify="right", end=""),
+        "rate": Text(f"{rate:,.1f}/s" if rate else "", justify="right", end=""),
+        "eta": Text("" if ended else duration(status.eta_s), justify="right", end=""),
+        "stage": Text(stage, no_wrap=True, end=""),
+        "segment": Text(grids + skipped, overflow="ellipsis", no_wrap=True, end=""),
+    }
+
+
+def describe_sweep(status: SweepStatus) -> Text:
+    """The line under the table for a selected sweep."""
+    line = Text(no_wrap=True, overflow="ellipsis", end="")
+    symbols = " ".join(status.symbols)
+    line.append(f"sweep {symbols} {status.timeframe} {status.start} → {status.end}", "bold")
+    line.append(f" · {' '.join(status.strategies)} · {status.done:,}/{status.runs:,} backtests")
+    if status.skipped:
+        line.append(f" · {status.skipped:,} skipped")
+    line.append(f" · {status.state}")
+    if status.error:
+        line.append(f" · {status.error}")
+    if not status.state.ended:
+        keys = "c cancels"
+    elif status.resumable:
+        keys = "r resumes · delete removes"
+    else:
+        keys = "delete removes"
+    line.append(f"   {keys} · enter: results", Style(dim=True))
+    return line
+
+
 def describe(status: LoadStatus) -> Text:
     """The line under the table for the selected job: everything, and the keys that apply."""
     line = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -189,10 +241,12 @@ class JobsPane(ReportsWorkerErrors, Vertical):
         super().__init__(id=id)
         self.engine = engine
         self._persisted: dict[str, LoadStatus] = {}
+        self._sweeps: dict[str, SweepStatus] = {}  # those only a journal holds, as last read
         self._shown: dict[str, dict[str, object]] = {}
         self._readings = 0  # journal reads asked for
         self._journals_read = False
-        self._journals_stamp: int | None = None  # the jobs folder as of the last read
+        # The jobs folder and the sweeps' as of the last read.
+        self._journals_stamp: tuple[int | None, int | None] = (None, None)
         self._waiting: list[LoadRequest] = []  # asked for before the service was there
         self._to_select: str | None = None  # a job just started: its row becomes the selected
 
@@ -228,23 +282,34 @@ class JobsPane(ReportsWorkerErrors, Vertical):
             self.read_journals()
         self._start_waiting()
         if self._journals_read:  # then the jobs of earlier runs come first, oldest first
-            self.show(self.statuses())
+            self.show([*self.statuses(), *self.sweep_statuses()])
             self._select_started()
         else:
             self._show_hint(False)
 
     def statuses(self) -> list[LoadStatus]:
         """The jobs of earlier runs (as last read) and the live ones, oldest first."""
-        from engine.loading.service import merge_statuses  # loaded by now: the app's worker
-
         service = self.service
         live = service.statuses(persisted=False) if service is not None else []
         return merge_statuses(self._persisted.values(), live)
 
+    def sweep_statuses(self) -> list[SweepStatus]:
+        """The sweeps of earlier runs and other processes (as last read), then this
+        process's, live."""
+        sweeps = self.engine.sweeps
+        live = sweeps.statuses(persisted=False) if sweeps is not None else []
+        return merge_statuses(self._sweeps.values(), live)
+
+    def _stamp(self) -> tuple[int | None, int | None]:
+        service, sweeps = self.service, self.engine.sweeps
+        return (
+            service.journals_stamp() if service is not None else None,
+            sweeps.journals_stamp() if sweeps is not None else None,
+        )
+
     def read_journals(self) -> None:
-        service = self.service
         # Taken before the read: a journal written meanwhile makes the next look read again.
-        self._journals_stamp = service.journals_stamp() if service is not None else None
+        self._journals_stamp = self._stamp()
         self._readings += 1
         self._read_journals(self._readings)
 
@@ -252,28 +317,25 @@ class JobsPane(ReportsWorkerErrors, Vertical):
         """Loads of another process (a `ktrdr-tui load` in another terminal) show here and
         move too: the journals are read again whenever the jobs folder changes (a stat, cheap
         enough for the event loop)."""
-        service = self.service
-        if (
-            service is not None
-            and self._readings
-            and service.journals_stamp() != self._journals_stamp
-        ):
+        if self.service is not None and self._readings and self._stamp() != self._journals_stamp:
             self.read_journals()
 
     @work(thread=True, group="jobs-journals", exit_on_error=False, description="read the jobs")
     def _read_journals(self, reading: int) -> None:
-        service = self.service
+        service, sweeps = self.service, self.engine.sweeps
         if service is not None:
             persisted = {s.job_id: s for s in service.statuses() if s.persisted}
-            self.post_message(JournalsRead(reading, persisted))
+            stored = sweeps.stored_statuses() if sweeps is not None else []
+            self.post_message(JournalsRead(reading, persisted, {s.job_id: s for s in stored}))
 
     def on_journals_read(self, message: JournalsRead) -> None:
         if message.reading == self._readings:  # an older read may land after a newer one
             self._persisted = message.persisted
+            self._sweeps = message.sweeps
             self._journals_read = True
             self.poll()
 
-    def show(self, statuses: list[LoadStatus]) -> None:
+    def show(self, statuses: list[LoadStatus | SweepStatus]) -> None:
         """Update the table in place: new rows added, changed cells rewritten, gone rows
         removed."""
         table = self.query_one(JobsTable)
@@ -283,7 +345,10 @@ class JobsPane(ReportsWorkerErrors, Vertical):
             table.remove_row(job_id)
             del self._shown[job_id]
         for status in statuses:
-            cells = row_cells(status, variables)
+            if _is_sweep(status):
+                cells = sweep_cells(status, variables)
+            else:
+                cells = row_cells(status, variables)
             before = self._shown.get(status.job_id)
             if before is None:
                 table.add_row(*cells.values(), key=status.job_id)
@@ -308,6 +373,18 @@ class JobsPane(ReportsWorkerErrors, Vertical):
         else:
             self.notify(f"{what} done: {status.bars_total:,} bars in the store.")
 
+    def on_sweep_ended(self, message: SweepEnded) -> None:
+        """A sweep of this process failed or finished: say so, once."""
+        self.poll()
+        status = self.sweep_of(message.job_id)
+        if status is None or message.state not in (JobState.FAILED, JobState.DONE):
+            return
+        what = _what(status)
+        if message.state is JobState.FAILED:
+            self.notify(f"{what} failed: {message.error}", severity="error", timeout=10)
+        else:
+            self.notify(f"{what} done: {status.done:,} backtests; enter shows the results.")
+
     def _started(self, job_ids: list[str], select: bool = False) -> None:
         """Jobs this pane started or resumed. `select`: the first becomes the selected row,
         so the next c, r or delete acts on it."""
@@ -325,7 +402,11 @@ class JobsPane(ReportsWorkerErrors, Vertical):
 
     def _show_selected(self) -> None:
         status = self.selected()
-        self.query_one("#jobs-selected", Static).update(describe(status) if status else "")
+        if status is None:
+            line: Text | str = ""
+        else:
+            line = describe_sweep(status) if _is_sweep(status) else describe(status)
+        self.query_one("#jobs-selected", Static).update(line)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -341,17 +422,26 @@ class JobsPane(ReportsWorkerErrors, Vertical):
 
     # -- the selected job -------------------------------------------------------------------
 
-    def selected(self) -> LoadStatus | None:
+    def selected(self) -> LoadStatus | SweepStatus | None:
         table = self.query_one(JobsTable)
         if not table.row_count:
             return None
         job_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.status_of(job_id) if job_id else None
+        return (self.status_of(job_id) or self.sweep_of(job_id)) if job_id else None
 
     def status_of(self, job_id: str) -> LoadStatus | None:
         return next((s for s in self.statuses() if s.job_id == job_id), None)
 
-    def _with_selected(self) -> LoadStatus | None:
+    def sweep_of(self, job_id: str) -> SweepStatus | None:
+        return next((s for s in self.sweep_statuses() if s.job_id == job_id), None)
+
+    def _service_for(self, status: LoadStatus | SweepStatus) -> LoadService | SweepService:
+        """The service a job's status came from (so it is there)."""
+        service = self.engine.sweeps if _is_sweep(status) else self.service
+        assert service is not None
+        return service
+
+    def _with_selected(self) -> LoadStatus | SweepStatus | None:
         status = self.selected()
         if status is None:
             self.notify("No job selected: press n for a new load.", severity="warning")
@@ -378,7 +468,7 @@ class JobsPane(ReportsWorkerErrors, Vertical):
                 title="Starting…",
             )
             return
-        self._run(lambda service: service.start(request), "start the load", select=True)
+        self._run(partial(self.service.start, request), "start the load", select=True)
 
     def _start_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -389,17 +479,17 @@ class JobsPane(ReportsWorkerErrors, Vertical):
         status = self._with_selected()
         if status is None:
             return
-        what = f"{status.symbol} {status.timeframe}"
+        what = _what(status)
         if status.state.ended or status.state is JobState.CANCELLING:
             self.notify(f"{what} is {status.state}: nothing to cancel.")
             return
-        self._run(lambda service: service.cancel(status.job_id), f"cancel {what}")
+        self._run(partial(self._service_for(status).cancel, status.job_id), f"cancel {what}")
 
     def action_resume(self) -> None:
         status = self._with_selected()
         if status is None:
             return
-        what = f"{status.symbol} {status.timeframe}"
+        what = _what(status)
         if not status.state.ended:
             self.notify(f"{what} is {status.state}: nothing to resume.")
             return
@@ -407,37 +497,45 @@ class JobsPane(ReportsWorkerErrors, Vertical):
             reason = "done" if status.state is JobState.DONE else "not resumable (no journal)"
             self.notify(f"{what} is {reason}: nothing to resume.")
             return
-        self._run(lambda service: service.resume(status.job_id), f"resume {what}")
+        self._run(partial(self._service_for(status).resume, status.job_id), f"resume {what}")
 
     def action_remove(self) -> None:
         status = self._with_selected()
         if status is None:
             return
-        what = f"{status.symbol} {status.timeframe}"
+        what = _what(status)
         if not status.state.ended:
             self.notify(f"{what} is {status.state}: cancel it first.", severity="warning")
             return
-        self._run(lambda service: service.remove(status.job_id), f"remove {what}", status.job_id)
+        remove = partial(self._service_for(status).remove, status.job_id)
+        self._run(remove, f"remove {what}", status.job_id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()  # enter (or a click) on a row: its segments
+        event.stop()  # enter (or a click) on a row: its segments, or a sweep's results
         self.action_details()
 
     def action_details(self) -> None:
         from ktrdr_tui.screens.job_detail import JobDetailScreen
+        from ktrdr_tui.screens.sweep_results import SweepResultsScreen
 
         status = self._with_selected()
-        if status is not None:
+        if status is None:
+            return
+        if not _is_sweep(status):
             self.app.push_screen(JobDetailScreen(status.job_id, self.status_of))
+        elif not status.done:
+            self.notify(f"{_what(status)}: no backtest has finished yet.")
+        else:
+            self.app.push_screen(SweepResultsScreen(self.engine, status.job_id))
 
     def _run(
         self,
-        call: Callable[[LoadService], object],
+        call: Callable[[], object],
         what: str,
         removes: str | None = None,
         select: bool = False,
     ) -> None:
-        """`call` on the service in a worker; what fails is told by the one worker error path
+        """`call` (on a service) in a worker; what fails is told by the one worker error path
         as `Cannot <what>: <reason>`."""
         self.run_worker(
             partial(self._call, call, what, removes, select),
@@ -449,16 +547,13 @@ class JobsPane(ReportsWorkerErrors, Vertical):
 
     def _call(
         self,
-        call: Callable[[LoadService], object],
+        call: Callable[[], object],
         what: str,
         removes: str | None,
         select: bool,
     ) -> None:
-        service = self.service
-        if service is None:
-            return
         try:
-            result = call(service)
+            result = call()
         except KeyError:  # the runner knows no such job: another process works on it
             self.notify(f"Cannot {what}: it does not run in this process.", severity="error")
             return
@@ -473,4 +568,18 @@ class JobsPane(ReportsWorkerErrors, Vertical):
 
     def _forget(self, job_id: str) -> None:
         self._persisted.pop(job_id, None)
+        self._sweeps.pop(job_id, None)
         self.poll()
+
+
+def _is_sweep(status: LoadStatus | SweepStatus) -> TypeGuard[SweepStatus]:
+    from engine.sweep.job import SweepStatus  # loaded by now: the sweep service made it
+
+    return isinstance(status, SweepStatus)
+
+
+def _what(status: LoadStatus | SweepStatus) -> str:
+    """A job as the notifications name it: `AAPL 1m`, `sweep AAPL MSFT 1m`."""
+    if _is_sweep(status):
+        return f"sweep {' '.join(status.symbols)} {status.timeframe}"
+    return f"{status.symbol} {status.timeframe}"

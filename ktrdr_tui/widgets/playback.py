@@ -406,19 +406,21 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         # The day's quality turns to a warning once it is low enough to reject signals.
         low = snapshot.day_quality_pct < session.rules.min_quality
         quality = f"  day quality {snapshot.day_quality_pct:.1f}%"
-        first.append((0, [(quality, "$warning")]) if low else (3, [(quality, muted)]))
+        first.append((0, [(quality, "$warning")]) if low else (2, [(quality, muted)]))
         signals = f"  signals {snapshot.signals:,} ({snapshot.approved:,} approved)"
         first.append((4, [(signals, muted)]))
 
-        def signed(value: float) -> str:
-            return "$success" if value > 0 else "$error" if value < 0 else ""
+        def shown(label: str, value: str, signed: float = 0.0) -> list[tuple[str, str]]:
+            """A muted label and its value, a gain or a loss (`signed`) in its colour."""
+            return [(label, muted), (value, gain_or_loss(signed))]
 
+        returned, open_pnl = snapshot.return_pct, snapshot.open_pnl
         account: list[Part] = [
-            (0, [("position ", muted), (f"{snapshot.position:,}", "")]),
-            (2, [("  cash ", muted), (f"{snapshot.cash:,.2f}", "")]),
-            (0, [("  equity ", muted), (f"{snapshot.equity:,.2f}", "")]),
-            (0, [("  return ", muted), (f"{snapshot.return_pct:+.2f}%", signed(snapshot.return_pct))]),
-            (1, [("  open P&L ", muted), (f"{snapshot.open_pnl:+,.2f}", signed(snapshot.open_pnl))]),
+            (0, shown("position ", f"{snapshot.position:,}")),
+            (2, shown("  cash ", f"{snapshot.cash:,.2f}")),
+            (0, shown("  equity ", f"{snapshot.equity:,.2f}")),
+            (0, shown("  return ", f"{returned:+.2f}%", returned)),
+            (1, shown("  open P&L ", f"{open_pnl:+,.2f}", open_pnl)),
         ]
         width = self.query_one("#playback-status", Static).content_size.width
         return Content.assemble(*fit(first, width), "\n", *fit(account, width))
@@ -436,6 +438,10 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         if snapshot.behind_s > behind_limit or now - self._warned_at < WARN_FOR_S:
             return f"⚠ can't keep up at {speed_label(snapshot.speed)}"
         return ""
+
+
+def gain_or_loss(value: float) -> str:
+    return "$success" if value > 0 else "$error" if value < 0 else ""
 
 
 def gap_text(dates: Sequence[pd.Timestamp]) -> str:

@@ -18,14 +18,13 @@ Import-light: numpy, pandas and engine.results are imported where they are used.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
-from dataclasses import dataclass
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -97,10 +96,9 @@ def export_paths(folder: Path, trades: Trades, now: datetime) -> tuple[Path, Pat
 
 @dataclass
 class ResultsComputed(Message, bubble=False):
-    """A poll's results, from its thread: those of `session` as of `snapshot`."""
+    """A poll's results, from its thread: those of `session` as of a snapshot of it."""
 
     session: PlaybackSession
-    snapshot: SessionSnapshot
     results: SessionResults
 
 
@@ -229,7 +227,7 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
     )
     def _compute(self, session: PlaybackSession, snapshot: SessionSnapshot) -> None:
         # The trades and statistics of a long run take milliseconds: never on the event loop.
-        self.post_message(ResultsComputed(session, snapshot, session.results(snapshot)))
+        self.post_message(ResultsComputed(session, session.results(snapshot)))
 
     def on_results_computed(self, message: ResultsComputed) -> None:
         if message.session is not self.engine.session:

@@ -1,14 +1,18 @@
 """The Playback pane driven by keys, as a person would: open stored bars, play, change speed,
-pause, step, go to a date, restart; and the dialogs' checks."""
+pause, step, go to a date, restart; the status line and the chart's marks; and the dialogs'
+checks."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from textual.widgets import Checkbox
 
 from engine.ib.synthetic import SyntheticMarket
@@ -16,11 +20,13 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.market.timeframes import TIMEFRAME_SECONDS
 from engine.session.playback import PlaybackState
+from engine.trading_rules import TradingRules
 from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
 from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
-from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, gap_text
+from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, fit, gap_text
 from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
+from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
@@ -95,14 +101,20 @@ def snapshot_of(app):
 async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
     """The week's session with no bars stored for Wednesday 2024-03-06, opened in the pane
     (as the dialog's open does) and paused at Monday's open."""
+    store_minute_bars(data_dir, FIRST, "2024-03-05")
+    store_minute_bars(data_dir, "2024-03-07", LAST)
+    return await adopt_the_week(pilot, data_dir)
+
+
+async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = None):
+    """The week's stored bars through sma_crossover by `rules`, opened in the pane (as the
+    dialog's open does) and paused at Monday's open."""
     from engine.session.bars import read_session_bars
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
     from engine.strategy.spec import StrategySpec
     from ktrdr_tui.screens.open_session import OpenedSession
 
-    store_minute_bars(data_dir, FIRST, "2024-03-05")
-    store_minute_bars(data_dir, "2024-03-07", LAST)
     calendar = calendar_for()
     first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
     bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
@@ -110,7 +122,7 @@ async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
     request = BacktestRequest(
         symbol="AAPL", timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
     )
-    session = PlaybackSession(bars, specs, speed=360.0)
+    session = PlaybackSession(bars, specs, rules, speed=360.0)
     await pilot.press("2")
     pilot.app.query_one(PlaybackPane).adopt(OpenedSession(session, request, calendar.timezone))
     await until(pilot, lambda: pilot.app.session is session, "the session")
@@ -280,6 +292,12 @@ async def test_signals_arrive_at_max_speed_and_show_on_the_chart(make_app, tmp_p
         drawn = "".join(chart.grid().rows())
         assert "┃" in drawn
         assert "▲" in drawn or "▼" in drawn
+        # The fills from the first bar charted on, each a letter on its bar.
+        fills, first = snapshot.fills, int(chart.data.timestamps[0])
+        assert [fill.time_ns for fill in chart.data.fills] == [
+            t for t in fills.time_ns.tolist() if t >= first
+        ]
+        assert chart.data.fills and ("B" in drawn or "S" in drawn)
         # space at the end says what to do rather than nothing.
         await pilot.press("space")
         await pilot.pause()
@@ -309,6 +327,87 @@ async def test_a_missing_session_is_skipped_at_once_and_shown_as_a_gap(make_app,
         tuesday_last = int(np.searchsorted(chart.data.timestamps, wednesday_open)) - 1
         assert grid.gap_columns == [grid.columns[tuesday_last] + 1]
         assert set(grid.column(grid.gap_columns[0])[:-1]) == {"┊"}
+
+
+async def test_the_status_line_shows_the_account(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test(size=TERMINAL_SIZE) as pilot:
+        session = await open_session(pilot)
+        session.seek(pd.Timestamp("2024-03-06 11:45", tz=ZONE))
+        assert session.wait(TIMEOUT_S)
+        snapshot = session.snapshot()
+        assert snapshot.position != 0 and snapshot.open_pnl != 0  # a trade open
+        account = (
+            f"position {snapshot.position:,}  cash {snapshot.cash:,.2f}  "
+            f"equity {snapshot.equity:,.2f}  return {snapshot.return_pct:+.2f}%  "
+            f"open P&L {snapshot.open_pnl:+,.2f}"
+        )
+        await until(pilot, lambda: status(app).splitlines()[-1] == account, "the account")
+
+
+async def test_a_narrow_status_line_keeps_what_tells_most(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test(size=(70, 24)) as pilot:
+        session = await open_session(pilot)
+        session.seek(pd.Timestamp("2024-03-06 11:45", tz=ZONE))
+        assert session.wait(TIMEOUT_S)
+        snapshot = session.snapshot()
+        pane = app.query_one(PlaybackPane)
+        await until(pilot, lambda: pane._snapshot is snapshot, "a poll")
+        await pilot.pause()
+        first, account = status(app).splitlines()
+        width = app.query_one("#playback-status").content_size.width
+        assert len(first) <= width and len(account) <= width
+        assert first.startswith("AAPL 1m   Wed 2024-03-06 11:45:00 EST   ⏸ paused 360x")
+        assert "signals" not in first  # the counts go first
+        assert account.startswith(f"position {snapshot.position:,}  equity")  # then the cash
+        assert f"return {snapshot.return_pct:+.2f}%" in account
+
+
+async def test_the_day_quality_warns_below_the_sessions_own_minimum(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:  # room for every part of the line
+        session = await adopt_the_week(pilot, tmp_path / "store", TradingRules(min_quality=80))
+        pane = app.query_one(PlaybackPane)
+
+        def quality_style(day_quality_pct: float) -> str:
+            snapshot = replace(session.snapshot(), day_quality_pct=day_quality_pct)
+            text = pane.status_text(session, snapshot)
+            start = text.plain.index("day quality")
+            return next(span.style for span in text.spans if span.start <= start < span.end)
+
+        assert quality_style(90.0) == "$text-muted"  # not below 80: no signal is rejected
+        assert quality_style(79.0) == "$warning"
+
+
+PARTS = st.lists(
+    st.tuples(st.integers(0, 3), st.text(alphabet="ab ", min_size=1, max_size=12)), max_size=8
+)
+
+
+@given(PARTS, st.integers(0, 60))
+def test_fit_leaves_out_the_highest_ranks_first(parts, width: int) -> None:
+    numbered = [(rank, [(f"{i}", ""), (text, "")]) for i, (rank, text) in enumerate(parts)]
+    pieces = fit(numbered, width)
+    kept = [int(number) for number, _ in pieces[::2]]
+    assert kept == sorted(kept)  # in order
+    dropped = set(range(len(parts))) - set(kept)
+    assert all(parts[i][0] for i in dropped)  # rank 0 always stays
+    length = sum(len(text) for text, _ in pieces)
+    if not width:
+        assert not dropped
+    elif length > width:
+        assert all(parts[i][0] == 0 for i in kept)  # too long only with rank 0 alone left
+    for gone in dropped:  # nothing left out that tells more than, or as much as and
+        for stays in kept:  # comes before, a part kept
+            assert parts[gone][0] > parts[stays][0] or (
+                parts[gone][0] == parts[stays][0] and gone > stays
+            )
 
 
 def test_the_gap_names_one_missing_session_or_the_whole_run() -> None:

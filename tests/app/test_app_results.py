@@ -1,16 +1,15 @@
-"""The Results pane driven by keys, as a person would. The session does not hand over its
-results yet, so each test gives the pane a run's engine.results objects the way the app will
-(`ResultsPane.show_results`): a synthetic daily run with a long, a short and a still-open
-long trade."""
+"""The Results pane driven by keys, as a person would. Most tests give the pane a run's
+engine.results objects as its poll does (`ResultsPane.show_results`): a synthetic daily run
+with a long, a short and a still-open long trade; the last ones play a session opened in
+Playback and read what the pane polled from it."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -31,9 +30,11 @@ from engine.results import (
     trades_csv,
 )
 from engine.results.export import EQUITY_COLUMNS, TRADE_COLUMNS
+from engine.session.playback import PlaybackSession, PlaybackState
 from ktrdr_tui.engine_handle import EngineHandle
 from ktrdr_tui.formatting import STATISTICS
 from ktrdr_tui.messages import SessionOpened
+from ktrdr_tui.widgets.candle_chart import CandleChart
 from ktrdr_tui.widgets.equity_chart import EquityChart
 from ktrdr_tui.widgets.results import (
     EMPTY_TEXT,
@@ -44,9 +45,10 @@ from ktrdr_tui.widgets.results import (
     statistics_text,
 )
 from ktrdr_tui.widgets.trades_table import TradesTable, held
+from tests.app.test_app_playback import TIMEOUT_S, open_session, store_minute_bars
 from tests.conftest import PINNED_NOW
 from tests.support.app_harness import until
-from tests.support.results import daily_stamps, fills_at_open
+from tests.support.results import SCRIPTED, daily_stamps, fills_at_open, session_of
 
 BARS = 60
 ORDERS = [(3, 100), (15, -100), (20, -100), (30, 100), (40, 100)]  # long, short, open long
@@ -257,7 +259,8 @@ async def test_another_session_forgets_the_last_ones_results(tmp_path: Path) -> 
         pane.show_results(*sample_run().shown())
         await pilot.pause()
         assert not pane.has_class("-empty")
-        session = SimpleNamespace(stop=lambda: None)  # all the handle asks of a session
+        # Another session, not played yet: the pane polls it and finds no bar played.
+        session = PlaybackSession(session_of([10.0] * 3, [10.0] * 3, ""), [SCRIPTED])
         app.engine.session = session
         pane.post_message(SessionOpened(session))  # as the app hands it on
         await until(pilot, lambda: pane.has_class("-empty"), "the empty state")
@@ -359,3 +362,126 @@ async def test_help_and_the_palette_know_the_results_pane(make_app) -> None:
             ),
             "the pane shown and focused",
         )
+
+
+# -- the pane polling a session played in Playback ----------------------------------------------
+
+
+def same_statistics(a: Statistics | None, b: Statistics | None) -> bool:
+    """Equal, value for value (an undefined one, NaN, equals NaN)."""
+    if a is None or b is None:
+        return a is b
+    return bool(np.array_equal(astuple(a), astuple(b), equal_nan=True))
+
+
+async def polled(pilot, session: PlaybackSession) -> Statistics:
+    """Until the pane shows the statistics of the session's latest snapshot, the session at
+    rest; those statistics."""
+    pane = pane_of(pilot.app)
+    assert session.wait(TIMEOUT_S)
+    expected = session.results().statistics
+    await until(pilot, lambda: same_statistics(pane.statistics, expected), "the pane's poll")
+    assert pane.statistics is not None
+    return pane.statistics
+
+
+async def played_to_the_end(pilot) -> PlaybackSession:
+    """A week of AAPL 1m bars opened in Playback and played at max speed to the end."""
+    session = await open_session(pilot)
+    await pilot.press("plus", "plus")  # 360x → 3600x → max
+    await until(pilot, lambda: session.snapshot().speed == 0, "max speed")
+    await pilot.press("space")
+    await until(pilot, lambda: session.snapshot().state is PlaybackState.DONE, "the end")
+    return session
+
+
+async def test_playing_a_session_fills_the_pane(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await played_to_the_end(pilot)
+        await pilot.press("4")
+        stats = await polled(pilot, session)
+        results = session.results()
+        pane = pane_of(app)
+        assert stats.trades == len(results.trades) > 0
+        assert not pane.has_class("-empty")
+        assert pane.query_one(TradesTable).row_count == len(results.trades)
+        await until(pilot, lambda: pane.query_one(EquityChart).data is results.curve, "the curve")
+        shown = stat_values(shown_text(app, "#results-statistics"))
+        assert shown == stat_values(statistics_text(results.statistics, {}).plain)
+        assert shown["Final equity"] == f"{session.snapshot().equity:,.2f}"
+        # Restarted, the pane waits for bars again.
+        await pilot.press("2", "home")
+        await until(pilot, lambda: session.snapshot().bars_processed == 0, "the restart")
+        await pilot.press("4")
+        await until(pilot, lambda: pane.has_class("-empty"), "the empty pane")
+        assert shown_text(app, "#results-hint") == WAITING_TEXT
+
+
+async def test_enter_on_a_trade_shows_its_entry_on_the_playback_chart(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await played_to_the_end(pilot)
+        await pilot.press("4")
+        await polled(pilot, session)
+        entry = int(pane_of(app).trades.entry_time[1])
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.query_one(TabbedContent).active == "playback", "Playback")
+        bars = session.bars
+        chart = app.query_one(CandleChart)
+        # The clock a third of the chart's width past the entry bar, the session paused.
+        at = int(np.searchsorted(bars.timestamps, entry))
+        target = int(bars.end[at + chart.content_size.width // 3])
+        await until(pilot, lambda: session.snapshot().clock_ns == target, "the seek")
+        assert session.wait(TIMEOUT_S)
+        assert session.snapshot().state is PlaybackState.PAUSED
+        await until(
+            pilot,
+            lambda: chart.data is not None and entry in chart.data.timestamps.tolist(),
+            "the chart at the entry",
+        )
+        # The entry's fill is on its bar: a buy (the session is long only).
+        grid = chart.grid()
+        column = grid.columns[chart.data.timestamps.tolist().index(entry)]
+        assert "B" in grid.column(column)
+        assert app.focused is not None and app.query_one("#playback-pane") in (
+            app.focused.ancestors_with_self
+        )
+
+
+async def test_the_results_at_max_speed_equal_a_paused_stepped_resumed_runs(
+    make_app, tmp_path: Path
+) -> None:
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await played_to_the_end(pilot)
+        await pilot.press("4")
+        at_max = await polled(pilot, session)
+        assert at_max.trades > 0
+
+        # Again from the start: played at 3600x a while with the pane shown, paused, stepped.
+        await pilot.press("2", "home", "minus")
+        await until(pilot, lambda: session.snapshot().bars_processed == 0, "the restart")
+        await until(pilot, lambda: session.snapshot().speed == 3600, "3600x")
+        await pilot.press("space", "4")
+        await until(
+            pilot,
+            lambda: pane_of(app).statistics not in (None, at_max),
+            "the results of the run playing",
+        )
+        await pilot.press("2", "space")
+        await until(pilot, lambda: session.snapshot().state is PlaybackState.PAUSED, "pause")
+        await pilot.press("full_stop", "full_stop", "full_stop", "4")
+        partial = await polled(pilot, session)  # once more at rest: the paused run's
+        assert partial.trades <= at_max.trades
+        assert not same_statistics(partial, at_max)
+        # Resumed at max speed to the end: the same results as the run straight through.
+        await pilot.press("2", "plus", "plus", "space")
+        await until(pilot, lambda: session.snapshot().state is PlaybackState.DONE, "the end")
+        await pilot.press("4")
+        assert same_statistics(await polled(pilot, session), at_max)

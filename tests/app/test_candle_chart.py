@@ -16,6 +16,7 @@ from ktrdr_tui.widgets.candle_chart import (
     MAX_REDRAWS_PER_S,
     CandleChart,
     ChartData,
+    FillMark,
     Marker,
     draw_chart,
     price_decimals,
@@ -103,6 +104,42 @@ def test_markers_map_to_the_bar_that_holds_them_and_off_chart_ones_are_dropped()
     )
     grid = draw_chart(marked, WIDTH, HEIGHT)
     columns = [x for x in range(WIDTH) if "▼" in grid.column(x) or "▲" in grid.column(x)]
+    assert columns == [grid.columns[1]]
+
+
+def test_fills_are_letters_on_their_bars_at_their_prices() -> None:
+    # Bought at the up bar's open (104: half 4, row 7, the foot of its body), sold at the down
+    # bar's (112: half 12, row 3, the top of its body).
+    fills = (FillMark(OPEN_NS, 1, 104.0), FillMark(OPEN_NS + MINUTE_NS, -1, 112.0))
+    data = chart([UP, DOWN])
+    filled = ChartData(data.timestamps, data.open, data.high, data.low, data.close, fills=fills)
+    grid = draw_chart(filled, WIDTH, HEIGHT)
+    up, down = grid.columns[0], grid.columns[1]
+    assert grid.column(up)[:11] == "  ││╽┃┃B│╵ "  # the candle otherwise as without the fill
+    assert grid.roles[7][up] == "bought"
+    assert grid.column(down)[:11] == " ││S┃┃┃│││ "
+    assert grid.roles[3][down] == "sold"
+    assert sum(row.count("B") + row.count("S") for row in grid.rows()) == 2
+
+
+def test_fills_map_to_the_bar_that_holds_them_and_off_chart_ones_are_dropped() -> None:
+    # 5-minute bars: a fill at the open of the 09:36 1-minute bar is on the 09:35 bar.
+    data = chart([UP, DOWN, UP], bar_seconds=300)
+    filled = ChartData(
+        data.timestamps,
+        data.open,
+        data.high,
+        data.low,
+        data.close,
+        bar_seconds=300,
+        fills=(
+            FillMark(OPEN_NS + 6 * MINUTE_NS, -1, 110.0),
+            FillMark(OPEN_NS - MINUTE_NS, 1, 110.0),  # before the first bar
+            FillMark(OPEN_NS + 60 * MINUTE_NS, 1, 110.0),  # after the last bar's end
+        ),
+    )
+    grid = draw_chart(filled, WIDTH, HEIGHT)
+    columns = [x for x in range(WIDTH) if "S" in grid.column(x) or "B" in grid.column(x)]
     assert columns == [grid.columns[1]]
 
 

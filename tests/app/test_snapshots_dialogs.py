@@ -14,6 +14,7 @@ from ktrdr_tui.screens.open_session import OpenSessionScreen
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.screens.signal_filter import SignalFilterScreen
 from tests.app import test_snapshots_jobs
+from tests.app.test_app_open_session_rules import rules_opened
 from tests.app.test_app_playback import open_dialog, open_session, store_minute_bars
 from tests.app.test_app_strategies import tab_to
 from tests.app.test_snapshots_jobs import RUNNING, STATUSES, dialog_open, jobs_shown
@@ -114,6 +115,27 @@ def test_open_session_with_a_field_error(
         assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
 
     assert snap_compare(make_app(theme), terminal_size=SMALL, run_before=emptied)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_open_session_with_the_trading_rules_open(
+    snap_compare, make_app, tmp_path: Path, theme: str
+) -> None:
+    """The rules' section opened (enter on its title) and an order size of 10% typed: the
+    dialog scrolls to the fields, the summary follows them, the keys stay in view."""
+    store_minute_bars(tmp_path / "store")
+
+    async def rules_open(pilot) -> None:
+        dialog = await strategy_dialog(pilot)
+        fields = await rules_opened(pilot, dialog)
+        await tab_to(pilot, fields.field("size"))
+        await pilot.press(*"10%")
+        await until(pilot, lambda: "10% of equity" in dialog.query_one("#rules").title)
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"))
+        await pilot.pause()
+        assert in_view(fields) and in_view(dialog.query_one("#open"))
+
+    assert snap_compare(make_app(theme), terminal_size=SMALL, run_before=rules_open)
 
 
 def test_go_to_date_with_an_error(snap_compare, make_app, tmp_path: Path) -> None:

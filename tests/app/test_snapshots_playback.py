@@ -22,6 +22,7 @@ from tests.support.app_harness import until
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
 SEEK_TO = pd.Timestamp("2024-03-06 11:45", tz="America/New_York")
+SMALL_SEEK_TO = pd.Timestamp("2024-03-04 10:59", tz="America/New_York")
 PAST_THE_GAP = pd.Timestamp("2024-03-07 10:15", tz="America/New_York")  # Wednesday missing
 
 
@@ -56,19 +57,33 @@ def test_empty_pane(snap_compare, make_app, theme: str) -> None:
     )
 
 
+def played_to(instant: pd.Timestamp):
+    """The week opened and played to `instant`: the status line shows the account, the chart
+    its fills (B, S) among the signals."""
+
+    async def played(pilot) -> None:
+        await gateway_running(pilot)
+        session = await open_session(pilot)
+        session.seek(instant)
+        await until(pilot, lambda: session.snapshot().clock_ns == instant.value, "the seek")
+        await drawn(pilot)
+
+    return played
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_populated_pane(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
     store_minute_bars(tmp_path / "store")
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=played_to(SEEK_TO))
 
-    async def played_to_a_fixed_instant(pilot) -> None:
-        await gateway_running(pilot)
-        session = await open_session(pilot)
-        session.seek(SEEK_TO)
-        await until(pilot, lambda: session.snapshot().clock_ns == SEEK_TO.value, "the seek")
-        await drawn(pilot)
 
+@pytest.mark.parametrize("theme", THEMES)
+def test_populated_pane_at_80x24(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    # A long position open, bought and sold twice in view; the status line keeps what tells
+    # most (the cash and the counts give way).
+    store_minute_bars(tmp_path / "store")
     assert snap_compare(
-        make_app(theme), terminal_size=TERMINAL_SIZE, run_before=played_to_a_fixed_instant
+        make_app(theme), terminal_size=(80, 24), run_before=played_to(SMALL_SEEK_TO)
     )
 
 
