@@ -808,7 +808,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         """The field being edited in view, and the line under it: the lines under the fields
         and at the bottom (a problem may take two) change the room the dialog scrolls in."""
         focused = self.focused
-        if focused is None:
+        if focused is None or not self.is_attached:
             return
         rules, row = self.query_one(RuleFields), self._row_of(focused)
         if rules in focused.ancestors:

@@ -9,7 +9,8 @@ open-session dialog does (the same engine calls), and the screen posts `Backtest
 the app hands to the Playback pane as the dialog's result.
 
 The results are read in a thread (a sweep of an earlier run is planned again: its bars are
-read), once: a sweep still running shows what it had then.
+read), once: a sweep still running shows what it had then. The screen is modal (it covers the
+panes, whose keys wait until `escape` closes it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.sweep.report import LOWER_IS_BETTER, Varied, ranked, shown, varied
@@ -248,10 +249,11 @@ def describe(rank: int, row: Mapping, layout: Layout) -> Text:
 # -- the screen --------------------------------------------------------------------------------
 
 
-class SweepResultsScreen(ReportsWorkerErrors, Screen[None]):
+class SweepResultsScreen(ReportsWorkerErrors, ModalScreen[None]):
     DEFAULT_CSS = """
     SweepResultsScreen {
         padding: 0 1;
+        background: $background;
     }
     SweepResultsScreen #sweep-title {
         text-style: bold;

@@ -374,7 +374,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
 
     def status_text(self, session: PlaybackSession, snapshot: SessionSnapshot) -> Content:
         """Two lines: what plays and where the clock is, with the bars and their quality; then
-        the account. Each keeps to the status line's width."""
+        the account and the signals. Each keeps to the status line's width."""
         import pandas as pd
 
         state = str(snapshot.state)
@@ -407,8 +407,6 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         low = snapshot.day_quality_pct < session.rules.min_quality
         quality = f"  day quality {snapshot.day_quality_pct:.1f}%"
         first.append((0, [(quality, "$warning")]) if low else (2, [(quality, muted)]))
-        signals = f"  signals {snapshot.signals:,} ({snapshot.approved:,} approved)"
-        first.append((4, [(signals, muted)]))
 
         def shown(label: str, value: str, signed: float = 0.0) -> list[tuple[str, str]]:
             """A muted label and its value, a gain or a loss (`signed`) in its colour."""
@@ -421,6 +419,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             (0, shown("  equity ", f"{snapshot.equity:,.2f}")),
             (0, shown("  return ", f"{returned:+.2f}%", returned)),
             (1, shown("  open P&L ", f"{open_pnl:+,.2f}", open_pnl)),
+            (3, [(f"  signals {snapshot.signals:,} ({snapshot.approved:,} approved)", muted)]),
         ]
         width = self.query_one("#playback-status", Static).content_size.width
         return Content.assemble(*fit(first, width), "\n", *fit(account, width))

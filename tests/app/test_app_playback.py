@@ -26,7 +26,6 @@ from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
 from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, fit, gap_text
 from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
-from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
@@ -332,7 +331,7 @@ async def test_a_missing_session_is_skipped_at_once_and_shown_as_a_gap(make_app,
 async def test_the_status_line_shows_the_account(make_app, tmp_path: Path) -> None:
     store_minute_bars(tmp_path / "store")
     app = make_app()
-    async with app.run_test(size=TERMINAL_SIZE) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:  # room for all of it
         session = await open_session(pilot)
         session.seek(pd.Timestamp("2024-03-06 11:45", tz=ZONE))
         assert session.wait(TIMEOUT_S)
@@ -341,9 +340,11 @@ async def test_the_status_line_shows_the_account(make_app, tmp_path: Path) -> No
         account = (
             f"position {snapshot.position:,}  cash {snapshot.cash:,.2f}  "
             f"equity {snapshot.equity:,.2f}  return {snapshot.return_pct:+.2f}%  "
-            f"open P&L {snapshot.open_pnl:+,.2f}"
+            f"open P&L {snapshot.open_pnl:+,.2f}  "
+            f"signals {snapshot.signals:,} ({snapshot.approved:,} approved)"
         )
         await until(pilot, lambda: status(app).splitlines()[-1] == account, "the account")
+        assert f"bars {snapshot.bars_processed:,}/{snapshot.bars_total:,}" in status(app)
 
 
 async def test_a_narrow_status_line_keeps_what_tells_most(make_app, tmp_path: Path) -> None:
@@ -361,7 +362,7 @@ async def test_a_narrow_status_line_keeps_what_tells_most(make_app, tmp_path: Pa
         width = app.query_one("#playback-status").content_size.width
         assert len(first) <= width and len(account) <= width
         assert first.startswith("AAPL 1m   Wed 2024-03-06 11:45:00 EST   ⏸ paused 360x")
-        assert "signals" not in first  # the counts go first
+        assert "bars" not in first and "signals" not in account  # the counts go first
         assert account.startswith(f"position {snapshot.position:,}  equity")  # then the cash
         assert f"return {snapshot.return_pct:+.2f}%" in account
 

@@ -7,85 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual.widgets import DataTable, Static
 
-import engine.sweep.service as service_module
-from engine.sweep.executors import IN_FLIGHT_PER_WORKER
 from engine.sweep.journal import SweepRequest, SweepStore
-from engine.sweep.report import ranked
+from engine.sweep.report import LOWER_IS_BETTER, Varied, ranked
 from engine.trading_rules import TradingRules
 from ktrdr_tui.formatting import statistic
-from ktrdr_tui.screens.sweep_results import METRICS, SweepResultsScreen, SweepTable
+from ktrdr_tui.screens.sweep_results import (
+    METRICS,
+    SweepResultsScreen,
+    SweepTable,
+    heatmap,
+    heatmap_text,
+)
 from ktrdr_tui.widgets.playback import PlaybackPane
 from tests.support.app_harness import until
-from tests.support.bar_fixtures import FIRST, LAST, store_bars
+from tests.support.bar_fixtures import FIRST, store_bars
+from tests.support.sweeps import GRID, hold_first_sweep, sweep_request
 
 SIZE = (120, 30)
-# Two parameters, three values each; fast >= slow is refused: 6 backtests, 3 skipped.
-GRID = "sma_crossover:fast=5|10|20,slow=10|20|40"
-
-
-def sweep_request(grid: str = GRID, **changes) -> SweepRequest:
-    fields = dict(
-        symbols=("AAPL",),
-        timeframe="1m",
-        start=FIRST,
-        end=LAST,
-        strategies=(grid,),
-        rules=(("min_confidence", "0"),),
-        workers=1,
-    )
-    return SweepRequest(**(fields | changes))
-
-
-class HeldExecutor:
-    """A real executor that holds its first run once every worker's batches are in flight and
-    one result is back, until the sweep is cancelled or the test lets it go on."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.name, self.workers = inner.name, inner.workers
-        self.go_on = threading.Event()
-
-    def start(self) -> None:
-        self.inner.start()
-
-    def open(self, bars, setup: str) -> None:
-        self.inner.open(bars, setup)
-
-    def run(self, batches, token):
-        def held():
-            for number, batch in enumerate(batches):
-                # The collector asks for the batch after those in flight once it has kept the
-                # first result.
-                if number == self.workers * IN_FLIGHT_PER_WORKER:
-                    token.on_cancel(self.go_on.set)
-                    self.go_on.wait()
-                    if token.cancelled:
-                        return
-                yield batch
-
-        return self.inner.run(held(), token)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def hold_first_sweep(monkeypatch) -> list:
-    """The first sweep's executor is held (see HeldExecutor); the later ones run freely."""
-    made: list = []
-    real = service_module.make_executor
-
-    def make(*args, **kwargs):
-        executor = real(*args, **kwargs)
-        made.append(HeldExecutor(executor) if not made else executor)
-        return made[-1]
-
-    monkeypatch.setattr(service_module, "make_executor", make)
-    return made
 
 
 def cell(app, job_id: str, column: str) -> str:
@@ -181,6 +125,11 @@ async def test_enter_shows_the_results_by_the_metric_and_m_sorts_by_the_next(
         assert [label for label, _, _ in table.columns][3].endswith("▼")
         await pilot.press("M")
         assert screen.metric == "sharpe"
+        await pilot.press("2")  # the panes' keys wait while the results cover them
+        assert app.screen is screen
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is not screen)
+        assert app.query_one("TabbedContent").active == "jobs"
 
 
 async def test_the_heatmap_of_two_parameters_shows_each_backtests_metric(
@@ -253,3 +202,41 @@ async def test_enter_on_a_result_opens_its_backtest_in_playback(make_app, tmp_pa
         assert (opened.request.symbol, opened.request.timeframe) == ("AAPL", "1m")
         assert f"{opened.request.first:%Y-%m-%d}" == FIRST
         assert app.session is opened.session  # the engine's session: the panes show it
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.dictionaries(
+        st.tuples(st.integers(1, 6), st.sampled_from([10, 20, 40])),
+        st.one_of(st.none(), st.floats(-5, 5, allow_nan=False)),
+        min_size=1,
+    ),
+    metric=st.sampled_from(["sharpe", "volatility_pct"]),
+)
+def test_the_heatmap_puts_each_result_in_its_cell_and_highlights_the_best(cells, metric):
+    """Any results of a two-parameter sweep (some refused, some undefined): each value in the
+    cell of its two parameters, nothing else, the best by the metric highlighted once."""
+    rows = [
+        {"symbol": "AAPL", "params": {"s": {"fast": f, "slow": s}}, "rules": {}, metric: value}
+        for (f, s), value in sorted(cells.items())
+    ]
+    dimensions = (Varied("s", "fast"), Varied("s", "slow"))
+    heat = heatmap(rows, dimensions, metric)
+    assert heat.ys == tuple(dict.fromkeys(f for f, _ in sorted(cells)))
+    assert set(heat.xs) == {s for _, s in cells}
+    for key, value in cells.items():
+        assert heat.values[key] == value or (value is None and math.isnan(heat.values[key]))
+    defined = {key: value for key, value in cells.items() if value is not None}
+    if not defined:
+        assert heat.best is None
+    else:
+        pick = min if metric in LOWER_IS_BETTER else max
+        assert cells[heat.best] == pick(defined.values())
+    text = heatmap_text(heat, 1, {"success": "#00ff00", "warning": "#ffff00", "error": "#ff0000"})
+    lines = text.plain.splitlines()
+    assert len(lines) == 2 + len(heat.ys)
+    for y, line in zip(heat.ys, lines[2:], strict=True):
+        label, *shown_cells = line.split()
+        assert label == f"fast={y}" and len(shown_cells) == len(heat.xs)
+    reversed_spans = [span for span in text.spans if getattr(span.style, "reverse", False)]
+    assert len(reversed_spans) == (heat.best is not None)

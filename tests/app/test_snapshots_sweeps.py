@@ -18,11 +18,11 @@ from engine.market.store import BarStore
 from engine.sweep.job import SweepStatus
 from engine.sweep.service import SweepService
 from ktrdr_tui.screens.sweep_results import SweepResultsScreen, SweepTable
-from tests.app.test_app_sweeps import sweep_request
 from tests.app.test_snapshots_jobs import STATUSES, THEMES, fake_loads, jobs_shown  # noqa: F401
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
 from tests.support.bar_fixtures import store_bars
+from tests.support.sweeps import sweep_request
 
 
 def sweep_status(**fields) -> SweepStatus:

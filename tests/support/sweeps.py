@@ -1,0 +1,74 @@
+"""Sweeps for tests: a small request over the stored test bars, and an executor that holds a
+sweep in the middle until the test lets it go on."""
+
+from __future__ import annotations
+
+import threading
+
+import engine.sweep.service as service_module
+from engine.sweep.executors import IN_FLIGHT_PER_WORKER
+from engine.sweep.journal import SweepRequest
+from tests.support.bar_fixtures import FIRST, LAST
+
+# Two parameters, three values each; fast >= slow is refused: 6 backtests, 3 skipped.
+GRID = "sma_crossover:fast=5|10|20,slow=10|20|40"
+
+
+def sweep_request(grid: str = GRID, **changes) -> SweepRequest:
+    fields = dict(
+        symbols=("AAPL",),
+        timeframe="1m",
+        start=FIRST,
+        end=LAST,
+        strategies=(grid,),
+        rules=(("min_confidence", "0"),),
+        workers=1,
+    )
+    return SweepRequest(**(fields | changes))
+
+
+class HeldExecutor:
+    """A real executor that holds its first run once every worker's batches are in flight and
+    one result is back, until the sweep is cancelled or the test lets it go on."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name, self.workers = inner.name, inner.workers
+        self.go_on = threading.Event()
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def open(self, bars, setup: str) -> None:
+        self.inner.open(bars, setup)
+
+    def run(self, batches, token):
+        def held():
+            for number, batch in enumerate(batches):
+                # The collector asks for the batch after those in flight once it has kept the
+                # first result.
+                if number == self.workers * IN_FLIGHT_PER_WORKER:
+                    token.on_cancel(self.go_on.set)
+                    self.go_on.wait()
+                    if token.cancelled:
+                        return
+                yield batch
+
+        return self.inner.run(held(), token)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def hold_first_sweep(monkeypatch) -> list:
+    """The first sweep's executor is held (see HeldExecutor); the later ones run freely."""
+    made: list = []
+    real = service_module.make_executor
+
+    def make(*args, **kwargs):
+        executor = real(*args, **kwargs)
+        made.append(HeldExecutor(executor) if not made else executor)
+        return made[-1]
+
+    monkeypatch.setattr(service_module, "make_executor", make)
+    return made
