@@ -20,6 +20,7 @@ import gc
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.app_harness import set_latency, until
@@ -90,7 +91,16 @@ def month_load():
     from engine.loading.request import load_request
     from engine.market.calendar import calendar_for
 
-    return load_request(calendar_for(), ["AAPL"], "1m", "2024-01-02", "2024-03-28", "full")
+    # The range is explicit, so "now" only has to be after it.
+    return load_request(
+        calendar_for(),
+        ["AAPL"],
+        "1m",
+        "2024-01-02",
+        "2024-03-28",
+        "full",
+        now=datetime(2024, 4, 1, tzinfo=UTC),
+    )
 
 
 class FullCollections:
@@ -117,7 +127,7 @@ class FullCollections:
 
 
 async def loop_lag_ms(
-    seconds: float, panes: tuple[str, ...] = ("2", "3", "1")
+    seconds: float, panes: tuple[str, ...] = ("2", "3", "4", "1")
 ) -> tuple[list[float], int, int, list[float]]:
     """Lag samples while a load and a max-speed playback run, the `panes` taking turns on
     screen; bars played, bars loaded, and the full collections' durations."""
