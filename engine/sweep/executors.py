@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,6 +30,7 @@ import numpy as np
 
 from engine.core.cancellation import CancelToken
 from engine.core.errors import first_line
+from engine.logging_setup import default_log_file
 from engine.session.bars import SessionBars
 from engine.strategy.catalog import Catalog, load_catalog
 from engine.sweep.processes import local_context, prestart_local, started_deaf_to_ctrl_c
@@ -147,13 +149,32 @@ def _collect(
 _local: dict[str, Any] = {}  # a local worker's mapped bars and catalog, set when it starts
 
 
-def _start_local_worker(layouts: str, setup: str) -> None:
+def _start_local_worker(layouts: str, setup: str, output: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
+    _output_to(Path(output))
     mapped = [MappedBars(layout) for layout in json.loads(layouts)]
     _local["mapped"] = mapped  # the blocks stay mapped while their bars are in use
     _local["bars"] = {m.bars.symbol: m.bars for m in mapped}
     _local["setup"] = setup
     _setup(setup)  # the strategies load once, before the first task
+
+
+def worker_output_file() -> Path:
+    """Where local workers' stdout and stderr go (a strategy's `print`, a library's warning):
+    beside the log file, never the terminal, which the app or the progress line owns."""
+    return default_log_file().with_name("sweep-workers.log")
+
+
+def _output_to(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Appends from several workers interleave by whole writes; no rotation: a sweep's prints
+    # are the user's own, and rare.
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
 
 
 def _run_local_batch(batch: str) -> str:
@@ -182,7 +203,8 @@ class LocalExecutor:
             self.workers,
             mp_context=local_context(),
             initializer=_start_local_worker,
-            initargs=(layouts, setup),
+            # The parent names the file: a forked worker has the fork server's environment.
+            initargs=(layouts, setup, str(worker_output_file())),
         )
 
     def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:

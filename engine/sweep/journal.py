@@ -292,17 +292,14 @@ class SweepStore:
 
     def results(self, job_id: str) -> dict[int, dict]:
         """The results kept so far, by backtest index. A torn last line (a crash during an
-        append) is cut off the file, and an unreadable line skipped: their backtests count
-        as not run."""
+        append, or an append another process is making now) and an unreadable line are
+        passed over: their backtests count as not run. Reading never changes the file."""
         path = self.results_path(job_id)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return {}
-        whole = data.rfind(b"\n") + 1  # bytes past the last newline: an append cut short
-        if whole < len(data):
-            with open(path, "r+b") as file:
-                file.truncate(whole)
+        whole = data.rfind(b"\n") + 1  # bytes past the last newline: an append not whole
         kept: dict[int, dict] = {}
         for number, line in enumerate(data[:whole].splitlines(), 1):
             try:
@@ -316,11 +313,16 @@ class SweepStore:
         return kept
 
     def append_results(self, job_id: str, results: Iterable[dict]) -> None:
-        """Add finished results (one JSON line each) and make them durable."""
+        """Add finished results (one JSON line each) and make them durable. Only the sweep's
+        one runner appends, so a torn last line here is a crash's: it is cut off first."""
         lines = "".join(json.dumps(result) + "\n" for result in results).encode()
         path = self.results_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as file:
+        with open(path, "a+b") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size and file.seek(size - 1) >= 0 and file.read(1) != b"\n":
+                file.seek(0)
+                file.truncate(file.read().rfind(b"\n") + 1)  # appends go to the new end
             file.write(lines)
             file.flush()
             os.fsync(file.fileno())

@@ -18,6 +18,11 @@ The trading rules (cash, order size, the gates, costs, shorts) sit under the str
 section collapsed to a one-line summary: prefilled from config.toml (`Config.trading`), each
 field checked as typed by `TradingRules.from_text`, the parser `backtest` and config.toml use,
 whose one line shows under the fields; the session opens with them.
+
+A range or a list where a value would go (`5..20/5` or `30|50` in a parameter's field, `0|0.005`
+in a rule's) makes the dialog a sweep's (DESIGN.md, "Sweeps"): such a field is checked by the
+sweep's grid parser, the line over the buttons counts the backtests the grid makes, and enter
+starts the sweep (`start_sweep`, in a thread: it reads the bars) and shows it in the Jobs pane.
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionL
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from engine.sweep.grid import TIMEFRAME, Expansion, StrategyGrid, expand, parse_grid
+from engine.sweep.grid import parse_rule_values
+from engine.sweep.journal import SweepRequest
 from engine.trading_rules import RuleError, TradingRules
+from ktrdr_tui.formatting import plural
 from ktrdr_tui.widgets.speed_slider import speed_label
 from ktrdr_tui.workers import ReportsWorkerErrors
 
@@ -57,8 +66,23 @@ EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
 STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
 NO_STRATEGY = "No strategy ticked: tick one (space) to open the session."
-# What a field of each kind lets through as it is typed: partial numbers too ("-", "1e").
-TYPED = {int: r"[-+]?[0-9]*", float: r"[-+]?[0-9]*\.?[0-9]*([eE][-+]?[0-9]*)?"}
+NUMBERS = {int: r"[-+]?[0-9]*", float: r"[-+]?[0-9]*\.?[0-9]*([eE][-+]?[0-9]*)?"}
+
+
+def typed(number: str) -> str:
+    """What a field lets through as it is typed: a value, a range `a..b/step` or a list
+    `a|b` of them, partly typed too ("-", "1e", "5.")."""
+    item = rf"{number}(\.\.?{number}(/{number})?)?"
+    return rf"{item}(\|{item})*"
+
+
+# What a field of each kind lets through as it is typed.
+TYPED = {kind: typed(number) for kind, number in NUMBERS.items()}
+
+
+def holds_grid(text: str) -> bool:
+    """A parameter's field holding a range or a list: a sweep's."""
+    return ".." in text or "|" in text
 
 
 @dataclass(frozen=True)

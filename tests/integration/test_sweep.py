@@ -16,7 +16,7 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.request import backtest_request, open_session
 from engine.strategy.catalog import load_catalog
-from engine.sweep.executors import DaskExecutor, LocalExecutor, worker_setup
+from engine.sweep.executors import DaskExecutor, LocalExecutor, worker_output_file, worker_setup
 from engine.sweep.job import (
     RUNNING,
     SweepFailed,
@@ -272,3 +272,33 @@ def test_rows_rank_best_first_undefined_last_and_the_csv_holds_every_statistic(u
     assert header[8:] == list(rows[0])[4:-1]  # every statistic, in DESIGN's order
     assert len(lines) == 1 + planned.runs
     assert lines[-1].split(",")[header.index("sharpe")] == ""
+
+
+NOISY = '''
+from engine.strategy import Strategy
+
+
+class Noisy(Strategy):
+    """Prints at every bar, as a user's strategy being debugged does."""
+
+    name = "noisy"
+    every: int = 1
+
+    def on_bar(self, bars) -> None:
+        print("noise from a worker", len(bars))
+'''
+
+
+def test_local_workers_print_to_their_log_file_not_the_terminal(data_dir, tmp_path, capfd):
+    strategy = tmp_path / "noisy.py"
+    strategy.write_text(NOISY, encoding="utf-8")
+    asked = request(strategies=("noisy:every=1|2",), rules=())
+    planned = plan(data_dir, asked, load_catalog(named=[strategy]))
+    store = SweepStore(data_dir / "jobs")
+    setup = worker_setup(named=[strategy])
+    job = SweepJob(store, new_journal(asked, planned, store), planned, LocalExecutor(1), setup)
+    job.run(CancelToken())
+    assert len(job.results) == 2
+    captured = capfd.readouterr()
+    assert "noise from a worker" not in captured.out + captured.err
+    assert "noise from a worker" in worker_output_file().read_text(encoding="utf-8")

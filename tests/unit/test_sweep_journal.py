@@ -87,17 +87,32 @@ def test_a_bad_journal_is_quarantined_with_one_line_naming_the_field(store, chan
     assert store.all() == []
 
 
-def test_results_are_kept_by_index_and_a_torn_last_line_is_cut_off(store):
+def test_results_are_kept_by_index_and_a_torn_last_line_is_cut_off_by_the_next_append(store):
     store.append_results("abc123", [result(0), result(3, None)])
     path = store.results_path("abc123")
     with open(path, "ab") as file:  # a crash in the middle of the next append
         file.write(json.dumps(result(5)).encode()[:30])
+    torn = path.read_bytes()
     kept = store.results("abc123")
     assert sorted(kept) == [0, 3]
     assert kept[3]["statistics"]["sharpe"] is None
-    assert path.read_bytes().endswith(b"\n")  # cut: the next append starts a line of its own
-    store.append_results("abc123", [result(5)])
+    # A reader never writes: the part may be another process's append in progress.
+    assert path.read_bytes() == torn
+    store.append_results("abc123", [result(5)])  # the runner: it cuts the crash's part first
     assert sorted(store.results("abc123")) == [0, 3, 5]
+    assert path.read_bytes().count(b"\n") == 3
+
+
+def test_reading_while_another_process_appends_loses_none_of_its_lines(store):
+    store.append_results("abc123", [result(0)])
+    path = store.results_path("abc123")
+    line = (json.dumps(result(1)) + "\n").encode()
+    with open(path, "ab") as writer:
+        writer.write(line[:20])  # half of an append the other process is making
+        writer.flush()
+        assert sorted(store.results("abc123")) == [0]
+        writer.write(line[20:])
+    assert sorted(store.results("abc123")) == [0, 1]
 
 
 def test_an_unreadable_results_line_is_skipped_and_its_backtest_counts_as_not_run(store):
