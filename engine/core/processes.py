@@ -20,3 +20,9 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # alive, owned by someone else
     return True
+
+
+def alive_elsewhere(pid: int) -> bool:
+    """True if another process with this id runs: a file this very process id left before a
+    restart counts as a dead process's."""
+    return pid != os.getpid() and pid_alive(pid)

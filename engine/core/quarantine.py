@@ -3,7 +3,9 @@ the program carries on without them."""
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,3 +40,27 @@ def move_aside(path: Path, folder: Path, reason: str) -> QuarantinedFile | None:
             raise  # the folder went away under us, not the file
         return None
     return QuarantinedFile(path, target, reason)
+
+
+class Quarantine:
+    """The files one owner (the bar store, a journal folder) moved aside while it ran, for the
+    front ends to announce; any thread may move one."""
+
+    def __init__(self, log: logging.Logger):
+        self.moved: list[QuarantinedFile] = []
+        self._log = log  # the owner's: its records say whose file it was
+        self._lock = threading.Lock()
+
+    def move(self, path: Path, folder: Path, reason: str) -> str:
+        """Move `path` into `folder`; the one line that says what happened."""
+        try:
+            moved = move_aside(path, folder, reason)
+        except OSError as exc:
+            self._log.error("cannot quarantine %s (%s): %s", path, reason, exc)
+            return f"{path} is unreadable ({reason}); it cannot be moved aside: {exc}"
+        if moved is None:
+            return f"{path} is unreadable ({reason}); it is gone"
+        with self._lock:
+            self.moved.append(moved)
+        self._log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
+        return moved.describe()

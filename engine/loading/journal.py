@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,8 +23,8 @@ import pandas as pd
 from engine.core.atomic import write_atomic
 from engine.core.errors import first_line
 from engine.core.jobs import JobState
-from engine.core.processes import PID_MAX, pid_alive
-from engine.core.quarantine import QuarantinedFile, move_aside
+from engine.core.processes import PID_MAX, alive_elsewhere
+from engine.core.quarantine import Quarantine, QuarantinedFile
 from engine.loading.planner import LoadMode, Segment
 from engine.market.spans import Duration
 from engine.market.store import QUARANTINE_DIR
@@ -340,8 +339,8 @@ class JournalStore:
     def __init__(self, directory: Path):
         self.directory = directory
         # Journals found unreadable and moved aside, oldest first: the CLI and the app say so.
-        self.quarantined: list[QuarantinedFile] = []
-        self._quarantine_guard = threading.Lock()
+        self._quarantine_of = Quarantine(log)
+        self.quarantined: list[QuarantinedFile] = self._quarantine_of.moved  # for the front ends
 
     def path(self, job_id: str) -> Path:
         return self.directory / f"{job_id}.json"
@@ -382,7 +381,7 @@ class JournalStore:
         restart case of resume. Jobs of a live process (another terminal) stay as they are."""
         recovered = []
         for journal in self.all():
-            if journal.state in _ACTIVE and not _process_alive(journal.pid):
+            if journal.state in _ACTIVE and not alive_elsewhere(journal.pid):
                 recovered.append(self.mark_interrupted(journal))
         return recovered
 
@@ -394,23 +393,9 @@ class JournalStore:
 
     def _quarantine(self, path: Path, reason: str) -> str:
         """Move an unreadable journal aside; the one line that says what happened."""
-        folder = self.directory.parent / QUARANTINE_DIR / "jobs"
-        try:
-            moved = move_aside(path, folder, reason)
-        except OSError as exc:
-            log.error("cannot quarantine %s (%s): %s", path, reason, exc)
-            return f"{path} is unreadable ({reason}); it cannot be moved aside: {exc}"
-        if moved is None:
-            return f"{path} is unreadable ({reason}); it is gone"
-        with self._quarantine_guard:
-            self.quarantined.append(moved)
-        log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
-        return moved.describe()
-
-
-def _process_alive(pid: int) -> bool:
-    # Our own journals from before a restart in this very process id count as a dead one's.
-    return pid != os.getpid() and pid_alive(pid)
+        return self._quarantine_of.move(
+            path, self.directory.parent / QUARANTINE_DIR / "jobs", reason
+        )
 
 
 def now_iso() -> str:

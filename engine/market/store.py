@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from engine.core.atomic import write_atomic
 from engine.core.errors import first_line
-from engine.core.quarantine import QuarantinedFile, move_aside
+from engine.core.quarantine import Quarantine, QuarantinedFile
 from engine.market.calendar import TradingCalendar, calendar_for
 from engine.market.schema import BAR_COLUMNS, PRICE_COLUMNS
 from engine.market.symbols import SYMBOL, check_symbol
@@ -119,8 +119,8 @@ class BarStore:
     def __init__(self, root: Path, calendar: TradingCalendar | None = None):
         self.root = Path(root)
         self.calendar = calendar if calendar is not None else calendar_for("XNYS")
-        self.quarantined: list[QuarantinedFile] = []
-        self._quarantine_guard = threading.Lock()
+        self._quarantine_of = Quarantine(log)
+        self.quarantined: list[QuarantinedFile] = self._quarantine_of.moved  # for the front ends
         # Row counts by file, valid while (inode, mtime, size) holds: every write replaces the
         # file, so a new inode. Spares a merge parsing every footer to report the total.
         self._row_counts: dict[Path, tuple[tuple[int, int, int], int]] = {}
@@ -448,17 +448,7 @@ class BarStore:
         return None
 
     def _quarantine(self, symbol: str, timeframe: str, path: Path, reason: str) -> None:
-        folder = self.root / QUARANTINE_DIR / symbol / timeframe
-        try:
-            moved = move_aside(path, folder, reason)
-        except OSError as error:
-            log.error("cannot quarantine %s (%s): %s", path, reason, error)
-            return
-        if moved is None:
-            return
-        with self._quarantine_guard:
-            self.quarantined.append(moved)
-        log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
+        self._quarantine_of.move(path, self.root / QUARANTINE_DIR / symbol / timeframe, reason)
 
 
 # -- validation ---------------------------------------------------------------------------

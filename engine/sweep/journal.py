@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable, Container, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -23,8 +22,8 @@ from engine.clock import system_clock
 from engine.core.atomic import write_atomic
 from engine.core.errors import first_line
 from engine.core.jobs import JobState
-from engine.core.processes import PID_MAX, pid_alive
-from engine.core.quarantine import QuarantinedFile, move_aside
+from engine.core.processes import PID_MAX, alive_elsewhere
+from engine.core.quarantine import Quarantine, QuarantinedFile
 from engine.market.store import QUARANTINE_DIR
 from engine.market.symbols import check_symbol
 from engine.market.timeframes import check_timeframe
@@ -235,8 +234,8 @@ class SweepStore:
 
     def __init__(self, jobs_dir: Path):
         self.directory = jobs_dir / SWEEPS_DIR
-        self.quarantined: list[QuarantinedFile] = []
-        self._lock = threading.Lock()
+        self._quarantine_of = Quarantine(log)
+        self.quarantined: list[QuarantinedFile] = self._quarantine_of.moved  # for the front ends
 
     def path(self, job_id: str) -> Path:
         return self.directory / f"{job_id}.json"
@@ -277,7 +276,7 @@ class SweepStore:
             except SweepJournalError as exc:
                 log.warning("%s", exc)
                 continue
-            if journal.state in _ACTIVE and not _process_alive(journal.pid):
+            if journal.state in _ACTIVE and not alive_elsewhere(journal.pid):
                 journal = self.save(replace(journal, state=JobState.INTERRUPTED))
             journals.append(journal)
         return sorted(journals, key=lambda journal: journal.created_at)
@@ -329,16 +328,7 @@ class SweepStore:
 
     def _quarantine(self, path: Path, reason: str) -> str:
         folder = self.directory.parent.parent / QUARANTINE_DIR / "jobs" / SWEEPS_DIR
-        try:
-            moved = move_aside(path, folder, reason)
-        except OSError as exc:
-            return f"{path} is unreadable ({reason}); it cannot be moved aside: {exc}"
-        if moved is None:
-            return f"{path} is unreadable ({reason}); it is gone"
-        with self._lock:
-            self.quarantined.append(moved)
-        log.warning("quarantined %s -> %s: %s", path, moved.moved_to, reason)
-        return moved.describe()
+        return self._quarantine_of.move(path, folder, reason)
 
 
 def _is_result(value: object) -> bool:
@@ -350,8 +340,3 @@ def _is_result(value: object) -> bool:
         name in stats and (stats[name] is None or type(stats[name]) in (int, float))
         for name in METRICS
     )
-
-
-def _process_alive(pid: int) -> bool:
-    # A journal of this very process id from before a restart counts as a dead one's.
-    return pid != os.getpid() and pid_alive(pid)

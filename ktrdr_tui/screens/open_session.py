@@ -44,9 +44,6 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionL
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from engine.sweep.grid import TIMEFRAME, Expansion, StrategyGrid, expand, parse_grid
-from engine.sweep.grid import parse_rule_values
-from engine.sweep.journal import SweepRequest
 from engine.trading_rules import RuleError, TradingRules
 from ktrdr_tui.formatting import plural
 from ktrdr_tui.widgets.speed_slider import speed_label
@@ -60,24 +57,18 @@ if TYPE_CHECKING:
     from engine.strategy.base import Parameter, Strategy
     from engine.strategy.catalog import Catalog, CatalogEntry
     from engine.strategy.spec import StrategySpec
+    from engine.sweep.grid import Expansion, StrategyGrid
+    from engine.sweep.journal import SweepRequest
 
 DEFAULT_SESSIONS = 20  # the range a dataset opens with: its last 20 sessions
 EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
 STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
 NO_STRATEGY = "No strategy ticked: tick one (space) to open the session."
-NUMBERS = {int: r"[-+]?[0-9]*", float: r"[-+]?[0-9]*\.?[0-9]*([eE][-+]?[0-9]*)?"}
-
-
-def typed(number: str) -> str:
-    """What a field lets through as it is typed: a value, a range `a..b/step` or a list
-    `a|b` of them, partly typed too ("-", "1e", "5.")."""
-    item = rf"{number}(\.\.?{number}(/{number})?)?"
-    return rf"{item}(\|{item})*"
-
-
-# What a field of each kind lets through as it is typed.
-TYPED = {kind: typed(number) for kind, number in NUMBERS.items()}
+# What a field of each kind lets through as it is typed: digits, signs and points (an
+# exponent's e for a float), and the `..`, `/` and `|` of a range or a list; the parser says
+# what a text that gets through is wrong with.
+TYPED = {int: r"[-+0-9./|]*", float: r"[-+0-9.eE/|]*"}
 
 
 def holds_grid(text: str) -> bool:
@@ -132,15 +123,21 @@ def listed_strategies(catalog: Catalog) -> list[CatalogEntry]:
 
 
 class ParameterCheck(Validator):
-    """A field's text as its parameter reads it; the failure is the parser's one line."""
+    """A field's text as its parameter reads it, or a range or list as a sweep's grid parser
+    does; the failure is the parser's one line."""
 
-    def __init__(self, parameter: Parameter):
+    def __init__(self, strategy: str, parameter: Parameter, catalog: Catalog):
         super().__init__()
-        self.parameter = parameter
+        self.strategy, self.parameter, self.catalog = strategy, parameter, catalog
 
     def validate(self, value: str) -> ValidationResult:
+        from engine.sweep.grid import parse_grid
+
         try:
-            self.parameter.parse(value)
+            if holds_grid(value):
+                parse_grid(f"{self.strategy}:{self.parameter.name}={value}", self.catalog)
+            else:
+                self.parameter.parse(value)
         except ValueError as exc:
             return self.failure(str(exc))
         return self.success()
@@ -148,12 +145,21 @@ class ParameterCheck(Validator):
 
 class StrategyRow(Vertical):
     """One strategy of the session: ticked to run, the timeframe it reads and a field per
-    parameter, the first problem of its fields under them."""
+    parameter (a value, or a range or list of them for a sweep), the first problem of its
+    fields under them."""
 
-    def __init__(self, entry: CatalogEntry, id: str, session_timeframe: str | None = None):
-        """`session_timeframe`: the bars' of the dataset chosen, if one is."""
+    def __init__(
+        self,
+        entry: CatalogEntry,
+        id: str,
+        catalog: Catalog,
+        session_timeframe: str | None = None,
+    ):
+        """`catalog`: the one `entry` is from, where a grid finds its strategy;
+        `session_timeframe`: the bars' of the dataset chosen, if one is."""
         super().__init__(id=id, classes="strategy")
         self.strategy: type[Strategy] = entry.strategy
+        self._catalog = catalog
         description = entry.strategy.description().split("\n\n")[0]
         self.about = " ".join(f"{entry.strategy.name} ({entry.origin}): {description}".split())
         self.origin = entry.origin
@@ -184,7 +190,7 @@ class StrategyRow(Vertical):
                     yield Input(
                         parameter.show(parameter.default),
                         restrict=TYPED[parameter.kind],
-                        validators=[ParameterCheck(parameter)],
+                        validators=[ParameterCheck(self.strategy.name, parameter, self._catalog)],
                         compact=True,
                         name=parameter.name,
                     )
@@ -238,27 +244,54 @@ class StrategyRow(Vertical):
         value = found.first(Select).value
         return None if value == self._session_timeframe else str(value)
 
-    def spec(self) -> StrategySpec:
-        """The spec the fields make, or a StrategySpecError with the first field's problem
-        as the parameter's parser says it (`sma_crossover: fast must be a whole number, got
-        ''`). How the values go together is the strategy's to say: `StrategySpec.build`."""
-        from engine.strategy.spec import StrategySpec, StrategySpecError
+    @property
+    def sweeps(self) -> bool:
+        """A field holds a range or a list."""
+        return any(holds_grid(field.value) for field in self.query(".parameters Input"))
 
-        values = []
+    def _value(self, parameter: Parameter, field: Input | Checkbox) -> bool | int | float:
+        """A field's value, or a StrategySpecError with the parameter's parser's line
+        (`sma_crossover: fast must be a whole number, got ''`)."""
+        from engine.strategy.spec import StrategySpecError
+
+        if isinstance(field, Checkbox):
+            return field.value
+        try:
+            return parameter.parse(field.value)
+        except ValueError as exc:
+            raise StrategySpecError(f"{self.strategy.name}: {exc}") from None
+
+    def spec(self) -> StrategySpec:
+        """The spec the fields make, or a StrategySpecError with the first field's problem.
+        How the values go together is the strategy's to say: `StrategySpec.build`."""
+        from engine.strategy.spec import StrategySpec
+
+        values = tuple(
+            (parameter.name, self._value(parameter, self.field(parameter.name)))
+            for parameter in self.strategy.parameters()
+        )
+        return StrategySpec(self.strategy, values, self.timeframe)
+
+    def grid(self) -> StrategyGrid:
+        """The sweep's grid the fields make (a plain value is a one-value list), or a
+        ValueError with the first field's problem: a value's as `spec` says it, a range's or
+        a list's as the grid parser does."""
+        from engine.sweep.grid import TIMEFRAME, parse_grid
+
+        parts = []
         for parameter in self.strategy.parameters():
             field = self.field(parameter.name)
-            if isinstance(field, Checkbox):
-                values.append((parameter.name, field.value))
-                continue
-            try:
-                values.append((parameter.name, parameter.parse(field.value)))
-            except ValueError as exc:
-                raise StrategySpecError(f"{self.strategy.name}: {exc}") from None
-        return StrategySpec(self.strategy, tuple(values), self.timeframe)
+            text = field.value.strip() if isinstance(field, Input) else ""
+            if not holds_grid(text):
+                text = parameter.show(self._value(parameter, field))
+            parts.append(f"{parameter.name}={text}")
+        if self.timeframe is not None:
+            parts.append(f"{TIMEFRAME}={self.timeframe}")
+        return parse_grid(f"{self.strategy.name}:{','.join(parts)}", self._catalog)
 
     def field_problem(self) -> str:
         try:
-            self.spec()
+            self.grid() if self.sweeps else self.spec()
         except ValueError as exc:
             return str(exc)
         return ""
@@ -313,8 +346,16 @@ def rules_summary(rules: TradingRules) -> str:
     return " · ".join(parts)
 
 
+def rule_values(option: str, text: str) -> tuple[str, ...]:
+    """A rule field's values: one, or a sweep's list (`0|0.005`) read by its grid parser."""
+    from engine.sweep.grid import parse_rule_values
+
+    return parse_rule_values(option, text) if "|" in text else (text,)
+
+
 class RuleCheck(Validator):
-    """A rule field's text as `TradingRules.from_text` reads it; the failure is its line."""
+    """A rule field's text (each value of a list) as `TradingRules.from_text` reads it; the
+    failure is its line."""
 
     def __init__(self, option: str):
         super().__init__()
@@ -322,8 +363,9 @@ class RuleCheck(Validator):
 
     def validate(self, value: str) -> ValidationResult:
         try:
-            TradingRules.from_text({self.option: value})
-        except RuleError as exc:
+            for text in rule_values(self.option, value):
+                TradingRules.from_text({self.option: text})
+        except ValueError as exc:  # a RuleError, or a list's GridError
             return self.failure(str(exc))
         return self.success()
 
@@ -357,15 +399,31 @@ class RuleFields(Vertical):
         """The field of `option` (a config.toml key: `max_position`)."""
         return next(w for w in self.query("Input, Checkbox") if w.name == option)
 
+    def lists(self) -> dict[str, str]:
+        """The fields holding a sweep's list (`0|0.005`), by option."""
+        texts = {option: self.field(option).value for option in RULE_FIELDS}
+        return {o: t.strip() for o, t in texts.items() if isinstance(t, str) and "|" in t}
+
     def rules(self) -> TradingRules:
-        """The rules the fields make, or the first field's RuleError."""
-        values = {option: self.field(option).value for option in RULE_FIELDS}
+        """The rules the fields make (those holding a list left as `base` has them; see
+        `swept`), or the first field's RuleError."""
+        lists = self.lists()
+        values = {o: self.field(o).value for o in RULE_FIELDS if o not in lists}
         return TradingRules.from_text(values, self.base)
+
+    def swept(self) -> tuple[tuple[str, str], ...]:
+        """The (option, list) pairs a sweep tries on top of `rules()`, each value checked:
+        the first field's RuleError, or a list's GridError."""
+        rules = self.rules()
+        for option, text in self.lists().items():
+            for value in rule_values(option, text):
+                TradingRules.from_text({option: value}, rules)
+        return tuple(self.lists().items())
 
     def problem(self) -> str:
         try:
-            self.rules()
-        except RuleError as exc:
+            self.swept()
+        except ValueError as exc:
             return str(exc)
         return ""
 
@@ -377,12 +435,12 @@ class RuleFields(Vertical):
         line.display = bool(text)
 
     def summary(self) -> str:
-        """The section's title: the rules on one line, or the problem to fix."""
-        try:
-            rules = self.rules()
-        except RuleError as exc:
-            return f"Trading rules · ⚠ {exc}"
-        return f"Trading rules · {rules_summary(rules)}"
+        """The section's title: the rules on one line and the lists a sweep tries, or the
+        problem to fix."""
+        if problem := self.problem():
+            return f"Trading rules · ⚠ {problem}"
+        lists = "".join(f" · sweeps {o} {t}" for o, t in self.lists().items())
+        return f"Trading rules · {rules_summary(self.rules())}{lists}"
 
 
 def dataset_choices(store: BarStore, calendar: TradingCalendar) -> list[DatasetChoice]:

@@ -161,14 +161,15 @@ def describe_sweep(status: SweepStatus) -> Text:
     line.append(f" · {status.state}")
     if status.error:
         line.append(f" · {status.error}")
-    if not status.state.ended:
-        keys = "c cancels"
-    elif status.resumable:
-        keys = "r resumes · delete removes"
-    else:
-        keys = "delete removes"
-    line.append(f"   {keys} · enter: results", Style(dim=True))
+    line.append(f"   {job_keys(status, 'delete removes')} · enter: results", Style(dim=True))
     return line
+
+
+def job_keys(status: LoadStatus | SweepStatus, removes: str) -> str:
+    """The keys that apply to a job in its state, for the line under the table."""
+    if not status.state.ended:
+        return "c cancels"
+    return f"r resumes · {removes}" if status.resumable else removes
 
 
 def describe(status: LoadStatus) -> Text:
@@ -178,12 +179,7 @@ def describe(status: LoadStatus) -> Text:
     line.append(f" · {status.mode} · {status.state}")
     if status.detail:
         line.append(f" · {status.detail}")
-    if not status.state.ended:
-        keys = "c cancels"
-    elif status.resumable:
-        keys = "r resumes · delete removes (the bars stay)"
-    else:
-        keys = "delete removes (the bars stay)"
+    keys = job_keys(status, "delete removes (the bars stay)")
     line.append(f"   {keys} · enter: segments", Style(dim=True))
     return line
 
