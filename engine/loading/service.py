@@ -21,7 +21,7 @@ from engine.config import Config
 from engine.core.cancellation import CancelToken
 from engine.core.eta import EtaHistory
 from engine.core.jobs import JobEvent, JobListener, JobRunner, JobState, merge_statuses
-from engine.core.processes import alive_elsewhere
+from engine.core.processes import pid_alive
 from engine.core.stamps import folder_stamp, settled
 from engine.loading.bar_source import BarSource, open_source
 from engine.loading.connection import GatewayStatus, RetryPolicy, SharedConnection
@@ -314,7 +314,11 @@ class LoadService:
                     log.warning("%s", exc)
                     continue
             journal = known[1]
-            if not journal.state.ended and not alive_elsewhere(journal.pid):
+            if (
+                not journal.state.ended
+                and journal.pid != os.getpid()
+                and not pid_alive(journal.pid)
+            ):
                 # Another process's job whose process was killed: resumable from now on, as
                 # after a restart (a job of this process is in `live` or not begun).
                 known = (None, self.journals.mark_interrupted(journal))
