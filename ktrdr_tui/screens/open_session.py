@@ -44,7 +44,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionL
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from engine.trading_rules import RuleError, TradingRules
+from engine.trading_rules import TradingRules
 from ktrdr_tui.formatting import plural
 from ktrdr_tui.widgets.speed_slider import speed_label
 from ktrdr_tui.workers import ReportsWorkerErrors
@@ -65,6 +65,7 @@ EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
 STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
 NO_STRATEGY = "No strategy ticked: tick one (space) to open the session."
+READY = "Ready: enter opens the session."
 # What a field of each kind lets through as it is typed: digits, signs and points (an
 # exponent's e for a float), and the `..`, `/` and `|` of a range or a list; the parser says
 # what a text that gets through is wrong with.
@@ -109,6 +110,38 @@ class OpenedSession:
     def title(self) -> str:
         r = self.request
         return f"{r.symbol} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class SweepFields:
+    """What the fields ask a sweep to try: the ticked rows' grids, and the lists of the rule
+    fields on top of the rules the others make."""
+
+    grids: tuple[StrategyGrid, ...]
+    rules: TradingRules
+    rule_lists: tuple[tuple[str, str], ...]  # (option, list text)
+
+    def expansion(self) -> Expansion:
+        """The backtests the sweep runs and how many it refuses, as it will count them."""
+        from engine.sweep.grid import expand
+
+        values = {option: rule_values(option, text) for option, text in self.rule_lists}
+        return expand(
+            self.grids, values, lambda texts: TradingRules.from_text(dict(texts), self.rules)
+        )
+
+    def request(self, choice: DatasetChoice, start: str, end: str) -> SweepRequest:
+        from engine.sweep.journal import SweepRequest
+
+        return SweepRequest(
+            symbols=(choice.symbol,),
+            timeframe=choice.timeframe,
+            start=start,
+            end=end,
+            strategies=tuple(grid.text() for grid in self.grids),
+            rules=self.rule_lists,
+            base_rules=tuple(self.rules.texts().items()),
+        )
 
 
 def listed_strategies(catalog: Catalog) -> list[CatalogEntry]:
@@ -638,15 +671,18 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def __init__(
         self,
         store_for: Callable[[TradingCalendar], BarStore],
+        start_sweep: Callable[[SweepRequest], str],
         speed: float = 0.0,
         strategy_files: Sequence[Path] = (),
         rules: TradingRules | None = None,
     ):
         """`store_for`: the app's one store of the data dir (EngineHandle.store);
+        `start_sweep`: starts a sweep and returns its job id (EngineHandle.start_sweep);
         `strategy_files`: config.toml's and the app's `--strategy-file`s, loaded with the
         other strategies; `rules`: config.toml's trading rules, the fields' first values."""
         super().__init__()
         self._store_for = store_for
+        self._start_sweep = start_sweep
         self._speed = speed
         self._rules = rules or TradingRules()
         self._strategy_files = tuple(strategy_files)
@@ -684,10 +720,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                 with Horizontal(classes="buttons"):
                     yield Button("Open", variant="primary", id="open", compact=True)
                     yield Button("Cancel", id="cancel", compact=True)
-                yield Label(
-                    f"enter opens (paused, speed {speed_label(self._speed)}) · "
-                    "escape cancels · tab: next field"
-                )
+                yield Label(self._keys(sweeping=False), id="keys")
+
+    def _keys(self, sweeping: bool) -> str:
+        enter = (
+            "enter starts the sweep (in Jobs)"
+            if sweeping
+            else f"enter opens (paused, speed {speed_label(self._speed)})"
+        )
+        return f"{enter} · escape cancels · tab: next field"
 
     def on_mount(self) -> None:
         datasets = self.query_one("#datasets", OptionList)
@@ -740,8 +781,12 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def _new_row(self, entry: CatalogEntry) -> StrategyRow:
         self._rows_made += 1
         choice = self.choice if self._choices else None
+        assert self._catalog is not None  # the rows are made once it is read
         return StrategyRow(
-            entry, f"strategy-{self._rows_made}", choice.timeframe if choice else None
+            entry,
+            f"strategy-{self._rows_made}",
+            self._catalog,
+            choice.timeframe if choice else None,
         )
 
     @property
@@ -849,6 +894,12 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return None
         return self._choices[index]
 
+    def _range(self) -> tuple[str, str]:
+        return (
+            self.query_one("#start", Input).value.strip(),
+            self.query_one("#end", Input).value.strip(),
+        )
+
     def fields(self) -> tuple[str, str, list[StrategySpec]]:
         """The range as typed and the specs of the ticked rows; a ValueError (its one line)
         when a field does not read or two rows make the same spec."""
@@ -862,11 +913,30 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                     f"{spec.label} is ticked twice: change a value or the timeframe of one"
                 )
             specs.append(spec)
-        return (
-            self.query_one("#start", Input).value.strip(),
-            self.query_one("#end", Input).value.strip(),
-            specs,
-        )
+        return (*self._range(), specs)
+
+    @property
+    def sweeping(self) -> bool:
+        """A ticked row's field or a rule's holds a range or a list: enter starts a sweep."""
+        rows = any(row.used and row.sweeps for row in self.rows)
+        return rows or bool(self.query_one(RuleFields).lists())
+
+    def sweep_fields(self) -> SweepFields:
+        """The grids of the ticked rows and the rules' lists; a ValueError (its one line)
+        when a field does not read or two rows make the same grid."""
+        grids: list[StrategyGrid] = []
+        for row in self.rows:
+            if not row.used:
+                continue
+            grid = row.grid()
+            if grid in grids:
+                raise ValueError(
+                    f"{grid.name} is ticked twice with the same values: change a value or "
+                    "the timeframe of one"
+                )
+            grids.append(grid)
+        rules = self.query_one(RuleFields)
+        return SweepFields(tuple(grids), rules.rules(), rules.swept())
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
@@ -899,7 +969,11 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             (row if row is not None else focused).scroll_visible(animate=False)
 
     def _check(self) -> None:
-        """Check the fields a moment after the last change (not once per keystroke)."""
+        """Check the fields a moment after the last change (not once per keystroke); the
+        button and the keys say at once whether enter opens a session or starts a sweep."""
+        sweeping = self.sweeping
+        self.query_one("#open", Button).label = "Sweep" if sweeping else "Open"
+        self.query_one("#keys", Label).update(self._keys(sweeping))
         if self._check_timer is not None:
             self._check_timer.stop()
         self._check_timer = self.set_timer(CHECK_DELAY_S, self._check_now)
@@ -910,6 +984,13 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if choice is None or self._opening:
             return
         try:
+            if self.sweeping:
+                sweep = self.sweep_fields()
+                if sweep.grids:
+                    self._validate_sweep(choice, *self._range(), sweep)
+                else:
+                    self._show_problem(NO_STRATEGY)
+                return
             start, end, specs = self.fields()
             self.query_one(RuleFields).rules()
         except ValueError as exc:
@@ -951,12 +1032,47 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_checked, said, problem)
 
-    def _show_checked(self, said: dict[str, str], problem: str) -> None:
+    @work(
+        thread=True,
+        exclusive=True,
+        group="open-session-check",
+        exit_on_error=False,
+        description="count the sweep's backtests",
+    )
+    def _validate_sweep(
+        self, choice: DatasetChoice, start: str, end: str, sweep: SweepFields
+    ) -> None:
+        problem, ready = self._sweep_problem(choice, start, end, sweep)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_checked, {}, problem, ready)
+
+    def _sweep_problem(
+        self, choice: DatasetChoice, start: str, end: str, sweep: SweepFields
+    ) -> tuple[str, str]:
+        """What is wrong with the sweep, else what enter starts: `Sweep: 6 backtests (3
+        refused)`. The strategies say which values they refuse (user code: in a thread)."""
+        from engine.sweep.grid import refusal
+
+        try:
+            expansion = sweep.expansion()
+        except ValueError as exc:  # a grid too big
+            return str(exc), ""
+        if not expansion.candidates:
+            reasons = (refusal(spec) for grid in sweep.grids for spec in grid.candidates())
+            reason = next((r for r in reasons if r), "the trading rules do not go together")
+            return f"Every combination is refused ({reason})", ""
+        first = list(expansion.candidates[0].specs)  # the range is checked as `backtest` does
+        ready = f"Sweep: {plural(len(expansion.candidates), 'backtest')}"
+        if expansion.refused:
+            ready += f" ({expansion.refused:,} refused)"
+        return self._problem(choice, start, end, first), f"{ready} · enter starts it."
+
+    def _show_checked(self, said: dict[str, str], problem: str, ready: str = READY) -> None:
         if self._opening or not self.is_attached:
             return
         for row in self.rows:
             row.show_problem(said.get(row.id or "", ""))  # an unticked row has nothing to say
-        self._show_problem(problem)
+        self._show_problem(problem, ready)
 
     def _problem(
         self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]
@@ -986,12 +1102,13 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             catalog=self._catalog,
         )
 
-    def _show_problem(self, problem: str) -> None:
+    def _show_problem(self, problem: str, ready: str = READY) -> None:
+        """The one line over the buttons: `problem`, else `ready` (what enter does)."""
         if self._opening or not self.is_attached:
             return
         label = self.query_one("#problem", Static)
         label.set_class(not problem, "-ok")
-        label.update(problem or "Ready: enter opens the session.")
+        label.update(problem or ready)
         self.call_after_refresh(self._keep_in_view)
 
     # -- opening ----------------------------------------------------------------------------
@@ -1013,6 +1130,14 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if choice is None or self._opening:
             return
         try:
+            if self.sweeping:
+                sweep = self.sweep_fields()
+                if sweep.grids:
+                    self._reading(choice)
+                    self._sweep(sweep.request(choice, *self._range()), sweep)
+                else:
+                    self._show_problem(NO_STRATEGY)
+                return
             start, end, specs = self.fields()
             rules = self.query_one(RuleFields).rules()
         except ValueError as exc:
@@ -1021,11 +1146,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if not specs:
             self._show_problem(NO_STRATEGY)
             return
+        self._reading(choice)
+        self._open(choice, start, end, specs, rules)
+
+    def _reading(self, choice: DatasetChoice) -> None:
+        """Over the buttons while the bars are read; the checks wait."""
         self._opening = True
         problem = self.query_one("#problem", Static)
         problem.set_class(True, "-ok")
         problem.update(f"Reading {choice.symbol} {choice.timeframe} bars…")
-        self._open(choice, start, end, specs, rules)
 
     @on(Button.Pressed, "#open")
     def _open_pressed(self) -> None:
@@ -1069,6 +1198,32 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         self.app.call_from_thread(
             self._opened, OpenedSession(session, request, self._calendar.timezone)
         )
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="open-session-open",
+        exit_on_error=False,
+        description="start the sweep",
+    )
+    def _sweep(self, request: SweepRequest, sweep: SweepFields) -> None:
+        try:
+            runs = len(sweep.expansion().candidates)
+            job_id = self._start_sweep(request)
+        except (ValueError, RuntimeError) as exc:  # SweepInputError; the service starting
+            self.app.call_from_thread(self._open_failed, str(exc))
+            return
+        except Exception as exc:  # never a crash: the reason goes under the fields
+            self.app.call_from_thread(self._open_failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._sweep_started, job_id, runs)
+
+    async def _sweep_started(self, job_id: str, runs: int) -> None:
+        self.app.notify(f"sweep {job_id} started: {plural(runs, 'backtest')}")
+        if self.is_attached and self.is_current:
+            self.dismiss(None)
+            await self.app.run_action("show_pane('jobs')")
+        # else: cancelled while the bars were read; the sweep runs, in the Jobs pane
 
     def _opened(self, opened: OpenedSession) -> None:
         if self.is_attached and self.is_current:

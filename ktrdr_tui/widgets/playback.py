@@ -174,8 +174,11 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         from ktrdr_tui.screens.open_session import OpenSessionScreen
 
         speed = self.query_one(SpeedSlider).speed
-        config = self.engine.config
-        screen = OpenSessionScreen(self.engine.store, speed, config.strategy_files, config.trading)
+        engine = self.engine
+        config = engine.config
+        screen = OpenSessionScreen(
+            engine.store, engine.start_sweep, speed, config.strategy_files, config.trading
+        )
         self.app.push_screen(screen, self.adopt)
 
     def action_toggle_play(self) -> None:

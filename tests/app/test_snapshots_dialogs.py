@@ -118,6 +118,23 @@ def test_open_session_with_a_field_error(
 
 
 @pytest.mark.parametrize("theme", THEMES)
+def test_open_session_as_a_sweep(snap_compare, make_app, tmp_path: Path, theme: str) -> None:
+    """A range in sma_crossover's fast field: the button says Sweep, the line over it counts
+    the backtests, the keys say what enter does."""
+    store_minute_bars(tmp_path / "store")
+
+    async def ranged(pilot) -> None:
+        dialog = await strategy_dialog(pilot)
+        await tab_to(pilot, dialog.rows[0].field("fast"))
+        await pilot.press(*"5..25/5")
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Sweep: 3 backtests"))
+        await pilot.pause()
+        assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#keys"))
+
+    assert snap_compare(make_app(theme), terminal_size=SMALL, run_before=ranged)
+
+
+@pytest.mark.parametrize("theme", THEMES)
 def test_open_session_with_the_trading_rules_open(
     snap_compare, make_app, tmp_path: Path, theme: str
 ) -> None:
