@@ -3,13 +3,10 @@ to the end, the outputs are written, one clear line says what happened, and the 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from pathlib import Path
 
-from tests.support.bar_fixtures import FIRST, LAST, store_bars
-from tests.support.cli_run import run
+from tests.support.bar_fixtures import store_bars
+from tests.support.cli_run import backtest
 
 FAILING = '''
 from engine.strategy import Strategy
@@ -24,29 +21,6 @@ class Fragile(Strategy):
         if len(bars) == 100:
             {}["missing"]
 '''
-
-
-def backtest(capsys, data_dir: Path, tmp_path: Path, *strategies: str):
-    out_csv = tmp_path / "signals.csv"
-    code, out, err = run(
-        capsys,
-        "backtest",
-        "AAPL",
-        "--timeframe",
-        "1m",
-        "--start",
-        FIRST,
-        "--end",
-        LAST,
-        *strategies,
-        "--data-dir",
-        str(data_dir),
-        "--signals-out",
-        str(out_csv),
-        "--json",
-    )
-    rows = list(csv.DictReader(io.StringIO(out_csv.read_text()))) if out_csv.exists() else None
-    return code, out, err, rows
 
 
 def test_a_strategy_that_raises_fails_the_run_after_the_others_finish(capsys, tmp_path) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -18,34 +16,10 @@ from engine.session.bars import read_session_bars
 from engine.strategy.builtins import BUILTINS
 from engine.strategy.catalog import strategies_dir
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
-from tests.support.cli_run import run
+from tests.support.cli_run import backtest, run
 from tests.support.plugins import EXAMPLES, install_package
 
 VOLUME_BREAKOUT = EXAMPLES / "volume_breakout.py"
-
-
-def backtest(capsys, data_dir: Path, tmp_path: Path, *extra: str):
-    """`backtest` over the stored ten sessions; returns (exit code, stdout, stderr, CSV rows)."""
-    out_csv = tmp_path / "signals.csv"
-    code, out, err = run(
-        capsys,
-        "backtest",
-        "AAPL",
-        "--timeframe",
-        "1m",
-        "--start",
-        FIRST,
-        "--end",
-        LAST,
-        "--data-dir",
-        str(data_dir),
-        "--signals-out",
-        str(out_csv),
-        "--json",
-        *extra,
-    )
-    rows = list(csv.DictReader(io.StringIO(out_csv.read_text()))) if out_csv.exists() else []
-    return code, out, err, rows
 
 
 def expected_volume_breakouts(data_dir: Path, lookback: int = 20) -> list[tuple[int, str]]:
