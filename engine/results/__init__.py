@@ -3,7 +3,7 @@ statistics and their CSVs; trading costs (engine.trading_rules) priced into the 
 calculators over numpy columns: they read fills and bars and know nothing of sessions, playback
 or the app."""
 
-from engine.results.equity import EquityCurve, EquityMarks, Fills, equity_curve
+from engine.results.equity import EquityCurve, EquityMarks, Fills, PortfolioMarks, equity_curve
 from engine.results.export import equity_csv, trades_csv, write_equity_csv, write_trades_csv
 from engine.results.statistics import Statistics, statistics
 from engine.results.trades import TradeBook, Trades, round_trips
@@ -14,6 +14,7 @@ __all__ = [
     "EquityCurve",
     "EquityMarks",
     "Fills",
+    "PortfolioMarks",
     "Statistics",
     "TradeBook",
     "Trades",

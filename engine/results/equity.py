@@ -172,6 +172,86 @@ class EquityMarks:
         )
 
 
+class PortfolioMarks:
+    """The account of several symbols, marked at every close of any of them, from each
+    symbol's own marks (`EquityMarks` of its fills at its bars, each from the same starting
+    cash): the cash is the starting cash plus every symbol's cash flows, the equity that plus
+    every position at its symbol's last close. A symbol with no bar at an instant counts with
+    its last one (none yet: nothing held)."""
+
+    def __init__(
+        self, timestamps: Sequence[np.ndarray], sessions: Sequence[np.ndarray], starting_cash: float
+    ):
+        """`timestamps` and `sessions`: each symbol's bar starts and session labels."""
+        stamps, first = np.unique(np.concatenate(timestamps), return_index=True)
+        self._timestamp = stamps
+        self._session = np.concatenate(sessions)[first]
+        self._stamps = tuple(np.asarray(t, dtype=np.int64) for t in timestamps)
+        # Each symbol's last bar at or before each instant (-1: none yet).
+        self._last = tuple(np.searchsorted(t, stamps, side="right") - 1 for t in self._stamps)
+        self.starting_cash = float(starting_cash)
+        n = len(stamps)
+        self._cash, self._position = np.empty(n), np.empty(n)
+        self._equity, self._drawdown_pct = np.empty(n), np.empty(n)
+        self._exposed = np.empty(n, dtype=bool)
+        self._peak = -np.inf
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def mark(self, parts: Sequence[EquityCurve]) -> None:
+        """Mark every instant that all of `parts` (each symbol's marks so far, in the order
+        given at the start) have passed."""
+        lo = self._count
+        stop = min(
+            int(np.searchsorted(last, len(part), side="left"))
+            for last, part in zip(self._last, parts, strict=True)
+        )
+        if stop <= lo:
+            return
+        start = self.starting_cash
+        cash, equity = self._cash[lo:stop], self._equity[lo:stop]
+        position, exposed = self._position[lo:stop], self._exposed[lo:stop]
+        cash.fill(start)
+        equity.fill(start)
+        position.fill(0.0)
+        exposed.fill(False)
+        when = self._timestamp[lo:stop]
+        for last, part, stamps in zip(self._last, parts, self._stamps, strict=True):
+            held = np.flatnonzero(last[lo:stop] >= 0)
+            bar = last[lo:stop][held]
+            cash[held] += part.cash[bar] - start
+            equity[held] += part.equity[bar] - start
+            position[held] += part.position[bar]
+            # At its own bar, its exposure; between its bars, whether it holds shares.
+            exposed[held] |= np.where(
+                stamps[bar] == when[held], part.exposed[bar], part.position[bar] != 0
+            )
+        peak = np.maximum.accumulate(equity)
+        np.maximum(peak, self._peak, out=peak)
+        self._peak = float(peak[-1])
+        drawdown_pct = self._drawdown_pct[lo:stop]
+        np.divide(equity, peak, out=drawdown_pct)
+        drawdown_pct -= 1
+        drawdown_pct *= 100
+        self._count = stop  # last: a reader counts only rows already written
+
+    def curve(self) -> EquityCurve:
+        """The instants marked so far (views, as `EquityMarks.curve`)."""
+        n = self._count
+        return EquityCurve(
+            self._timestamp[:n],
+            self._session[:n],
+            self._cash[:n],
+            self._position[:n],
+            self._equity[:n],
+            self._drawdown_pct[:n],
+            self._exposed[:n],
+            self.starting_cash,
+        )
+
+
 def equity_curve(
     timestamp: np.ndarray,
     session: np.ndarray,

@@ -28,38 +28,54 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+import numpy as np
+
 from engine.session.bars import SessionBars
 from engine.session.logs import FillLog
 from engine.trading_rules import TradingRules
 
 
 class Account:
-    """Cash and shares, changed only by fills, each priced with the rules' costs."""
+    """Cash and each symbol's shares, changed only by fills, each priced with the rules'
+    costs. One account trades every symbol of a session: the cash is theirs together."""
 
-    def __init__(self, rules: TradingRules, bars: SessionBars, strategies: Sequence[str]):
-        """`bars`: the session's stored bars (the fills are at their opens); `strategies`: the
-        labels of its strategies, in its order."""
+    def __init__(
+        self, rules: TradingRules, market: Sequence[SessionBars], strategies: Sequence[str]
+    ):
+        """`market`: each symbol's stored bars (the fills are at their opens); `strategies`:
+        the labels of the session's strategies, in its order (each runs on every symbol)."""
         self.cash = rules.cash
-        self.position = 0
-        self.flat_cash = self.cash  # the cash when the account last held no position
-        self.fills = FillLog(bars.timestamps, strategies)
+        self.positions = [0] * len(market)
+        # Each symbol's cash flow so far and when it was last flat: its open position's gain.
+        self._flow = [0.0] * len(market)
+        self._flat_flow = [0.0] * len(market)
+        self.fills = FillLog(
+            [bars.timestamps for bars in market], [bars.symbol for bars in market], strategies
+        )
         self._costs = None if rules.costs.free else rules.costs
-        self._new: list[tuple[int, int, float, float, int]] = []  # not in the log yet
+        self._new: list[tuple[int, int, int, float, float, int]] = []  # not in the log yet
 
-    def fill(self, bar: int, size: int, quote: float, strategy: int) -> None:
-        """Fill `size` shares (signed) at the open of stored bar `bar`, `quote`, for the
-        strategy in place `strategy` of the session's order."""
+    @property
+    def position(self) -> int:
+        """The shares of a one-symbol session (of several: their sum)."""
+        return sum(self.positions)
+
+    def fill(self, symbol: int, bar: int, size: int, quote: float, strategy: int) -> None:
+        """Fill `size` shares (signed) of `symbol` at the open of its stored bar `bar`,
+        `quote`, for the strategy in place `strategy` of the session's order."""
         costs = self._costs
         if costs is None:
             price, commission = quote, 0.0
         else:
             price = costs.fill_price(quote, size)
             commission = costs.commission(size, price)
-        self.cash = cash = self.cash + (-size * price - commission)  # as the equity curve sums
-        self.position = position = self.position + size
+        flow = -size * price - commission
+        self.cash += flow  # as the equity curve sums
+        self._flow[symbol] += flow
+        self.positions[symbol] = position = self.positions[symbol] + size
         if not position:
-            self.flat_cash = cash
-        self._new.append((bar, size, price, commission, strategy))
+            self._flat_flow[symbol] = self._flow[symbol]
+        self._new.append((symbol, bar, size, price, commission, strategy))
 
     def flush(self) -> None:
         """Add the fills since the last flush to the log (in one append: a log row per fill
@@ -68,38 +84,60 @@ class Account:
             self.fills.append(self._new)
             self._new = []
 
-    def equity(self, price: float) -> float:
-        return self.cash + self.position * price
+    def equity(self, prices: Sequence[float]) -> float:
+        """The cash and every position at `prices` (one per symbol)."""
+        return self.cash + sum(p * q for p, q in zip(self.positions, prices, strict=True))
 
-    def open_pnl(self, price: float) -> float:
-        """The open position's gain at `price`, net of its entries' commission: what its trades
-        would make if closed there, before the exit's costs. (The equity less the cash when
-        last flat: the decisions only open, add to and close whole, never reduce a position.)"""
-        return self.equity(price) - self.flat_cash
+    def open_pnl(self, prices: Sequence[float]) -> float:
+        """The open positions' gain at `prices`, net of their entries' commission: what their
+        trades would make if closed there, before the exits' costs. (Each symbol's cash flow
+        since it was last flat plus its position's value: the decisions only open, add to and
+        close whole, never reduce a position.)"""
+        return sum(
+            flow - flat + position * price
+            for flow, flat, position, price in zip(
+                self._flow, self._flat_flow, self.positions, prices, strict=True
+            )
+        )
 
 
 class RiskManager:
     """Decides signals in the order they become known, and fills the approved orders at their
     bars' opens (the pipeline says when a bar has opened)."""
 
-    def __init__(self, rules: TradingRules, account: Account, bars: SessionBars):
+    def __init__(self, rules: TradingRules, account: Account, market: Sequence[SessionBars]):
         self.rules = rules
         self.account = account
-        self._open = bars.open
+        self._opens = [bars.open for bars in market]
+        self._starts = [bars.timestamps for bars in market]
+        self._ends = [bars.end for bars in market]
+        self._closes = [bars.close for bars in market]
         self._costs = None if rules.costs.free else rules.costs
-        # Approved orders not filled yet, in the order decided: (stored bar to fill at, signed
-        # shares, strategy, the cash it is expected to take: negative for what it brings in).
-        self.pending: deque[tuple[int, int, int, float]] = deque()
-        self.committed = 0  # shares held once every approved order has filled
+        # Per symbol, the approved orders not filled yet, in the order decided: (stored bar
+        # to fill at, signed shares, strategy, the cash it is expected to take: negative for
+        # what it brings in).
+        self.pendings = tuple(deque() for _ in market)
+        self.committed = [0] * len(market)  # shares held once every approved order has filled
         self._reserved = 0.0  # the cash the pending orders are expected to take, in all
 
-    def fill_until(self, due: int) -> None:
-        """Fill the approved orders of the stored bars before `due`, in order."""
-        pending, account = self.pending, self.account
+    def fill_until(self, symbol: int, due: int) -> None:
+        """Fill the approved orders of `symbol`'s stored bars before `due`, in order."""
+        pending = self.pendings[symbol]
         while pending and pending[0][0] < due:
-            bar, size, strategy, reserved = pending.popleft()
-            self._reserved -= reserved
-            account.fill(bar, size, self._open.item(bar), strategy)
+            self._fill_first(symbol)
+
+    def _fill_others(self, symbol: int, known: int) -> None:
+        """Fill the other symbols' orders at bars that opened before `known`."""
+        for other, pending in enumerate(self.pendings):
+            if other != symbol:
+                starts = self._starts[other]
+                while pending and starts.item(pending[0][0]) < known:
+                    self._fill_first(other)
+
+    def _fill_first(self, symbol: int) -> None:
+        bar, size, strategy, reserved = self.pendings[symbol].popleft()
+        self._reserved -= reserved
+        self.account.fill(symbol, bar, size, self._opens[symbol].item(bar), strategy)
 
     def decide(
         self,
@@ -109,53 +147,78 @@ class RiskManager:
         price: float,
         bar: int,
         strategy: int,
+        symbol: int,
+        known: int,
     ) -> str:
-        """The reason to reject a signal, or "" to approve it (and commit to its order). The
-        order fills at the open of stored bar `bar`; `price` is the signal's bar's close."""
-        pending = self.pending
+        """The reason to reject a signal of `symbol`, known at `known` (ns), or "" to approve
+        it (and commit to its order). The order fills at the open of the symbol's stored bar
+        `bar`, the first to start at or after `known`; `price` is the signal's bar's close."""
+        pending = self.pendings[symbol]
         if pending and pending[0][0] < bar:  # (tested here: the call costs more than the test)
-            self.fill_until(bar)  # the fills at the bars that opened before the signal was known
+            self.fill_until(symbol, bar)  # the fills at bars that opened before it was known
+        if len(self.pendings) > 1:
+            self._fill_others(symbol, known)
         rules = self.rules
         if quality_pct < rules.min_quality:
             return f"data quality {quality_pct:.1f}% < {rules.min_quality:g}% for the day so far"
         if confidence < rules.min_confidence:
             return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
-        committed = self.committed
+        committed = self.committed[symbol]
         if committed and (committed > 0) != (action > 0):  # closes the position whole
             takes = self._cost(-committed, price)
-            self.committed = 0
+            self.committed[symbol] = 0
             self._reserved += takes
             pending.append((bar, -committed, strategy, takes))
             return ""
         if action < 0 and not rules.short:
             return f"position limit: {committed} held, nothing to sell"
-        return self._open_or_add(action, price, bar, strategy)
+        return self._open_or_add(action, price, bar, strategy, symbol, known)
 
-    def _open_or_add(self, action: int, price: float, bar: int, strategy: int) -> str:
+    def _open_or_add(
+        self, action: int, price: float, bar: int, strategy: int, symbol: int, known: int
+    ) -> str:
         rules, account, sizing = self.rules, self.account, self.rules.size
+        prices = self._prices(symbol, price, known)
         if sizing.percent:
             quote = rules.costs.fill_price(price, action)
-            shares = sizing.shares_for(account.equity(price), quote, rules.costs)
+            shares = sizing.shares_for(account.equity(prices), quote, rules.costs)
             if not shares:
                 return f"size {sizing} of equity buys no share at {quote:,.2f}"
         else:
             shares = sizing.shares
-        committed = self.committed
+        committed = self.committed[symbol]
         if abs(committed + action * shares) > rules.max_position:
             return f"position limit: {committed} held, at most {rules.max_position}"
         size = action * shares
         takes = self._cost(size, price)  # what a short brings in: negative
         power = account.cash - self._reserved
         needed = takes
-        if action < 0:  # a short's value is owed back: it ties up twice its value
-            power += 2 * committed * price
+        # A short's value is owed back: it ties up twice its value.
+        for held, at in zip(self.committed, prices, strict=True):
+            if held < 0:
+                power += 2 * held * at
+        if action < 0:
             needed += 2 * shares * price
         if needed > power:
             return f"cash: {needed:,.2f} needed, {power:,.2f} available"
-        self.committed = committed + size
+        self.committed[symbol] = committed + size
         self._reserved += takes
-        self.pending.append((bar, size, strategy, takes))
+        self.pendings[symbol].append((bar, size, strategy, takes))
         return ""
+
+    def _prices(self, symbol: int, price: float, known: int) -> list[float]:
+        """Every symbol's last close known at `known`: `price` for `symbol` (0 for a symbol
+        with no bar complete yet, which holds nothing)."""
+        if len(self._closes) == 1:
+            return [price]
+        prices = []
+        for other, (ends, closes) in enumerate(zip(self._ends, self._closes, strict=True)):
+            if other == symbol:
+                prices.append(price)
+                continue
+            last = int(np.searchsorted(ends, known, side="right")) - 1
+            prices.append(closes.item(last) if last >= 0 else 0.0)
+        return prices
 
     def _cost(self, size: int, price: float) -> float:
         """The cash an order of `size` shares is expected to take (negative: to bring in),

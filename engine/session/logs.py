@@ -36,6 +36,16 @@ SIGNAL_COLUMNS = (
 )
 _ACTION_CODES = {name: code for code, name in ACTIONS.items()}
 _FIRST_CAPACITY = 1024
+_FILL_DTYPES = {
+    "time_ns": "i8",
+    "symbol": "i2",
+    "bar": "i8",
+    "action": "i1",
+    "quantity": "i8",
+    "price": "f8",
+    "commission": "f8",
+    "strategy": "i2",
+}
 
 Row = TypeVar("Row")
 
@@ -68,6 +78,7 @@ class Fill:
     price: float  # slippage included
     commission: float = 0.0
     strategy: str = ""  # the label of the strategy whose signal it was
+    symbol: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,10 @@ class FillColumns:
     be kept and read from any thread."""
 
     strategies: tuple[str, ...]  # the labels the `strategy` codes index
+    symbols: tuple[str, ...]  # the symbols the `symbol` codes index
     time_ns: np.ndarray  # int64: the start of the bar whose open filled it
-    bar: np.ndarray  # int64: that bar's place among the session's stored bars
+    symbol: np.ndarray  # int16: the place of its symbol in `symbols`
+    bar: np.ndarray  # int64: that bar's place among its symbol's stored bars
     action: np.ndarray  # int8: 1 BUY, -1 SELL
     quantity: np.ndarray  # int64 shares
     price: np.ndarray
@@ -91,6 +104,17 @@ class FillColumns:
     def size(self) -> np.ndarray:
         """Signed shares: + bought, - sold."""
         return self.action * self.quantity
+
+    def of_symbol(self, symbol: int) -> FillColumns:
+        """The fills of one symbol (all of them, as views, in a one-symbol session)."""
+        if len(self.symbols) == 1:
+            return self
+        rows = np.flatnonzero(self.symbol == symbol)
+        return FillColumns(
+            self.strategies,
+            self.symbols,
+            **{name: getattr(self, name)[rows] for name in _FILL_DTYPES},
+        )
 
 
 class _Columns:
@@ -164,11 +188,12 @@ class _Log(Sequence[Row]):
 class SignalLog(_Log[Signal]):
     """Every signal of one run of a session, with its decision, in the order decided."""
 
-    def __init__(self, symbol: str, strategies: Sequence[tuple[str, str]]):
-        """`strategies`: (label, timeframe) of each strategy, in the session's order."""
-        self.symbol = symbol
-        self.strategies = tuple(label for label, _ in strategies)
-        self._timeframes = tuple(timeframe for _, timeframe in strategies)
+    def __init__(self, runs: Sequence[tuple[str, str, str]]):
+        """`runs`: (symbol, strategy label, timeframe) of each strategy on each symbol, in the
+        session's order: a row's `strategy` code is its place here."""
+        self.run_symbols = tuple(symbol for symbol, _, _ in runs)
+        self.strategies = tuple(label for _, label, _ in runs)
+        self._timeframes = tuple(timeframe for _, _, timeframe in runs)
         # A row's reason and note are indices here (0: none): few texts, many rows.
         self._texts = [""]
         self._text_codes = {"": 0}
@@ -192,9 +217,10 @@ class SignalLog(_Log[Signal]):
         reasons: Sequence[str],
         notes: Sequence[str] | None = None,
     ) -> None:
-        """Add decided signals: the start of each one's bar, the strategy's place in the
-        session's order, the action (1 BUY, -1 SELL), the bar's close, the confidence, the
-        reason it was rejected ("" if approved) and the strategy's note (None: none)."""
+        """Add decided signals: the start of each one's bar, its run's place in the session's
+        order (a strategy on a symbol), the action (1 BUY, -1 SELL), the bar's close, the
+        confidence, the reason it was rejected ("" if approved) and the strategy's note (None:
+        none)."""
         codes = self._text_codes_of(reasons)
         self._columns.append(
             len(codes),
@@ -231,15 +257,20 @@ class SignalLog(_Log[Signal]):
         strategy: str = "",
         action: str | None = None,
         approved: bool | None = None,
+        symbol: str = "",
     ) -> np.ndarray:
         """The indices of the rows start…stop whose strategy label holds `strategy` (any
-        case), with that action and decision (None: any)."""
+        case), of `symbol` (exactly; "": any), with that action and decision (None: any)."""
         span = self._span(start, stop)
         columns = self._columns.take(span)
         mask = np.ones(span.stop - span.start, dtype=bool)
-        if strategy:
+        if strategy or symbol:
             needle = strategy.casefold()
-            chosen = [i for i, label in enumerate(self.strategies) if needle in label.casefold()]
+            chosen = [
+                i
+                for i, (label, of) in enumerate(zip(self.strategies, self.run_symbols, strict=True))
+                if needle in label.casefold() and symbol in ("", of)
+            ]
             mask &= np.isin(columns["strategy"], chosen)
         if action is not None:
             mask &= columns["action"] == _ACTION_CODES[action]
@@ -248,8 +279,8 @@ class SignalLog(_Log[Signal]):
         return np.flatnonzero(mask) + span.start
 
     def _rows(self, columns: dict[str, np.ndarray]) -> list[Signal]:
-        symbol, labels, timeframes, texts = (
-            self.symbol,
+        symbols, labels, timeframes, texts = (
+            self.run_symbols,
             self.strategies,
             self._timeframes,
             self._texts,
@@ -257,7 +288,7 @@ class SignalLog(_Log[Signal]):
         return [
             Signal(
                 time_ns,
-                symbol,
+                symbols[strategy],
                 timeframes[strategy],
                 labels[strategy],
                 ACTIONS[action],
@@ -283,30 +314,34 @@ class SignalLog(_Log[Signal]):
 class FillLog(_Log[Fill]):
     """The account's fills, in order."""
 
-    def __init__(self, timestamps: np.ndarray, strategies: Sequence[str]):
-        """`timestamps`: the starts of the session's stored bars; `strategies`: the labels of
-        its strategies, in its order."""
-        self._timestamps = timestamps
+    def __init__(
+        self, timestamps: Sequence[np.ndarray], symbols: Sequence[str], strategies: Sequence[str]
+    ):
+        """`timestamps`: the starts of each symbol's stored bars; `symbols`: their names;
+        `strategies`: the labels of the session's strategies, in its order."""
+        self._timestamps = tuple(timestamps)
+        self.symbols = tuple(symbols)
         self.strategies = tuple(strategies)
-        self._columns = _Columns(
-            time_ns="i8",
-            bar="i8",
-            action="i1",
-            quantity="i8",
-            price="f8",
-            commission="f8",
-            strategy="i2",
-        )
+        self._columns = _Columns(**_FILL_DTYPES)
 
-    def append(self, fills: Sequence[tuple[int, int, float, float, int]]) -> None:
-        """Add fills, each (stored bar, signed shares, price, commission, place of the strategy
-        in the session's order)."""
-        bar, size, price, commission, strategy = zip(*fills, strict=True)
+    def append(self, fills: Sequence[tuple[int, int, int, float, float, int]]) -> None:
+        """Add fills, each (symbol's place, its stored bar, signed shares, price, commission,
+        place of the strategy in the session's order)."""
+        symbol, bar, size, price, commission, strategy = zip(*fills, strict=True)
+        symbols = np.array(symbol, dtype=np.int16)
         bars = np.array(bar, dtype=np.int64)
         sizes = np.array(size, dtype=np.int64)
+        if len(self._timestamps) == 1:
+            time_ns = self._timestamps[0][bars]
+        else:
+            time_ns = np.empty(len(bars), np.int64)
+            for code, stamps in enumerate(self._timestamps):
+                rows = symbols == code
+                time_ns[rows] = stamps[bars[rows]]
         self._columns.append(
             len(fills),
-            time_ns=self._timestamps[bars],
+            time_ns=time_ns,
+            symbol=symbols,
             bar=bars,
             action=np.sign(sizes),
             quantity=np.abs(sizes),
@@ -318,14 +353,23 @@ class FillLog(_Log[Fill]):
     def view(self, start: int = 0) -> FillColumns:
         """The rows from `start` on, as columns (views, cheap)."""
         columns = self._columns.take(self._span(start, None))
-        return FillColumns(self.strategies, **columns)
+        return FillColumns(self.strategies, self.symbols, **columns)
 
     def _rows(self, columns: dict[str, np.ndarray]) -> list[Fill]:
-        labels = self.strategies
+        labels, symbols = self.strategies, self.symbols
         return [
-            Fill(time_ns, ACTIONS[action], quantity, price, commission, labels[strategy])
-            for time_ns, action, quantity, price, commission, strategy in zip(
+            Fill(
+                time_ns,
+                ACTIONS[action],
+                quantity,
+                price,
+                commission,
+                labels[strategy],
+                symbols[symbol],
+            )
+            for time_ns, symbol, action, quantity, price, commission, strategy in zip(
                 columns["time_ns"].tolist(),
+                columns["symbol"].tolist(),
                 columns["action"].tolist(),
                 columns["quantity"].tolist(),
                 columns["price"].tolist(),

@@ -21,8 +21,16 @@ columns extended in place (engine.results.EquityMarks) whenever someone looks (`
 playing session's every snapshot), in as few and as large batches as the looks allow; the
 trades and the statistics are computed only when asked for (`results()`).
 
-A strategy that raises is stopped for the rest of the session: `failures` says which, at
-which bar and why (the traceback goes to the log), and the others go on.
+A session may hold several symbols: every strategy runs on every symbol, each run with its
+own instance (its own state), and one account trades them all. The symbols' bars sit on one
+market clock, so an advance publishes each symbol's bars complete by then, and the signals of
+every symbol are decided in one sequence — by the time they become known, then the session's
+order of runs (symbol by symbol, each symbol's strategies in order) — against the one cash.
+Positions, fills, the position limit and the data quality are per symbol; a symbol's bar never
+waits for another's.
+
+A strategy that raises is stopped for the rest of the session: `failures` says which, on
+which symbol, at which bar and why (the traceback goes to the log), and the others go on.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from engine.market.timeframes import check_readable, derivable
-from engine.results import EquityCurve, EquityMarks
+from engine.results import EquityCurve, EquityMarks, PortfolioMarks
 from engine.session.bars import SessionBars
 from engine.session.decisions import Account, RiskManager
 from engine.session.logs import SignalLog
@@ -74,18 +82,43 @@ class StrategyFailure:
     strategy: str  # its label
     time_ns: int  # the start of the bar it failed at (of a batch's first bar, for on_chunk)
     error: str  # `ZeroDivisionError: division by zero`
+    symbol: str = ""  # the symbol it ran on, in a session of several ("" in one of one)
 
     def describe(self) -> str:
         at = pd.Timestamp(self.time_ns, tz="UTC")
+        on = f" on {self.symbol}" if self.symbol else ""
         return (
-            f"strategy {self.strategy} stopped at the bar of {at:%Y-%m-%d %H:%M} UTC: {self.error}"
+            f"strategy {self.strategy}{on} stopped at the bar of {at:%Y-%m-%d %H:%M} UTC: "
+            f"{self.error}"
         )
+
+
+@dataclass
+class Market:
+    """One symbol of a session: its stored bars and what the stages keep of them."""
+
+    index: int  # its place in the session
+    bars: SessionBars
+    series: dict[str, BarSeries]  # the stored timeframe and those derived from it
+    quality: QualityLedger
+    marks: EquityMarks  # its cash flows and position at each of its bars' closes
+
+    @property
+    def base(self) -> BarSeries:
+        return self.series[self.bars.timeframe]
+
+    @property
+    def processed(self) -> int:
+        """Its stored bars the clock has passed."""
+        return self.base.published
 
 
 @dataclass
 class _Run:
     label: str  # the spec in full, as signals name their strategy
     order: int  # its place in the session: ties in time are decided in this order
+    market: Market  # the symbol it runs on
+    spec: int  # its strategy's place among the session's strategies
     strategy: Strategy
     series: BarSeries
     bars: Bars  # the strategy's view of its series, its length moved as bars complete
@@ -102,7 +135,7 @@ class _Found:
     """Signals not decided yet, column-wise, in the order they are decided."""
 
     known: np.ndarray  # when each becomes known: the end of its bar (ns)
-    order: np.ndarray  # its strategy's place in the session
+    order: np.ndarray  # its run's place in the session
     time_ns: np.ndarray  # the start of its bar
     price: np.ndarray  # its bar's close
     session: np.ndarray  # its bar's session
@@ -158,22 +191,37 @@ class _Found:
 
 class Pipeline:
     def __init__(
-        self, bars: SessionBars, specs: Sequence[StrategySpec], rules: TradingRules | None = None
+        self,
+        market: SessionBars | Sequence[SessionBars],
+        specs: Sequence[StrategySpec],
+        rules: TradingRules | None = None,
     ):
+        """`market`: the stored bars of the session's symbol, or of each of its symbols (one
+        timeframe, one range of sessions)."""
         self.rules = rules = rules or TradingRules()
-        self.bars = bars
-        timeframes = (bars.timeframe, *derivable(bars.timeframe))
-        self.series = {tf: BarSeries(bars, tf) for tf in timeframes}
-        self.base = self.series[bars.timeframe]
-        self._runs = tuple(self._run(order, spec) for order, spec in enumerate(specs))
-        self.quality = QualityLedger(bars)
-        labels = [run.label for run in self._runs]
-        self.account = Account(rules, bars, labels)
-        self.risk = RiskManager(rules, self.account, bars)
-        self.marks = EquityMarks(bars.timestamps, bars.session, bars.close, rules.cash)
+        market = (market,) if isinstance(market, SessionBars) else tuple(market)
+        _check_market(market)
+        self.markets = tuple(self._market(index, bars) for index, bars in enumerate(market))
+        first = market[0]
+        self.timeframe, self.sessions = first.timeframe, first.sessions
+        self._specs = len(specs)
+        self._runs = tuple(
+            self._run(market, spec, k) for market in self.markets for k, spec in enumerate(specs)
+        )
+        self.account = Account(rules, market, [spec.label for spec in specs])
+        self.risk = RiskManager(rules, self.account, market)
+        self._portfolio = (
+            PortfolioMarks(
+                [m.bars.timestamps for m in self.markets],
+                [m.bars.session for m in self.markets],
+                rules.cash,
+            )
+            if len(market) > 1
+            else None
+        )
         self._marked_fills = 0  # the fills at the bars marked
         self.signals = SignalLog(
-            bars.symbol, [(run.label, run.series.timeframe) for run in self._runs]
+            [(run.market.bars.symbol, run.label, run.series.timeframe) for run in self._runs]
         )
         self.stats = StageStats()
         self.failures: list[StrategyFailure] = []  # in the order they happened
@@ -181,72 +229,144 @@ class Pipeline:
         # confidence, reason, note) each.
         self._decided: list[tuple[int, int, int, float, float, str, str]] = []
         self._results: ResultsBook | None = None  # made when first asked for
-        self.clock = int(bars.sessions[0].open.value) if bars.sessions else 0
-        self.end = int(bars.sessions[-1].close.value) if bars.sessions else 0
+        self.clock = int(self.sessions[0].open.value) if self.sessions else 0
+        self.end = int(self.sessions[-1].close.value) if self.sessions else 0
+        self._session_closes = first.session_close
 
-    def _run(self, order: int, spec: StrategySpec) -> _Run:
-        stored = self.bars.timeframe
+    def _market(self, index: int, bars: SessionBars) -> Market:
+        timeframes = (bars.timeframe, *derivable(bars.timeframe))
+        return Market(
+            index,
+            bars,
+            {tf: BarSeries(bars, tf) for tf in timeframes},
+            QualityLedger(bars),
+            EquityMarks(bars.timestamps, bars.session, bars.close, self.rules.cash),
+        )
+
+    def _run(self, market: Market, spec: StrategySpec, k: int) -> _Run:
+        stored = market.bars.timeframe
         timeframe = check_readable(spec.timeframe or stored, stored, spec.name, SessionSetupError)
         strategy = spec.build()
         extra = []
         for other in strategy.timeframes:
             check_readable(other, stored, spec.name, SessionSetupError)
-            extra.append((self.series[other], _view(self.series[other])))
+            extra.append((market.series[other], _view(market.series[other])))
         strategy._extra = {series.timeframe: view for series, view in extra}
-        series = self.series[timeframe]
+        series = market.series[timeframe]
         batched = strategy.batched()
-        fill_at = None if batched else np.searchsorted(self.bars.timestamps, series.end, "left")
+        fill_at = None if batched else np.searchsorted(market.bars.timestamps, series.end, "left")
+        order = market.index * self._specs + k
         return _Run(
-            spec.label, order, strategy, series, _view(series), tuple(extra), batched, fill_at
+            spec.label,
+            order,
+            market,
+            k,
+            strategy,
+            series,
+            _view(series),
+            tuple(extra),
+            batched,
+            fill_at,
         )
 
     @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(m.bars.symbol for m in self.markets)
+
+    @property
     def strategies(self) -> tuple[Strategy, ...]:
-        """The session's strategy instances, in its order."""
+        """The session's strategy instances, in its order (every strategy on the first
+        symbol, then on the next, …)."""
         return tuple(run.strategy for run in self._runs)
 
     @property
     def processed(self) -> int:
-        """Stored bars the clock has passed."""
-        return self.base.published
+        """Stored bars the clock has passed, of every symbol."""
+        return sum(m.processed for m in self.markets)
+
+    @property
+    def total(self) -> int:
+        """Stored bars of every symbol."""
+        return sum(len(m.bars) for m in self.markets)
 
     @property
     def finished(self) -> bool:
         return self.clock >= self.end
 
     @property
-    def last_close(self) -> float:
-        """The close of the last stored bar the clock has passed (0 before the first)."""
-        last = self.processed - 1
-        return float(self.bars.close[last]) if last >= 0 else 0.0
+    def last_closes(self) -> list[float]:
+        """Each symbol's close of the last stored bar the clock has passed (0 before the
+        first)."""
+        return [float(m.bars.close[m.processed - 1]) if m.processed else 0.0 for m in self.markets]
 
     @property
     def equity(self) -> float:
-        return self.account.equity(self.last_close)
+        return self.account.equity(self.last_closes)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Per session, the stored bars of every symbol."""
+        return sum(m.quality.present for m in self.markets)
+
+    def quality_pct(self, sessions: int) -> float:
+        """The quality of the first `sessions` sessions, every symbol's bars together."""
+        expected = sum(int(m.quality.expected[:sessions].sum()) for m in self.markets)
+        present = sum(int(m.quality.present[:sessions].sum()) for m in self.markets)
+        return 100.0 * present / expected if expected else 100.0
+
+    def day_quality_pct(self, session: int) -> float:
+        """The quality of session `session` so far, the mean of the symbols'."""
+        at, clock = np.array([session]), np.array([self.clock])
+        return float(np.mean([m.quality.so_far_pct(at, clock)[0] for m in self.markets]))
 
     def curve(self) -> EquityCurve:
         """The account at the close of every bar the clock has passed, marking those not
-        marked yet. Every fill is at a bar the clock has passed (the due ones have filled) and
-        none before the bars marked already."""
+        marked yet (in a session of several symbols, at every close of any of them). Every
+        fill is at a bar the clock has passed (the due ones have filled) and none before the
+        bars marked already."""
         started = time.perf_counter()
-        fills, marks = self.account.fills, self.marks
-        if len(marks) < self.processed:
-            new = fills.view(self._marked_fills)
-            marks.mark(self.processed, new.bar, new.size, new.price, new.commission)
-            self._marked_fills += len(new)
+        new = self.account.fills.view(self._marked_fills)
+        for market in self.markets:
+            if len(market.marks) < market.processed or len(new):
+                fills = new.of_symbol(market.index)
+                market.marks.mark(
+                    market.processed, fills.bar, fills.size, fills.price, fills.commission
+                )
+        self._marked_fills += len(new)
+        parts = [m.marks.curve() for m in self.markets]
+        if self._portfolio is not None:
+            self._portfolio.mark(parts)
         self.stats.seconds["equity"] += time.perf_counter() - started
-        return marks.curve()
+        return parts[0] if self._portfolio is None else self._portfolio.curve()
+
+    def symbol_curves(self) -> tuple[EquityCurve, ...]:
+        """Each symbol's part of the account at its bars' closes so far, as of the last
+        `curve()`: its starting cash, plus its cash flows, plus its position's value."""
+        return tuple(m.marks.curve() for m in self.markets)
 
     def results(self) -> SessionResults:
         """The equity curve, the trades and the statistics so far. For the thread that moves
         the clock (a playing session's readers ask `PlaybackSession.results`)."""
         if self._results is None:
-            self._results = ResultsBook(self.bars)
-        return self._results.results(self.curve(), self.account.fills.view())
+            self._results = ResultsBook([m.bars for m in self.markets])
+        curve = self.curve()
+        return self._results.results(curve, self.account.fills.view(), self.symbol_curves())
 
     def next_bar_end(self) -> int | None:
-        """When the next stored bar completes, if any is left."""
-        return int(self.bars.end[self.processed]) if self.processed < len(self.bars) else None
+        """When the next stored bar of any symbol completes, if any is left."""
+        ends = [int(m.bars.end[m.processed]) for m in self.markets if m.processed < len(m.bars)]
+        return min(ends) if ends else None
+
+    def chunk_end(self, bars: int) -> int:
+        """The close of the session that holds about the `bars`-th next stored bar (of the
+        first symbol with bars left, counting a share of `bars` per symbol)."""
+        share = max(bars // len(self.markets), 1)
+        for market in self.markets:
+            left = len(market.bars) - market.processed
+            if left > 0:
+                last = market.processed + min(share, left) - 1
+                return int(self._session_closes[market.bars.session[last]])
+        return self.end
 
     def advance_to(self, clock: int) -> int:
         """Move the market clock to `clock` (ns, never past the last close) and process every
@@ -258,9 +378,13 @@ class Pipeline:
         seconds = self.stats.seconds
         before = self.stats.signals
         started = time.perf_counter()
-        new = {tf: series.publish_until(clock) for tf, series in self.series.items()}
+        new = {
+            (m.index, tf): series.publish_until(clock)
+            for m in self.markets
+            for tf, series in m.series.items()
+        }
         derived = time.perf_counter()
-        batch = [self._chunk(run, *new[run.series.timeframe]) for run in self._runs if run.batched]
+        batch = [self._chunk(run, *new[_key(run)]) for run in self._runs if run.batched]
         found = _Found.join([part for part in batch if part is not None])
         steps = self._bar_steps(new)
         if steps is not None:  # on_bar calls, decisions and fills interleave: all "strategies"
@@ -269,7 +393,8 @@ class Pipeline:
         evaluated = time.perf_counter()
         self._decide(found)
         decided = time.perf_counter()
-        self._fill(self.processed)
+        for market in self.markets:
+            self.risk.fill_until(market.index, market.processed)
         self.account.flush()
         filled = time.perf_counter()
         seconds["bars"] += derived - started
@@ -293,13 +418,13 @@ class Pipeline:
         return self._found(run, found.index, found.action, found.confidence, found.reason)
 
     def _bar_steps(
-        self, new: dict[str, tuple[int, int]]
+        self, new: dict[tuple[int, str], tuple[int, int]]
     ) -> tuple[Iterable[int], Iterable[int]] | None:
-        """The on_bar calls due, (strategy orders, bars), in the order they happen: by the
-        end of the bar, then the strategy order."""
+        """The on_bar calls due, (run orders, bars), in the order they happen: by the end of
+        the bar, then the run order."""
         due = []
         for run in self._runs:
-            lo, hi = new[run.series.timeframe]
+            lo, hi = new[_key(run)]
             if not (run.batched or run.stopped or hi <= lo):
                 due.append((run, lo, hi))
         if not due:
@@ -324,20 +449,22 @@ class Pipeline:
         the fills left it. The decisions are taken in plain numbers, one at a time (a
         signal's arrays would cost more than its decision), and logged together at the end."""
         orders, bars = steps
-        stamps = self.bars.timestamps
-        waiting = batch.tuples(np.searchsorted(stamps, batch.known, side="left"))
-        runs, account, decide = self._runs, self.account, self._decide_one
-        pending = self.risk.pending  # (tested here: the call costs more than the test)
+        waiting = batch.tuples(self._fill_at(batch))
+        runs, decide = self._runs, self._decide_one
+        positions = self.account.positions
+        pendings = self.risk.pendings  # (tested here: the call costs more than the test)
         b, count = 0, len(waiting)
         for order, bar in zip(orders, bars, strict=True):
             run = runs[order]
             if b < count:
                 now = run.series.end.item(bar)
-                while b < count and waiting[b][:2] < (now, order):  # (known, strategy order)
+                while b < count and waiting[b][:2] < (now, order):  # (known, run order)
                     decide(*waiting[b])
                     b += 1
+            symbol = run.market.index
+            pending = pendings[symbol]
             if pending and pending[0][0] < run.fill_at.item(bar):
-                self._fill(run.fill_at.item(bar))
+                self.risk.fill_until(symbol, run.fill_at.item(bar))
             if run.stopped:
                 continue
             view = run.bars
@@ -345,7 +472,7 @@ class Pipeline:
             if run.extra:
                 _show_extra(run, bar)
             try:
-                signal = run.strategy._bar(view, account.position)
+                signal = run.strategy._bar(view, positions[symbol])
             except Exception as exc:  # a strategy's bug stops it, not the session
                 self._stop(run, bar, exc)
                 continue
@@ -393,29 +520,48 @@ class Pipeline:
             run.label,
             int(run.series.timestamps[bar]),
             f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+            run.market.bars.symbol if len(self.markets) > 1 else "",
         )
         self.failures.append(failure)
         log.error("%s", failure.describe(), exc_info=exc)
 
     # -- decisions and fills --------------------------------------------------------------
 
+    def _fill_at(self, found: _Found) -> np.ndarray:
+        """For each signal of `found`, the stored bar of its symbol its order would fill at:
+        the first to start at or after the signal is known."""
+        if len(self.markets) == 1:
+            return np.searchsorted(self.markets[0].bars.timestamps, found.known, side="left")
+        symbol = found.order // self._specs
+        fill_at = np.empty(len(found), np.int64)
+        for market in self.markets:
+            rows = symbol == market.index
+            fill_at[rows] = np.searchsorted(market.bars.timestamps, found.known[rows], "left")
+        return fill_at
+
     def _decide(self, found: _Found) -> None:
         """Decide `found`, in its order, and log it."""
         if not len(found):
             return
-        quality = self.quality.so_far_pct(found.session, found.known)
+        symbol = found.order // self._specs
+        quality = np.empty(len(found))
+        for market in self.markets:
+            rows = symbol == market.index
+            quality[rows] = market.quality.so_far_pct(found.session[rows], found.known[rows])
         # An approved order fills at the open of the first stored bar after its signal's.
-        fill_at = np.searchsorted(self.bars.timestamps, found.known, side="left")
+        fill_at = self._fill_at(found)
         decide = self.risk.decide
         reasons = [
-            decide(act, pct, conf, price, at, order)
-            for act, conf, pct, price, at, order in zip(
+            decide(act, pct, conf, price, at, spec, of, known)
+            for act, conf, pct, price, at, spec, of, known in zip(
                 found.action.tolist(),
                 found.confidence.tolist(),
                 quality.tolist(),
                 found.price.tolist(),
                 fill_at.tolist(),
-                found.order.tolist(),
+                (found.order % self._specs).tolist(),
+                symbol.tolist(),
+                found.known.tolist(),
                 strict=True,
             )
         ]
@@ -442,9 +588,11 @@ class Pipeline:
         fill_at: int,
     ) -> None:
         """Decide one signal, as `_decide` would (`fill_at`: the stored bar its order would
-        fill at, the first to start at or after `known`); `_log_decided` logs it."""
-        quality = self.quality.pct_at(session, known, fill_at)
-        reason = self.risk.decide(action, quality, confidence, price, fill_at, order)
+        fill at, the first of its symbol's to start at or after `known`); `_log_decided` logs
+        it."""
+        symbol, spec = divmod(order, self._specs)
+        quality = self.markets[symbol].quality.pct_at(session, known, fill_at)
+        reason = self.risk.decide(action, quality, confidence, price, fill_at, spec, symbol, known)
         self._decided.append((time_ns, order, action, price, confidence, reason, note))
 
     def _log_decided(self) -> None:
@@ -466,9 +614,26 @@ class Pipeline:
         self.stats.signals += len(reasons)
         self.stats.approved += reasons.count("")
 
-    def _fill(self, due: int) -> None:
-        """Fill the pending orders of the stored bars before `due`."""
-        self.risk.fill_until(due)
+
+def _key(run: _Run) -> tuple[int, str]:
+    return run.market.index, run.series.timeframe
+
+
+def _check_market(market: tuple[SessionBars, ...]) -> None:
+    """Several symbols share one clock: one timeframe, one run of sessions, each once."""
+    if not market:
+        raise SessionSetupError("a session needs at least one symbol")
+    first = market[0]
+    symbols = [bars.symbol for bars in market]
+    for bars in market[1:]:
+        if bars.timeframe != first.timeframe or bars.sessions != first.sessions:
+            raise SessionSetupError(
+                f"{bars.symbol} {bars.timeframe} does not cover the sessions of "
+                f"{first.symbol} {first.timeframe}: a session's symbols share one range"
+            )
+    doubled = sorted({s for s in symbols if symbols.count(s) > 1})
+    if doubled:
+        raise SessionSetupError(f"{', '.join(doubled)} given more than once")
 
 
 def _show_extra(run: _Run, bar: int) -> None:

@@ -81,17 +81,18 @@ class SessionSnapshot:
     bars_total: int
     day_quality_pct: float  # the current day's quality so far
     quality_pct: float  # every session the clock has passed
-    position: int  # signed shares
+    positions: tuple[int, ...]  # signed shares of each symbol, in the session's order
     cash: float
-    equity: float  # cash and position at the last close
-    open_pnl: float  # the open position's gain at the last close, net of its entry commission
+    equity: float  # cash and positions at their last closes
+    open_pnl: float  # the open positions' gain at the last closes, net of their entry commission
     return_pct: float  # equity against the starting cash, in %
     signals: int
     approved: int
     recent_signals: tuple[Signal, ...]
     curve: EquityCurve  # the account at each bar's close so far (views of the session's columns)
+    symbol_curves: tuple[EquityCurve, ...]  # each symbol's part of it, at its own bars
     fills: FillColumns  # every fill so far: time, side, price, … (views)
-    bars: dict[str, BarView]  # the last bars of every timeframe
+    bars: dict[str, BarView]  # the last bars of every timeframe, of the first symbol
     overruns: int  # times the pipeline fell more than a bar behind the requested speed
     behind_s: float  # market seconds behind the requested speed, now
     stage_seconds: dict[str, float]
@@ -106,6 +107,11 @@ class SessionSnapshot:
     @property
     def clock(self) -> pd.Timestamp:
         return pd.Timestamp(self.clock_ns, tz="UTC")
+
+    @property
+    def position(self) -> int:
+        """The shares of a one-symbol session (of several: their sum)."""
+        return sum(self.positions)
 
     @property
     def rejected(self) -> int:
@@ -139,24 +145,28 @@ _RESTART = "restart"
 class PlaybackSession:
     def __init__(
         self,
-        bars: SessionBars,
+        market: SessionBars | Sequence[SessionBars],
         strategies: Sequence[StrategySpec],
         rules: TradingRules | None = None,
         speed: float = 0.0,
         clock: WallClock | None = None,
         on_signals: Callable[[Sequence[Signal]], None] | None = None,
     ):
-        self.bars = bars
+        self.market = (market,) if isinstance(market, SessionBars) else tuple(market)
         self._specs = tuple(strategies)
         self.rules = rules or TradingRules()
         self._wall = clock or WallClock()
         self._on_signals = on_signals
-        self._pipeline = Pipeline(bars, self._specs, self.rules)  # checks the specs at once
-        self._opens = bars.session_open
-        self._closes = bars.session_close
+        # Checks the specs and the symbols at once.
+        self._pipeline = Pipeline(self.market, self._specs, self.rules)
+        first = self.market[0]
+        self.symbols = self._pipeline.symbols
+        self.timeframe, self.sessions = first.timeframe, first.sessions
+        self._opens = first.session_open
+        self._closes = first.session_close
         # The sessions that have stored bars: timed play spends wall time on these only.
-        self._stored = np.flatnonzero(self._pipeline.quality.present)
-        missing = np.setdiff1d(np.arange(len(bars.sessions)), self._stored)
+        self._stored = np.flatnonzero(self._pipeline.present)
+        missing = np.setdiff1d(np.arange(len(self.sessions)), self._stored)
         self.missing_opens = self._opens[missing]  # ns, in order: where the gaps are
         self._condition = threading.Condition()
         self._commands: deque[object] = deque()
@@ -230,8 +240,10 @@ class PlaybackSession:
             if self._results is not None and self._results[0] == key:
                 return self._results[1]
             if self._results_book is None or self._results_book[0] != snapshot.generation:
-                self._results_book = (snapshot.generation, ResultsBook(self.bars))
-            results = self._results_book[1].results(snapshot.curve, snapshot.fills)
+                self._results_book = (snapshot.generation, ResultsBook(self.market))
+            results = self._results_book[1].results(
+                snapshot.curve, snapshot.fills, snapshot.symbol_curves
+            )
             self._results = (key, results)
             return results
 
@@ -314,18 +326,14 @@ class PlaybackSession:
         return int(self._opens[0]) if len(self._opens) else 0
 
     def _reset(self) -> None:
-        self._pipeline = Pipeline(self.bars, self._specs, self.rules)
+        self._pipeline = Pipeline(self.market, self._specs, self.rules)
         self._generation += 1
         self._overruns = 0
         self._behind_ns = 0
 
     def _chunk_end(self) -> int:
         """Speed 0: the close of the session holding the CHUNK_BARS-th next bar."""
-        pipeline = self._pipeline
-        last = min(pipeline.processed + CHUNK_BARS, len(self.bars)) - 1
-        if last < pipeline.processed:
-            return pipeline.end
-        return int(self._closes[self.bars.session[last]])
+        return self._pipeline.chunk_end(CHUNK_BARS)
 
     def _play_at(self, speed: float, mapping: _Mapping | None) -> _Mapping | None:
         """One step of timed play: advance to the market time that wall time maps to, within
@@ -355,7 +363,7 @@ class PlaybackSession:
         due = min(pipeline.next_bar_end() or close, close)
         behind = mapping.market_at(self._wall.now()) - due
         self._behind_ns = max(0, behind)
-        if behind > (self.bars.bar_seconds * NS or close - open_):
+        if behind > (self.market[0].bar_seconds * NS or close - open_):
             self._overruns += 1
         # Say "playing" before sleeping: at 1x the first bar may be a minute away.
         self._publish(
@@ -387,33 +395,34 @@ class PlaybackSession:
         clock = pipeline.clock
         passed = int(np.searchsorted(self._closes, clock, side="right"))
         current = min(passed, len(self._closes) - 1)
-        date = self.bars.sessions[current].date if current >= 0 else None
+        date = self.sessions[current].date if current >= 0 else None
         entered = int(np.searchsorted(self._opens, clock, side="right")) - 1
         day_quality = 100.0
         if current >= 0 and clock > self._opens[current]:
-            day_quality = float(
-                pipeline.quality.so_far_pct(np.array([current]), np.array([clock]))[0]
-            )
+            day_quality = pipeline.day_quality_pct(current)
         return SessionSnapshot(
             state=state,
             speed=self._speed,
             clock_ns=clock,
             session_date=date,
             bars_processed=pipeline.processed,
-            bars_total=len(self.bars),
+            bars_total=pipeline.total,
             day_quality_pct=day_quality,
-            quality_pct=pipeline.quality.total_pct(passed) if passed else day_quality,
-            position=account.position,
+            quality_pct=pipeline.quality_pct(passed) if passed else day_quality,
+            positions=tuple(account.positions),
             cash=account.cash,
             equity=equity,
-            open_pnl=account.open_pnl(pipeline.last_close),
+            open_pnl=account.open_pnl(pipeline.last_closes),
             return_pct=(equity / self.rules.cash - 1) * 100,
             signals=pipeline.stats.signals,
             approved=pipeline.stats.approved,
             recent_signals=tuple(pipeline.signals[-SNAPSHOT_SIGNALS:]),
             curve=pipeline.curve(),
+            symbol_curves=pipeline.symbol_curves(),
             fills=account.fills.view(),
-            bars={tf: series.view(SNAPSHOT_BARS) for tf, series in pipeline.series.items()},
+            bars={
+                tf: series.view(SNAPSHOT_BARS) for tf, series in pipeline.markets[0].series.items()
+            },
             overruns=self._overruns,
             behind_s=self._behind_ns / NS,
             stage_seconds=dict(pipeline.stats.seconds),
@@ -429,5 +438,5 @@ class PlaybackSession:
         stored = self._stored
         at = int(np.searchsorted(stored, index))
         lo = int(stored[at - 1]) + 1 if at else 0
-        hi = int(stored[at]) if at < len(stored) else len(self.bars.sessions)
-        return tuple(session.date for session in self.bars.sessions[lo:hi])
+        hi = int(stored[at]) if at < len(stored) else len(self.sessions)
+        return tuple(session.date for session in self.sessions[lo:hi])

@@ -3,7 +3,8 @@ read: every problem is one line that says what is stored and which `load` would 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -40,20 +41,21 @@ class SessionsMissing(BacktestInputError):
 
 @dataclass(frozen=True)
 class BacktestRequest:
-    symbol: str
+    symbols: tuple[str, ...]  # one account trades them all; each strategy runs on each
     timeframe: str
     first: pd.Timestamp  # the first session date of the range
     last: pd.Timestamp  # the last one (inclusive)
     strategies: tuple[StrategySpec, ...]
     speed: float
-    # Sessions of the range with no stored bar: empty unless the caller allowed gaps.
-    missing: tuple[pd.Timestamp, ...] = ()
+    # Per symbol, the sessions of the range with no stored bar: empty unless the caller
+    # allowed gaps.
+    missing: Mapping[str, tuple[pd.Timestamp, ...]] = field(default_factory=dict)
 
 
 def backtest_request(
     store: BarStore,
     calendar: TradingCalendar,
-    symbol: str,
+    symbols: Sequence[str],
     timeframe: str,
     start: str,
     end: str,
@@ -63,15 +65,20 @@ def backtest_request(
     catalog: Catalog | None = None,
 ) -> BacktestRequest:
     """The checked request, its strategies found in `catalog` (default: the built-ins). A
-    session of the range with no stored bar is an error that names the `load` that fetches it,
-    unless `allow_gaps` (the request then lists the gaps); a range with no stored bar at all is
-    an error either way."""
+    session of the range with no stored bar of a symbol is an error that names the `load`
+    that fetches it, unless `allow_gaps` (the request then lists the gaps); a range with no
+    stored bar of a symbol at all is an error either way."""
     check_timeframe(timeframe, BacktestInputError)
+    if not symbols:
+        raise BacktestInputError("no symbol given (e.g. AAPL, or several: AAPL MSFT SPY)")
     try:
         # The store's own rule for a symbol, and its spelling (upper case).
-        symbol = store.dataset_path(symbol.strip(), timeframe).parent.name
+        symbols = [store.dataset_path(s.strip(), timeframe).parent.name for s in symbols]
     except StoreError as exc:
         raise BacktestInputError(str(exc)) from None
+    doubled = sorted({s for s in symbols if symbols.count(s) > 1})
+    if doubled:
+        raise BacktestInputError(f"{', '.join(doubled)} given more than once")
     first = session_date(start, "start", calendar, BacktestInputError)
     last = session_date(end, "end", calendar, BacktestInputError)
     sessions = sessions_in(calendar, first, last, BacktestInputError)
@@ -79,9 +86,13 @@ def backtest_request(
     if not strategies:
         raise BacktestInputError("no strategy given (e.g. --strategy sma_crossover:fast=5,slow=20)")
     specs = tuple(_strategy(text, timeframe, catalog) for text in strategies)
-    missing = _check_stored(store, calendar, symbol, timeframe, sessions, allow_gaps)
+    missing = {}
+    for symbol in symbols:
+        gaps = _check_stored(store, calendar, symbol, timeframe, sessions, allow_gaps)
+        if gaps:
+            missing[symbol] = gaps
     first, last = sessions[0].date, sessions[-1].date
-    return BacktestRequest(symbol, timeframe, first, last, specs, speed, missing)
+    return BacktestRequest(tuple(symbols), timeframe, first, last, specs, speed, missing)
 
 
 def open_session(
@@ -92,17 +103,20 @@ def open_session(
     clock: WallClock | None = None,
 ) -> PlaybackSession:
     """Read the request's bars and set up its session (not started)."""
-    since = len(store.quarantined)
-    try:
-        bars = read_session_bars(
-            store, calendar, request.symbol, request.timeframe, request.first, request.last
+    market = []
+    for symbol in request.symbols:
+        since = len(store.quarantined)
+        try:
+            bars = read_session_bars(
+                store, calendar, symbol, request.timeframe, request.first, request.last
+            )
+        except StoreError as exc:
+            raise BacktestInputError(str(exc), usage=False) from None
+        _refuse_damaged(
+            store, since, load_command(symbol, request.timeframe, request.first, request.last)
         )
-    except StoreError as exc:
-        raise BacktestInputError(str(exc), usage=False) from None
-    _refuse_damaged(
-        store, since, load_command(request.symbol, request.timeframe, request.first, request.last)
-    )
-    return PlaybackSession(bars, request.strategies, rules, speed=request.speed, clock=clock)
+        market.append(bars)
+    return PlaybackSession(market, request.strategies, rules, speed=request.speed, clock=clock)
 
 
 def _strategy(text: str, timeframe: str, catalog: Catalog | None) -> StrategySpec:

@@ -13,12 +13,24 @@
             if bars.close[-1] > bars.high[-self.lookback - 1 : -1].max():
                 self.buy(confidence=1.0, reason="new high")
 
-`indicators` holds moving averages, RSI, ATR, rolling extremes and crossing tests.
+`indicators` holds moving averages, RSI, ATR, rolling extremes and crossing tests;
+`HistoryNeeds` declares the historical context a strategy reads as `self.context`.
 """
 
 from __future__ import annotations
 
 from engine.strategy import indicators
 from engine.strategy.base import BUY, SELL, Bars, Parameter, Signals, Strategy
+from engine.strategy.context import DayContext, HistoryNeeds
 
-__all__ = ["BUY", "SELL", "Bars", "Parameter", "Signals", "Strategy", "indicators"]
+__all__ = [
+    "BUY",
+    "SELL",
+    "Bars",
+    "DayContext",
+    "HistoryNeeds",
+    "Parameter",
+    "Signals",
+    "Strategy",
+    "indicators",
+]

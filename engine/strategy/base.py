@@ -8,6 +8,9 @@ Parameters are annotated class attributes with defaults (`lookback: int = 20`); 
 A strategy may also implement `on_chunk`, the same rules over many bars at once (the built-ins
 do, for speed): the session then calls it instead of `on_bar`. It must give exactly the signals
 `on_bar` would, however the bars are cut into chunks; a shared property test checks that.
+
+A strategy that declares `history = HistoryNeeds(...)` reads each day's context (previous
+close, average volumes, high and low of the sessions before it) as `self.context`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+
+from engine.strategy.context import DayContext, DayContexts, HistoryNeeds
 
 BUY = 1
 SELL = -1
@@ -192,11 +197,15 @@ class Strategy:
     # Extra timeframes this strategy reads with `self.bars_of(tf)`, derived from the session's
     # bars; each shows only the bars complete by the current bar's end.
     timeframes: ClassVar[tuple[str, ...]] = ()
+    # The sessions before each day whose context `self.context` shows; None: no context.
+    history: ClassVar[HistoryNeeds | None] = None
     _parameters: ClassVar[tuple[Parameter, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._parameters = _declared_parameters(cls)
+        if cls.history is not None and not isinstance(cls.history, HistoryNeeds):
+            raise TypeError(f"{cls.__name__}.history: declare it as HistoryNeeds(days=...)")
 
     def __init__(self, **values: bool | int | float):
         known = {p.name: p for p in self._parameters}
@@ -211,6 +220,8 @@ class Strategy:
         self._signal: Signal | None = None
         self._extra: dict[str, Bars] = {}
         self._in_chunk = False
+        self._bars: Bars | None = None  # the view of the last on_bar call
+        self._history: DayContexts | None = None  # set by the session when `history` is declared
         self.validate()
         self.setup()
 
@@ -276,12 +287,37 @@ class Strategy:
                 f"{self.name}: timeframe {timeframe!r} is not declared (declared: {declared})"
             ) from None
 
+    @property
+    def context(self) -> DayContext | None:
+        """The context of the current bar's trading day, from the sessions before it; None
+        when the strategy declares no `history`."""
+        if self.history is None:
+            return None
+        if self._in_chunk:
+            raise RuntimeError(
+                f"{self.name}: on_chunk reads a bar's context with self.context_at(time)"
+            )
+        bars = self._bars
+        if bars is None or not len(bars):
+            raise RuntimeError(f"{self.name}: the context is known from the first bar on")
+        return self.context_at(bars._timestamp.item(len(bars) - 1))
+
+    def context_at(self, time_ns: int) -> DayContext:
+        """The context of the trading day of the bar starting at `time_ns` (ns UTC), e.g.
+        `bars.timestamp[i]` in on_chunk."""
+        if self.history is None:
+            raise ValueError(f"{self.name}: declares no history (history = HistoryNeeds(...))")
+        if self._history is None:
+            raise RuntimeError(f"{self.name}: no history given (the session gives it)")
+        return self._history.context_at(int(time_ns))
+
     # -- what the session calls -----------------------------------------------------------
 
     def _bar(self, bars: Bars, position: int) -> Signal | None:
         """Run `on_bar` at the last of `bars` holding `position` shares; its signal, if any."""
         self._position = position
         self._signal = None
+        self._bars = bars
         self.on_bar(bars)
         return self._signal
 
@@ -307,7 +343,7 @@ def _declared_parameters(cls: type[Strategy]) -> tuple[Parameter, ...]:
     for name, kind in hints.items():
         if name.startswith("_") or typing.get_origin(kind) is ClassVar or kind is ClassVar:
             continue
-        if name in ("name", "timeframes"):
+        if name in ("name", "timeframes", "history"):
             continue
         if kind not in PARAMETER_KINDS:
             raise TypeError(f"{cls.__name__}.{name}: a parameter is an int, float or bool")

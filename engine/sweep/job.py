@@ -160,7 +160,7 @@ def plan_sweep(
             asked = backtest_request(
                 store,
                 calendar,
-                symbol,
+                [symbol],
                 timeframe,
                 request.start,
                 request.end,
@@ -168,14 +168,14 @@ def plan_sweep(
                 allow_gaps=request.allow_gaps,
                 catalog=catalog,
             )
-            read = open_session(store, calendar, asked).bars
+            (read,) = open_session(store, calendar, asked).market
         except BacktestInputError as exc:
             raise SweepInputError(str(exc), exc.usage) from None
-        if asked.symbol in symbols:
-            raise SweepInputError(f"{asked.symbol} is given twice")
-        symbols.append(asked.symbol)
+        if read.symbol in symbols:
+            raise SweepInputError(f"{read.symbol} is given twice")
+        symbols.append(read.symbol)
         bars.append(read)
-        missing.append(asked.missing)
+        missing.append(asked.missing.get(read.symbol, ()))
         first_day, last_day = asked.first, asked.last
     return SweepPlan(
         tuple(symbols),

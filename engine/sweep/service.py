@@ -224,7 +224,7 @@ class SweepService:
         asked = backtest_request(
             self.bars,
             self.calendar,
-            row["symbol"],
+            [row["symbol"]],
             request.timeframe,
             request.start,
             request.end,

@@ -108,7 +108,7 @@ async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
 async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = None):
     """The week's stored bars through sma_crossover by `rules`, opened in the pane (as the
     dialog's open does) and paused at Monday's open."""
-    from engine.session.bars import read_session_bars
+    from engine.session.market[0] import read_session_bars
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
     from engine.strategy.spec import StrategySpec
@@ -318,7 +318,7 @@ async def test_a_missing_session_is_skipped_at_once_and_shown_as_a_gap(make_app,
         await pilot.press("space")
         assert session.wait(TIMEOUT_S)
         # The chart shows the gap right after Tuesday's last bar.
-        wednesday_open = session.bars.sessions[2].open.value
+        wednesday_open = session.market[0].sessions[2].open.value
         chart = app.query_one(CandleChart)
         await until(pilot, lambda: chart.data is not None and chart.data.gaps, "the gap")
         assert chart.data.gaps == (wednesday_open,)

@@ -431,7 +431,7 @@ async def test_enter_on_a_trade_shows_its_entry_on_the_playback_chart(
         entry = int(pane_of(app).trades.entry_time[1])
         await pilot.press("down", "enter")
         await until(pilot, lambda: app.query_one(TabbedContent).active == "playback", "Playback")
-        bars = session.bars
+        bars = session.market[0]
         chart = app.query_one(CandleChart)
         # The clock a third of the chart's width past the entry bar, the session paused.
         at = int(np.searchsorted(bars.timestamps, entry))

@@ -179,7 +179,7 @@ def test_a_filter_matches_strategy_part_action_and_decision() -> None:
     sma = "sma_crossover:fast=5,slow=20"
     sma_sell = signal(strategy=sma, action="SELL", approved=False, reason="confidence 0.3 < 0.5")
     everything = [rsi_buy, sma_sell]
-    log = append_signals(SignalLog("AAPL", [(rsi_buy.strategy, "1m"), (sma, "1m")]), everything)
+    log = append_signals(SignalLog([("AAPL", rsi_buy.strategy, "1m"), ("AAPL", sma, "1m")]), everything)
 
     def select(chosen: SignalFilter) -> list[Signal]:
         return log.rows(chosen.indices(log))
@@ -578,14 +578,14 @@ def controlled(log: SignalLog) -> ControlledSession:
     return session
 
 
-def spec_labels() -> list[tuple[str, str]]:
+def spec_labels() -> list[tuple[str, str, str]]:
     parsed = [StrategySpec.parse(spec) for spec in SPECS]
-    return [(spec.label, spec.timeframe or "1m") for spec in parsed]
+    return [("AAPL", spec.label, spec.timeframe or "1m") for spec in parsed]
 
 
 async def test_a_long_log_is_listed_whole_and_built_a_screen_at_a_time(make_app) -> None:
     count = 300_000  # years of a busy session's signals
-    log = SignalLog("AAPL", spec_labels())
+    log = SignalLog(spec_labels())
     rows = np.arange(count)
     start = pd.Timestamp("2020-01-02 14:30", tz="UTC").value
     reasons = ["", "confidence 0.31 < 0.5"]
@@ -629,7 +629,7 @@ async def test_a_long_log_is_listed_whole_and_built_a_screen_at_a_time(make_app)
 
 async def test_rows_that_arrive_join_below_and_the_cursor_follows_or_stays(make_app) -> None:
     expected = list(played(new_session()).signal_log)
-    log = SignalLog("AAPL", spec_labels())
+    log = SignalLog(spec_labels())
     session = controlled(log)
     app = make_app()
     async with app.run_test() as pilot:

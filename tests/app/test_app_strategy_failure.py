@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
-from engine.session.bars import read_session_bars
+from engine.session.market[0] import read_session_bars
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.session.request import BacktestRequest
 from engine.strategy import Bars, Strategy
@@ -48,7 +48,7 @@ async def played_to_the_end(pilot, opened: OpenedSession) -> None:
     await pilot.press("space")
     await until(pilot, lambda: session.snapshot().state is PlaybackState.DONE, "the end")
     snapshot = session.snapshot()
-    assert snapshot.bars_processed == len(session.bars) and snapshot.signals > 0  # others ran
+    assert snapshot.bars_processed == len(session.market[0]) and snapshot.signals > 0  # others ran
 
 
 async def test_the_status_line_names_a_stopped_strategy_and_the_session_plays_on(

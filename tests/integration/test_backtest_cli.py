@@ -321,7 +321,7 @@ def test_backtest_request_checks_what_the_app_passes_unparsed(data_dir, change, 
     store_bars(data_dir)
     calendar = calendar_for()
     given = {
-        "symbol": "aapl",
+        "symbols": ["aapl"],
         "timeframe": "1m",
         "start": FIRST,
         "end": LAST,
@@ -338,10 +338,10 @@ def test_backtest_request_spells_the_symbol_as_stored(data_dir):
     store_bars(data_dir)
     calendar = calendar_for()
     request = backtest_request(
-        BarStore(data_dir, calendar), calendar, " aapl ", "1m", FIRST, "2024-03-09", ["rsi"]
+        BarStore(data_dir, calendar), calendar, [" aapl "], "1m", FIRST, "2024-03-09", ["rsi"]
     )
-    assert (request.symbol, request.first, request.last) == (
-        "AAPL",
+    assert (request.symbols, request.first, request.last) == (
+        ("AAPL",),
         pd.Timestamp(FIRST),
         pd.Timestamp("2024-03-08"),  # a Saturday end is the Friday session
     )
@@ -355,9 +355,9 @@ def test_a_damaged_file_is_reported_once_not_against_every_later_request(data_di
     (data_dir / "bars" / "AAPL" / "1m" / "2024-03.parquet").write_bytes(b"not parquet")
     ask = ("1m", FIRST, LAST, ["rsi"])
     with pytest.raises(BacktestInputError, match="is unreadable"):
-        backtest_request(store, calendar, "AAPL", *ask)
+        backtest_request(store, calendar, ["AAPL"], *ask)
     # The same store, as the app's open-session dialog keeps it, asked about another dataset.
-    assert backtest_request(store, calendar, "MSFT", *ask).symbol == "MSFT"
+    assert backtest_request(store, calendar, ["MSFT"], *ask).symbols == ("MSFT",)
 
 
 # -- sessions without bars (a hole, or a load still filling the range) --------------------------

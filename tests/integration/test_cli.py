@@ -149,7 +149,7 @@ def test_speeds_too_slow_for_the_clock_are_usage_errors(capsys, tmp_path, speed)
     calendar = calendar_for()
     for fine in (0.01, 1e300):  # the slowest speed allowed, and "as fast as it goes" spelt big
         request = backtest_request(
-            BarStore(tmp_path / "data", calendar), calendar, "AAPL", "1m", FIRST, FIRST,
+            BarStore(tmp_path / "data", calendar), calendar, ["AAPL"], "1m", FIRST, FIRST,
             ["rsi"], fine,
         )  # fmt: skip
         assert request.speed == fine

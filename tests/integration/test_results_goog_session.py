@@ -58,7 +58,7 @@ def store(tmp_path_factory) -> BarStore:
 def played(store: BarStore, last: str) -> SessionResults:
     calendar = calendar_for()
     request = backtest_request(
-        store, calendar, "GOOG", "1d", "2004-08-19", last, ["sma_crossover:fast=10,slow=30"]
+        store, calendar, ["GOOG"], "1d", "2004-08-19", last, ["sma_crossover:fast=10,slow=30"]
     )
     session = open_session(store, calendar, request, EVERY_CROSSOVER).start(playing=True)
     assert session.wait(60)

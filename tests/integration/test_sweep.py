@@ -90,7 +90,7 @@ def single_backtest(data_dir: Path, planned: SweepPlan, index: int) -> dict:
     symbol, candidate = planned.backtest(index)
     store = BarStore(data_dir, CALENDAR)
     labels = [spec.label for spec in candidate.specs]
-    asked = backtest_request(store, CALENDAR, symbol, "1m", FIRST, LAST, labels)
+    asked = backtest_request(store, CALENDAR, [symbol], "1m", FIRST, LAST, labels)
     session = open_session(store, CALENDAR, asked, TradingRules.from_text(dict(candidate.rules)))
     session.start(playing=True)
     session.wait()

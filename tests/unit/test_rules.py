@@ -38,7 +38,7 @@ def load_error(symbol: str = "AAPL", timeframe: str = "1m") -> str:
 
 def backtest_error(store: BarStore, symbol: str = "AAPL", timeframe: str = "1m") -> str:
     with pytest.raises(BacktestInputError) as raised:
-        backtest_request(store, CALENDAR, symbol, timeframe, "2024-01-02", "2024-01-05", ["rsi"])
+        backtest_request(store, CALENDAR, [symbol], timeframe, "2024-01-02", "2024-01-05", ["rsi"])
     return str(raised.value)
 
 

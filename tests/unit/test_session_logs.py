@@ -25,13 +25,16 @@ from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
 from tests.support.results import session_of
 
-STRATEGIES = (("rsi:period=14,oversold=30,overbought=70", "1m"), ("sma_crossover:fast=3", "15m"))
+RUNS = (
+    ("AAPL", "rsi:period=14,oversold=30,overbought=70", "1m"),
+    ("AAPL", "sma_crossover:fast=3", "15m"),
+)
 REASONS = ("", "", "confidence 0.312 < 0.5", "position limit: 100 held, at most 100")
 
 rows = st.lists(
     st.tuples(
         st.integers(0, 2**62),  # time_ns
-        st.integers(0, len(STRATEGIES) - 1),
+        st.integers(0, len(RUNS) - 1),
         st.sampled_from((1, -1)),
         st.floats(0.01, 1e6, allow_nan=False),
         st.floats(0, 1, allow_nan=False),
@@ -43,7 +46,7 @@ rows = st.lists(
 
 def as_signal(row: tuple) -> Signal:
     time_ns, strategy, action, price, confidence, reason = row
-    label, timeframe = STRATEGIES[strategy]
+    _, label, timeframe = RUNS[strategy]
     return Signal(
         time_ns,
         "AAPL",
@@ -63,7 +66,7 @@ def append_rows(log: SignalLog, batch: list[tuple]) -> None:
 
 
 def log_of(batches: list[list[tuple]]) -> SignalLog:
-    log = SignalLog("AAPL", STRATEGIES)
+    log = SignalLog(RUNS)
     for batch in batches:
         append_rows(log, batch)
     return log
@@ -132,7 +135,7 @@ def test_a_reader_on_another_thread_only_sees_whole_rows():
         for i in range(60_000)
     ]
     expected = [as_signal(row) for row in rows]
-    log = SignalLog("AAPL", STRATEGIES)
+    log = SignalLog(RUNS)
     done = threading.Event()
     seen: list[int] = []
 
@@ -159,10 +162,10 @@ def test_fills_logged_one_at_a_time_or_together_read_back_the_same():
     bars = session_of(quotes, quotes, "")
     costs = Costs(per_share=0.01, min_commission=1.0, slippage_bp=2)
     rules = TradingRules(costs=costs)
-    one_by_one, batched = (Account(rules, bars, ["a", "b"]) for _ in range(2))
+    one_by_one, batched = (Account(rules, [bars], ["a", "b"]) for _ in range(2))
     for k, (action, quote) in enumerate(zip(actions, quotes, strict=True)):
         for account in (one_by_one, batched):
-            account.fill(k, 100 * action, quote, k % 2)
+            account.fill(0, k, 100 * action, quote, k % 2)
         one_by_one.flush()
     batched.flush()
     assert batched.cash == one_by_one.cash
@@ -172,7 +175,9 @@ def test_fills_logged_one_at_a_time_or_together_read_back_the_same():
         price = costs.fill_price(quote, 100 * action)
         commission = costs.commission(100 * action, price)
         side = "BUY" if action > 0 else "SELL"
-        expected.append(Fill(int(bars.timestamps[k]), side, 100, price, commission, "ab"[k % 2]))
+        expected.append(
+            Fill(int(bars.timestamps[k]), side, 100, price, commission, "ab"[k % 2], bars.symbol)
+        )
     assert list(batched.fills) == list(one_by_one.fills) == expected
     assert isinstance(batched.fills, FillLog)
     columns = batched.fills.view(2)

@@ -152,7 +152,7 @@ def test_speed_3600_gives_the_signals_of_speed_zero_at_the_times_the_clock_says(
     # Each signal appears when the clock reaches the end of its bar, not before.
     opens = bars.session_open
     for emitted_at, signal in emitted:
-        series = session._pipeline.series[signal.timeframe]
+        series = session._pipeline.markets[0].series[signal.timeframe]
         at = int(np.searchsorted(series.timestamps, signal.time_ns))
         session_index = int(series.session[at])
         known = (series.end[at] - opens[session_index]) / NS / 3600
@@ -522,7 +522,7 @@ def test_approved_signals_fill_at_the_next_bars_open_within_the_position_limit()
     fills = pipeline.account.fills
     assert len(fills) == len(approved) > 5
     for signal, fill in zip(approved, fills, strict=True):
-        series = pipeline.series[signal.timeframe]
+        series = pipeline.markets[0].series[signal.timeframe]
         at = int(np.searchsorted(series.timestamps, signal.time_ns))
         next_bar = int(np.searchsorted(bars.timestamps, series.end[at]))
         assert (fill.action, fill.time_ns, fill.price) == (

@@ -387,7 +387,7 @@ def bars_from_closes(values: list[float], first_minute: int = 0) -> SessionBars:
 
 def signal_bars(pipeline: Pipeline, spec: str) -> list[tuple[int, str]]:
     """(bar number, action) of the engine's signals for `spec`."""
-    first = int(pipeline.bars.timestamps[0])
+    first = int(pipeline.markets[0].bars.timestamps[0])
     return [
         ((s.time_ns - first) // MINUTE, s.action)
         for s in pipeline.signals
@@ -429,7 +429,7 @@ def test_exact_ties_are_decided_as_design_says(
 
 
 def assert_series_equal_reference(pipeline: Pipeline, frame: pd.DataFrame, timeframe: str) -> None:
-    series = pipeline.series[timeframe]
+    series = pipeline.markets[0].series[timeframe]
     expected = reference_resample(frame, timeframe)
     assert series.published == len(series) == len(expected)
     assert series.timestamps.tolist() == expected.index.tolist()
@@ -484,12 +484,12 @@ def test_the_last_bin_of_an_early_close_ends_at_the_close(span: str) -> None:
         "30m": "12:30",
         "1h": "12:30",
     }.items():
-        series = pipeline.series[timeframe]
+        series = pipeline.markets[0].series[timeframe]
         start = pd.Timestamp(int(series.timestamps[-1]), tz="UTC").tz_convert(NEW_YORK)
         assert start.strftime("%H:%M") == starts_at, timeframe
         assert int(series.end[-1]) == close.value, timeframe
     # 09:30-13:00 is 3.5 hours: the 12:30 hour bin holds 30 minutes, the others are whole.
-    hour = pipeline.series["1h"]
+    hour = pipeline.markets[0].series["1h"]
     assert int(hour.end[-1] - hour.timestamps[-1]) == 30 * MINUTE
 
 
@@ -521,9 +521,9 @@ def test_a_derived_bar_is_published_only_once_complete(walk_frame: pd.DataFrame)
     minute_ends = stamps_ns(walk_frame) + MINUTE
     for clock in instants:
         pipeline.advance_to(clock)
-        assert pipeline.base.published == int((minute_ends <= clock).sum())
+        assert pipeline.markets[0].processed == int((minute_ends <= clock).sum())
         for timeframe, expected in references.items():
-            series = pipeline.series[timeframe]
+            series = pipeline.markets[0].series[timeframe]
             done = reference_ends(expected.index.to_numpy(), timeframe) <= clock
             count = int(done.sum())
             assert done[:count].all()  # bins complete in order
@@ -533,7 +533,7 @@ def test_a_derived_bar_is_published_only_once_complete(walk_frame: pd.DataFrame)
             assert view.close.tolist() == expected["close"].iloc[:count].iloc[-5:].tolist()
             assert view.volume.tolist() == expected["volume"].iloc[:count].iloc[-5:].tolist()
         if clock == at(day, 37.5):  # the rule spelled out once, so it reads plainly
-            fifteen = pipeline.series["15m"]
+            fifteen = pipeline.markets[0].series["15m"]
             assert local_time(fifteen.view(1).timestamps[0]) == "09:45"
             assert local_time(fifteen.timestamps[fifteen.published]) == "10:00"  # under way
             assert local_time(fifteen.end[fifteen.published]) == "10:15"
@@ -543,7 +543,7 @@ def test_a_derived_bar_is_published_only_once_complete(walk_frame: pd.DataFrame)
 
 
 def test_complete_sessions_are_100_percent_every_day(walk_source: Source) -> None:
-    quality = walk_source.pipeline.quality
+    quality = walk_source.pipeline.markets[0].quality
     sessions = sessions_of(FIRST, LAST)
     for i, session in enumerate(sessions):
         day = quality.day(i)
@@ -609,7 +609,7 @@ def test_removed_bars_lower_the_day_quality_by_exactly_their_share(
         m for start, length in stretches for m in range(start, start + length) if m < minutes
     }
     k = len(removed)
-    quality = Pipeline(quality_bars({day: removed}), []).quality
+    quality = Pipeline(quality_bars({day: removed}), []).markets[0].quality
 
     measured = quality.day(day)
     assert (measured.expected, measured.present) == (minutes, minutes - k)
@@ -631,7 +631,7 @@ def test_removed_bars_lower_the_day_quality_by_exactly_their_share(
 
 def test_so_far_quality_at_chosen_instants() -> None:
     """Ten minutes missing from 09:40 on 2024-11-26 (open 14:30 UTC); values counted by hand."""
-    quality = Pipeline(quality_bars({0: set(range(10, 20))}), []).quality
+    quality = Pipeline(quality_bars({0: set(range(10, 20))}), []).markets[0].quality
     day = quality.day(0)
     assert (day.expected, day.present) == (390, 380)
     assert day.quality_pct == pytest.approx(100 * 380 / 390)
@@ -653,7 +653,7 @@ def test_so_far_quality_at_chosen_instants() -> None:
 
 
 def test_a_session_without_bars_is_0_percent_and_one_gap_open_to_close() -> None:
-    quality = Pipeline(quality_bars({1: set(range(390))}), []).quality
+    quality = Pipeline(quality_bars({1: set(range(390))}), []).markets[0].quality
     day = quality.day(1)
     (session,) = sessions_of(pd.Timestamp("2024-11-27"), pd.Timestamp("2024-11-27"))
     assert (day.expected, day.present, day.quality_pct) == (390, 0, 0.0)
@@ -670,7 +670,7 @@ def test_a_signal_is_judged_by_its_day_so_far_including_its_own_bar() -> None:
     95% up to minute 18, exactly 95% (not below it) from minute 19, 09:49, on."""
     values = [100.0 + 0.125 * (-1) ** i for i in range(40)]
     pipeline = run(bars_from_closes(values, first_minute=1), ["sma_crossover:fast=1,slow=2"])
-    open_ = pipeline.bars.sessions[0].open.value
+    open_ = pipeline.markets[0].bars.sessions[0].open.value
     minute = {s.time_ns: (s.time_ns - open_) // MINUTE for s in pipeline.signals}
     assert sorted(minute.values()) == list(range(3, 41))  # a signal at every bar
     for_quality = [minute[s.time_ns] for s in pipeline.signals if "data quality" in s.reason]
@@ -709,14 +709,14 @@ def test_signals_on_a_day_below_95_percent_are_rejected_for_data_quality(
         if low:
             assert not signal.approved
 
-    assert pipeline.quality.day(3).quality_pct < 95.0
+    assert pipeline.markets[0].quality.day(3).quality_pct < 95.0
     assert len(by_day[3]) >= 3
     assert all(not s.approved and "data quality" in s.reason for s in by_day[3])
     # The ten-minute hole: some signals rejected for it, later ones of that day not.
     reasons_6 = ["data quality" in s.reason for s in by_day[6]]
     assert any(reasons_6) and not all(reasons_6)
     # The missing last hour: the day is below 95% in the end, its earlier signals were not.
-    assert pipeline.quality.day(9).quality_pct < 95.0
+    assert pipeline.markets[0].quality.day(9).quality_pct < 95.0
     assert by_day[9] and not any("data quality" in s.reason for s in by_day[9])
     # No other day is rejected for quality, and the decisions did approve some signals.
     others = [s for i, day in by_day.items() if i not in removed for s in day]

@@ -231,7 +231,7 @@ def test_the_session_keeps_the_account_engine_results_computes_from_its_fills():
     fills = Fills.of(
         columns.bar, columns.size, columns.price, columns.commission, strategy="scripted"
     )
-    bars = pipeline.bars
+    bars = pipeline.markets[0].bars
     curve = equity_curve(bars.timestamps, bars.session, bars.close, fills, CASH)
     for name in ("cash", "position", "equity", "drawdown_pct", "exposed"):
         assert getattr(results.curve, name).tolist() == getattr(curve, name).tolist(), name
@@ -244,7 +244,7 @@ def test_open_pnl_is_what_the_open_trades_make_at_the_last_close():
     pipeline = play("BB", TradingRules(max_position=200, costs=Costs(per_share=0.01)))
     trades = pipeline.results().trades
     assert trades.open.all() and len(trades) == 2
-    assert pipeline.account.open_pnl(pipeline.last_close) == pytest.approx(trades.pnl.sum())
+    assert pipeline.account.open_pnl(pipeline.last_closes) == pytest.approx(trades.pnl.sum())
 
 
 # -- the account never goes below zero without a reason ----------------------------------------

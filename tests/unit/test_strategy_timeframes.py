@@ -77,12 +77,12 @@ def play(bars: SessionBars, timeframe: str | None, steps: list[int]) -> Pipeline
 def test_each_bar_sees_the_derived_bars_complete_by_its_end_and_no_other() -> None:
     pipeline = play(minute_bars(), None, [])
     (recorder,) = pipeline.strategies
-    main = pipeline.series["1m"]
+    main = pipeline.markets[0].series["1m"]
     assert len(recorder.seen) == len(main)
     for i, seen in enumerate(recorder.seen):
         now = int(main.end[i])
         for name, count, *last in seen[1:]:
-            series = pipeline.series[name]
+            series = pipeline.markets[0].series[name]
             complete = int(np.searchsorted(series.end, now, side="right"))
             assert count == complete, (name, pd.Timestamp(now, tz="UTC"))
             if count:  # the last one visible, with its final values
@@ -123,7 +123,7 @@ def test_changing_a_later_bar_never_changes_what_was_seen_before(k, timeframe, s
     before = play(bars, timeframe, []).strategies[0].seen
     pipeline = play(changed(bars, k), timeframe, steps)
     after = pipeline.strategies[0].seen
-    main = pipeline.series[timeframe or "1m"]
+    main = pipeline.markets[0].series[timeframe or "1m"]
     known = np.searchsorted(main.end, bars.timestamps[k], side="right")  # calls ended by then
     assert after[:known] == before[:known]
     assert after[known:] != before[known:]  # bar k's own timeframe bar shows it
