@@ -281,7 +281,7 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         playback = self._panes["playback"]
         assert isinstance(playback, PlaybackPane)
         # Once the pane is laid out again: how far past the entry to go is the chart's width.
-        self.call_after_refresh(playback.show_trade, message.entry_time)
+        self.call_after_refresh(playback.show_trade, message.entry_time, message.symbol)
 
     def on_sweep_results_screen_backtest_opened(
         self, message: SweepResultsScreen.BacktestOpened

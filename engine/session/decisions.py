@@ -120,19 +120,42 @@ class RiskManager:
         self.committed = [0] * len(market)  # shares held once every approved order has filled
         self._reserved = 0.0  # the cash the pending orders are expected to take, in all
 
-    def fill_until(self, symbol: int, due: int) -> None:
-        """Fill the approved orders of `symbol`'s stored bars before `due`, in order."""
-        pending = self.pendings[symbol]
-        while pending and pending[0][0] < due:
-            self._fill_first(symbol)
+    def fill_until(self, due: Sequence[int]) -> None:
+        """Fill the approved orders at each symbol's stored bars before its `due`, in the
+        order of their bars' starts, then the symbols' order: however the clock moved, the
+        fills happen in one order, and so add up to the same cash to the last bit."""
+        pendings = self.pendings
+        if len(pendings) == 1:
+            pending, bound = pendings[0], due[0]
+            while pending and pending[0][0] < bound:
+                self._fill_first(0)
+            return
+        starts = self._starts
+        while True:
+            first = None
+            for symbol, pending in enumerate(pendings):
+                if pending and pending[0][0] < due[symbol]:
+                    start = starts[symbol].item(pending[0][0])
+                    if first is None or start < first[0]:
+                        first = (start, symbol)
+            if first is None:
+                return
+            self._fill_first(first[1])
 
-    def _fill_others(self, symbol: int, known: int) -> None:
-        """Fill the other symbols' orders at bars that opened before `known`."""
-        for other, pending in enumerate(self.pendings):
-            if other != symbol:
-                starts = self._starts[other]
-                while pending and starts.item(pending[0][0]) < known:
-                    self._fill_first(other)
+    def fill_before(self, known: int, symbol: int, bar: int) -> None:
+        """Fill the orders at the bars that opened before `known`: of `symbol`, those before
+        its stored bar `bar` (the caller knows it), of the others those that start earlier."""
+        if len(self.pendings) == 1:
+            pending = self.pendings[0]
+            if pending and pending[0][0] < bar:  # (tested here: the call costs more)
+                self.fill_until((bar,))
+            return
+        self.fill_until(
+            [
+                bar if other == symbol else int(np.searchsorted(starts, known, side="left"))
+                for other, starts in enumerate(self._starts)
+            ]
+        )
 
     def _fill_first(self, symbol: int) -> None:
         bar, size, strategy, reserved = self.pendings[symbol].popleft()
@@ -153,11 +176,7 @@ class RiskManager:
         """The reason to reject a signal of `symbol`, known at `known` (ns), or "" to approve
         it (and commit to its order). The order fills at the open of the symbol's stored bar
         `bar`, the first to start at or after `known`; `price` is the signal's bar's close."""
-        pending = self.pendings[symbol]
-        if pending and pending[0][0] < bar:  # (tested here: the call costs more than the test)
-            self.fill_until(symbol, bar)  # the fills at bars that opened before it was known
-        if len(self.pendings) > 1:
-            self._fill_others(symbol, known)
+        self.fill_before(known, symbol, bar)  # the bars that opened before it was known
         rules = self.rules
         if quality_pct < rules.min_quality:
             return f"data quality {quality_pct:.1f}% < {rules.min_quality:g}% for the day so far"
@@ -168,7 +187,7 @@ class RiskManager:
             takes = self._cost(-committed, price)
             self.committed[symbol] = 0
             self._reserved += takes
-            pending.append((bar, -committed, strategy, takes))
+            self.pendings[symbol].append((bar, -committed, strategy, takes))
             return ""
         if action < 0 and not rules.short:
             return f"position limit: {committed} held, nothing to sell"

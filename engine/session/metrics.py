@@ -53,7 +53,7 @@ class MetricsReport:
     stages: tuple[StageReport, ...]  # in STAGES order
     bars: int  # stored bars processed
     batches: int  # advances of the clock
-    trading_days: int  # trading days the clock entered (their first bar processed)
+    trading_days: int  # trading days the market clock entered (a bar of theirs processed)
     seconds: float  # of every stage together
     bars_per_s: float  # bars / seconds (0.0 when no time was spent)
     speed: float  # the speed asked for (0: as fast as possible)
@@ -116,10 +116,11 @@ class StageMetrics:
         self.trading_days = 0
 
     def batch(self, bars: int, seconds: Mapping[str, float], days: int = 0) -> None:
-        """One advance of the clock: `bars` stored bars processed, `seconds` spent in each
-        stage (a stage left out took none; a name not in STAGES is a KeyError), and `days`
-        trading days entered (those whose first bar is among these). Runs once per advance,
-        at speed > 0 once per bar: only adds and compares."""
+        """One advance of the clock: `bars` stored bars processed (of every symbol), `seconds`
+        spent in each stage (a stage left out took none; a name not in STAGES is a KeyError),
+        and `days` trading days the market clock entered (those whose first bar of any symbol
+        is among these: once a day, however many symbols). Runs once per advance, at speed > 0
+        once per bar: only adds and compares."""
         totals, worst = self._seconds, self._worst
         for stage, spent in seconds.items():
             totals[stage] += spent

@@ -393,8 +393,7 @@ class Pipeline:
         evaluated = time.perf_counter()
         self._decide(found)
         decided = time.perf_counter()
-        for market in self.markets:
-            self.risk.fill_until(market.index, market.processed)
+        self.risk.fill_until([m.processed for m in self.markets])
         self.account.flush()
         filled = time.perf_counter()
         seconds["bars"] += derived - started
@@ -462,9 +461,8 @@ class Pipeline:
                     decide(*waiting[b])
                     b += 1
             symbol = run.market.index
-            pending = pendings[symbol]
-            if pending and pending[0][0] < run.fill_at.item(bar):
-                self.risk.fill_until(symbol, run.fill_at.item(bar))
+            if len(pendings) > 1 or (pendings[0] and pendings[0][0][0] < run.fill_at.item(bar)):
+                self.risk.fill_before(run.series.end.item(bar), symbol, run.fill_at.item(bar))
             if run.stopped:
                 continue
             view = run.bars

@@ -92,7 +92,8 @@ class SessionSnapshot:
     curve: EquityCurve  # the account at each bar's close so far (views of the session's columns)
     symbol_curves: tuple[EquityCurve, ...]  # each symbol's part of it, at its own bars
     fills: FillColumns  # every fill so far: time, side, price, … (views)
-    bars: dict[str, BarView]  # the last bars of every timeframe, of the first symbol
+    chart_symbol: str  # the symbol whose bars `bars` holds: the first, or the one asked for
+    bars: dict[str, BarView]  # the last bars of every timeframe of `chart_symbol`
     overruns: int  # times the pipeline fell more than a bar behind the requested speed
     behind_s: float  # market seconds behind the requested speed, now
     stage_seconds: dict[str, float]
@@ -168,6 +169,7 @@ class PlaybackSession:
         self._stored = np.flatnonzero(self._pipeline.present)
         missing = np.setdiff1d(np.arange(len(self.sessions)), self._stored)
         self.missing_opens = self._opens[missing]  # ns, in order: where the gaps are
+        self._chart = 0  # the symbol whose bars the snapshots carry
         self._condition = threading.Condition()
         self._commands: deque[object] = deque()
         self._speed = check_speed(speed)
@@ -214,6 +216,13 @@ class PlaybackSession:
     def restart(self) -> None:
         """Back to the first session's open, paused, results cleared."""
         self._control(playing=False, command=_RESTART)
+
+    def chart(self, symbol: str) -> None:
+        """Carry `symbol`'s bars in the snapshots from now on (the first symbol's until
+        asked); a resting session publishes a snapshot with them at once."""
+        with self._condition:
+            self._chart = self.symbols.index(symbol)
+            self._condition.notify_all()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         with self._condition:
@@ -420,8 +429,10 @@ class PlaybackSession:
             curve=pipeline.curve(),
             symbol_curves=pipeline.symbol_curves(),
             fills=account.fills.view(),
+            chart_symbol=self.symbols[self._chart],
             bars={
-                tf: series.view(SNAPSHOT_BARS) for tf, series in pipeline.markets[0].series.items()
+                tf: series.view(SNAPSHOT_BARS)
+                for tf, series in pipeline.markets[self._chart].series.items()
             },
             overruns=self._overruns,
             behind_s=self._behind_ns / NS,

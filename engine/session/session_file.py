@@ -82,10 +82,14 @@ class StrategyEntry:
     params: tuple[tuple[str, ParameterValue], ...] = ()
     timeframe: str | None = None
 
+    def texts(self) -> dict[str, str]:
+        """Each parameter's value as a spec writes it (`5`, `0.5`, `true`)."""
+        return {key: _spec_value(value) for key, value in self.params}
+
     @property
     def spec(self) -> str:
         """The strategy spec `backtest --strategy` takes: `sma_crossover:fast=5,timeframe=5m`."""
-        values = [f"{key}={_spec_value(value)}" for key, value in self.params]
+        values = [f"{key}={text}" for key, text in self.texts().items()]
         if self.timeframe:
             values.append(f"timeframe={self.timeframe}")
         return f"{self.name}:{','.join(values)}" if values else self.name
@@ -111,7 +115,7 @@ class SessionFile:
         return TradingRules.from_text(dict(self.rules), base)
 
 
-def rule_values(texts: Mapping[str, str]) -> tuple[tuple[str, RuleValue], ...]:
+def toml_rules(texts: Mapping[str, str]) -> tuple[tuple[str, RuleValue], ...]:
     """Rules as the dialog's fields and `TradingRules.texts()` write them, typed as a person
     writes them in TOML: numbers as numbers, `10%` and `2bp` as strings, `short` a boolean."""
     values = []

@@ -62,14 +62,15 @@ class DayContext:
 
     date: datetime.date  # the trading day this context is for
     open_ns: int  # the day's open (int64 ns UTC)
-    bar_seconds: int  # the timeframe's bar length; 0 for daily bars
+    bar_seconds: int  # the stored timeframe's bar length (of the slots); 0 for daily bars
     previous_close: float  # the last close of the latest session with bars in the `days` window
     avg_volume: float  # mean daily volume over the `days` window
-    # Mean volume of each bar slot of the session over the `days` window: slot k holds the bars
-    # starting k bar lengths after the open (for 1m bars, minute k of the session; for daily
-    # bars a single slot). A slot a session of the window had no bar in counts as 0 volume,
-    # unless the session had closed by then (early close); NaN where no session had the slot.
-    # Read-only, one shared array per day.
+    # Mean volume of each bar slot of the session over the `days` window: slot k holds the
+    # stored bars starting k bar lengths after the open (for a 1m session, minute k; for daily
+    # bars a single slot). Slots are of the session's stored timeframe also for a strategy on a
+    # derived one: a 5m bar's usual volume is the sum of its five minutes'. A slot a session of
+    # the window had no bar in counts as 0 volume, unless the session had closed by then (early
+    # close); NaN where no session had the slot. Read-only, one shared array per day.
     avg_volume_by_minute: np.ndarray = field(repr=False)
     high: float  # highest high over the extremes window
     low: float  # lowest low over the extremes window
@@ -77,7 +78,8 @@ class DayContext:
     complete: bool  # every session of the window had bars
 
     def slot(self, time_ns: int) -> int:
-        """The index in `avg_volume_by_minute` of the bar starting at `time_ns` on this day."""
+        """The index in `avg_volume_by_minute` of the slot holding `time_ns` (a bar's start)
+        on this day."""
         if self.bar_seconds == 0:
             return 0
         return (time_ns - self.open_ns) // (self.bar_seconds * 1_000_000_000)

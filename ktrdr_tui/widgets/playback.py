@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from engine.session.metrics import MetricsReport
     from engine.session.playback import PlaybackSession, SessionSnapshot
     from ktrdr_tui.engine_handle import EngineHandle
     from ktrdr_tui.screens.open_session import OpenedSession
@@ -59,7 +60,9 @@ _STATE_MARKS = {
     "stopped": "■ stopped",
 }
 # Keys that need a session: dimmed in the footer until one is open, and they say so.
-SESSION_ACTIONS = frozenset({"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe"})
+SESSION_ACTIONS = frozenset(
+    {"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe", "metrics"}
+)
 NO_SESSION = "No session open: o opens one (stored bars and strategies)."
 
 # A part of a status line: its rank (0 always stays; the highest goes first when the line is
@@ -129,6 +132,23 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             "Timeframe",
             tooltip="chart timeframe (1m … 1h)",
             id="playback.timeframe",
+        ),
+        # Off the footer (full at 80 columns already); `?` lists them.
+        Binding(
+            "s",
+            "next_symbol",
+            "Symbol",
+            show=False,
+            tooltip="chart the next symbol of the session",
+            id="playback.symbol",
+        ),
+        Binding(
+            "m",
+            "metrics",
+            "Metrics",
+            show=False,
+            tooltip="metrics: time per stage, bars, batches",
+            id="playback.metrics",
         ),
     ]
 
@@ -223,18 +243,28 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         if session is None or opened is None:
             return
         current = session.snapshot().session_date
-        self.app.push_screen(
-            GoToDateScreen(session.bars.sessions, opened.timezone, current), self._seek
-        )
+        self.app.push_screen(GoToDateScreen(session.sessions, opened.timezone, current), self._seek)
+
+    def action_metrics(self) -> None:
+        from ktrdr_tui.screens.metrics import MetricsScreen
+
+        if self.session is not None:
+            self.app.push_screen(MetricsScreen(self.metrics))
+
+    def metrics(self) -> MetricsReport | None:
+        """The engine's session's metrics as of its latest snapshot; None with no session."""
+        session = self.session
+        return session.snapshot().metrics if session is not None else None
 
     def _seek(self, when: pd.Timestamp | None) -> None:
         if when is not None and self.session is not None:
             self.session.seek(when)
 
-    def show_trade(self, entry_ns: int) -> None:
-        """Pause, and move the clock as `g` does to a third of the chart's width past the bar
-        a trade was entered at (`entry_ns`, the start of that bar), or to where it is if that
-        is sooner: the chart shows the entry with what led to it and what came after."""
+    def show_trade(self, entry_ns: int, symbol: str) -> None:
+        """Chart `symbol`, pause, and move the clock as `g` does to a third of the chart's
+        width past the bar a trade was entered at (`entry_ns`, the start of that bar), or to
+        where it is if that is sooner: the chart shows the entry with what led to it and what
+        came after."""
         import numpy as np
         import pandas as pd
 
@@ -243,7 +273,10 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         session = self.session
         if session is None:
             return
-        bars, snapshot = session.bars, session.snapshot()
+        if symbol not in session.symbols:
+            return
+        session.chart(symbol)
+        bars, snapshot = session.market[session.symbols.index(symbol)], session.snapshot()
         entry = int(np.searchsorted(bars.timestamps, entry_ns))
         if entry == len(bars):
             return
@@ -253,6 +286,14 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         target = min(int(bars.end[min(entry + after, len(bars) - 1)]), snapshot.clock_ns)
         session.pause()
         self._seek(pd.Timestamp(target, tz="UTC"))
+
+    def action_next_symbol(self) -> None:
+        session = self.session
+        if session is None or len(session.symbols) < 2:
+            self.notify("The session has one symbol: open one of several with o.")
+            return
+        charted = session.symbols.index(session.snapshot().chart_symbol)
+        session.chart(session.symbols[(charted + 1) % len(session.symbols)])
 
     def action_cycle_timeframe(self) -> None:
         snapshot = self._snapshot
@@ -287,7 +328,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     def chart_timeframe(self, snapshot: SessionSnapshot) -> str:
         if self.timeframe in snapshot.bars:
             return self.timeframe
-        base = self.session.bars.timeframe if self.session is not None else ""
+        base = self.session.timeframe if self.session is not None else ""
         return base if base in snapshot.bars else next(iter(snapshot.bars), base)
 
     def poll(self) -> None:
@@ -339,14 +380,14 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         if view is None or len(view) == 0:
             chart.set_message(NO_BARS)
             return None
-        symbol = session.bars.symbol
+        symbol = snapshot.chart_symbol
         markers = tuple(
             Marker(signal.time_ns, signal.action, signal.approved)
             for signal in snapshot.recent_signals
             if signal.symbol == symbol
         )
         # The fills from the first bar shown on (the chart leaves out any between its bars).
-        fills = snapshot.fills
+        fills = snapshot.fills.of_symbol(session.symbols.index(symbol))
         since = int(np.searchsorted(fills.time_ns, view.timestamps[0]))
         fill_marks = tuple(
             FillMark(*fill)
@@ -372,7 +413,14 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             fills=fill_marks,
             timezone=self.opened.timezone if self.opened else EXCHANGE_TZ,
             gaps=gaps,
-            key=(id(session), snapshot.generation, snapshot.bars_processed, timeframe, len(gaps)),
+            key=(
+                id(session),
+                snapshot.generation,
+                snapshot.bars_processed,
+                symbol,
+                timeframe,
+                len(gaps),
+            ),
         )
 
     def status_text(self, session: PlaybackSession, snapshot: SessionSnapshot) -> Content:
@@ -383,11 +431,14 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         state = str(snapshot.state)
         timezone = self.opened.timezone if self.opened else "UTC"
         clock = pd.Timestamp(snapshot.clock_ns, tz="UTC").tz_convert(timezone)
-        bars = session.bars
         chart = self.chart_timeframe(snapshot)
         muted = "$text-muted"
-        first: list[Part] = [(0, [(f"{bars.symbol} {bars.timeframe}", "bold")])]
-        if chart != bars.timeframe:
+        symbols = session.symbols
+        charted = symbols.index(snapshot.chart_symbol)
+        first: list[Part] = [(0, [(f"{snapshot.chart_symbol} {session.timeframe}", "bold")])]
+        if len(symbols) > 1:  # which of them the chart shows; `s` shows the next
+            first.append((1, [(f" {charted + 1}/{len(symbols)}", muted)]))
+        if chart != session.timeframe:
             first.append((2, [(f" · chart {chart}", muted)]))
         first.append((0, [(f"   {clock:%a %Y-%m-%d %H:%M:%S %Z}", "")]))
         mark = _STATE_MARKS.get(state, state)
@@ -416,8 +467,9 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
             return [(label, muted), (value, gain_or_loss(signed))]
 
         returned, open_pnl = snapshot.return_pct, snapshot.open_pnl
+        held = snapshot.positions[charted]
         account: list[Part] = [
-            (0, shown("position ", f"{snapshot.position:,}")),
+            (0, shown("position " if len(symbols) == 1 else f"{symbols[charted]} ", f"{held:,}")),
             (2, shown("  cash ", f"{snapshot.cash:,.2f}")),
             (0, shown("  equity ", f"{snapshot.equity:,.2f}")),
             (0, shown("  return ", f"{returned:+.2f}%", returned)),
@@ -436,7 +488,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
         self._overruns = snapshot.overruns
         if str(snapshot.state) != "playing" or snapshot.speed == 0:
             return ""
-        behind_limit = 2 * max(session.bars.bar_seconds, 60)
+        behind_limit = 2 * max(session.market[0].bar_seconds, 60)
         if snapshot.behind_s > behind_limit or now - self._warned_at < WARN_FOR_S:
             return f"⚠ can't keep up at {speed_label(snapshot.speed)}"
         return ""

@@ -293,7 +293,7 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
         if failures == self._failures:
             return
         self._failures = failures
-        daily = session is not None and session.bars.timeframe == "1d"
+        daily = session is not None and session.timeframe == "1d"
         widget = self.query_one("#signals-failures", Static)
         widget.update(Text("\n", end="").join(failure_line(f, daily) for f in failures))
         widget.display = bool(failures)
@@ -377,7 +377,7 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
             log = session.signal_log
             total = len(log)
             rows = log.rows(chosen.indices(log, 0, total)) if chosen is not None else log[:total]
-            path = export_path(folder, session.bars.symbol, filtered=chosen is not None)
+            path = export_path(folder, "-".join(session.symbols), filtered=chosen is not None)
             write_atomic(path, signals_csv(rows).encode())
         except Exception as exc:  # a full disk, a read-only folder: say so, never crash
             reason = str(exc) or type(exc).__name__

@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.session.metrics import MetricsReport, StageMetrics
 from engine.session.playback import PlaybackState
 from ktrdr_tui.metrics_view import summary
+from ktrdr_tui.screens.help import keys_text
 from ktrdr_tui.screens.metrics import NO_SESSION as METRICS_NO_SESSION
 from ktrdr_tui.screens.metrics import MetricsScreen
 from ktrdr_tui.widgets.playback import NO_SESSION
@@ -45,6 +46,14 @@ async def test_m_shows_the_playing_sessions_metrics_until_escape(make_app, tmp_p
         await until(pilot, lambda: isinstance(app.screen, MetricsScreen), "the metrics again")
         await pilot.press("m")
         await until(pilot, lambda: not isinstance(app.screen, MetricsScreen), "m closes too")
+
+
+async def test_the_help_lists_m_among_the_playback_keys(make_app) -> None:
+    app = make_app()
+    async with app.run_test():
+        sections = dict(app.help_sections())
+        text = keys_text([("Playback", sections["Playback"])], {})
+        assert text.endswith("[$accent]       m[/]  metrics: time per stage, bars, batches")
 
 
 async def test_m_without_a_session_says_how_to_open_one(make_app) -> None:

@@ -108,7 +108,7 @@ async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
 async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = None):
     """The week's stored bars through sma_crossover by `rules`, opened in the pane (as the
     dialog's open does) and paused at Monday's open."""
-    from engine.session.market[0] import read_session_bars
+    from engine.session.bars import read_session_bars
     from engine.session.playback import PlaybackSession
     from engine.session.request import BacktestRequest
     from engine.strategy.spec import StrategySpec

@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
-from engine.session.market[0] import read_session_bars
+from engine.session.bars import read_session_bars
 from engine.session.playback import PlaybackSession, PlaybackState
 from engine.session.request import BacktestRequest
 from engine.strategy import Bars, Strategy

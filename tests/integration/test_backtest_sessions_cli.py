@@ -136,9 +136,7 @@ def test_flags_override_the_file_and_the_file_overrides_config_toml(
     assert report["rules"] == expected.texts()
 
 
-def test_the_files_speed_and_allow_gaps_apply_unless_a_flag_says_otherwise(
-    capsys, tmp_path
-):
+def test_the_files_speed_and_allow_gaps_apply_unless_a_flag_says_otherwise(capsys, tmp_path):
     data_dir = tmp_path / "data"
     store_bars(data_dir, drop=slice(390 * 2, 390 * 3))  # 2024-03-06 missing
     path = session_file(
@@ -181,12 +179,19 @@ def test_a_bad_session_file_is_exit_2_and_one_line_naming_the_key(
 ):
     path = session_file(tmp_path, text)
     out_csv = tmp_path / "signals.csv"
-    # Everything else on the command line: only the file's problem stops the run.
+    # Everything else on the command line (a --strategy would stand in for the file's
+    # tables): only the file's problem stops the run.
+    strategies = () if "[[strategy]]" in text else ("--strategy", "rsi")
     code, out, err = backtest(
-        capsys, data_dir, "AAPL", "--session", str(path), *FLAGS, "--strategy", "rsi",
-        "--signals-out", str(out_csv),
-    ) if "strategy" not in text else backtest(
-        capsys, data_dir, "AAPL", "--session", str(path), *FLAGS, "--signals-out", str(out_csv)
+        capsys,
+        data_dir,
+        "AAPL",
+        "--session",
+        str(path),
+        *FLAGS,
+        *strategies,
+        "--signals-out",
+        str(out_csv),
     )
     assert (code, out) == (2, "")
     assert err.startswith(f"ktrdr-tui: {path}: {problem}"), err
@@ -203,8 +208,7 @@ def test_without_a_session_the_options_stay_required(capsys, data_dir, tmp_path)
     code, out, err = backtest(capsys, data_dir, "AAPL", "--timeframe", "1m")
     assert (code, out) == (2, "")
     assert err == (
-        "ktrdr-tui: backtest needs --start, --end, --strategy "
-        "(or --session FILE.toml with them)\n"
+        "ktrdr-tui: backtest needs --start, --end, --strategy (or --session FILE.toml with them)\n"
     )
     code, _, err = backtest(capsys, data_dir)
     assert code == 2
@@ -220,9 +224,7 @@ def test_without_a_session_the_options_stay_required(capsys, data_dir, tmp_path)
 
 
 def test_several_symbols_json_has_each_ones_share_and_the_metrics(capsys, data_dir):
-    code, out, err = backtest(
-        capsys, data_dir, "AAPL", "msft", *FLAGS, "--strategy", SMA, "--json"
-    )
+    code, out, err = backtest(capsys, data_dir, "AAPL", "msft", *FLAGS, "--strategy", SMA, "--json")
     assert code == 0, err
     report = json.loads(out)
     assert "symbol" not in report and report["symbols"] == ["AAPL", "MSFT"]
@@ -289,12 +291,12 @@ def test_the_report_shows_each_symbols_share_and_metrics_come_last(capsys, data_
     peak = next(i for i, line in enumerate(lines) if "Peak equity" in line)
     stage = next(i for i, line in enumerate(lines) if line.split()[:2] == ["Stage", "Seconds"])
     assert stage > peak
-    assert [line.split()[0] for line in lines[stage + 2 : stage + 2 + len(STAGES)]] == list(
-        STAGES
-    )
+    assert [line.split()[0] for line in lines[stage + 2 : stage + 2 + len(STAGES)]] == list(STAGES)
     assert any(line.split()[:1] == ["total"] for line in lines[stage:])
     # No report: the summary line alone; one symbol: no table of shares.
-    code, out, _ = backtest(capsys, data_dir, "AAPL", "MSFT", *FLAGS, "--strategy", SMA, "--no-report")
+    code, out, _ = backtest(
+        capsys, data_dir, "AAPL", "MSFT", *FLAGS, "--strategy", SMA, "--no-report"
+    )
     assert out == lines[0] + "\n"
     code, out, _ = backtest(capsys, data_dir, "AAPL", *FLAGS, "--strategy", SMA)
     assert out.splitlines()[1].split()[0] == "Return"

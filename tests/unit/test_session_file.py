@@ -19,9 +19,9 @@ from engine.session.session_file import (
     SessionFileError,
     StrategyEntry,
     read_session_file,
-    rule_values,
     session_toml,
     sessions_dir,
+    toml_rules,
     write_session_file,
 )
 from engine.trading_rules import OPTIONS, TradingRules
@@ -148,7 +148,7 @@ def test_the_writer_writes_what_a_person_would(tmp_path):
 
 def test_the_dialogs_rule_texts_are_written_as_toml_values():
     texts = TradingRules.from_text({"size": "10%", "slippage": "2bp", "cash": 2500.5}).texts()
-    assert dict(rule_values(texts)) == {
+    assert dict(toml_rules(texts)) == {
         "cash": 2500.5,
         "size": "10%",
         "max_position": 100,
@@ -242,7 +242,7 @@ def test_what_is_written_reads_back_the_same(tmp_path, session):
 def test_the_dialogs_rules_read_back_to_the_same_rules(rules):
     import tomllib
 
-    written = SessionFile(rules=rule_values(rules.texts()))
+    written = SessionFile(rules=toml_rules(rules.texts()))
     read = SessionFile(rules=tuple(tomllib.loads(session_toml(written)).items()))
     assert read.trading_rules(TradingRules()) == rules
 
