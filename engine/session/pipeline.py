@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -48,11 +48,13 @@ from engine.market.timeframes import check_readable, derivable
 from engine.results import EquityCurve, EquityMarks, PortfolioMarks
 from engine.session.bars import SessionBars
 from engine.session.decisions import Account, RiskManager
+from engine.session.history import SessionHistory
 from engine.session.logs import SignalLog
 from engine.session.quality import QualityLedger
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
 from engine.strategy.base import Bars, Strategy
+from engine.strategy.context import HistoryNeeds
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
 
@@ -127,6 +129,7 @@ class _Run:
     # on_bar only: for each bar of the series, the stored bar an order decided at its end
     # fills at (the first to start at or after it); the orders of those before are due then.
     fill_at: np.ndarray | None = None
+    history: SessionHistory | None = None  # the context it declared it reads
     stopped: bool = False
 
 
@@ -195,10 +198,13 @@ class Pipeline:
         market: SessionBars | Sequence[SessionBars],
         specs: Sequence[StrategySpec],
         rules: TradingRules | None = None,
+        history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
     ):
         """`market`: the stored bars of the session's symbol, or of each of its symbols (one
-        timeframe, one range of sessions)."""
+        timeframe, one range of sessions); `history`: the historical context of each symbol
+        for each `HistoryNeeds` the strategies declare (engine.session.history)."""
         self.rules = rules = rules or TradingRules()
+        self._history = history or {}
         market = (market,) if isinstance(market, SessionBars) else tuple(market)
         _check_market(market)
         self.markets = tuple(self._market(index, bars) for index, bars in enumerate(market))
@@ -252,6 +258,15 @@ class Pipeline:
             check_readable(other, stored, spec.name, SessionSetupError)
             extra.append((market.series[other], _view(market.series[other])))
         strategy._extra = {series.timeframe: view for series, view in extra}
+        history = None
+        if strategy.history is not None:
+            history = self._history.get((market.bars.symbol, strategy.history))
+            if history is None:
+                raise SessionSetupError(
+                    f"{spec.name} reads the historical context, which this session does not "
+                    "provide (a backtest or the app's sessions do; a sweep does not)"
+                )
+            strategy._history = history
         series = market.series[timeframe]
         batched = strategy.batched()
         fill_at = None if batched else np.searchsorted(market.bars.timestamps, series.end, "left")
@@ -267,6 +282,7 @@ class Pipeline:
             tuple(extra),
             batched,
             fill_at,
+            history,
         )
 
     @property
@@ -550,8 +566,8 @@ class Pipeline:
         fill_at = self._fill_at(found)
         decide = self.risk.decide
         reasons = [
-            decide(act, pct, conf, price, at, spec, of, known)
-            for act, conf, pct, price, at, spec, of, known in zip(
+            lacking or decide(act, pct, conf, price, at, spec, of, known)
+            for act, conf, pct, price, at, spec, of, known, lacking in zip(
                 found.action.tolist(),
                 found.confidence.tolist(),
                 quality.tolist(),
@@ -560,6 +576,7 @@ class Pipeline:
                 (found.order % self._specs).tolist(),
                 symbol.tolist(),
                 found.known.tolist(),
+                self._lacking_history(found),
                 strict=True,
             )
         ]
@@ -590,8 +607,23 @@ class Pipeline:
         it."""
         symbol, spec = divmod(order, self._specs)
         quality = self.markets[symbol].quality.pct_at(session, known, fill_at)
-        reason = self.risk.decide(action, quality, confidence, price, fill_at, spec, symbol, known)
+        history = self._runs[order].history
+        lacking = history.missing_reason(session) if history is not None else ""
+        reason = lacking or self.risk.decide(
+            action, quality, confidence, price, fill_at, spec, symbol, known
+        )
         self._decided.append((time_ns, order, action, price, confidence, reason, note))
+
+    def _lacking_history(self, found: _Found) -> list[str]:
+        """For each signal of `found`, why it is rejected for its strategy's historical
+        context: "" when the strategy has all it declared, or declared none. A data-quality
+        reason, like a day's missing bars, checked before anything else."""
+        reasons = [""] * len(found)
+        for run in self._runs:
+            if run.history is not None:
+                for row in np.flatnonzero(found.order == run.order).tolist():
+                    reasons[row] = run.history.missing_reason(int(found.session[row]))
+        return reasons
 
     def _log_decided(self) -> None:
         if self._decided:

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,11 +32,13 @@ import pandas as pd
 
 from engine.results import EquityCurve
 from engine.session.bars import NS, SessionBars
+from engine.session.history import SessionHistory
 from engine.session.logs import FillColumns, Signal, SignalLog
 from engine.session.pipeline import Pipeline, StrategyFailure
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarView
 from engine.session.speed import check_speed
+from engine.strategy.context import HistoryNeeds
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
 
@@ -152,14 +154,16 @@ class PlaybackSession:
         speed: float = 0.0,
         clock: WallClock | None = None,
         on_signals: Callable[[Sequence[Signal]], None] | None = None,
+        history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
     ):
         self.market = (market,) if isinstance(market, SessionBars) else tuple(market)
         self._specs = tuple(strategies)
         self.rules = rules or TradingRules()
         self._wall = clock or WallClock()
         self._on_signals = on_signals
+        self._history = history
         # Checks the specs and the symbols at once.
-        self._pipeline = Pipeline(self.market, self._specs, self.rules)
+        self._pipeline = Pipeline(self.market, self._specs, self.rules, history)
         first = self.market[0]
         self.symbols = self._pipeline.symbols
         self.timeframe, self.sessions = first.timeframe, first.sessions
@@ -335,7 +339,7 @@ class PlaybackSession:
         return int(self._opens[0]) if len(self._opens) else 0
 
     def _reset(self) -> None:
-        self._pipeline = Pipeline(self.market, self._specs, self.rules)
+        self._pipeline = Pipeline(self.market, self._specs, self.rules, self._history)
         self._generation += 1
         self._overruns = 0
         self._behind_ns = 0

@@ -13,6 +13,7 @@ from engine.market.dates import session_date, sessions_in
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, check_readable, check_timeframe
 from engine.session.bars import read_session_bars
+from engine.session.history import read_history
 from engine.session.playback import PlaybackSession, WallClock
 from engine.session.speed import check_speed
 from engine.strategy.catalog import Catalog
@@ -102,7 +103,8 @@ def open_session(
     rules: TradingRules | None = None,
     clock: WallClock | None = None,
 ) -> PlaybackSession:
-    """Read the request's bars and set up its session (not started)."""
+    """Read the request's bars, and the historical context its strategies read, and set up
+    its session (not started)."""
     market = []
     for symbol in request.symbols:
         since = len(store.quarantined)
@@ -116,7 +118,15 @@ def open_session(
             store, since, load_command(symbol, request.timeframe, request.first, request.last)
         )
         market.append(bars)
-    return PlaybackSession(market, request.strategies, rules, speed=request.speed, clock=clock)
+    needs = {spec.strategy.history for spec in request.strategies} - {None}
+    history = {
+        (bars.symbol, need): read_history(store, calendar, bars, need)
+        for bars in market
+        for need in needs
+    }
+    return PlaybackSession(
+        market, request.strategies, rules, speed=request.speed, clock=clock, history=history
+    )
 
 
 def _strategy(text: str, timeframe: str, catalog: Catalog | None) -> StrategySpec:

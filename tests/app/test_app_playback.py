@@ -119,7 +119,7 @@ async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = Non
     bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
     specs = (StrategySpec.parse("sma_crossover"),)
     request = BacktestRequest(
-        symbol="AAPL", timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
+        symbols=("AAPL",), timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
     )
     session = PlaybackSession(bars, specs, rules, speed=360.0)
     await pilot.press("2")

@@ -36,7 +36,7 @@ def fragile_session(data_dir) -> OpenedSession:
     first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
     bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
     specs = (StrategySpec(Fragile, ()), StrategySpec.parse("sma_crossover"))
-    request = BacktestRequest("AAPL", "1m", first, last, specs, speed=0.0)
+    request = BacktestRequest(("AAPL",), "1m", first, last, specs, speed=0.0)
     return OpenedSession(PlaybackSession(bars, specs, speed=0.0), request, calendar.timezone)
 
 
