@@ -283,7 +283,8 @@ def main() -> None:
             f"{p.run_s * 1000:>5.0f}ms  {len(p.snapshot.fills):>6}"
         )
     stages = ", ".join(
-        f"{k} {v * 1000:.0f}ms" for k, v in both.played.snapshot.stage_seconds.items()
+        f"{stage.stage} {stage.seconds * 1000:.0f}ms"
+        for stage in both.played.snapshot.metrics.stages
     )
     print(f"   stages of sma + rsi: {stages}")
     print(

@@ -33,9 +33,10 @@ def file_size(size_bytes: int) -> str:
     return f"{size_bytes} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def plural(count: int, noun: str) -> str:
-    """`1 signal`, `1,234 signals`, `0 signals`: the count and the noun that agrees with it."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """`1 signal`, `1,234 signals`, `0 signals`: the count and the noun that agrees with it
+    (`nouns` for one whose plural is not noun + s: `plural(2, "batch", "batches")`)."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 # A run's statistics (DESIGN.md, "Results") in its order: (name, label, kind of value).

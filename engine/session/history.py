@@ -8,6 +8,7 @@ day's context incomplete, which the decisions report as a data-quality reason.""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -48,6 +49,7 @@ class SessionHistory:
         self.bar_seconds = bar_seconds
         self._values = values
         self.complete = values.complete  # bool per session of the run
+        self.seconds = 0.0  # what reading and computing it took (`read_history` sets it)
         # A bar belongs to the first session ending after its start (daily bars sit at the
         # session's midnight UTC: it "ends" a day later).
         if bar_seconds == 0:
@@ -116,6 +118,7 @@ def read_history(
     """The context of every session of `bars`: the sessions before the first one are read
     from the store (as many as `needs` reaches back), the later ones are `bars` itself. A
     symbol with nothing stored before gives incomplete contexts, not an error."""
+    started = time.perf_counter()
     sessions = bars.sessions
     if not sessions:
         return SessionHistory(needs, sessions, bars.bar_seconds, _values(needs, _Days.none(0, 1)))
@@ -139,7 +142,9 @@ def read_history(
     if earlier is not None:
         parts.append(_Days.of(earlier, calendar, slots))
     parts.append(_Days.of(bars, calendar, slots))
-    return SessionHistory(needs, sessions, bars.bar_seconds, _values(needs, _Days.join(parts)))
+    history = SessionHistory(needs, sessions, bars.bar_seconds, _values(needs, _Days.join(parts)))
+    history.seconds = time.perf_counter() - started
+    return history
 
 
 def _values(needs: HistoryNeeds, days: _Days) -> _Values:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
@@ -50,6 +50,7 @@ from engine.session.bars import SessionBars
 from engine.session.decisions import Account, RiskManager
 from engine.session.history import SessionHistory
 from engine.session.logs import SignalLog
+from engine.session.metrics import StageMetrics
 from engine.session.quality import QualityLedger
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
@@ -60,19 +61,15 @@ from engine.trading_rules import TradingRules
 
 log = logging.getLogger(__name__)
 
-STAGES = ("bars", "strategies", "decisions", "fills", "equity")
-
 
 class SessionSetupError(ValueError):
     """A session that cannot be built from what was asked: the message is for the user."""
 
 
 @dataclass
-class StageStats:
-    """Seconds spent in each stage, and what went through. With `on_bar` strategies, the
-    decisions and fills made between their bars count as strategies."""
+class SignalCounts:
+    """The signals decided so far, and how many of them were approved."""
 
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     signals: int = 0
     approved: int = 0
 
@@ -229,7 +226,11 @@ class Pipeline:
         self.signals = SignalLog(
             [(run.market.bars.symbol, run.label, run.series.timeframe) for run in self._runs]
         )
-        self.stats = StageStats()
+        self.stats = SignalCounts()
+        # Where the time goes (engine.session.metrics). With `on_bar` strategies, the
+        # decisions and fills made between their bars count as strategies.
+        self.metrics = StageMetrics()
+        self.metrics.add("history", sum(h.seconds for h in self._history.values()))
         self.failures: list[StrategyFailure] = []  # in the order they happened
         # Signals decided one at a time, not logged yet: (time_ns, order, action, price,
         # confidence, reason, note) each.
@@ -238,6 +239,9 @@ class Pipeline:
         self.clock = int(self.sessions[0].open.value) if self.sessions else 0
         self.end = int(self.sessions[-1].close.value) if self.sessions else 0
         self._session_closes = first.session_close
+        # The opens of the sessions with bars of any symbol: the trading days the clock enters.
+        self._day_opens = first.session_open[self.present > 0]
+        self._days = 0
 
     def _market(self, index: int, bars: SessionBars) -> Market:
         timeframes = (bars.timeframe, *derivable(bars.timeframe))
@@ -352,7 +356,7 @@ class Pipeline:
         parts = [m.marks.curve() for m in self.markets]
         if self._portfolio is not None:
             self._portfolio.mark(parts)
-        self.stats.seconds["equity"] += time.perf_counter() - started
+        self.metrics.add("results", time.perf_counter() - started)
         return parts[0] if self._portfolio is None else self._portfolio.curve()
 
     def symbol_curves(self) -> tuple[EquityCurve, ...]:
@@ -391,14 +395,14 @@ class Pipeline:
         if clock <= self.clock:
             return 0
         self.clock = clock
-        seconds = self.stats.seconds
-        before = self.stats.signals
+        before, processed = self.stats.signals, self.processed
         started = time.perf_counter()
-        new = {
-            (m.index, tf): series.publish_until(clock)
-            for m in self.markets
-            for tf, series in m.series.items()
-        }
+        new = {(m.index, m.bars.timeframe): m.base.publish_until(clock) for m in self.markets}
+        published = time.perf_counter()
+        for market in self.markets:
+            for timeframe, series in market.series.items():
+                if series is not market.base:
+                    new[market.index, timeframe] = series.publish_until(clock)
         derived = time.perf_counter()
         batch = [self._chunk(run, *new[_key(run)]) for run in self._runs if run.batched]
         found = _Found.join([part for part in batch if part is not None])
@@ -407,15 +411,27 @@ class Pipeline:
             self._interleave(steps, found)
             found = _Found.none()
         evaluated = time.perf_counter()
-        self._decide(found)
+        quality = self._quality(found)
+        assessed = time.perf_counter()
+        self._decide(found, quality)
         decided = time.perf_counter()
         self.risk.fill_until([m.processed for m in self.markets])
         self.account.flush()
         filled = time.perf_counter()
-        seconds["bars"] += derived - started
-        seconds["strategies"] += evaluated - derived
-        seconds["decisions"] += decided - evaluated
-        seconds["fills"] += filled - decided
+        days = int(np.searchsorted(self._day_opens, clock, side="left"))
+        self.metrics.batch(
+            self.processed - processed,
+            {
+                "bars": published - started,
+                "derived": derived - published,
+                "strategies": evaluated - derived,
+                "quality": assessed - evaluated,
+                "decisions": decided - assessed,
+                "fills": filled - decided,
+            },
+            days - self._days,
+        )
+        self._days = days
         return self.stats.signals - before
 
     # -- strategies -----------------------------------------------------------------------
@@ -553,15 +569,22 @@ class Pipeline:
             fill_at[rows] = np.searchsorted(market.bars.timestamps, found.known[rows], "left")
         return fill_at
 
-    def _decide(self, found: _Found) -> None:
-        """Decide `found`, in its order, and log it."""
-        if not len(found):
-            return
+    def _quality(self, found: _Found) -> np.ndarray:
+        """The data quality of each signal's day so far, of its symbol."""
+        if len(self.markets) == 1:
+            return self.markets[0].quality.so_far_pct(found.session, found.known)
         symbol = found.order // self._specs
         quality = np.empty(len(found))
         for market in self.markets:
             rows = symbol == market.index
             quality[rows] = market.quality.so_far_pct(found.session[rows], found.known[rows])
+        return quality
+
+    def _decide(self, found: _Found, quality: np.ndarray) -> None:
+        """Decide `found`, in its order, with its days' `quality`, and log it."""
+        if not len(found):
+            return
+        symbol = found.order // self._specs
         # An approved order fills at the open of the first stored bar after its signal's.
         fill_at = self._fill_at(found)
         decide = self.risk.decide

@@ -34,6 +34,7 @@ from engine.results import EquityCurve
 from engine.session.bars import NS, SessionBars
 from engine.session.history import SessionHistory
 from engine.session.logs import FillColumns, Signal, SignalLog
+from engine.session.metrics import MetricsReport
 from engine.session.pipeline import Pipeline, StrategyFailure
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarView
@@ -98,7 +99,7 @@ class SessionSnapshot:
     bars: dict[str, BarView]  # the last bars of every timeframe of `chart_symbol`
     overruns: int  # times the pipeline fell more than a bar behind the requested speed
     behind_s: float  # market seconds behind the requested speed, now
-    stage_seconds: dict[str, float]
+    metrics: MetricsReport  # where the time went, per stage; bars, batches, trading days
     generation: int  # increases whenever the results restart (seek back, restart)
     error: str = ""
     # The dates of the sessions without stored bars that the clock is in, or that lie right
@@ -440,7 +441,7 @@ class PlaybackSession:
             },
             overruns=self._overruns,
             behind_s=self._behind_ns / NS,
-            stage_seconds=dict(pipeline.stats.seconds),
+            metrics=pipeline.metrics.report(self._speed, self._overruns, self._behind_ns / NS),
             generation=self._generation,
             error=self._error,
             missing_dates=self._missing_around(entered) if entered >= 0 else (),

@@ -15,8 +15,6 @@ from ktrdr_tui.widgets.playback import NO_SESSION
 from tests.app.test_app_playback import open_session, store_minute_bars
 from tests.support.app_harness import until
 
-TIMEOUT_S = 20
-
 
 def caption(app) -> str:
     """The summary under the dialog's table: bars, batches, trading days, bars/s."""
@@ -53,7 +51,8 @@ async def test_the_help_lists_m_among_the_playback_keys(make_app) -> None:
     async with app.run_test():
         sections = dict(app.help_sections())
         text = keys_text([("Playback", sections["Playback"])], {})
-        assert text.endswith("[$accent]       m[/]  metrics: time per stage, bars, batches")
+        line = "  [$accent]       m[/]  metrics: time per stage, bars, batches"
+        assert line in text.splitlines()
 
 
 async def test_m_without_a_session_says_how_to_open_one(make_app) -> None:

@@ -75,7 +75,7 @@ def fields_of(dialog: OpenSessionScreen) -> dict:
     ]
     rules = dialog.query_one(RuleFields)
     return {
-        "dataset": dialog.choice,
+        "timeframe": dialog.choice.timeframe,
         "symbols": dialog.query_one("#symbols", Input).value,
         "range": (dialog.query_one("#start", Input).value, dialog.query_one("#end", Input).value),
         "rows": rows,
@@ -250,6 +250,34 @@ async def test_a_bad_file_is_one_line_in_the_picker_and_changes_nothing(
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is dialog, "the dialog")
         assert fields_of(dialog) == before
+
+
+async def test_a_file_of_some_keys_leaves_the_other_fields_be(make_app, tmp_path: Path) -> None:
+    store_minute_bars(tmp_path / "store")
+    folder = sessions_dir()
+    folder.mkdir(parents=True)
+    (folder / "cheap.toml").write_text('cash = 5000\n[[strategy]]\nname = "rsi"\nperiod = 10\n')
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        dialog.query_one("#start", Input).value = "2024-03-05"
+        dialog.query_one(RuleFields).field("size").value = "7"
+        await until(pilot, lambda: "Ready" in problem(dialog), "the check")
+        before = fields_of(dialog)
+        await picker(pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is dialog, "the dialog")
+        await until(pilot, lambda: "Ready" in problem(dialog), "the check")
+        after = fields_of(dialog)
+        assert (after["symbols"], after["range"]) == ("AAPL", ("2024-03-05", LAST))
+        # The rules the file leaves out are config.toml's (the defaults here), not the fields'.
+        assert after["rules"] == {"cash": "5000", "size": "100", "commission": "0", "short": False}
+        assert before["rules"]["size"] == "7"
+        assert [(name, used) for name, used, *_ in after["rows"]] == [
+            ("rsi", True),
+            ("sma_crossover", False),
+        ]
+        assert after["rows"][0][2]["period"] == "10"
 
 
 async def test_no_saved_session_says_how_to_make_one(make_app, tmp_path: Path) -> None:
