@@ -179,7 +179,9 @@ def test_a_filter_matches_strategy_part_action_and_decision() -> None:
     sma = "sma_crossover:fast=5,slow=20"
     sma_sell = signal(strategy=sma, action="SELL", approved=False, reason="confidence 0.3 < 0.5")
     everything = [rsi_buy, sma_sell]
-    log = append_signals(SignalLog([("AAPL", rsi_buy.strategy, "1m"), ("AAPL", sma, "1m")]), everything)
+    log = append_signals(
+        SignalLog([("AAPL", rsi_buy.strategy, "1m"), ("AAPL", sma, "1m")]), everything
+    )
 
     def select(chosen: SignalFilter) -> list[Signal]:
         return log.rows(chosen.indices(log))

@@ -250,7 +250,14 @@ def test_a_backtest_request_finds_plugins_and_checks_the_timeframes_they_read(tm
 
     def request(timeframe: str, spec: str, catalog=catalog):
         return backtest_request(
-            store, calendar, ["AAPL"], timeframe, "2024-03-04", "2024-03-08", [spec], catalog=catalog
+            store,
+            calendar,
+            ["AAPL"],
+            timeframe,
+            "2024-03-04",
+            "2024-03-08",
+            [spec],
+            catalog=catalog,
         )
 
     with pytest.raises(BacktestInputError) as caught:

@@ -298,7 +298,9 @@ def test_a_strategy_that_raises_is_stopped_at_its_bar_and_the_others_go_on() -> 
 
     (failure,) = with_failing.failures
     assert failure.strategy == "fails_at:at=100,timeframe=5m"
-    assert failure.time_ns == int(with_failing.markets[0].series["5m"].timestamps[99])  # its 100th bar
+    assert failure.time_ns == int(
+        with_failing.markets[0].series["5m"].timestamps[99]
+    )  # its 100th bar
     assert failure.error == "ZeroDivisionError: on purpose"
     assert "fails_at:at=100,timeframe=5m stopped at the bar of 2024-03-05 " in failure.describe()
     mine = [s for s in with_failing.signals if s.strategy.startswith("fails_at")]
