@@ -24,17 +24,17 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def minute_bars(years: int) -> SessionBars:
-    """`years` calendar years of deterministic AAPL 1m bars, up to LAST_SESSION, from the
-    simulated gateway's generator, held in memory (one year: ~98,000 bars)."""
+def minute_bars(years: int, symbol: str = "AAPL") -> SessionBars:
+    """`years` calendar years of deterministic 1m bars of `symbol`, up to LAST_SESSION, from
+    the simulated gateway's generator, held in memory (one year: ~98,000 bars)."""
     calendar = calendar_for()
     first = pd.Timestamp(f"{LAST_SESSION.year - years + 1}-01-01")
     sessions = calendar.sessions_for_dates(first, LAST_SESSION)
-    generated = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
+    generated = SyntheticMarket(calendar).bars(symbol, 60, sessions[0].open, sessions[-1].close)
     prices = np.vstack(
         [generated.open, generated.high, generated.low, generated.close, generated.volume]
     )
-    return SessionBars.from_arrays("AAPL", "1m", sessions, generated.start * NS, prices)
+    return SessionBars.from_arrays(symbol, "1m", sessions, generated.start * NS, prices)
 
 
 def peer_frame(bars: SessionBars) -> pd.DataFrame:
@@ -63,7 +63,7 @@ class Played:
 
 
 def play(
-    bars: SessionBars,
+    bars: SessionBars | Sequence[SessionBars],
     specs: Sequence[str | StrategySpec],
     speed: float = 0.0,
     rules: TradingRules | None = None,
@@ -80,5 +80,5 @@ def play(
     snapshot = session.snapshot()
     session.stop()
     assert snapshot.state == PlaybackState.DONE, (snapshot.state, snapshot.error)
-    assert snapshot.bars_processed == len(bars)
+    assert snapshot.bars_processed == snapshot.bars_total
     return Played(built - started, done - built, snapshot)

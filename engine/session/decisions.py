@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-import numpy as np
-
 from engine.session.bars import SessionBars
 from engine.session.logs import FillLog
 from engine.trading_rules import TradingRules
@@ -145,17 +143,19 @@ class RiskManager:
     def fill_before(self, known: int, symbol: int, bar: int) -> None:
         """Fill the orders at the bars that opened before `known`: of `symbol`, those before
         its stored bar `bar` (the caller knows it), of the others those that start earlier."""
-        if len(self.pendings) == 1:
-            pending = self.pendings[0]
+        pendings = self.pendings
+        if len(pendings) == 1:
+            pending = pendings[0]
             if pending and pending[0][0] < bar:  # (tested here: the call costs more)
                 self.fill_until((bar,))
             return
-        self.fill_until(
-            [
-                bar if other == symbol else int(np.searchsorted(starts, known, side="left"))
-                for other, starts in enumerate(self._starts)
-            ]
-        )
+        if any(pendings):  # (usually none: an order fills at the next bar's open)
+            self.fill_until(
+                [
+                    bar if other == symbol else int(starts.searchsorted(known, side="left"))
+                    for other, starts in enumerate(self._starts)
+                ]
+            )
 
     def _fill_first(self, symbol: int) -> None:
         bar, size, strategy, reserved = self.pendings[symbol].popleft()
@@ -197,7 +197,9 @@ class RiskManager:
         self, action: int, price: float, bar: int, strategy: int, symbol: int, known: int
     ) -> str:
         rules, account, sizing = self.rules, self.account, self.rules.size
-        prices = self._prices(symbol, price, known)
+        # Every symbol's last close, where the equity or a short elsewhere counts.
+        shorts = rules.short and any(held < 0 for held in self.committed)
+        prices = self._prices(symbol, price, known) if sizing.percent or shorts else []
         if sizing.percent:
             quote = rules.costs.fill_price(price, action)
             shares = sizing.shares_for(account.equity(prices), quote, rules.costs)
@@ -213,9 +215,10 @@ class RiskManager:
         power = account.cash - self._reserved
         needed = takes
         # A short's value is owed back: it ties up twice its value.
-        for held, at in zip(self.committed, prices, strict=True):
-            if held < 0:
-                power += 2 * held * at
+        if shorts:
+            power += sum(
+                2 * held * at for held, at in zip(self.committed, prices, strict=True) if held < 0
+            )
         if action < 0:
             needed += 2 * shares * price
         if needed > power:
@@ -235,7 +238,7 @@ class RiskManager:
             if other == symbol:
                 prices.append(price)
                 continue
-            last = int(np.searchsorted(ends, known, side="right")) - 1
+            last = int(ends.searchsorted(known, side="right")) - 1
             prices.append(closes.item(last) if last >= 0 else 0.0)
         return prices
 

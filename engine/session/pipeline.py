@@ -378,13 +378,12 @@ class Pipeline:
         return min(ends) if ends else None
 
     def chunk_end(self, bars: int) -> int:
-        """The close of the session that holds about the `bars`-th next stored bar (of the
-        first symbol with bars left, counting a share of `bars` per symbol)."""
-        share = max(bars // len(self.markets), 1)
+        """The close of the session that holds the `bars`-th next stored bar of the first
+        symbol with bars left."""
         for market in self.markets:
             left = len(market.bars) - market.processed
             if left > 0:
-                last = market.processed + min(share, left) - 1
+                last = market.processed + min(bars, left) - 1
                 return int(self._session_closes[market.bars.session[last]])
         return self.end
 
