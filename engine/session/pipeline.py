@@ -106,6 +106,13 @@ class Market:
     def base(self) -> BarSeries:
         return self.series[self.bars.timeframe]
 
+    def derive(self, timeframe: str) -> BarSeries:
+        """The series of `timeframe`, laid out on first use (before the clock moves)."""
+        series = self.series.get(timeframe)
+        if series is None:
+            series = self.series[timeframe] = BarSeries(self.bars, timeframe)
+        return series
+
     @property
     def processed(self) -> int:
         """Its stored bars the clock has passed."""
@@ -196,15 +203,20 @@ class Pipeline:
         specs: Sequence[StrategySpec],
         rules: TradingRules | None = None,
         history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
+        derive_all: bool = True,
     ):
         """`market`: the stored bars of the session's symbol, or of each of its symbols (one
         timeframe, one range of sessions); `history`: the historical context of each symbol
-        for each `HistoryNeeds` the strategies declare (engine.session.history)."""
+        for each `HistoryNeeds` the strategies declare (engine.session.history);
+        `derive_all`: derive every timeframe the stored one gives (a chart shows them), not
+        only those the strategies read (enough for a sweep's backtest)."""
         self.rules = rules = rules or TradingRules()
         self._history = history or {}
         market = (market,) if isinstance(market, SessionBars) else tuple(market)
         _check_market(market)
-        self.markets = tuple(self._market(index, bars) for index, bars in enumerate(market))
+        self.markets = tuple(
+            self._market(index, bars, derive_all) for index, bars in enumerate(market)
+        )
         first = market[0]
         self.timeframe, self.sessions = first.timeframe, first.sessions
         self._specs = len(specs)
@@ -243,8 +255,8 @@ class Pipeline:
         self._day_opens = first.session_open[self.present > 0]
         self._days = 0
 
-    def _market(self, index: int, bars: SessionBars) -> Market:
-        timeframes = (bars.timeframe, *derivable(bars.timeframe))
+    def _market(self, index: int, bars: SessionBars, derive_all: bool) -> Market:
+        timeframes = (bars.timeframe, *(derivable(bars.timeframe) if derive_all else ()))
         return Market(
             index,
             bars,
@@ -260,7 +272,7 @@ class Pipeline:
         extra = []
         for other in strategy.timeframes:
             check_readable(other, stored, spec.name, SessionSetupError)
-            extra.append((market.series[other], _view(market.series[other])))
+            extra.append((market.derive(other), _view(market.derive(other))))
         strategy._extra = {series.timeframe: view for series, view in extra}
         history = None
         if strategy.history is not None:
@@ -271,7 +283,7 @@ class Pipeline:
                     "provide (a backtest or the app's sessions do; a sweep does not)"
                 )
             strategy._history = history
-        series = market.series[timeframe]
+        series = market.derive(timeframe)
         batched = strategy.batched()
         fill_at = None if batched else np.searchsorted(market.bars.timestamps, series.end, "left")
         order = market.index * self._specs + k

@@ -33,7 +33,7 @@ def run_backtest(
     bars: SessionBars, specs: Sequence[StrategySpec], rules: TradingRules | None = None
 ) -> Backtest:
     """Run `specs` over all of `bars` under `rules`, at speed 0."""
-    pipeline = Pipeline(bars, specs, rules)
+    pipeline = Pipeline(bars, specs, rules, derive_all=False)
     pipeline.advance_to(pipeline.end)
     statistics = pipeline.results().statistics
     assert statistics is not None, "a session of no bars is refused before it runs"
