@@ -492,35 +492,39 @@ class Pipeline:
         signal's arrays would cost more than its decision), and logged together at the end."""
         orders, bars = steps
         waiting = batch.tuples(self._fill_at(batch))
-        runs, decide = self._runs, self._decide_one
+        decide, fill_before = self._decide_one, self.risk.fill_before
         positions = self.account.positions
         pendings = self.risk.pendings  # (tested here: the call costs more than the test)
+        several = len(pendings) > 1
+        # What each call needs of its run, looked up once (per bar, lookups add up).
+        runs = [
+            (run, run.bars, run.strategy._bar, run.market.index, run.series.end, run.fill_at)
+            for run in self._runs
+        ]
         b, count = 0, len(waiting)
         for order, bar in zip(orders, bars, strict=True):
-            run = runs[order]
+            run, view, call, symbol, ends, fill_at = runs[order]
             if b < count:
-                now = run.series.end.item(bar)
+                now = ends.item(bar)
                 while b < count and waiting[b][:2] < (now, order):  # (known, run order)
                     decide(*waiting[b])
                     b += 1
-            symbol = run.market.index
-            if len(pendings) > 1 or (pendings[0] and pendings[0][0][0] < run.fill_at.item(bar)):
-                self.risk.fill_before(run.series.end.item(bar), symbol, run.fill_at.item(bar))
+            if several or (pendings[0] and pendings[0][0][0] < fill_at.item(bar)):
+                fill_before(ends.item(bar), symbol, fill_at.item(bar))
             if run.stopped:
                 continue
-            view = run.bars
             view._length = bar + 1
             if run.extra:
                 _show_extra(run, bar)
             try:
-                signal = run.strategy._bar(view, positions[symbol])
+                signal = call(view, positions[symbol])
             except Exception as exc:  # a strategy's bug stops it, not the session
                 self._stop(run, bar, exc)
                 continue
             if signal is not None:
                 series = run.series
                 decide(
-                    series.end.item(bar),  # known when its bar completes
+                    ends.item(bar),  # known when its bar completes
                     order,
                     series.timestamps.item(bar),
                     series.close.item(bar),
@@ -528,7 +532,7 @@ class Pipeline:
                     signal.action,
                     signal.confidence,
                     signal.reason,
-                    run.fill_at.item(bar),
+                    fill_at.item(bar),
                 )
         for row in waiting[b:]:
             decide(*row)
