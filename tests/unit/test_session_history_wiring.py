@@ -18,6 +18,7 @@ from engine.strategy import HistoryNeeds, Strategy
 from engine.strategy.catalog import Catalog, CatalogEntry, builtin_catalog
 from engine.strategy.spec import StrategySpec
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
+from tests.support.several_symbols import minute_bars
 
 
 class AbovePreviousClose(Strategy):
@@ -84,7 +85,5 @@ def test_signals_of_days_without_their_full_history_are_rejected_for_it(played):
 
 
 def test_a_session_built_without_the_history_a_strategy_reads_says_so():
-    from tests.unit.test_session_symbols import minute_bars
-
     with pytest.raises(SessionSetupError, match="reads the historical context"):
-        Pipeline(minute_bars("AAPL"), [StrategySpec(AbovePreviousClose, ())])
+        Pipeline(minute_bars(), [StrategySpec(AbovePreviousClose, ())])
