@@ -21,6 +21,7 @@ from engine.market.dates import date_text
 from engine.market.timeframes import TIMEFRAMES
 from engine.session.speed import MIN_SPEED
 from engine.trading_rules import OPTIONS as TRADING_OPTIONS
+from engine.trading_rules import RuleError, TradingRules
 from ktrdr_tui import __version__
 from ktrdr_tui.commands import (
     EXIT_CANCELLED,
@@ -311,21 +312,35 @@ def build_parser() -> argparse.ArgumentParser:
     backtest = command(
         "backtest",
         "play stored bars through strategies",
-        "Play stored bars through a backtest session. Strategy SPECs: "
+        "Play stored bars of one or several symbols through a backtest session: one account "
+        "trades them all, and every strategy runs on every symbol. Strategy SPECs: "
         "sma_crossover:fast=5,slow=20  rsi:period=14,oversold=30,overbought=70; "
-        "`ktrdr-tui strategies` lists every strategy with its parameters.",
-    )
-    backtest.add_argument("symbol", metavar="SYMBOL", help="a symbol with bars in the store")
-    timeframe(backtest, "stored bars to play")
-    backtest.add_argument(
-        "--start", required=True, type=_date_arg, metavar="DATE", help="first session"
+        "`ktrdr-tui strategies` lists every strategy with its parameters. With --session "
+        "FILE.toml, the file gives every option it holds and a flag given overrides it "
+        "(symbols and --strategy flags replace the file's lists); without it, SYMBOL, "
+        "--timeframe, --start, --end and --strategy are required.",
     )
     backtest.add_argument(
-        "--end", required=True, type=_date_arg, metavar="DATE", help="last session, inclusive"
+        "symbols",
+        nargs="*",
+        metavar="SYMBOL",
+        help="symbols with bars in the store, traded from one account (default: the session "
+        "file's)",
     )
+    backtest.add_argument(
+        "--session",
+        metavar="FILE.toml",
+        help="a session file: symbols, timeframe, start, end, [[strategy]] tables and the "
+        "trading rules, keys named as these options (the app saves them in the sessions "
+        "folder beside config.toml)",
+    )
+    backtest.add_argument(
+        "--timeframe", choices=TIMEFRAMES, help="bar length of the stored bars to play"
+    )
+    backtest.add_argument("--start", type=_date_arg, metavar="DATE", help="first session")
+    backtest.add_argument("--end", type=_date_arg, metavar="DATE", help="last session, inclusive")
     backtest.add_argument(
         "--strategy",
-        required=True,
         action="append",
         metavar="SPEC",
         help="a strategy and its parameters (a bare name takes the defaults); repeat for more",
@@ -341,7 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--speed",
         type=_non_negative_float,
-        default=0.0,
         metavar="X",
         help=f"market seconds per wall second, at least {MIN_SPEED:g}; 0 (default) is as fast "
         "as possible. Results are the same at every speed",
@@ -353,9 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument(
         "--allow-gaps",
-        action="store_true",
-        help="run even when sessions of the range have no stored bars (they are listed); "
-        "without it, a missing session is an error naming the load that fetches it",
+        action=argparse.BooleanOptionalAction,
+        help="run even when sessions of the range have no stored bars (they are listed, per "
+        "symbol); without it, a missing session is an error naming the load that fetches it",
     )
     _trading_options(backtest)
     results = backtest.add_argument_group("results")
@@ -371,7 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--report",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="print the statistics as a table after the summary line (default; not with --json)",
+        help="print the statistics as a table after the summary line, and with several "
+        "symbols each one's share (default; not with --json)",
+    )
+    results.add_argument(
+        "--metrics",
+        action="store_true",
+        help="print where the time went after the report, on stdout: seconds per stage, "
+        "per bar and in the worst batch; bars, batches, trading days (--json always "
+        "carries them)",
     )
     _json_option(backtest)
 
@@ -553,11 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, trading: bool = False) -> Config:
-    """The settings, with the trading rules' flags when `trading` (backtest's: a sweep's
-    options of the same names hold lists of values, which the sweep reads itself)."""
+def _config(args: argparse.Namespace) -> Config:
+    """The settings; the trading rules config.toml's (backtest puts its flags on top, a
+    sweep's options of the same names hold lists of values, which the sweep reads itself)."""
     gateway = getattr(args, "gateway", None)
-    rules = {option: getattr(args, option, None) for option in TRADING_OPTIONS} if trading else {}
     return load_config(
         {
             "source": getattr(args, "source", None),
@@ -565,7 +586,6 @@ def _config(args: argparse.Namespace, trading: bool = False) -> Config:
             "client_id": getattr(args, "client_id", None),
             "data_dir": getattr(args, "data_dir", None),
             "theme": getattr(args, "theme", None),
-            **rules,
         }
     )
 
@@ -606,9 +626,23 @@ def app_config(args: argparse.Namespace) -> Config:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
+    from engine.session.session_file import SessionFile, SessionFileError, read_session_file
     from ktrdr_tui.commands.backtest import backtest
 
-    return backtest(args, _config(args, trading=True))
+    session = SessionFile()
+    if args.session:
+        try:
+            session = read_session_file(Path(args.session).expanduser())
+        except SessionFileError as exc:
+            raise CommandFailed(str(exc), EXIT_USAGE) from None
+    config = _config(args)
+    # The trading rules: config.toml's, the session file's on top, the flags' on top of both.
+    flags = {option: getattr(args, option, None) for option in TRADING_OPTIONS}
+    try:
+        rules = TradingRules.from_text(flags, session.trading_rules(config.trading))
+    except RuleError as exc:
+        raise ConfigError(exc.flag) from None
+    return backtest(args, replace(config, trading=rules), session)
 
 
 def run_sweep(args: argparse.Namespace) -> int:

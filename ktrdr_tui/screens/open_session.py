@@ -1,5 +1,11 @@
 """`o` in the Playback pane: pick stored bars, a range and strategies; enter opens the session.
 
+The stored bars chosen give the timeframe and propose their symbol and range; the symbols field
+takes several (`AAPL MSFT`, or apart by commas): one account trades them all, every strategy on
+every symbol, and each symbol is checked against the store as `backtest` checks it. ctrl+s
+saves the fields as a session file in `<config-dir>/sessions/` (`backtest --session FILE` runs
+it), ctrl+o opens one into them (ktrdr_tui.screens.session_files).
+
 Every strategy of the catalog (built-in, installed, the user's files) has a row: ticked, the
 timeframe it reads (the session's or one derived from it) and a field per parameter, typed by
 its annotation (a checkbox for a bool) and filled with its default. A field is checked as it
@@ -27,6 +33,7 @@ starts the sweep (`start_sweep`, in a thread: it reads the bars) and shows it in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +51,12 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionL
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from engine.session.session_file import (
+    SessionFile,
+    StrategyEntry,
+    sessions_dir,
+    toml_rules,
+)
 from engine.trading_rules import TradingRules
 from ktrdr_tui.formatting import plural
 from ktrdr_tui.widgets.speed_slider import speed_label
@@ -64,6 +77,7 @@ DEFAULT_SESSIONS = 20  # the range a dataset opens with: its last 20 sessions
 EMPTY_STORE = "No stored bars — load some in Jobs (1, then n)"
 CHECK_DELAY_S = 0.15  # the fields are checked once typing pauses this long
 STRATEGIES_HINT = "Your own strategies: *.py in the strategies folder (ktrdr-tui strategies)"
+NO_SYMBOL = "No symbol: type one, or several apart by spaces (AAPL MSFT)."
 NO_STRATEGY = "No strategy ticked: tick one (space) to open the session."
 READY = "Ready: enter opens the session."
 # What a field of each kind lets through as it is typed: digits, signs and points (an
@@ -109,7 +123,36 @@ class OpenedSession:
     @property
     def title(self) -> str:
         r = self.request
-        return f"{r.symbol} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
+        return f"{' '.join(r.symbols)} {r.timeframe} {r.first:%Y-%m-%d} → {r.last:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class Market:
+    """What a session plays: the symbols typed (one account trades them all) and the chosen
+    dataset's timeframe."""
+
+    symbols: tuple[str, ...]
+    timeframe: str
+
+    @property
+    def label(self) -> str:
+        return f"{' '.join(self.symbols)} {self.timeframe}"
+
+
+def parse_symbols(text: str) -> tuple[str, ...]:
+    """The symbols field: one or several, apart by spaces or commas, in upper case; or a
+    ValueError with the line the user sees (each checked by the store's rule)."""
+    from engine.market.symbols import check_symbol
+
+    symbols: list[str] = []
+    for part in filter(None, re.split(r"[\s,]+", text)):
+        symbol = check_symbol(part)
+        if symbol in symbols:
+            raise ValueError(f"{symbol} is typed twice")
+        symbols.append(symbol)
+    if not symbols:
+        raise ValueError(NO_SYMBOL)
+    return tuple(symbols)
 
 
 @dataclass(frozen=True)
@@ -130,12 +173,12 @@ class SweepFields:
             self.grids, values, lambda texts: TradingRules.from_text(dict(texts), self.rules)
         )
 
-    def request(self, choice: DatasetChoice, start: str, end: str) -> SweepRequest:
+    def request(self, market: Market, start: str, end: str) -> SweepRequest:
         from engine.sweep.journal import SweepRequest
 
         return SweepRequest(
-            symbols=(choice.symbol,),
-            timeframe=choice.timeframe,
+            symbols=market.symbols,
+            timeframe=market.timeframe,
             start=start,
             end=end,
             strategies=tuple(grid.text() for grid in self.grids),
@@ -552,11 +595,18 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         margin-top: 1;
     }
     OpenSessionScreen .range Label {
-        width: 7;
+        width: auto;
+        margin-right: 1;
     }
     OpenSessionScreen .range Input {
-        width: 14;
+        width: 12;
         margin-right: 3;
+    }
+    OpenSessionScreen .range #symbols {
+        width: 1fr;
+    }
+    OpenSessionScreen .range #end {
+        margin-right: 0;
     }
     OpenSessionScreen #strategies-title {
         margin-top: 1;
@@ -666,6 +716,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         Binding("escape", "cancel", "Cancel", id="open-session.cancel"),
         Binding("ctrl+n", "copy_strategy", "Copy strategy", id="open-session.copy"),
         Binding("ctrl+r", "remove_strategy", "Remove copy", id="open-session.remove"),
+        Binding("ctrl+s", "save_session", "Save", id="open-session.save"),
+        Binding("ctrl+o", "load_session", "Load", id="open-session.load"),
     ]
 
     def __init__(
@@ -675,12 +727,16 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         speed: float = 0.0,
         strategy_files: Sequence[Path] = (),
         rules: TradingRules | None = None,
+        sessions_folder: Path | None = None,
     ):
         """`store_for`: the app's one store of the data dir (EngineHandle.store);
         `start_sweep`: starts a sweep and returns its job id (EngineHandle.start_sweep);
         `strategy_files`: config.toml's and the app's `--strategy-file`s, loaded with the
-        other strategies; `rules`: config.toml's trading rules, the fields' first values."""
+        other strategies; `rules`: config.toml's trading rules, the fields' first values;
+        `sessions_folder`: where ctrl+s saves session files and ctrl+o finds them (default:
+        `sessions/` beside config.toml)."""
         super().__init__()
+        self._sessions_folder = sessions_folder or sessions_dir()
         self._store_for = store_for
         self._start_sweep = start_sweep
         self._speed = speed
@@ -693,6 +749,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         self._store: BarStore | None = None
         self._calendar: TradingCalendar | None = None
         self._opening = False
+        self._loading = False  # a session file's keys going into the fields: no checks yet
         self._check_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -701,6 +758,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             yield Static("Reading the store…", id="datasets-status")
             yield OptionList(id="datasets")
             with Horizontal(classes="range"):
+                yield Label("Symbols", classes="field-label")
+                yield Input(placeholder="AAPL MSFT", id="symbols", compact=True)
                 yield Label("Start", classes="field-label")
                 yield Input(placeholder="YYYY-MM-DD", id="start", compact=True)
                 yield Label("End", classes="field-label")
@@ -720,6 +779,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
                 with Horizontal(classes="buttons"):
                     yield Button("Open", variant="primary", id="open", compact=True)
                     yield Button("Cancel", id="cancel", compact=True)
+                    yield Button("Save… ^s", id="save", compact=True)
+                    yield Button("Load… ^o", id="load", compact=True)
                 yield Label(self._keys(sweeping=False), id="keys")
 
     def _keys(self, sweeping: bool) -> str:
@@ -841,6 +902,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
 
     def _propose_range(self, choice: DatasetChoice) -> None:
         with self.prevent(Input.Changed, Select.Changed):
+            self.query_one("#symbols", Input).value = choice.symbol
             self.query_one("#start", Input).value = choice.start
             self.query_one("#end", Input).value = choice.end
             for row in self.rows:
@@ -894,6 +956,11 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return None
         return self._choices[index]
 
+    def market(self, choice: DatasetChoice) -> Market:
+        """The symbols typed on the timeframe of `choice` (the dataset chosen), or a
+        ValueError with the symbols field's problem."""
+        return Market(parse_symbols(self.query_one("#symbols", Input).value), choice.timeframe)
+
     def _range(self) -> tuple[str, str]:
         return (
             self.query_one("#start", Input).value.strip(),
@@ -942,6 +1009,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     @on(Checkbox.Changed)
     @on(Select.Changed)
     def _changed(self, event: Input.Changed | Checkbox.Changed | Select.Changed) -> None:
+        if self._loading:
+            return  # checked once every field is in
         row = self._row_of(event.control)
         if row is not None:
             row.show_problem()  # a field's own problem at once; the strategy's after the check
@@ -971,6 +1040,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def _check(self) -> None:
         """Check the fields a moment after the last change (not once per keystroke); the
         button and the keys say at once whether enter opens a session or starts a sweep."""
+        if self._loading:
+            return
         sweeping = self.sweeping
         self.query_one("#open", Button).label = "Sweep" if sweeping else "Open"
         self.query_one("#keys", Label).update(self._keys(sweeping))
@@ -981,13 +1052,14 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     def _check_now(self) -> None:
         self._check_timer = None
         choice = self.choice
-        if choice is None or self._opening:
+        if choice is None or self._opening or self._loading:
             return
         try:
+            market = self.market(choice)
             if self.sweeping:
                 sweep = self.sweep_fields()
                 if sweep.grids:
-                    self._validate_sweep(choice, *self._range(), sweep)
+                    self._validate_sweep(market, *self._range(), sweep)
                 else:
                     self._show_problem(NO_STRATEGY)
                 return
@@ -1000,7 +1072,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             self._show_problem(NO_STRATEGY)
             return
         used = [row for row in self.rows if row.used]
-        self._validate(choice, start, end, specs, [row.id or "" for row in used])
+        self._validate(market, start, end, specs, [row.id or "" for row in used])
 
     @work(
         thread=True,
@@ -1011,7 +1083,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     )
     def _validate(
         self,
-        choice: DatasetChoice,
+        market: Market,
         start: str,
         end: str,
         specs: list[StrategySpec],
@@ -1028,7 +1100,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             except StrategySpecError as exc:
                 said[row_id] = str(exc)
         problem = next((text for text in said.values() if text), "")
-        problem = problem or self._problem(choice, start, end, specs)
+        problem = problem or self._problem(market, start, end, specs)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_checked, said, problem)
 
@@ -1039,15 +1111,13 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         exit_on_error=False,
         description="count the sweep's backtests",
     )
-    def _validate_sweep(
-        self, choice: DatasetChoice, start: str, end: str, sweep: SweepFields
-    ) -> None:
-        problem, ready = self._sweep_problem(choice, start, end, sweep)
+    def _validate_sweep(self, market: Market, start: str, end: str, sweep: SweepFields) -> None:
+        problem, ready = self._sweep_problem(market, start, end, sweep)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_checked, {}, problem, ready)
 
     def _sweep_problem(
-        self, choice: DatasetChoice, start: str, end: str, sweep: SweepFields
+        self, market: Market, start: str, end: str, sweep: SweepFields
     ) -> tuple[str, str]:
         """What is wrong with the sweep, else what enter starts: `Sweep: 6 backtests (3
         refused)`. The strategies say which values they refuse (user code: in a thread)."""
@@ -1065,7 +1135,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         ready = f"Sweep: {plural(len(expansion.candidates), 'backtest')}"
         if expansion.refused:
             ready += f" ({expansion.refused:,} refused)"
-        return self._problem(choice, start, end, first), f"{ready} · enter starts it."
+        return self._problem(market, start, end, first), f"{ready} · enter starts it."
 
     def _show_checked(self, said: dict[str, str], problem: str, ready: str = READY) -> None:
         if self._opening or not self.is_attached:
@@ -1074,17 +1144,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             row.show_problem(said.get(row.id or "", ""))  # an unticked row has nothing to say
         self._show_problem(problem, ready)
 
-    def _problem(
-        self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]
-    ) -> str:
+    def _problem(self, market: Market, start: str, end: str, specs: list[StrategySpec]) -> str:
         try:
-            self._request(choice, start, end, specs)
+            self._request(market, start, end, specs)
         except ValueError as exc:
             return str(exc)
         return ""
 
     def _request(
-        self, choice: DatasetChoice, start: str, end: str, specs: list[StrategySpec]
+        self, market: Market, start: str, end: str, specs: list[StrategySpec]
     ) -> BacktestRequest:
         from engine.session.request import backtest_request
 
@@ -1092,8 +1160,8 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         return backtest_request(
             self._store,
             self._calendar,
-            choice.symbol,
-            choice.timeframe,
+            market.symbols,
+            market.timeframe,
             start,
             end,
             # The command's checks take spec texts; a label reads back to its spec.
@@ -1110,6 +1178,159 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         label.set_class(not problem, "-ok")
         label.update(problem or ready)
         self.call_after_refresh(self._keep_in_view)
+
+    # -- session files ----------------------------------------------------------------------
+
+    def session_file(self, choice: DatasetChoice) -> SessionFile:
+        """The fields as a session file, what `backtest --session` runs (the app's speed is
+        the slider's, not the file's); a ValueError (its one line) when a field does not read
+        or holds a sweep's range or list."""
+        from engine.market.dates import date_text
+
+        if self.sweeping:
+            raise ValueError("a session file holds one backtest: no ranges or lists (a sweep's)")
+        market = self.market(choice)
+        start, end, specs = self.fields()
+        for name, text in (("start", start), ("end", end)):
+            date_text(text, ValueError, name)
+        if not specs:
+            raise ValueError(NO_STRATEGY)
+        rules = self.query_one(RuleFields).rules()
+        return SessionFile(
+            symbols=market.symbols,
+            timeframe=market.timeframe,
+            start=start,
+            end=end,
+            strategies=tuple(StrategyEntry(s.name, s.params, s.timeframe) for s in specs),
+            rules=toml_rules(rules.texts()),  # every rule: config.toml cannot change the run
+        )
+
+    def action_save_session(self) -> None:
+        from ktrdr_tui.screens.session_files import SaveSessionScreen
+
+        choice = self.choice
+        if choice is None or self._opening:
+            self.notify("Nothing to save: choose stored bars first.", timeout=4)
+            return
+        try:
+            session = self.session_file(choice)
+        except ValueError as exc:
+            self._show_problem(f"Cannot save: {exc}")
+            return
+        name = "-".join((*session.symbols, choice.timeframe))[:64]
+        self.app.push_screen(SaveSessionScreen(self._sessions_folder, session, name), self._saved)
+
+    def _saved(self, path: Path | None) -> None:
+        if path is not None:
+            self.notify(f"Session saved to {path} (ktrdr-tui backtest --session {path})")
+
+    def action_load_session(self) -> None:
+        from ktrdr_tui.screens.session_files import SessionFilesScreen
+
+        if self._catalog is None or self._calendar is None or self._opening:
+            self.notify("The store is still being read: a moment.", timeout=4)
+            return
+        choice = self.choice
+        current = choice.timeframe if choice else None
+        self.app.push_screen(
+            SessionFilesScreen(self._sessions_folder, lambda file: self._fits(file, current)),
+            self._load,
+        )
+
+    def _fits(self, file: SessionFile, current: str | None) -> str:
+        """What keeps `file` from filling the fields (in the picker's thread: the strategies
+        check their values): no stored bars of its timeframe (`current`, the dataset chosen,
+        when it names none), a strategy the catalog lacks or cannot make."""
+        from engine.market.timeframes import check_readable
+        from engine.strategy.spec import StrategySpec
+
+        timeframe = file.timeframe or current
+        if timeframe is None or not any(c.timeframe == timeframe for c in self._choices):
+            bars = f"{timeframe} bars" if timeframe else "bars"
+            return f"no stored {bars} to play it on: load some in Jobs (1, then n)"
+        for number, entry in enumerate(file.strategies, 1):
+            try:
+                spec = StrategySpec.parse(entry.spec, self._catalog)
+                check_readable(spec.timeframe or timeframe, timeframe, spec.name)
+            except ValueError as exc:
+                return f"[[strategy]] {number}: {exc}"
+            if spec.name not in self._entries:  # a name the catalog holds twice
+                return f"[[strategy]] {number}: {spec.name} is defined twice (see Skipped)"
+        return ""
+
+    async def _load(self, file: SessionFile | None) -> None:
+        """The file's keys into the fields (one it leaves out keeps its field; the rules it
+        leaves out are config.toml's); the checks run as after any change."""
+        if file is None or not self.is_attached or self._opening:
+            return
+        self._loading = True
+        try:
+            await self._fill(file)
+        finally:
+            self._loading = False
+        for row in self.rows:
+            row.show_problem()
+        self._show_rules()
+        self.query_one("#symbols", Input).focus()
+        self._check()
+
+    async def _fill(self, file: SessionFile) -> None:
+        # The dataset chosen gives the timeframe: the one chosen if it has the file's, else
+        # the first symbol's (a file that names none plays the one chosen).
+        current = self.choice
+        timeframe = file.timeframe or (current.timeframe if current else "")
+        symbol = file.symbols[0] if file.symbols else ""
+        same = [i for i, c in enumerate(self._choices) if c.timeframe == timeframe]
+        if current is not None and current.timeframe == timeframe:
+            index = self._choices.index(current)
+        else:
+            index = next((i for i in same if self._choices[i].symbol == symbol), same[0])
+        if self._choices[index] != current:
+            with self.prevent(OptionList.OptionHighlighted):
+                self.query_one("#datasets", OptionList).highlighted = index
+            self._propose_range(self._choices[index])
+        for field, value in (
+            ("#symbols", " ".join(file.symbols)),
+            ("#start", file.start),
+            ("#end", file.end),
+        ):
+            if value:
+                self.query_one(field, Input).value = value
+        if file.strategies:
+            await self._load_strategies(file.strategies)
+        rules = file.trading_rules(self._rules)
+        fields = self.query_one(RuleFields)
+        for option, text in rules.texts().items():
+            field = fields.field(option)
+            if isinstance(field, Checkbox):
+                field.value = rules.short
+            else:
+                field.value = text
+
+    async def _load_strategies(self, entries: Sequence[StrategyEntry]) -> None:
+        """A row per entry, in the file's order (the order signals of one bar are decided
+        in), then an unticked row for each other strategy."""
+        named = {entry.name for entry in entries}
+        rows = [self._new_row(self._entries[entry.name]) for entry in entries]
+        rows += [self._new_row(e) for name, e in self._entries.items() if name not in named]
+        container = self.query_one("#strategies", Vertical)
+        await container.remove_children()
+        await container.mount_all(rows)
+        for row, entry in zip(rows, entries, strict=False):
+            texts = entry.texts()
+            for parameter in row.strategy.parameters():
+                if parameter.name not in texts:
+                    continue  # the default, as the file leaves it
+                value = parameter.parse(texts[parameter.name])
+                field = row.field(parameter.name)
+                if isinstance(field, Checkbox):
+                    field.value = bool(value)
+                else:
+                    field.value = parameter.show(value)
+            if entry.timeframe:
+                row.query_one(".timeframe", Select).value = entry.timeframe
+        for row in rows[len(entries) :]:
+            row.query_one(".use", Checkbox).value = False
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -1130,11 +1351,12 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if choice is None or self._opening:
             return
         try:
+            market = self.market(choice)
             if self.sweeping:
                 sweep = self.sweep_fields()
                 if sweep.grids:
-                    self._reading(choice)
-                    self._sweep(sweep.request(choice, *self._range()), sweep)
+                    self._reading(market)
+                    self._sweep(sweep.request(market, *self._range()), sweep)
                 else:
                     self._show_problem(NO_STRATEGY)
                 return
@@ -1146,15 +1368,15 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         if not specs:
             self._show_problem(NO_STRATEGY)
             return
-        self._reading(choice)
-        self._open(choice, start, end, specs, rules)
+        self._reading(market)
+        self._open(market, start, end, specs, rules)
 
-    def _reading(self, choice: DatasetChoice) -> None:
+    def _reading(self, market: Market) -> None:
         """Over the buttons while the bars are read; the checks wait."""
         self._opening = True
         problem = self.query_one("#problem", Static)
         problem.set_class(True, "-ok")
-        problem.update(f"Reading {choice.symbol} {choice.timeframe} bars…")
+        problem.update(f"Reading {market.label} bars…")
 
     @on(Button.Pressed, "#open")
     def _open_pressed(self) -> None:
@@ -1163,6 +1385,14 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
         self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save_session()
+
+    @on(Button.Pressed, "#load")
+    def _load_pressed(self) -> None:
+        self.action_load_session()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -1176,7 +1406,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
     )
     def _open(
         self,
-        choice: DatasetChoice,
+        market: Market,
         start: str,
         end: str,
         specs: list[StrategySpec],
@@ -1185,7 +1415,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
         from engine.session.request import BacktestInputError, open_session
 
         try:
-            request = self._request(choice, start, end, specs)
+            request = self._request(market, start, end, specs)
             assert self._store is not None and self._calendar is not None
             session = open_session(self._store, self._calendar, request, rules)
         except BacktestInputError as exc:
