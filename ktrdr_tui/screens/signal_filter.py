@@ -1,8 +1,10 @@
 """`/` in the Signals pane: which signals the table lists (and `e` exports).
 
 Three fields: part of the strategy's name (`rsi`, `fast=5`), the action (all, BUY, SELL) and the
-decision (all, approved, rejected). How many signals match shows as you type; enter applies,
-escape keeps the filter as it was, ctrl+r clears every field.
+decision (all, approved, rejected); a session of several symbols adds a fourth, the symbol (its
+first letters do, any case: the field suggests the symbol they stand for). How many signals
+match shows as you type; enter applies, escape keeps the filter as it was, ctrl+r clears every
+field.
 
 Import-light: textual only. `SignalFilter` asks the engine's signal log for the rows it lets
 through.
@@ -22,6 +24,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
@@ -44,9 +47,11 @@ class SignalFilter:
     strategy: str = ""  # part of the strategy label, any case; "" for every strategy
     action: str = ALL  # BUY, SELL or all
     decision: str = ALL  # approved, rejected or all
+    symbol: str = ""  # the whole symbol, any case; "" for every symbol
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", self.strategy.strip())
+        object.__setattr__(self, "symbol", self.symbol.strip().upper())
         if self.action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {self.action!r}")
         if self.decision not in DECISIONS:
@@ -56,7 +61,7 @@ class SignalFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.strategy) or self.action != ALL or self.decision != ALL
+        return bool(self.strategy or self.symbol) or self.action != ALL or self.decision != ALL
 
     def indices(self, log: SignalLog, start: int = 0, stop: int | None = None) -> ndarray:
         """The indices of the log's rows start…stop that the filter lets through."""
@@ -64,13 +69,14 @@ class SignalFilter:
             start,
             stop,
             strategy=self.strategy,
+            symbol=self.symbol,
             action=None if self.action == ALL else self.action,
             approved=None if self.decision == ALL else self.decision == "approved",
         )
 
     def describe(self) -> str:
-        """`rsi BUY rejected`; "" when the filter lets everything through."""
-        parts = [self.strategy] if self.strategy else []
+        """`MSFT rsi BUY rejected`; "" when the filter lets everything through."""
+        parts = [value for value in (self.symbol, self.strategy) if value]
         parts += [value for value in (self.action, self.decision) if value != ALL]
         return " ".join(parts)
 
@@ -213,11 +219,14 @@ class SignalFilterScreen(ModalScreen[SignalFilter | None]):
         self,
         current: SignalFilter | None = None,
         count: Callable[[SignalFilter], tuple[int, int]] | None = None,
+        symbols: Sequence[str] = (),
     ):
-        """`count(filter)` says how many signals (of how many) a filter lets through."""
+        """`count(filter)` says how many signals (of how many) a filter lets through;
+        `symbols`: the session's; several have a Symbol field."""
         super().__init__()
         self._current = current or SignalFilter()
         self._count = count
+        self._symbols = tuple(symbols)
 
     def compose(self) -> ComposeResult:
         current = self._current
@@ -227,6 +236,18 @@ class SignalFilterScreen(ModalScreen[SignalFilter | None]):
                 yield Label("Strategy")
                 yield Input(current.strategy, placeholder="all strategies", id="strategy")
             yield Static("part of its name: rsi, sma, fast=5, 15m", classes="field-help")
+            if len(self._symbols) > 1:
+                with Horizontal(classes="field"):
+                    yield Label("Symbol")
+                    yield Input(
+                        current.symbol,
+                        placeholder="all symbols",
+                        suggester=SuggestFromList(self._symbols, case_sensitive=False),
+                        id="symbol",
+                    )
+                listed = ", ".join(self._symbols)
+                help_text = f"one of {listed}: its first letters do"
+                yield Static(help_text, classes="field-help", id="symbol-help")
             with Horizontal(classes="field"):
                 yield Label("Action")
                 yield Choice(ACTIONS, current.action, id="action")
@@ -249,7 +270,17 @@ class SignalFilterScreen(ModalScreen[SignalFilter | None]):
             self.query_one("#strategy", Input).value,
             self.query_one("#action", Choice).value,
             self.query_one("#decision", Choice).value,
+            self._symbol(),
         )
+
+    def _symbol(self) -> str:
+        """The symbol field's: the session's first symbol that starts with what was typed (the
+        one the field suggests), else what was typed; "" without the field."""
+        field = self.query("#symbol")  # none for a session of one symbol
+        typed = field.first(Input).value.strip().upper() if field else ""
+        if not typed:
+            return ""
+        return next((symbol for symbol in self._symbols if symbol.startswith(typed)), typed)
 
     @on(Input.Changed)
     @on(Choice.Changed)
@@ -268,6 +299,7 @@ class SignalFilterScreen(ModalScreen[SignalFilter | None]):
         self.dismiss(None)
 
     def action_clear(self) -> None:
-        self.query_one("#strategy", Input).value = ""
+        for field in self.query(Input):  # the strategy's, and the symbol's if there is one
+            field.value = ""
         self.query_one("#action", Choice).value = ALL
         self.query_one("#decision", Choice).value = ALL

@@ -61,9 +61,10 @@ _STATE_MARKS = {
 }
 # Keys that need a session: dimmed in the footer until one is open, and they say so.
 SESSION_ACTIONS = frozenset(
-    {"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe", "metrics"}
+    {"toggle_play", "step", "go_to_date", "restart", "cycle_timeframe", "next_symbol", "metrics"}
 )
 NO_SESSION = "No session open: o opens one (stored bars and strategies)."
+ONE_SYMBOL = "The session has one symbol to chart: o opens a session of several."
 
 # A part of a status line: its rank (0 always stays; the highest goes first when the line is
 # too long) and its (text, style) pieces.
@@ -188,7 +189,12 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     # -- keys -------------------------------------------------------------------------------
 
     def unavailable(self, action: str) -> str:
-        return NO_SESSION if action in SESSION_ACTIONS and self.session is None else ""
+        session = self.session
+        if action in SESSION_ACTIONS and session is None:
+            return NO_SESSION
+        if action == "next_symbol" and session is not None and len(session.symbols) < 2:
+            return ONE_SYMBOL
+        return ""
 
     def action_open_session(self) -> None:
         from ktrdr_tui.screens.open_session import OpenSessionScreen
@@ -290,8 +296,7 @@ class PlaybackPane(ExplainsUnavailableKeys, Vertical, can_focus=True):
     def action_next_symbol(self) -> None:
         session = self.session
         if session is None or len(session.symbols) < 2:
-            self.notify("The session has one symbol: open one of several with o.")
-            return
+            return  # the key is disabled then, and says why
         charted = session.symbols.index(session.snapshot().chart_symbol)
         session.chart(session.symbols[(charted + 1) % len(session.symbols)])
 

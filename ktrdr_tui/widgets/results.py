@@ -1,8 +1,10 @@
 """The Results pane: how the open session's run did. Its statistics (DESIGN.md's, in its order),
 its equity curve with the drawdown below it, and its trades; `e` exports the trades and the
-equity as CSVs, `enter` on a trade posts `TradesTable.TradeChosen`.
+equity as CSVs, `enter` on a trade posts `TradesTable.TradeChosen`. A session of several symbols
+also has each symbol's share below (trades, win rate, P&L, return, buy & hold, exposure), and
+its trades a Symbol column; a one-symbol session's pane has neither.
 
-The pane draws what it is handed: `show_results(curve, trades, statistics)`, the
+The pane draws what it is handed: `show_results(curve, trades, statistics, by_symbol)`, the
 engine.results objects of the run so far, as often as a poll finds them (the chart redraws at
 most 10 times a second and only for another curve; the table draws only the trades in view).
 Another session opened forgets the last one's results.
@@ -17,6 +19,7 @@ Import-light: numpy, pandas and engine.results are imported where they are used.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,15 +42,16 @@ from ktrdr_tui.messages import SessionOpened
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
 from ktrdr_tui.widgets.equity_chart import EquityChart, daily_bars
 from ktrdr_tui.widgets.signals import EXPORTS
+from ktrdr_tui.widgets.signals_table import symbol_column
 from ktrdr_tui.widgets.trades_table import TradesTable
 from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from engine.results import EquityCurve, Statistics, Trades
     from engine.session.playback import PlaybackSession, SessionSnapshot
-    from engine.session.results import SessionResults
+    from engine.session.results import SessionResults, SymbolResults
     from ktrdr_tui.engine_handle import EngineHandle
 
 EMPTY_TEXT = "Open a session in Playback (2, o) to see its results"
@@ -56,26 +60,70 @@ NO_EXPORT = "No results to export yet: open a session in Playback (2, then o) an
 LABEL_WIDTH = 17
 VALUE_WIDTH = 12
 POLL_HZ = 10  # the session's results asked for at most this often (DESIGN.md: ≤ 10 Hz)
+# Each symbol's share in a session of several, under the statistics and the trades, in 80
+# columns: (SymbolResults field, label, width, kind as in STATISTICS, or "signed money"); the
+# symbol first, as wide as the longest.
+BY_SYMBOL = (
+    ("trades", "Trades", 6, "count"),
+    ("win_rate_pct", "Win rate", 8, "%"),
+    ("pnl", "P&L", 12, "signed money"),
+    ("return_pct", "Return", 8, "signed %"),
+    ("buy_hold_return_pct", "Buy & hold", 10, "signed %"),
+    ("exposure_pct", "Exposure", 8, "%"),
+)
+BY_SYMBOL_GAP = "  "
+
+
+class ValueStyles:
+    """How a value shows: gains and losses in the theme's colours, what is undefined dimmed."""
+
+    def __init__(self, variables: Mapping[str, str]):
+        self.gain, self.loss = theme_style(variables, "success"), theme_style(variables, "error")
+
+    def shown(self, value: float, kind: str) -> tuple[str, Style | str]:
+        """`value` as shown (`kind` from STATISTICS, or "signed money"), and its style."""
+        if kind == "signed money" and math.isfinite(value):
+            shown = f"{value:+,.2f}"
+        else:
+            shown = statistic(value, kind)
+        if shown == UNDEFINED:
+            return shown, Style(dim=True)
+        if kind.startswith("signed") and value:
+            return shown, self.gain if value > 0 else self.loss
+        return shown, ""
 
 
 def statistics_text(stats: Statistics | None, variables: Mapping[str, str]) -> Text:
     """One line per statistic: its label and its value, gains and losses in the theme's
     colours; `—` for a statistic that is undefined (and for all while there are none)."""
-    gain, loss = theme_style(variables, "success"), theme_style(variables, "error")
+    styles = ValueStyles(variables)
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     for index, (name, label, kind) in enumerate(STATISTICS):
         value = getattr(stats, name) if stats is not None else float("nan")
-        shown = statistic(value, kind)
-        if shown == UNDEFINED:
-            style: Style | str = Style(dim=True)
-        elif kind == "signed %" and value:
-            style = gain if value > 0 else loss
-        else:
-            style = ""
+        shown, style = styles.shown(value, kind)
         if index:
             text.append("\n")
         text.append(label.ljust(LABEL_WIDTH), Style(dim=True))
         text.append(shown.rjust(VALUE_WIDTH), style)
+    return text
+
+
+def by_symbol_text(shares: Sequence[SymbolResults], variables: Mapping[str, str]) -> Text:
+    """A header line, then one line per symbol (BY_SYMBOL's columns): what each symbol's
+    trades made, gains and losses in the theme's colours; `—` where undefined (no trade yet,
+    no bar yet)."""
+    styles = ValueStyles(variables)
+    label, width, _ = symbol_column([share.symbol for share in shares])
+    text = Text(label.ljust(width), Style(dim=True), no_wrap=True, overflow="ellipsis", end="")
+    for _, label, column, _ in BY_SYMBOL:
+        text.append(f"{BY_SYMBOL_GAP}{label:>{column}}", Style(dim=True))
+    for share in shares:
+        text.append("\n")
+        text.append(share.symbol.ljust(width), "bold")
+        for name, _, column, kind in BY_SYMBOL:
+            shown, style = styles.shown(getattr(share, name), kind)
+            text.append(BY_SYMBOL_GAP)
+            text.append(shown.rjust(column), style)
     return text
 
 
@@ -139,6 +187,19 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
+    ResultsPane #results-symbols {
+        display: none;
+        height: auto;
+        max-height: 35%;
+        margin-top: 1;
+        scrollbar-size-vertical: 1;
+    }
+    ResultsPane.-symbols #results-symbols {
+        display: block;
+    }
+    ResultsPane.-empty #results-symbols {
+        display: none;
+    }
     """
 
     BINDINGS = [
@@ -157,7 +218,9 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
         self.curve: EquityCurve | None = None
         self.trades: Trades | None = None
         self.statistics: Statistics | None = None
+        self.by_symbol: tuple[SymbolResults, ...] = ()  # empty: a session of one symbol
         self._statistics_shown = ""
+        self._by_symbol_shown = ""
         self._hint = EMPTY_TEXT
         self._asked: SessionSnapshot | None = None  # the last snapshot polled
         self._computing: Worker[None] | None = None
@@ -173,6 +236,8 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
                 yield EquityChart("No bars played yet", id="results-chart")
                 yield TradesTable(id="results-trades")
                 yield Static("", id="results-selected")
+        with VerticalScroll(id="results-symbols", can_focus=False):
+            yield Static(id="results-by-symbol")
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._show_statistics(True))
@@ -195,6 +260,7 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
 
     def _forget(self) -> None:
         self.curve = self.trades = self.statistics = None
+        self.by_symbol = ()
         self.query_one(EquityChart).show(None)
         self.query_one(TradesTable).show(None)
         self._show_statistics()
@@ -234,20 +300,27 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
             return  # another session was opened meanwhile
         results = message.results
         if len(results.curve):
-            self.show_results(results.curve, results.trades, results.statistics)
+            self.show_results(results.curve, results.trades, results.statistics, results.by_symbol)
         else:
             self._forget()  # restarted (or sought back to the start): no bar played yet
 
     # -- what the pane shows -----------------------------------------------------------------
 
     def show_results(
-        self, curve: EquityCurve, trades: Trades, statistics: Statistics | None
+        self,
+        curve: EquityCurve,
+        trades: Trades,
+        statistics: Statistics | None,
+        by_symbol: Sequence[SymbolResults] = (),
     ) -> None:
         """Show a run's results so far: its equity curve, its trades and their statistics
-        (None while there are none: a curve of no bars). Cheap to call on every poll."""
+        (None while there are none: a curve of no bars), and each symbol's share of a session
+        of several (none for one symbol). Cheap to call on every poll."""
         self.curve, self.trades, self.statistics = curve, trades, statistics
+        self.by_symbol = tuple(by_symbol)
         self.query_one(EquityChart).show(curve)
-        self.query_one(TradesTable).show(trades, daily=daily_bars(curve.timestamp))
+        symbols = tuple(share.symbol for share in self.by_symbol)
+        self.query_one(TradesTable).show(trades, daily_bars(curve.timestamp), symbols)
         self._show_statistics()
         self._show_state()
 
@@ -257,10 +330,19 @@ class ResultsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical, can_fo
         self.query_one("#results-selected", Static).update(table.describe(event.row))
 
     def _show_statistics(self, restyle: bool = False) -> None:
-        text = statistics_text(self.statistics, self.app.theme_variables)
+        """The statistics, and each symbol's share (if several): redrawn only when they read
+        otherwise (an update lays the pane out again), or in another theme's colours."""
+        variables = self.app.theme_variables
+        text = statistics_text(self.statistics, variables)
         if restyle or text.plain != self._statistics_shown:
             self._statistics_shown = text.plain
             self.query_one("#results-statistics", Static).update(text)
+        shares = by_symbol_text(self.by_symbol, variables) if self.by_symbol else Text()
+        if restyle or shares.plain != self._by_symbol_shown:
+            self._by_symbol_shown = shares.plain
+            self.query_one("#results-by-symbol", Static).update(shares)
+        if bool(self.by_symbol) != self.has_class("-symbols"):
+            self.set_class(bool(self.by_symbol), "-symbols")
 
     def _show_state(self) -> None:
         empty = self.curve is None

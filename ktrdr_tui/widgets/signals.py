@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,13 @@ from ktrdr_tui.formatting import plural
 from ktrdr_tui.messages import SessionOpened
 from ktrdr_tui.screens.signal_filter import SignalFilter
 from ktrdr_tui.unavailable import ExplainsUnavailableKeys
-from ktrdr_tui.widgets.signals_table import RowStyles, SignalsTable, bar_time, exchange_time
+from ktrdr_tui.widgets.signals_table import (
+    RowStyles,
+    SignalsTable,
+    bar_time,
+    exchange_time,
+    signal_columns,
+)
 from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
@@ -202,8 +209,7 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
     def poll(self) -> None:
         session = self.session
         if session is not self._session:
-            self._restart(session, session.signal_log if session is not None else None)
-            self.refresh_bindings()
+            self._another_session(session)
         if session is not None:
             self._read_log(session)
         if self._shown():
@@ -219,6 +225,15 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
                 return False
             node = node.parent if isinstance(node.parent, Widget) else None
         return True
+
+    def _another_session(self, session: PlaybackSession | None) -> None:
+        """Another session (or none): its symbols' column, and no filter on a symbol it lacks."""
+        symbols = session.symbols if session is not None else ()
+        if self.signal_filter.symbol not in ("", *symbols):
+            self.signal_filter = replace(self.signal_filter, symbol="")
+        self.table.set_columns(signal_columns(symbols))
+        self._restart(session, session.signal_log if session is not None else None)
+        self.refresh_bindings()
 
     def _restart(self, session: PlaybackSession | None, log: SignalLog | None) -> None:
         """Forget every signal: another session, or the results started over."""
@@ -339,8 +354,9 @@ class SignalsPane(ReportsWorkerErrors, ExplainsUnavailableKeys, Vertical):
     def action_filter(self) -> None:
         from ktrdr_tui.screens.signal_filter import SignalFilterScreen
 
+        symbols = self._session.symbols if self._session is not None else ()
         self.app.push_screen(
-            SignalFilterScreen(self.signal_filter, self.count_matching), self.set_filter
+            SignalFilterScreen(self.signal_filter, self.count_matching, symbols), self.set_filter
         )
 
     def count_matching(self, candidate: SignalFilter) -> tuple[int, int]:

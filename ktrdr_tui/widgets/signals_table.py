@@ -7,7 +7,7 @@ which the pane takes as "stop following".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from textual.message import Message
 
 from engine.market.exchange import EXCHANGE_TZ
 from ktrdr_tui.cells import theme_style
-from ktrdr_tui.widgets.line_table import LineTable, RowSource
+from ktrdr_tui.widgets.line_table import Column, LineTable, RowSource
 
 if TYPE_CHECKING:
     from engine.session.logs import Signal
@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 # The store holds NYSE bars: signals show in the exchange's time.
 EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
 PRICE_WIDTH = 9
+SYMBOL_WIDTH = 6  # at least: AAPL, BRK.B; a session of longer symbols widens the column
 # (label, width, right-aligned). The full strategy and reason of the highlighted row show
 # under the table.
-COLUMNS = (
+COLUMNS: tuple[Column, ...] = (
     ("Time (ET)", 16, False),
-    ("Symbol", 6, False),
+    ("Symbol", SYMBOL_WIDTH, False),
     ("Strategy", 21, False),
     ("Action", 6, False),
     ("Price", PRICE_WIDTH, True),
@@ -38,6 +39,16 @@ COLUMNS = (
     ("Decision", 8, False),
     ("Reason", 44, False),
 )
+
+
+def symbol_column(symbols: Sequence[str]) -> Column:
+    """The Symbol column of a session of `symbols`: as wide as the longest."""
+    return ("Symbol", max([SYMBOL_WIDTH, *map(len, symbols)]), False)
+
+
+def signal_columns(symbols: Sequence[str]) -> tuple[Column, ...]:
+    """COLUMNS, the Symbol column as wide as the longest of a session's `symbols`."""
+    return (COLUMNS[0], symbol_column(symbols), *COLUMNS[2:])
 
 
 def bar_time(time_ns: int, daily: bool) -> str:

@@ -1,11 +1,12 @@
 """The trade list: one line per round trip of a run's `Trades`, drawn only for the lines in view
 (a LineTable over the trades' columns: no object per trade). `enter` posts `TradeChosen` with
-the trade's entry time, which shows the trade on the Playback chart; `describe` is the whole
-of a trade on one line, for under the table (a narrow table scrolls its last columns away)."""
+the trade's entry time and symbol, which shows the trade on the Playback chart; `describe` is the
+whole of a trade on one line, for under the table (a narrow table scrolls its last columns away).
+The trades of a session of several symbols have a Symbol column first; one symbol's have none."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,7 +15,7 @@ from textual.message import Message
 
 from ktrdr_tui.cells import theme_style
 from ktrdr_tui.widgets.line_table import Column, LineTable
-from ktrdr_tui.widgets.signals_table import PRICE_WIDTH, bar_time
+from ktrdr_tui.widgets.signals_table import PRICE_WIDTH, bar_time, symbol_column
 
 if TYPE_CHECKING:
     from engine.results import Trades
@@ -22,11 +23,11 @@ if TYPE_CHECKING:
 MINUTE_NS = 60 * 10**9
 
 
-def trade_columns(daily: bool) -> tuple[Column, ...]:
+def trade_columns(daily: bool, symbols: Sequence[str] = ()) -> tuple[Column, ...]:
     """(label, width, right-aligned): times in the exchange's zone, as in the signal table;
-    daily bars' as dates."""
+    daily bars' as dates; with `symbols` (a session's several), the trade's symbol first."""
     when, zone = (10, "") if daily else (16, " (ET)")
-    return (
+    columns: tuple[Column, ...] = (
         ("Side", 5, False),
         ("Size", 7, True),
         (f"Entry{zone}", when, False),
@@ -38,6 +39,7 @@ def trade_columns(daily: bool) -> tuple[Column, ...]:
         ("Held", 7, True),
         ("", 4, False),  # `open`: still held at the end, marked at the last close
     )
+    return (symbol_column(symbols), *columns) if symbols else columns
 
 
 def held(duration_ns: int) -> str:
@@ -62,7 +64,8 @@ class TradeStyles:
 
 
 def trade_cells(trades: Trades, row: int, daily: bool, styles: TradeStyles) -> list[Text]:
-    """Trade `row`'s cells, as the table draws them (before padding to the column widths)."""
+    """Trade `row`'s cells, as the table draws them (before padding to the column widths),
+    without the symbol's (`cells_of` puts it first in a session of several)."""
     pnl = float(trades.pnl[row])
     gain = styles.gain if pnl > 0 else styles.loss if pnl < 0 else ""
     long = trades.side[row] > 0
@@ -111,18 +114,21 @@ class TradesTable(LineTable[int]):
         super().__init__(id=id)
         self.trades: Trades | None = None
         self._daily = False
+        self._symbols: tuple[str, ...] = ()  # a session's several: a Symbol column
         self._styles: TradeStyles | None = None
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
 
-    def show(self, trades: Trades | None, daily: bool = False) -> None:
-        """List `trades` (None: none); `daily`: their times are daily bars', shown as dates. The
-        cursor stays on its row: the trades of a run only grow, and its open ones change."""
-        if trades is self.trades and daily == self._daily:
+    def show(self, trades: Trades | None, daily: bool = False, symbols: Sequence[str] = ()) -> None:
+        """List `trades` (None: none); `daily`: their times are daily bars', shown as dates;
+        `symbols`: a session's several, a Symbol column. The cursor stays on its row: the
+        trades of a run only grow, and its open ones change."""
+        symbols = tuple(symbols)
+        if trades is self.trades and (daily, symbols) == (self._daily, self._symbols):
             return
-        self.trades, self._daily = trades, daily
-        self.set_columns(trade_columns(daily))
+        self.trades, self._daily, self._symbols = trades, daily, symbols
+        self.set_columns(trade_columns(daily, symbols))
         self.rows_changed(len(trades) if trades is not None else 0)
 
     def rows(self, start: int, stop: int) -> list[int]:
@@ -136,7 +142,8 @@ class TradesTable(LineTable[int]):
 
     def cells_of(self, row: int) -> list[Text]:
         assert self.trades is not None  # rows come from the trades
-        return trade_cells(self.trades, row, self._daily, self.trade_styles)
+        cells = trade_cells(self.trades, row, self._daily, self.trade_styles)
+        return [Text(str(self.trades.symbol[row])), *cells] if self._symbols else cells
 
     def describe(self, row: int) -> Text:
         """Trade `row` on one line, every field: `long 100 AAPL · 2024-01-05 → 2024-01-17
@@ -145,7 +152,8 @@ class TradesTable(LineTable[int]):
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         if trades is None or not 0 <= row < len(trades):
             return line
-        side, size, entry, _, exit_, _, pnl, return_pct, duration, is_open = self.cells_of(row)
+        cells = trade_cells(trades, row, self._daily, self.trade_styles)
+        side, size, entry, _, exit_, _, pnl, return_pct, duration, is_open = cells
         line.append_text(side)
         line.append(f" {size.plain} {trades.symbol[row]}", "bold")
         zone = "" if self._daily else " ET"

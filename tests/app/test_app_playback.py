@@ -24,9 +24,17 @@ from engine.trading_rules import TradingRules
 from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
 from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen
 from ktrdr_tui.widgets.candle_chart import CandleChart
-from ktrdr_tui.widgets.playback import EMPTY, NO_SESSION, PlaybackPane, fit, gap_text
+from ktrdr_tui.widgets.playback import (
+    EMPTY,
+    NO_SESSION,
+    ONE_SYMBOL,
+    PlaybackPane,
+    fit,
+    gap_text,
+)
 from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
 from tests.support.app_harness import until
+from tests.support.several_symbols import CASH_FOR_ALL, SYMBOLS, adopt, charted, minute_bars
 
 FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
 TIMEOUT_S = 20
@@ -109,23 +117,11 @@ async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = Non
     """The week's stored bars through sma_crossover by `rules`, opened in the pane (as the
     dialog's open does) and paused at Monday's open."""
     from engine.session.bars import read_session_bars
-    from engine.session.playback import PlaybackSession
-    from engine.session.request import BacktestRequest
-    from engine.strategy.spec import StrategySpec
-    from ktrdr_tui.screens.open_session import OpenedSession
 
     calendar = calendar_for()
     first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
     bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
-    specs = (StrategySpec.parse("sma_crossover"),)
-    request = BacktestRequest(
-        symbols=("AAPL",), timeframe="1m", first=first, last=last, strategies=specs, speed=360.0
-    )
-    session = PlaybackSession(bars, specs, rules, speed=360.0)
-    await pilot.press("2")
-    pilot.app.query_one(PlaybackPane).adopt(OpenedSession(session, request, calendar.timezone))
-    await until(pilot, lambda: pilot.app.session is session, "the session")
-    return session
+    return await adopt(pilot, [bars], rules=rules)
 
 
 async def test_the_empty_pane_says_how_to_open_a_session(make_app) -> None:
@@ -137,11 +133,11 @@ async def test_the_empty_pane_says_how_to_open_a_session(make_app) -> None:
         # Session keys do nothing without a session: dimmed, and each press says why.
         pane = app.query_one(PlaybackPane)
         assert pane.check_action("toggle_play", ()) is None
-        await pilot.press("space", "full_stop", "home", "t", "g")
+        await pilot.press("space", "full_stop", "home", "t", "g", "s")
         assert app.session is None
         assert not isinstance(app.screen, GoToDateScreen)
         said = [n.message for n in app._notifications]
-        assert said == [NO_SESSION] * 5
+        assert said == [NO_SESSION] * 6
         # The speed can be chosen before opening.
         await pilot.press("plus")
         assert app.query_one(SpeedSlider).speed == 3600
@@ -433,6 +429,41 @@ async def test_t_cycles_the_chart_timeframe(make_app, tmp_path: Path) -> None:
         assert seen == ["5m", "15m", "30m", "1h", "1m"]
         await pilot.press("t")
         await until(pilot, lambda: "chart 5m" in status(app), "the status line")
+
+
+async def test_s_cycles_the_charted_symbol_of_a_session_of_several(make_app) -> None:
+    market = [minute_bars(symbol=symbol) for symbol in SYMBOLS]
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        session = await adopt(pilot, market, rules=CASH_FOR_ALL)
+        session.seek(pd.Timestamp("2024-03-05 11:45", tz=ZONE))
+        assert session.wait(TIMEOUT_S)
+        assert len(set(session.snapshot().positions)) > 1  # the account line tells them apart
+
+        async def charting(place: int, symbol: str) -> None:
+            shown = f"{symbol} 1m {place}/3   "  # the symbol charted, which of how many
+            await until(pilot, lambda: status(app).startswith(shown), shown)
+            await until(pilot, lambda: charted(app, market) == symbol, f"{symbol}'s chart")
+            held = session.snapshot().positions[place - 1]
+            assert status(app).splitlines()[1].startswith(f"{symbol} {held:,}  cash ")
+
+        await charting(1, "AAPL")
+        for place, symbol in [(2, "MSFT"), (3, "SPY"), (1, "AAPL")]:
+            await pilot.press("s")
+            await charting(place, symbol)
+        assert not app._notifications
+
+
+async def test_s_in_a_session_of_one_symbol_says_so(make_app) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await adopt(pilot, [minute_bars()])
+        await pilot.press("full_stop")
+        await until(pilot, lambda: status(app).startswith("AAPL 1m   "), "the status line")
+        await pilot.press("s")
+        await until(pilot, lambda: app._notifications, "a notification")
+        assert [n.message for n in app._notifications] == [ONE_SYMBOL]
+        assert session.snapshot().chart_symbol == "AAPL"
 
 
 async def test_a_click_on_the_slider_sets_the_speed(make_app, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widgets import TabbedContent
 
@@ -31,6 +32,7 @@ from engine.results import (
 )
 from engine.results.export import EQUITY_COLUMNS, TRADE_COLUMNS
 from engine.session.playback import PlaybackSession, PlaybackState
+from engine.session.results import SymbolResults
 from ktrdr_tui.engine_handle import EngineHandle
 from ktrdr_tui.formatting import STATISTICS
 from ktrdr_tui.messages import SessionOpened
@@ -42,6 +44,7 @@ from ktrdr_tui.widgets.results import (
     NO_EXPORT,
     WAITING_TEXT,
     ResultsPane,
+    by_symbol_text,
     statistics_text,
 )
 from ktrdr_tui.widgets.trades_table import TradesTable, held
@@ -49,6 +52,14 @@ from tests.app.test_app_playback import TIMEOUT_S, open_session, store_minute_ba
 from tests.conftest import PINNED_NOW
 from tests.support.app_harness import until
 from tests.support.results import SCRIPTED, daily_stamps, fills_at_open, session_of
+from tests.support.several_symbols import (
+    CASH_FOR_ALL,
+    SYMBOLS,
+    adopt,
+    charted,
+    minute_bars,
+    three_symbols_played,
+)
 
 BARS = 60
 ORDERS = [(3, 100), (15, -100), (20, -100), (30, 100), (40, 100)]  # long, short, open long
@@ -160,6 +171,61 @@ async def test_shown_results_list_the_statistics_chart_and_trades(make_app) -> N
         assert table.cells(1)[0].plain == "short"
         selected = shown_text(app, "#results-selected")
         assert selected.startswith("long 100 AAPL · 2024-01-05 → 2024-01-17 (12d)")
+        # One symbol: no Symbol column, no breakdown by symbol.
+        assert table.columns[0][0] == "Side"
+        assert pane.query_one("#results-symbols").styles.display == "none"
+
+
+def test_each_symbols_share_lines_up_under_its_header() -> None:
+    shares = (
+        SymbolResults("AAPL", 2, 50.0, 191.9, 0.0, 0.1919, 17.69, 50.0),
+        SymbolResults("MSFT", 2, 0.0, -2083.38, 0.0, -2.0834, -11.36, 37.5),
+        SymbolResults("SPY", 0, math.nan, 0.0, 0.0, 0.0, math.nan, 0.0),  # no trade, no bar yet
+    )
+    text = by_symbol_text(shares, {"success": "#00ff00", "error": "#ff0000"})
+    header, aapl, msft, spy = text.plain.splitlines()
+    assert header == "Symbol  Trades  Win rate           P&L    Return  Buy & hold  Exposure"
+    assert aapl.split() == ["AAPL", "2", "50.00%", "+191.90", "+0.19%", "+17.69%", "50.00%"]
+    assert msft.split() == ["MSFT", "2", "0.00%", "-2,083.38", "-2.08%", "-11.36%", "37.50%"]
+    assert spy.split() == ["SPY", "0", "—", "+0.00", "+0.00%", "—", "0.00%"]
+    assert len({len(line) for line in (header, aapl, msft, spy)}) == 1  # the columns line up
+    # Gains and losses in the theme's colours.
+    colours = {
+        text.plain[span.start : span.end].strip(): span.style.color.triplet.hex
+        for span in text.spans
+        if isinstance(span.style, Style) and span.style.color is not None
+    }
+    assert colours["+191.90"] == colours["+17.69%"] == "#00ff00"
+    assert colours["-2,083.38"] == colours["-11.36%"] == "#ff0000"
+    # A longer symbol widens its column, and the rest stay in line.
+    long = by_symbol_text((replace(shares[0], symbol="BRK.B-WI"), shares[1]), {})
+    assert len({len(line) for line in long.plain.splitlines()}) == 1
+    assert long.plain.splitlines()[1].startswith("BRK.B-WI  ")
+
+
+async def test_a_session_of_several_symbols_shows_each_ones_share_and_trades(
+    tmp_path: Path,
+) -> None:
+    results = three_symbols_played()
+    app = ResultsApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = pane_of(app)
+        pane.show_results(results.curve, results.trades, results.statistics, results.by_symbol)
+        await pilot.pause()
+        assert pane.query_one("#results-symbols").styles.display == "block"
+        lines = shown_text(app, "#results-by-symbol").splitlines()
+        assert lines == by_symbol_text(results.by_symbol, {}).plain.splitlines()
+        assert [line.split()[0] for line in lines] == ["Symbol", *SYMBOLS]
+        table = pane.query_one(TradesTable)
+        assert [label for label, _, _ in table.columns][:3] == ["Symbol", "Side", "Size"]
+        symbols = [table.cells(row)[0].plain for row in range(table.row_count)]
+        assert symbols == results.trades.symbol.tolist() and set(symbols) == set(SYMBOLS)
+        await pilot.press("down")
+        assert shown_text(app, "#results-selected").startswith(f"long 100 {symbols[1]} · ")
+        # The whole pane's statistics are the portfolio's.
+        assert stat_values(shown_text(app, "#results-statistics"))["Trades"] == str(
+            len(results.trades)
+        )
 
 
 async def test_statistics_undefined_for_a_run_without_trades_show_a_dash(make_app) -> None:
@@ -485,3 +551,33 @@ async def test_the_results_at_max_speed_equal_a_paused_stepped_resumed_runs(
         await until(pilot, lambda: session.snapshot().state is PlaybackState.DONE, "the end")
         await pilot.press("4")
         assert same_statistics(await polled(pilot, session), at_max)
+
+
+async def test_enter_on_a_trade_of_another_symbol_charts_that_symbol(make_app) -> None:
+    market = [minute_bars(symbol=symbol) for symbol in SYMBOLS]
+    app = make_app()
+    async with app.run_test() as pilot:
+        session = await adopt(pilot, market, rules=CASH_FOR_ALL, speed=0.0)
+        await pilot.press("space")
+        await until(pilot, lambda: session.snapshot().state is PlaybackState.DONE, "the end")
+        await pilot.press("4")
+        await polled(pilot, session)
+        pane = pane_of(app)
+        assert pane.by_symbol == session.results().by_symbol
+        assert [share.symbol for share in pane.by_symbol] == list(SYMBOLS)
+        trades = pane.trades
+        row = trades.symbol.tolist().index("MSFT")
+        assert row > 0 and trades.symbol[0] != "MSFT"  # the first trade is another symbol's
+        await pilot.press(*["down"] * row, "enter")
+        await until(pilot, lambda: app.query_one(TabbedContent).active == "playback", "Playback")
+        await until(pilot, lambda: session.snapshot().chart_symbol == "MSFT", "MSFT charted")
+        assert session.wait(TIMEOUT_S)
+        entry = int(trades.entry_time[row])
+        chart = app.query_one(CandleChart)
+        await until(
+            pilot,
+            lambda: chart.data is not None and entry in chart.data.timestamps.tolist(),
+            "the chart at the entry",
+        )
+        assert charted(app, market) == "MSFT"
+        assert str(app.query_one("#playback-status").render()).startswith("MSFT 1m 2/3   ")

@@ -5,7 +5,7 @@ follows the newest, `/` filters, `e` exports CSV; a restart clears and refills t
 from __future__ import annotations
 
 import csv
-import functools
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -16,9 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
+from textual.widgets import Input
 
-from engine.ib.synthetic import SyntheticMarket
-from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
 from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
@@ -32,10 +31,16 @@ from ktrdr_tui.widgets.signals import (
     SignalsPane,
     export_path,
 )
-from ktrdr_tui.widgets.signals_table import COLUMNS, SignalsTable, exchange_time, short_strategy
+from ktrdr_tui.widgets.signals_table import (
+    COLUMNS,
+    SignalsTable,
+    exchange_time,
+    short_strategy,
+    signal_columns,
+)
 from tests.support.app_harness import until
+from tests.support.several_symbols import SYMBOLS, minute_bars
 
-FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
 SPECS = (
     "sma_crossover:fast=5,slow=20",
     "rsi:period=14,oversold=30,overbought=70",
@@ -46,18 +51,11 @@ CSV_HEADER += ["confidence", "approved", "reason"]
 TIMEOUT_S = 20
 
 
-@functools.cache
-def minute_bars(first: str = FIRST, last: str = LAST, symbol: str = "AAPL") -> SessionBars:
-    """Deterministic synthetic 1m bars of the sessions dated first..last."""
-    calendar = calendar_for()
-    sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
-    bars = SyntheticMarket(calendar).bars(symbol, 60, sessions[0].open, sessions[-1].close)
-    prices = np.vstack([bars.open, bars.high, bars.low, bars.close, bars.volume])
-    return SessionBars.from_arrays(symbol, "1m", sessions, bars.start * NS, prices)
-
-
-def new_session(bars: SessionBars | None = None, specs=SPECS) -> PlaybackSession:
-    """A paused speed-0 session, started (as the Playback pane starts the one it opens)."""
+def new_session(
+    bars: SessionBars | Sequence[SessionBars] | None = None, specs=SPECS
+) -> PlaybackSession:
+    """A paused speed-0 session of a week of AAPL 1m bars (or `bars`: one symbol's, or several
+    symbols'), started (as the Playback pane starts the one it opens)."""
     specs = [StrategySpec.parse(spec) for spec in specs]
     return PlaybackSession(bars or minute_bars(), specs, speed=0.0).start(playing=False)
 
@@ -198,6 +196,36 @@ def test_a_filter_matches_strategy_part_action_and_decision() -> None:
     assert SignalFilter("rsi", "BUY", "rejected").describe() == "rsi BUY rejected"
     with pytest.raises(ValueError, match="action"):
         SignalFilter(action="buy")
+
+
+def test_a_filter_on_a_symbol_takes_it_whole_in_any_case() -> None:
+    sma = "sma_crossover:fast=5,slow=20"
+    aapl, msft = signal(strategy=sma), signal(strategy=sma, symbol="MSFT", action="SELL")
+    log = SignalLog([("AAPL", sma, "1m"), ("MSFT", sma, "1m")])
+    log.append(  # the strategy's run on AAPL (0) signals, then its run on MSFT (1)
+        np.array([aapl.time_ns, msft.time_ns]),
+        np.array([0, 1]),
+        np.array([1, -1]),
+        np.array([aapl.price, msft.price]),
+        np.array([aapl.confidence, msft.confidence]),
+        ["", ""],
+        ["", ""],
+    )
+    chosen = SignalFilter(symbol=" msft ")
+    assert chosen.symbol == "MSFT" and chosen.active
+    assert log.rows(chosen.indices(log)) == [msft]
+    assert log.rows(SignalFilter(symbol="MS").indices(log)) == []  # the whole symbol only
+    assert log.rows(SignalFilter(strategy="fast=5", symbol="aapl").indices(log)) == [aapl]
+    assert SignalFilter("rsi", "BUY", "rejected", "msft").describe() == "MSFT rsi BUY rejected"
+
+
+def test_the_symbol_column_is_as_wide_as_the_longest_symbol() -> None:
+    assert signal_columns(("AAPL", "MSFT")) == COLUMNS
+    assert signal_columns(("AAPL", "BRK.B-WI")) == (
+        COLUMNS[0],
+        ("Symbol", len("BRK.B-WI"), False),
+        *COLUMNS[2:],
+    )
 
 
 def test_strategies_show_short_and_distinct() -> None:
@@ -376,6 +404,43 @@ async def test_slash_filters_existing_and_incoming_rows(make_app) -> None:
         await until(pilot, lambda: rows_shown(app) == len(everything), "every row")
         assert row_signals(app) == everything
         assert "filter" not in status(app)
+
+
+async def test_a_session_of_several_symbols_filters_by_symbol_too(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        session = played(new_session([minute_bars(symbol=symbol) for symbol in SYMBOLS]))
+        everything = await listed(pilot, session)
+        table = pane_of(app).table
+        assert {table.cells(row)[1].plain for row in range(table.row_count)} == set(SYMBOLS)
+
+        await pilot.press("slash")
+        dialog = app.screen
+        assert isinstance(dialog, SignalFilterScreen)
+        assert "one of AAPL, MSFT, SPY" in text_of(dialog, "#symbol-help")
+        assert dialog.query_one("#matches").region.bottom < 24  # the fourth field fits 80x24
+        await pilot.press("tab", "x")  # the symbol field: no symbol starts with X
+        assert text_of(dialog, "#matches") == f"0 of {len(everything):,} signals match"
+        # The first letters stand for the symbol the field suggests.
+        await pilot.press("backspace", *"ms")
+        assert dialog.query_one("#symbol", Input).value == "ms"
+        msft = [s for s in everything if s.symbol == "MSFT"]
+        assert 0 < len(msft) < len(everything)
+        assert text_of(dialog, "#matches") == f"{len(msft):,} of {len(everything):,} signals match"
+        await pilot.press("enter")
+        assert pane_of(app).signal_filter == SignalFilter(symbol="MSFT")
+        await until(pilot, lambda: rows_shown(app) == len(msft), "MSFT's rows")
+        assert row_signals(app) == msft
+        assert f"filter: MSFT ({len(msft):,} match)" in status(app)
+
+        # Another session, of one symbol: no MSFT to filter on, and no symbol field.
+        app.session = played(new_session())
+        session.stop()
+        await caught_up(pilot, app.session)
+        assert pane_of(app).signal_filter == SignalFilter()
+        await pilot.press("slash")
+        assert isinstance(app.screen, SignalFilterScreen)
+        assert not app.screen.query("#symbol")
 
 
 async def test_keys_typed_in_the_filter_are_text_not_app_keys(make_app) -> None:

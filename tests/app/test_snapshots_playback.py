@@ -19,6 +19,7 @@ from tests.app.test_app_playback import (
 )
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
+from tests.support.several_symbols import CASH_FOR_ALL, SYMBOLS, adopt, minute_bars
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
 SEEK_TO = pd.Timestamp("2024-03-06 11:45", tz="America/New_York")
@@ -85,6 +86,20 @@ def test_populated_pane_at_80x24(snap_compare, make_app, tmp_path: Path, theme: 
     assert snap_compare(
         make_app(theme), terminal_size=(80, 24), run_before=played_to(SMALL_SEEK_TO)
     )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_pane_of_three_symbols(snap_compare, make_app, theme: str) -> None:
+    # `AAPL 1m 1/3`: the first of the three charted (`s` charts the next), its position alone.
+    async def three_symbols(pilot) -> None:
+        await gateway_running(pilot)
+        market = [minute_bars(symbol=symbol) for symbol in SYMBOLS]
+        session = await adopt(pilot, market, rules=CASH_FOR_ALL)
+        session.seek(SEEK_TO)
+        await until(pilot, lambda: session.snapshot().clock_ns == SEEK_TO.value, "the seek")
+        await drawn(pilot)
+
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=three_symbols)
 
 
 @pytest.mark.parametrize("theme", THEMES)

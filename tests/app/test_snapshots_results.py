@@ -1,5 +1,6 @@
 """What the Results pane looks like, in each shipped theme and on an 80x24 terminal: with no
-session, and showing a synthetic daily run (tests/app/test_app_results.py's `sample_run`)."""
+session, showing a synthetic daily run (tests/app/test_app_results.py's `sample_run`), and a
+daily run of three symbols (each one's share under the statistics, the trades' symbols)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ktrdr_tui.widgets.results import ResultsPane
 from tests.app.test_app_results import sample_run
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
+from tests.support.several_symbols import three_symbols_played
 
 THEMES = ["ktrdr-dark", "ktrdr-light"]
 
@@ -31,6 +33,17 @@ async def populated(pilot) -> None:
     await pilot.pause()
 
 
+async def several_symbols(pilot) -> None:
+    await gateway_running(pilot)
+    await pilot.press("4")
+    results = three_symbols_played()
+    pane = pilot.app.query_one(ResultsPane)
+    pane.show_results(results.curve, results.trades, results.statistics, results.by_symbol)
+    chart = pane.query_one(EquityChart)
+    await until(pilot, lambda: chart.data is results.curve, "the curve drawn")
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_empty_pane(snap_compare, make_app, theme: str) -> None:
     assert snap_compare(
@@ -46,3 +59,13 @@ def test_populated_pane(snap_compare, make_app, theme: str) -> None:
 @pytest.mark.parametrize("theme", THEMES)
 def test_populated_pane_at_80x24(snap_compare, make_app, theme: str) -> None:
     assert snap_compare(make_app(theme), terminal_size=(80, 24), run_before=populated)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_pane_of_three_symbols(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=several_symbols)
+
+
+def test_pane_of_three_symbols_at_80x24(snap_compare, make_app) -> None:
+    # The chart and the trades give room to the three symbols' lines; the statistics scroll.
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=several_symbols)

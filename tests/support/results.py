@@ -72,9 +72,11 @@ class Scripted(Strategy):
 SCRIPTED = StrategySpec(Scripted, ())
 
 
-def session_of(open_: Sequence[float], close: Sequence[float], script: str) -> SessionBars:
-    """Daily bars of the sessions from 2024-01-02, one per price, and a script of the
-    signals made at each bar's close: `B` buy, `S` sell, anything else none."""
+def session_of(
+    open_: Sequence[float], close: Sequence[float], script: str, symbol: str = "T"
+) -> SessionBars:
+    """`symbol`'s daily bars of the sessions from 2024-01-02, one per price, and a script of
+    the signals made at each bar's close: `B` buy, `S` sell, anything else none."""
     n = len(open_)
     calendar = calendar_for()
     sessions = calendar.sessions_for_dates(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-12-31"))
@@ -84,4 +86,4 @@ def session_of(open_: Sequence[float], close: Sequence[float], script: str) -> S
     volume = np.array([cues.get(c, 100.0) for c in script.ljust(n)[:n]])
     prices = np.vstack([open_, np.maximum(open_, close), np.minimum(open_, close), close, volume])
     stamps = np.array([s.date.value for s in sessions], dtype=np.int64)
-    return SessionBars.from_arrays("T", "1d", sessions, stamps, prices)
+    return SessionBars.from_arrays(symbol, "1d", sessions, stamps, prices)
