@@ -78,26 +78,17 @@ class EquityCurve:
         return float(self.exposed.mean() * 100) if len(self) else float("nan")
 
 
-class EquityMarks:
-    """An equity curve marked bar by bar as a session plays (`mark`), its columns laid out for
-    every bar at the start. A row once marked never changes, so `curve()` hands out views of
-    the rows marked so far that any thread may keep and read while more are marked.
+class _Marks:
+    """An equity curve's columns laid out for every row at the start and marked as a session
+    plays. A row once marked never changes, so `curve()` hands out views of the rows marked
+    so far that any thread may keep and read while more are marked."""
 
-    Each bar's values are the same however the marking is cut into calls: the cash runs fill by
-    fill from the last marked bar's (a running sum that starts over in every call would round
-    differently), and the peak carries over."""
-
-    def __init__(
-        self, timestamp: np.ndarray, session: np.ndarray, close: np.ndarray, starting_cash: float
-    ):
+    def __init__(self, timestamp: np.ndarray, session: np.ndarray, starting_cash: float):
         n = len(timestamp)
-        if not len(session) == len(close) == n:
-            raise ValueError("timestamp, session and close must have one value per bar")
         if not starting_cash > 0:
             raise ValueError(f"starting cash must be positive, got {starting_cash!r}")
         self._timestamp = np.asarray(timestamp, dtype=np.int64)
         self._session = np.asarray(session)
-        self._close = np.asarray(close, dtype=np.float64)
         self.starting_cash = float(starting_cash)
         self._cash, self._position = np.empty(n), np.empty(n)
         self._equity, self._drawdown_pct = np.empty(n), np.empty(n)
@@ -107,6 +98,49 @@ class EquityMarks:
 
     def __len__(self) -> int:
         return self._count
+
+    def _close_rows(self, lo: int, stop: int) -> None:
+        """The drawdowns of rows lo…stop, their equity marked (the peak carries over), then
+        count them: last, as a reader counts only rows already written."""
+        equity = self._equity[lo:stop]
+        peak = np.maximum.accumulate(equity)
+        np.maximum(peak, self._peak, out=peak)
+        self._peak = float(peak[-1])
+        drawdown_pct = self._drawdown_pct[lo:stop]
+        np.divide(equity, peak, out=drawdown_pct)
+        drawdown_pct -= 1
+        drawdown_pct *= 100
+        self._count = stop
+
+    def curve(self) -> EquityCurve:
+        """The rows marked so far (views: cheap, and valid while more are marked)."""
+        n = self._count
+        return EquityCurve(
+            self._timestamp[:n],
+            self._session[:n],
+            self._cash[:n],
+            self._position[:n],
+            self._equity[:n],
+            self._drawdown_pct[:n],
+            self._exposed[:n],
+            self.starting_cash,
+        )
+
+
+class EquityMarks(_Marks):
+    """An equity curve marked bar by bar as a session plays (`mark`).
+
+    Each bar's values are the same however the marking is cut into calls: the cash runs fill by
+    fill from the last marked bar's (a running sum that starts over in every call would round
+    differently), and the peak carries over."""
+
+    def __init__(
+        self, timestamp: np.ndarray, session: np.ndarray, close: np.ndarray, starting_cash: float
+    ):
+        if not len(session) == len(close) == len(timestamp):
+            raise ValueError("timestamp, session and close must have one value per bar")
+        super().__init__(timestamp, session, starting_cash)
+        self._close = np.asarray(close, dtype=np.float64)
 
     def mark(
         self,
@@ -141,13 +175,6 @@ class EquityMarks:
         equity = self._equity[lo:stop]
         np.multiply(position, self._close[lo:stop], out=equity)
         equity += cash
-        peak = np.maximum.accumulate(equity)
-        np.maximum(peak, self._peak, out=peak)
-        self._peak = float(peak[-1])
-        drawdown_pct = self._drawdown_pct[lo:stop]
-        np.divide(equity, peak, out=drawdown_pct)
-        drawdown_pct -= 1
-        drawdown_pct *= 100
         # Held at the bar's open (the previous close's position), at its close, or in between: a
         # bar with a fill is inside a round trip even when it opens and closes it at once.
         exposed = self._exposed[lo:stop]
@@ -155,24 +182,10 @@ class EquityMarks:
         exposed[1:] |= exposed[:-1]  # numpy reads overlapping operands as copies
         exposed[0] |= position_before != 0
         exposed[bar - lo] = True
-        self._count = stop  # last: a reader counts only rows already written
-
-    def curve(self) -> EquityCurve:
-        """The bars marked so far (views: cheap, and valid while more are marked)."""
-        n = self._count
-        return EquityCurve(
-            self._timestamp[:n],
-            self._session[:n],
-            self._cash[:n],
-            self._position[:n],
-            self._equity[:n],
-            self._drawdown_pct[:n],
-            self._exposed[:n],
-            self.starting_cash,
-        )
+        self._close_rows(lo, stop)
 
 
-class PortfolioMarks:
+class PortfolioMarks(_Marks):
     """The account of several symbols, marked at every close of any of them, from each
     symbol's own marks (`EquityMarks` of its fills at its bars, each from the same starting
     cash): the cash is the starting cash plus every symbol's cash flows, the equity that plus
@@ -184,21 +197,10 @@ class PortfolioMarks:
     ):
         """`timestamps` and `sessions`: each symbol's bar starts and session labels."""
         stamps, first = np.unique(np.concatenate(timestamps), return_index=True)
-        self._timestamp = stamps
-        self._session = np.concatenate(sessions)[first]
+        super().__init__(stamps, np.concatenate(sessions)[first], starting_cash)
         self._stamps = tuple(np.asarray(t, dtype=np.int64) for t in timestamps)
         # Each symbol's last bar at or before each instant (-1: none yet).
         self._last = tuple(np.searchsorted(t, stamps, side="right") - 1 for t in self._stamps)
-        self.starting_cash = float(starting_cash)
-        n = len(stamps)
-        self._cash, self._position = np.empty(n), np.empty(n)
-        self._equity, self._drawdown_pct = np.empty(n), np.empty(n)
-        self._exposed = np.empty(n, dtype=bool)
-        self._peak = -np.inf
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
 
     def mark(self, parts: Sequence[EquityCurve]) -> None:
         """Mark every instant that all of `parts` (each symbol's marks so far, in the order
@@ -228,28 +230,7 @@ class PortfolioMarks:
             exposed[held] |= np.where(
                 stamps[bar] == when[held], part.exposed[bar], part.position[bar] != 0
             )
-        peak = np.maximum.accumulate(equity)
-        np.maximum(peak, self._peak, out=peak)
-        self._peak = float(peak[-1])
-        drawdown_pct = self._drawdown_pct[lo:stop]
-        np.divide(equity, peak, out=drawdown_pct)
-        drawdown_pct -= 1
-        drawdown_pct *= 100
-        self._count = stop  # last: a reader counts only rows already written
-
-    def curve(self) -> EquityCurve:
-        """The instants marked so far (views, as `EquityMarks.curve`)."""
-        n = self._count
-        return EquityCurve(
-            self._timestamp[:n],
-            self._session[:n],
-            self._cash[:n],
-            self._position[:n],
-            self._equity[:n],
-            self._drawdown_pct[:n],
-            self._exposed[:n],
-            self.starting_cash,
-        )
+        self._close_rows(lo, stop)
 
 
 def equity_curve(
