@@ -124,7 +124,6 @@ class _Run:
     label: str  # the spec in full, as signals name their strategy
     order: int  # its place in the session: ties in time are decided in this order
     market: Market  # the symbol it runs on
-    spec: int  # its strategy's place among the session's strategies
     strategy: Strategy
     series: BarSeries
     bars: Bars  # the strategy's view of its series, its length moved as bars complete
@@ -266,6 +265,7 @@ class Pipeline:
         )
 
     def _run(self, market: Market, spec: StrategySpec, k: int) -> _Run:
+        """Strategy `spec`, the `k`-th of the session's, on the symbol of `market`."""
         stored = market.bars.timeframe
         timeframe = check_readable(spec.timeframe or stored, stored, spec.name, SessionSetupError)
         strategy = spec.build()
@@ -291,7 +291,6 @@ class Pipeline:
             spec.label,
             order,
             market,
-            k,
             strategy,
             series,
             _view(series),
