@@ -1,6 +1,6 @@
 """How the app feels: time to the first frame, event-loop lag under load, and cancel latency.
 
-    python -m bench.bench_app [--runs N]
+    python -m bench.bench_app [--runs N] [--first-frame-only]
 
 - First frame: `ktrdr-tui` started in a real terminal (tmux); the time until the screen shows
   the panes and the footer, as a person would see it (goal: under 1 s). Median of N launches.
@@ -193,12 +193,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lag-s", type=float, default=10.0, help="seconds of lag probing")
+    parser.add_argument("--first-frame-only", action="store_true", help="measure only that")
     args = parser.parse_args()
     frames = first_frame_s(args.runs)
     print(
         f"1. first frame (tmux, {args.runs} launches): median {statistics.median(frames):.3f} s, "
         f"max {max(frames):.3f} s   goal < {FIRST_FRAME_GOAL_S:.1f} s"
     )
+    if args.first_frame_only:
+        return
     lags, played, loaded, collections = asyncio.run(loop_lag_ms(args.lag_s))
     print(
         f"2. event-loop lag over {args.lag_s:.0f} s with a load and a max-speed playback "

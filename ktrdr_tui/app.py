@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from engine.loading.service import LoadService
     from engine.market.calendar import TradingCalendar
     from engine.session.playback import PlaybackSession
+    from engine.sweep.job import SweepStatus
     from ktrdr_tui.screens.sweep_results import SweepResultsScreen
 
 GATEWAY_POLL_S = 0.5  # the header's gateway state: often enough for its countdown
@@ -81,7 +82,7 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
             for n, (pane_id, title, _) in enumerate(PANES, start=1)
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
-        Binding("q", "quit", "Quit", tooltip="quit (asks first while loads run)", id="quit"),
+        Binding("q", "quit", "Quit", tooltip="quit (asks first while jobs run)", id="quit"),
     ]
 
     calendar: var[TradingCalendar | None] = var(None, init=False)
@@ -96,7 +97,8 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         self.set_keymap(dict(config.keymap))  # config.toml's `keymap`: binding id -> keys
         self.sub_title = "choosing a source…"
         self._source: SourceChoice | None = None
-        self._quarantine_said = {"journals": 0, "store": 0}  # how many of each were notified
+        # How many files each owner moved aside were notified (load and sweep journals, bars).
+        self._quarantine_said = {"journals": 0, "sweeps": 0, "store": 0}
         self._gateway_state = ""
         self.engine = EngineHandle(config, self.post_message)
         self._panes: dict[str, Widget] = {}  # by pane id; on the main screen, under any dialog
@@ -142,7 +144,7 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         self.engine.open_session(session)
 
     def on_unmount(self) -> None:
-        self.engine.close()  # running loads end as interrupted: resumable on the next start
+        self.engine.close()  # running loads and sweeps end as interrupted: resumable
         gc.unfreeze()  # what was frozen with the app (its own widgets too) can go with it
 
     def _theme_picked(self, _theme: Theme) -> None:
@@ -226,8 +228,9 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
 
     def on_service_ready(self, message: ServiceReady) -> None:
         service = message.service
-        # Files found unreadable (journals as the service opens or as the Jobs pane reads them,
-        # bar files as loads merge into them) are moved aside: say which, and where to.
+        # Files found unreadable (load and sweep journals as the services open or as the Jobs
+        # pane reads them, bar files as loads merge into them) are moved aside: say which, and
+        # where to.
         self._say_quarantined()
         self.set_interval(QUARANTINE_POLL_S, self._say_quarantined)
         if service.source == "sim":
@@ -258,8 +261,10 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
 
     def _say_quarantined(self) -> None:
         assert self.loads is not None
+        sweeps = self.engine.sweeps  # None for the first moment: its journals are not read yet
         for name, moved in (
             ("journals", self.loads.journals.quarantined),
+            ("sweeps", sweeps.store.quarantined if sweeps is not None else []),
             ("store", self.loads.store.quarantined),
         ):
             # The lists only grow (appended by the engine's threads): read past what was said.
@@ -316,13 +321,20 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
             return []
         return [s for s in self.loads.statuses(persisted=False) if not s.state.ended]
 
+    def running_sweeps(self) -> list[SweepStatus]:
+        """The sweeps of this process that have not ended."""
+        if self.engine.sweeps is None:
+            return []
+        return [s for s in self.engine.sweeps.statuses(persisted=False) if not s.state.ended]
+
     async def action_quit(self) -> None:
-        """`q`, ctrl+q and the palette's Quit: with loads running, ask first."""
-        running = self.running_loads()
-        if not running:
+        """`q`, ctrl+q and the palette's Quit: with loads or sweeps running, ask first (on
+        quitting, `on_unmount` stops them: they stay resumable)."""
+        loads, sweeps = self.running_loads(), self.running_sweeps()
+        if not loads and not sweeps:
             self.exit()
         elif not isinstance(self.screen, QuitScreen):
-            self.push_screen(QuitScreen(running), self._quit_answered)
+            self.push_screen(QuitScreen(loads, sweeps), self._quit_answered)
 
     def _quit_answered(self, confirmed: bool | None) -> None:
         if confirmed:

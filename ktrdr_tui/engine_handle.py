@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
     from engine.session.playback import PlaybackSession
     from engine.sweep.journal import SweepRequest
     from engine.sweep.service import SweepService
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker: the process that frees a sweep's shared
+    memory (its bars) should the app die, and that the fork server of its local workers
+    starts with. Whatever starts it hands it stderr's descriptor, so it starts before the app
+    runs: under the running app, stderr is Textual's capture, whose descriptor is -1, and a
+    sweep's first start would fail. Only the tracker, a small process: the fork server
+    imports the engine (half a second of a core, which the first frame would share) and
+    starts with the first sweep, on its job's thread (`LocalExecutor.open`), off the event
+    loop; until its workers are up, the sweep runs its backtests in the app's process."""
+    if os.name == "posix":  # elsewhere there is no tracker, nor any fork server
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
 
 
 class EngineHandle:
@@ -41,12 +57,7 @@ class EngineHandle:
         self._post = post
         self._stores: dict[Path, BarStore] = {}
         self._stores_lock = threading.Lock()  # a dialog's worker and the app's may ask at once
-        # A sweep's local workers fork from a server process, started now: before the app
-        # runs, multiprocessing can still hand it stderr's descriptor (under the running
-        # app, stderr is Textual's capture, which has none, and the start would fail).
-        from engine.sweep.processes import prestart_local  # import-light: no engine
-
-        prestart_local()
+        start_resource_tracker()
 
     def store(self, calendar: TradingCalendar) -> BarStore:
         """The one BarStore of the data dir: the load service writes through it and the

@@ -1,4 +1,4 @@
-"""`q` while loads run: say which, and that they stay resumable, before quitting."""
+"""`q` while loads or sweeps run: say which, and that they stay resumable, before quitting."""
 
 from __future__ import annotations
 
@@ -16,17 +16,40 @@ from ktrdr_tui.formatting import plural
 
 if TYPE_CHECKING:
     from engine.loading.load_job import LoadStatus
+    from engine.sweep.job import SweepStatus
 
-SHOWN = 5  # loads named in the dialog; the rest are counted
+SHOWN = 5  # jobs of a kind named in the dialog; the rest are counted
+# What quitting does to each kind of job: said after "They " (one kind) or its name (both).
+LOADS_STOP = (
+    "stop now, keep every bar fetched so far, and show as interrupted on the next start: "
+    "r resumes them."
+)
+SWEEPS_STOP = (
+    "stop once their backtests in flight are back, keep every result so far, and show as "
+    "interrupted on the next start: r runs the rest."
+)
 
 
-def running_text(running: Sequence[LoadStatus]) -> str:
+def running_text(kind: str, names: Sequence[str]) -> str:
     """`2 loads are running: AAPL 1m (52%), MSFT 5m (31%).`"""
-    names = [f"{s.symbol} {s.timeframe} ({s.percent:.0f}%)" for s in running[:SHOWN]]
-    if len(running) > SHOWN:
-        names.append(f"{len(running) - SHOWN} more")
-    verb = "is" if len(running) == 1 else "are"
-    return f"{plural(len(running), 'load')} {verb} running: {', '.join(names)}."
+    shown = [*names[:SHOWN], *([f"{len(names) - SHOWN} more"] if len(names) > SHOWN else [])]
+    verb = "is" if len(names) == 1 else "are"
+    return f"{plural(len(names), kind)} {verb} running: {', '.join(shown)}."
+
+
+def load_name(status: LoadStatus) -> str:
+    return f"{status.symbol} {status.timeframe} ({status.percent:.0f}%)"
+
+
+def sweep_name(status: SweepStatus) -> str:
+    return f"{' '.join(status.symbols)} {status.timeframe} ({status.percent:.0f}%)"
+
+
+def what_happens(loads: bool, sweeps: bool) -> str:
+    """What quitting does to the jobs that run: those kinds only."""
+    if loads and sweeps:
+        return f"Loads {LOADS_STOP}\nSweeps {SWEEPS_STOP}"
+    return f"They {LOADS_STOP if loads else SWEEPS_STOP}"
 
 
 class QuitScreen(ModalScreen[bool]):
@@ -69,25 +92,35 @@ class QuitScreen(ModalScreen[bool]):
         Binding("n,escape", "stay", "Stay", id="quit.no"),
     ]
 
-    def __init__(self, running: Sequence[LoadStatus]):
+    def __init__(self, loads: Sequence[LoadStatus], sweeps: Sequence[SweepStatus] = ()):
+        """`loads` and `sweeps`: those of this process that have not ended (one at least)."""
         super().__init__()
-        self._loads = running
+        self._loads = loads
+        self._sweeps = sweeps
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static("Quit while loads run?", classes="dialog-title")
-            yield Static(running_text(self._loads), id="running")
-            yield Static(
-                "They stop now, keep every bar fetched so far, and show as interrupted on "
-                "the next start: r resumes them."
+        running = {
+            kind: names
+            for kind, names in (
+                ("load", [load_name(s) for s in self._loads]),
+                ("sweep", [sweep_name(s) for s in self._sweeps]),
             )
+            if names
+        }
+        title = f"Quit while {' and '.join(f'{kind}s' for kind in running)} run?"
+        with Vertical():
+            yield Static(title, classes="dialog-title")
+            yield Static(
+                "\n".join(running_text(k, names) for k, names in running.items()), id="running"
+            )
+            yield Static(what_happens(bool(self._loads), bool(self._sweeps)), id="what-happens")
             with Horizontal(id="buttons"):
                 yield Button("Stay", id="stay", compact=True)
                 yield Button("Quit", variant="warning", id="quit", compact=True)
             yield Static("y quits · n or escape stays", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()  # enter by reflex keeps the loads running
+        self.query_one("#stay", Button).focus()  # enter by reflex keeps the jobs running
 
     @on(Button.Pressed, "#quit")
     def action_quit(self) -> None:

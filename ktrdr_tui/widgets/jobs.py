@@ -75,10 +75,11 @@ STATE_COLOURS: dict[JobState, tuple[str, bool]] = {
     JobState.INTERRUPTED: ("warning", False),
 }
 EMPTY_TEXT = (
-    "No load jobs yet.\n\n"
+    "No jobs yet.\n\n"
     "Press n to load bars from IB into the local store: n, AAPL, enter loads the last month "
     "of AAPL 1-minute bars. Each load shows here, one row each: its state, the segment being "
-    "fetched, bars, rate, ETA and a progress bar."
+    "fetched, bars, rate, ETA and a progress bar. So does each sweep: a range such as 5..20/5 "
+    "where a value goes in Playback's open-session dialog (2, o) starts one."
 )
 STARTING_TEXT = "Starting the data service…"
 
@@ -247,7 +248,7 @@ class JobsPane(ReportsWorkerErrors, Vertical):
         self._to_select: str | None = None  # a job just started: its row becomes the selected
 
     def compose(self) -> ComposeResult:
-        yield Static("Load jobs", classes="pane-title")
+        yield Static("Jobs", classes="pane-title")  # loads and sweeps
         table = JobsTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key, width=WIDTHS.get(key))
