@@ -12,7 +12,7 @@ from ktrdr_tui.screens.help import keys_text
 from ktrdr_tui.screens.metrics import NO_SESSION as METRICS_NO_SESSION
 from ktrdr_tui.screens.metrics import MetricsScreen
 from ktrdr_tui.widgets.playback import NO_SESSION
-from tests.app.test_app_playback import open_session, store_minute_bars
+from tests.support.app_flows import open_session, store_minute_bars
 from tests.support.app_harness import until
 
 

@@ -10,31 +10,25 @@ from textual.widgets import Collapsible, Input
 from engine.trading_rules import OPTIONS, Costs, OrderSize, TradingRules
 from ktrdr_tui.screens.open_session import (
     RULE_FIELDS,
-    OpenSessionScreen,
     RuleFields,
     rules_summary,
 )
 from ktrdr_tui.widgets.results import ResultsPane
-from tests.app.test_app_playback import open_dialog, store_minute_bars
-from tests.app.test_app_results import stat_values
-from tests.app.test_app_strategies import open_and_play, shows, tab_to
+from tests.support.app_flows import (
+    open_and_play,
+    open_dialog,
+    rules_opened,
+    shows,
+    stat_values,
+    store_minute_bars,
+    tab_to,
+)
 from tests.support.app_harness import until
 
 BAD_COMMISSION = (
     "commission: expected a rate per share like 0.005 or a percent of the notional below "
     "100% like 0.1%, got 'x'"
 )
-
-
-async def rules_opened(pilot, dialog: OpenSessionScreen) -> RuleFields:
-    """tab to the section's title and enter, as a person would: its fields show."""
-    section = dialog.query_one("#rules", Collapsible)
-    assert section.collapsed
-    await tab_to(pilot, section.query_one("CollapsibleTitle"))
-    await pilot.press("enter")  # opens the section, not the session
-    await until(pilot, lambda: not section.collapsed, "the fields")
-    assert pilot.app.session is None and pilot.app.screen is dialog
-    return dialog.query_one(RuleFields)
 
 
 async def test_rules_typed_in_the_dialog_size_and_cost_the_fills(make_app, tmp_path) -> None:

@@ -15,10 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from textual.widgets import Checkbox
 
-from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import calendar_for
-from engine.market.store import BarStore
-from engine.market.timeframes import TIMEFRAME_SECONDS
 from engine.session.playback import PlaybackState
 from engine.trading_rules import TradingRules
 from ktrdr_tui.screens.go_to_date import GoToDateScreen, SeekError, seek_target
@@ -33,95 +30,29 @@ from ktrdr_tui.widgets.playback import (
     gap_text,
 )
 from ktrdr_tui.widgets.speed_slider import SPEED_STOPS, SpeedSlider, TrackLayout
+from tests.support.app_flows import (
+    adopt_a_week_without_wednesday,
+    adopt_the_week,
+    open_dialog,
+    open_session,
+    status,
+    store_minute_bars,
+)
 from tests.support.app_harness import until
-from tests.support.several_symbols import CASH_FOR_ALL, SYMBOLS, adopt, charted, minute_bars
-
-FIRST, LAST = "2024-03-04", "2024-03-08"  # one week of AAPL 1-minute bars
-TIMEOUT_S = 20
-
-
-def store_minute_bars(
-    data_dir: Path,
-    first: str = FIRST,
-    last: str = LAST,
-    symbol: str = "AAPL",
-    timeframe: str = "1m",
-) -> int:
-    """Deterministic synthetic AAPL 1m bars (or `symbol`'s `timeframe` bars) of the sessions
-    first..last, in the store."""
-    calendar = calendar_for()
-    sessions = calendar.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
-    seconds = TIMEFRAME_SECONDS[timeframe]
-    bars = SyntheticMarket(calendar).bars(symbol, seconds, sessions[0].open, sessions[-1].close)
-    frame = pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime(bars.start, unit="s", utc=True),
-            "open": bars.open,
-            "high": bars.high,
-            "low": bars.low,
-            "close": bars.close,
-            "volume": bars.volume.astype(np.float64),
-        }
-    )
-    return BarStore(data_dir, calendar).merge(symbol, timeframe, frame).bars_total
-
-
-def status(app) -> str:
-    return str(app.query_one("#playback-status").render())
-
-
-async def open_dialog(pilot) -> OpenSessionScreen:
-    app = pilot.app
-    await pilot.press("2")
-    await pilot.press("o")
-    await until(
-        pilot,
-        lambda: isinstance(app.screen, OpenSessionScreen) and app.screen.query("#problem"),
-        "the dialog",
-    )
-    dialog = app.screen
-    await until(
-        pilot,
-        lambda: (
-            "Ready" in str(dialog.query_one("#problem").render())
-            or EMPTY_STORE in str(dialog.query_one("#datasets-status").render())
-        ),
-        "the store to be read",
-    )
-    return dialog
-
-
-async def open_session(pilot):
-    """`2`, `o`, enter: the first dataset with its proposed range and both strategies."""
-    app = pilot.app
-    await open_dialog(pilot)
-    await pilot.press("enter")
-    await until(pilot, lambda: app.session is not None, "the session to open")
-    await until(pilot, lambda: not isinstance(app.screen, OpenSessionScreen), "the dialog")
-    return app.session
+from tests.support.several_symbols import (
+    CASH_FOR_ALL,
+    FIRST,
+    LAST,
+    SYMBOLS,
+    TIMEOUT_S,
+    adopt,
+    charted,
+    minute_bars,
+)
 
 
 def snapshot_of(app):
     return app.session.snapshot()
-
-
-async def adopt_a_week_without_wednesday(pilot, data_dir: Path):
-    """The week's session with no bars stored for Wednesday 2024-03-06, opened in the pane
-    (as the dialog's open does) and paused at Monday's open."""
-    store_minute_bars(data_dir, FIRST, "2024-03-05")
-    store_minute_bars(data_dir, "2024-03-07", LAST)
-    return await adopt_the_week(pilot, data_dir)
-
-
-async def adopt_the_week(pilot, data_dir: Path, rules: TradingRules | None = None):
-    """The week's stored bars through sma_crossover by `rules`, opened in the pane (as the
-    dialog's open does) and paused at Monday's open."""
-    from engine.session.bars import read_session_bars
-
-    calendar = calendar_for()
-    first, last = pd.Timestamp(FIRST), pd.Timestamp(LAST)
-    bars = read_session_bars(BarStore(data_dir, calendar), calendar, "AAPL", "1m", first, last)
-    return await adopt(pilot, [bars], rules=rules)
 
 
 async def test_the_empty_pane_says_how_to_open_a_session(make_app) -> None:

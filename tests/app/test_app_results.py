@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +21,10 @@ from engine.clock import FixedClock
 from engine.config import Config
 from engine.results import (
     Costs,
-    EquityCurve,
     Statistics,
-    Trades,
     equity_csv,
     equity_curve,
     round_trips,
-    statistics,
     trades_csv,
 )
 from engine.results.export import EQUITY_COLUMNS, TRADE_COLUMNS
@@ -40,7 +37,6 @@ from ktrdr_tui.widgets.candle_chart import CandleChart
 from ktrdr_tui.widgets.equity_chart import EquityChart
 from ktrdr_tui.widgets.results import (
     EMPTY_TEXT,
-    LABEL_WIDTH,
     NO_EXPORT,
     WAITING_TEXT,
     ResultsPane,
@@ -48,45 +44,27 @@ from ktrdr_tui.widgets.results import (
     statistics_text,
 )
 from ktrdr_tui.widgets.trades_table import TradesTable, held
-from tests.app.test_app_playback import TIMEOUT_S, open_session, store_minute_bars
 from tests.conftest import PINNED_NOW
+from tests.support.app_flows import open_session, stat_values, store_minute_bars
 from tests.support.app_harness import until
-from tests.support.results import SCRIPTED, daily_stamps, fills_at_open, session_of
+from tests.support.results import (
+    BARS,
+    ORDERS,
+    SCRIPTED,
+    daily_stamps,
+    fills_at_open,
+    sample_run,
+    session_of,
+)
 from tests.support.several_symbols import (
     CASH_FOR_ALL,
     SYMBOLS,
+    TIMEOUT_S,
     adopt,
     charted,
     minute_bars,
     three_symbols_played,
 )
-
-BARS = 60
-ORDERS = [(3, 100), (15, -100), (20, -100), (30, 100), (40, 100)]  # long, short, open long
-
-
-@dataclass(frozen=True)
-class Run:
-    curve: EquityCurve
-    trades: Trades
-    stats: Statistics
-    close: np.ndarray
-
-    def shown(self) -> tuple[EquityCurve, Trades, Statistics]:
-        return self.curve, self.trades, self.stats
-
-
-def sample_run(bars: int = BARS, orders=ORDERS, symbol: str = "AAPL") -> Run:
-    """Daily bars from 2024-01-02 rising along a wave, traded at the opens with $0.01 a share
-    commission."""
-    x = np.arange(bars, dtype=float)
-    close = 100 + 0.3 * x + 6 * np.sin(x / 5)
-    open_ = np.r_[close[0], close[:-1]]
-    stamps = daily_stamps(bars)
-    fills = fills_at_open(orders, open_, Costs(per_share=0.01))
-    curve = equity_curve(stamps, np.arange(bars), close, fills, 100_000)
-    trades = round_trips(fills, stamps, close, symbol)
-    return Run(curve, trades, statistics(curve, trades, close), close)
 
 
 def pane_of(app: App) -> ResultsPane:
@@ -95,11 +73,6 @@ def pane_of(app: App) -> ResultsPane:
 
 def shown_text(app: App, selector: str) -> str:
     return str(pane_of(app).query_one(selector).render())
-
-
-def stat_values(text: str) -> dict[str, str]:
-    """The statistics panel's values by label."""
-    return {line[:LABEL_WIDTH].strip(): line[LABEL_WIDTH:].strip() for line in text.splitlines()}
 
 
 def notifications(app: App) -> list[str]:

@@ -16,11 +16,17 @@ from engine.session.logs import signals_csv
 from engine.session.session_file import read_session_file, sessions_dir
 from ktrdr_tui.screens.open_session import OpenSessionScreen, RuleFields, parse_symbols
 from ktrdr_tui.screens.session_files import NO_FILES, SaveSessionScreen, SessionFilesScreen
-from tests.app.test_app_open_session_rules import rules_opened
-from tests.app.test_app_playback import FIRST, LAST, open_dialog, store_minute_bars
-from tests.app.test_app_strategies import open_and_play, shows, tab_to
+from tests.support.app_flows import (
+    open_and_play,
+    open_dialog,
+    rules_opened,
+    shows,
+    store_minute_bars,
+    tab_to,
+)
 from tests.support.app_harness import until
 from tests.support.cli_run import run
+from tests.support.several_symbols import FIRST, LAST
 
 
 def store_two(data_dir: Path) -> None:

@@ -5,7 +5,6 @@ follows the newest, `/` filters, `e` exports CSV; a restart clears and refills t
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 from textual.widgets import Input
 
-from engine.session.bars import NS, SessionBars
+from engine.session.bars import NS
 from engine.session.logs import Signal, SignalLog, signals_csv
 from engine.session.playback import PlaybackSession, PlaybackState, SessionSnapshot
 from engine.strategy.spec import StrategySpec
@@ -28,7 +27,6 @@ from ktrdr_tui.widgets.signals import (
     EMPTY_TEXT,
     NO_EXPORT,
     WAITING_TEXT,
-    SignalsPane,
     export_path,
 )
 from ktrdr_tui.widgets.signals_table import (
@@ -38,41 +36,21 @@ from ktrdr_tui.widgets.signals_table import (
     short_strategy,
     signal_columns,
 )
+from tests.support.app_flows import open_session, store_minute_bars
 from tests.support.app_harness import until
-from tests.support.several_symbols import SYMBOLS, minute_bars
-
-SPECS = (
-    "sma_crossover:fast=5,slow=20",
-    "rsi:period=14,oversold=30,overbought=70",
-    "sma_crossover:fast=3,slow=8,timeframe=15m",
+from tests.support.several_symbols import SYMBOLS, TIMEOUT_S, minute_bars
+from tests.support.signals_views import (
+    SPECS,
+    caught_up,
+    cursor_on_newest_and_visible,
+    new_session,
+    pane_of,
+    played,
+    rows_shown,
 )
+
 CSV_HEADER = ["timestamp", "symbol", "timeframe", "strategy", "action", "price"]
 CSV_HEADER += ["confidence", "approved", "reason"]
-TIMEOUT_S = 20
-
-
-def new_session(
-    bars: SessionBars | Sequence[SessionBars] | None = None, specs=SPECS
-) -> PlaybackSession:
-    """A paused speed-0 session of a week of AAPL 1m bars (or `bars`: one symbol's, or several
-    symbols'), started (as the Playback pane starts the one it opens)."""
-    specs = [StrategySpec.parse(spec) for spec in specs]
-    return PlaybackSession(bars or minute_bars(), specs, speed=0.0).start(playing=False)
-
-
-def played(session: PlaybackSession) -> PlaybackSession:
-    session.play()
-    assert session.wait(TIMEOUT_S)
-    assert session.snapshot().state is PlaybackState.DONE
-    return session
-
-
-def pane_of(app) -> SignalsPane:
-    return app.query_one(SignalsPane)
-
-
-def rows_shown(app) -> int:
-    return pane_of(app).table.row_count
 
 
 def text_of(app, selector: str) -> str:
@@ -89,31 +67,11 @@ def row_signals(app) -> list[Signal]:
     return table.rows(0, table.row_count)
 
 
-async def caught_up(pilot, session: PlaybackSession) -> list[Signal]:
-    """Until the table lists every signal of the settled session; returns them."""
-    app = pilot.app
-    await until(pilot, lambda: session.wait(0), "the session to settle")
-    expected = list(session.signal_log)
-    await until(pilot, lambda: rows_shown(app) == len(expected), "the rows")
-    await until(pilot, lambda: pane_of(app).signals == expected, "the pane's log")
-    return expected
-
-
 async def listed(pilot, session: PlaybackSession) -> list[Signal]:
     """`session` opened in the app and the Signals pane shown, until it lists every signal."""
     pilot.app.session = session
     await pilot.press("3")
     return await caught_up(pilot, session)
-
-
-def cursor_on_newest_and_visible(app) -> bool:
-    table = pane_of(app).table
-    last = table.row_count - 1
-    if table.cursor_row != last:
-        return False
-    top = round(table.scroll_y)
-    visible_rows = table.scrollable_content_region.height - table.header_height
-    return top <= last < top + visible_rows
 
 
 def cell_text(table: SignalsTable, row: int, column: int) -> Text:
@@ -302,8 +260,6 @@ async def test_signals_arrive_live_as_the_session_plays(make_app) -> None:
 async def test_a_session_opened_and_played_in_the_playback_pane_lists_here(
     make_app, tmp_path: Path
 ) -> None:
-    from tests.app.test_app_playback import open_session, store_minute_bars
-
     store_minute_bars(tmp_path / "store")
     app = make_app()
     async with app.run_test() as pilot:

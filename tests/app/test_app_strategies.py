@@ -11,39 +11,29 @@ from pathlib import Path
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, OptionList, Select
 
-from engine.session.playback import PlaybackSession, PlaybackState
+from engine.session.playback import PlaybackSession
 from engine.strategy.builtins import BUILTINS
 from engine.strategy.catalog import strategies_dir
 from ktrdr_tui.cli import app_config, build_parser
 from ktrdr_tui.screens.open_session import NO_STRATEGY, STRATEGIES_HINT, StrategyRow
-from tests.app.test_app_playback import FIRST, LAST, TIMEOUT_S, open_dialog, store_minute_bars
+from tests.support.app_flows import (
+    open_and_play,
+    open_dialog,
+    shows,
+    store_minute_bars,
+    tab_to,
+    under,
+)
 from tests.support.app_harness import until
 from tests.support.plugins import EXAMPLES, install_package
+from tests.support.several_symbols import FIRST, LAST
 
 VOLUME_BREAKOUT = EXAMPLES / "volume_breakout.py"  # high, low and volume; int, float, bool
 BUILTIN_SPECS = ("sma_crossover:fast=5,slow=20", "rsi:period=14,oversold=30,overbought=70")
 
 
-def shows(widget, text: str) -> bool:
-    return text in str(widget.render())
-
-
 def values(row: StrategyRow) -> dict[str, str | bool]:
     return {p.name: row.field(p.name).value for p in row.strategy.parameters()}
-
-
-def under(row: StrategyRow) -> Widget:
-    """The line under the row's fields."""
-    return row.query_one(".strategy-problem")
-
-
-async def tab_to(pilot, widget: Widget) -> None:
-    """Press tab until `widget` has the focus, as a person would."""
-    for _ in range(40):
-        if pilot.app.focused is widget:
-            return
-        await pilot.press("tab")
-    raise AssertionError(f"tab never reached {widget}")
 
 
 async def run_alone(pilot, dialog, row: StrategyRow) -> PlaybackSession:
@@ -52,25 +42,6 @@ async def run_alone(pilot, dialog, row: StrategyRow) -> PlaybackSession:
         other.query_one(".use", Checkbox).value = other is row
     await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"), "the check")
     return await open_and_play(pilot)
-
-
-async def open_and_play(pilot) -> PlaybackSession:
-    app = pilot.app
-    await pilot.press("enter")
-    await until(pilot, lambda: app.session is not None, "the session")
-    session = app.session
-    session.set_speed(0)
-    session.play()
-    ended = (PlaybackState.DONE, PlaybackState.FAILED)
-    await until(pilot, lambda: session.snapshot().state in ended, "the end")
-    assert session.wait(TIMEOUT_S)
-    snapshot = session.snapshot()
-    assert (snapshot.state, snapshot.error, snapshot.strategy_failures) == (
-        PlaybackState.DONE,
-        "",
-        (),
-    )
-    return session
 
 
 def signalled(session: PlaybackSession) -> set[str]:

@@ -15,8 +15,9 @@ from engine.strategy.spec import StrategySpec
 from ktrdr_tui.screens.open_session import OpenedSession
 from ktrdr_tui.widgets.playback import PlaybackPane
 from ktrdr_tui.widgets.signals import SignalsPane
-from tests.app.test_app_playback import FIRST, LAST, status, store_minute_bars
+from tests.support.app_flows import status, store_minute_bars
 from tests.support.app_harness import until
+from tests.support.several_symbols import FIRST, LAST
 
 
 class Fragile(Strategy):

@@ -11,9 +11,7 @@ from textual.widgets import Button, Checkbox, DataTable
 
 from engine.sweep.journal import SweepStore
 from ktrdr_tui.screens.open_session import OpenSessionScreen, StrategyRow
-from tests.app.test_app_open_session_rules import rules_opened
-from tests.app.test_app_playback import open_dialog
-from tests.app.test_app_strategies import shows, tab_to, under
+from tests.support.app_flows import open_dialog, rules_opened, shows, tab_to, under
 from tests.support.app_harness import until
 from tests.support.bar_fixtures import store_bars
 

@@ -199,7 +199,7 @@ async def test_enter_on_a_result_opens_its_backtest_in_playback(make_app, tmp_pa
         assert [spec.label for spec in opened.request.strategies] == row["strategies"]
         assert dict(opened.request.strategies[0].params) == row["params"]["sma_crossover"]
         assert opened.session.rules == TradingRules.from_text(row["rules"])
-        assert (opened.request.symbol, opened.request.timeframe) == ("AAPL", "1m")
+        assert (opened.request.symbols, opened.request.timeframe) == (("AAPL",), "1m")
         assert f"{opened.request.first:%Y-%m-%d}" == FIRST
         assert app.session is opened.session  # the engine's session: the panes show it
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import TERMINAL_SIZE
-
-THEMES = ["ktrdr-dark", "ktrdr-light"]
+from tests.support.snapshots import THEMES, gateway_running
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -14,11 +13,6 @@ THEMES = ["ktrdr-dark", "ktrdr-light"]
     "keys", [["1"], ["2"], ["3"], ["question_mark"]], ids=["jobs", "playback", "signals", "help"]
 )
 def test_shell(snap_compare, make_app, theme: str, keys: list[str]) -> None:
-    async def gateway_running(pilot) -> None:
-        # The in-process gateway starts in a worker; the header shows it once it runs.
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
     assert snap_compare(
         make_app(theme), press=keys, terminal_size=TERMINAL_SIZE, run_before=gateway_running
     )

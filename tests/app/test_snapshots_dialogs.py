@@ -13,25 +13,25 @@ from ktrdr_tui.screens.job_detail import JobDetailScreen
 from ktrdr_tui.screens.open_session import OpenSessionScreen
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.screens.signal_filter import SignalFilterScreen
-from tests.app import test_snapshots_jobs
-from tests.app.test_app_open_session_rules import rules_opened
-from tests.app.test_app_playback import open_dialog, open_session, store_minute_bars
-from tests.app.test_app_strategies import tab_to
-from tests.app.test_snapshots_jobs import RUNNING, STATUSES, dialog_open, jobs_shown
-from tests.app.test_snapshots_playback import THEMES, drawn, gateway_running
-from tests.app.test_snapshots_signals import populated
+from tests.support.app_flows import (
+    open_dialog,
+    open_session,
+    rules_opened,
+    shows,
+    store_minute_bars,
+    tab_to,
+)
 from tests.support.app_harness import until
-
-SMALL = (80, 24)
-fake_loads = test_snapshots_jobs.fake_loads  # the fixture: the app opens a fake load service
-
-
-def shows(widget, text: str) -> bool:
-    return text in str(widget.render())
-
-
-def in_view(widget) -> bool:
-    return widget.screen.region.contains_region(widget.region)
+from tests.support.jobs_views import RUNNING, STATUSES, dialog_open, jobs_shown
+from tests.support.signals_views import populated
+from tests.support.snapshots import (
+    SMALL,
+    THEMES,
+    drawn,
+    gateway_running,
+    in_view,
+    strategy_dialog,
+)
 
 
 def test_new_load_with_an_error(snap_compare, make_app, fake_loads) -> None:
@@ -62,15 +62,6 @@ def test_open_session_with_an_error(snap_compare, make_app, tmp_path: Path) -> N
         assert in_view(dialog.query_one("#open")) and in_view(dialog.query_one("#cancel"))
 
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=bad_start)
-
-
-async def strategy_dialog(pilot) -> OpenSessionScreen:
-    """The open-session dialog, read, its fields' cursors still."""
-    await gateway_running(pilot)
-    dialog = await open_dialog(pilot)
-    for field in dialog.query(Input):
-        field.cursor_blink = False
-    return dialog
 
 
 @pytest.mark.parametrize("theme", THEMES)

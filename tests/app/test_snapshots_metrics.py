@@ -7,9 +7,9 @@ import pytest
 
 from engine.session.metrics import MetricsReport, StageMetrics
 from ktrdr_tui.screens.metrics import MetricsScreen
-from tests.app.test_snapshots_playback import THEMES, gateway_running
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
+from tests.support.snapshots import THEMES, gateway_running
 
 
 def fixed_report() -> MetricsReport:

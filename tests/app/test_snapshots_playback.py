@@ -9,46 +9,20 @@ import pandas as pd
 import pytest
 
 from ktrdr_tui.screens.go_to_date import GoToDateScreen
-from ktrdr_tui.widgets.candle_chart import CandleChart
-from ktrdr_tui.widgets.playback import PlaybackPane
-from tests.app.test_app_playback import (
+from tests.conftest import TERMINAL_SIZE
+from tests.support.app_flows import (
     adopt_a_week_without_wednesday,
     open_dialog,
     open_session,
     store_minute_bars,
 )
-from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
 from tests.support.several_symbols import CASH_FOR_ALL, SYMBOLS, adopt, minute_bars
+from tests.support.snapshots import THEMES, drawn, gateway_running
 
-THEMES = ["ktrdr-dark", "ktrdr-light"]
 SEEK_TO = pd.Timestamp("2024-03-06 11:45", tz="America/New_York")
 SMALL_SEEK_TO = pd.Timestamp("2024-03-04 10:59", tz="America/New_York")
 PAST_THE_GAP = pd.Timestamp("2024-03-07 10:15", tz="America/New_York")  # Wednesday missing
-
-
-async def gateway_running(pilot) -> None:
-    # The in-process gateway starts in a worker; the header shows it once it runs.
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def drawn(pilot) -> None:
-    """Until the pane and its chart show the session's latest snapshot, the session at rest."""
-    app = pilot.app
-    session = app.session
-    pane = app.query_one(PlaybackPane)
-    chart = app.query_one(CandleChart)
-    await until(pilot, lambda: session.wait(0), "the session to settle")
-    await until(pilot, lambda: pane._snapshot is session.snapshot(), "the pane to poll")
-
-    def chart_current() -> bool:
-        data, processed = chart.data, session.snapshot().bars_processed
-        if processed == 0:
-            return data is None  # nothing to draw yet
-        return data is not None and data.key[2] == processed
-
-    await until(pilot, chart_current, "the chart to draw")
 
 
 @pytest.mark.parametrize("theme", THEMES)

@@ -1,5 +1,5 @@
 """What the Results pane looks like, in each shipped theme and on an 80x24 terminal: with no
-session, showing a synthetic daily run (tests/app/test_app_results.py's `sample_run`), and a
+session, showing a synthetic daily run (tests/support/results.py's `sample_run`), and a
 daily run of three symbols (each one's share under the statistics, the trades' symbols)."""
 
 from __future__ import annotations
@@ -8,18 +8,11 @@ import pytest
 
 from ktrdr_tui.widgets.equity_chart import EquityChart
 from ktrdr_tui.widgets.results import ResultsPane
-from tests.app.test_app_results import sample_run
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
+from tests.support.results import sample_run
 from tests.support.several_symbols import three_symbols_played
-
-THEMES = ["ktrdr-dark", "ktrdr-light"]
-
-
-async def gateway_running(pilot) -> None:
-    # The in-process gateway starts in a worker; the header shows it once it runs.
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+from tests.support.snapshots import THEMES, gateway_running
 
 
 async def populated(pilot) -> None:

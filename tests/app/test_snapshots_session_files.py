@@ -10,10 +10,9 @@ from textual.widgets import Input, OptionList
 
 from engine.session.session_file import sessions_dir
 from ktrdr_tui.screens.session_files import SaveSessionScreen, SessionFilesScreen
-from tests.app.test_app_playback import store_minute_bars
-from tests.app.test_snapshots_dialogs import SMALL, in_view, shows, strategy_dialog
-from tests.app.test_snapshots_playback import THEMES
+from tests.support.app_flows import shows, store_minute_bars
 from tests.support.app_harness import until
+from tests.support.snapshots import SMALL, THEMES, in_view, strategy_dialog
 
 GOOD = """\
 symbols = ["AAPL", "MSFT"]

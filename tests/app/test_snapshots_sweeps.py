@@ -6,6 +6,7 @@ sweep of the synthetic bars, run before the app starts: its statistics are the s
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from textual.widgets import DataTable
@@ -18,10 +19,11 @@ from engine.market.store import BarStore
 from engine.sweep.job import SweepStatus
 from engine.sweep.service import SweepService
 from ktrdr_tui.screens.sweep_results import SweepResultsScreen, SweepTable
-from tests.app.test_snapshots_jobs import STATUSES, THEMES, fake_loads, jobs_shown  # noqa: F401
 from tests.conftest import TERMINAL_SIZE
 from tests.support.app_harness import until
 from tests.support.bar_fixtures import store_bars
+from tests.support.jobs_views import STATUSES, jobs_shown
+from tests.support.snapshots import THEMES
 from tests.support.sweeps import sweep_request
 
 
@@ -75,6 +77,7 @@ class FakeSweeps:
 
     def __init__(self, statuses: list[SweepStatus]):
         self._statuses = statuses
+        self.store = SimpleNamespace(quarantined=[])  # no unreadable journal moved aside
 
     def statuses(self, persisted: bool = True) -> list[SweepStatus]:
         live = [s for s in self._statuses if not s.state.ended]
@@ -94,7 +97,7 @@ class FakeSweeps:
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_jobs_with_sweeps(snap_compare, make_app, fake_loads, monkeypatch, theme: str) -> None:  # noqa: F811
+def test_jobs_with_sweeps(snap_compare, make_app, fake_loads, monkeypatch, theme: str) -> None:
     fake_loads(STATUSES)
     fake = FakeSweeps(SWEEPS)
     monkeypatch.setattr(service_module, "SweepService", lambda *args, **kwargs: fake)
@@ -133,13 +136,13 @@ async def results_shown(pilot) -> None:
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_sweep_results(snap_compare, make_app, fake_loads, tmp_path: Path, theme: str) -> None:  # noqa: F811
+def test_sweep_results(snap_compare, make_app, fake_loads, tmp_path: Path, theme: str) -> None:
     fake_loads([])
     run_sweep(tmp_path / "store")
     assert snap_compare(make_app(theme), terminal_size=TERMINAL_SIZE, run_before=results_shown)
 
 
-def test_sweep_results_80x24(snap_compare, make_app, fake_loads, tmp_path: Path) -> None:  # noqa: F811
+def test_sweep_results_80x24(snap_compare, make_app, fake_loads, tmp_path: Path) -> None:
     fake_loads([])
     run_sweep(tmp_path / "store")
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=results_shown)

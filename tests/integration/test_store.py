@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import engine.market.store as store_module
 from engine.ib.synthetic import SyntheticMarket
-from engine.market.calendar import Session, calendar_for
+from engine.market.calendar import Session
 from engine.market.schema import PRICE_COLUMNS, bars_frame
 from engine.market.store import (
     BarStore,
@@ -32,38 +32,14 @@ from engine.market.store import (
     MergeResult,
     StoreError,
 )
+from tests.support.bar_fixtures import CAL, bars_for, frame_at, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
-CAL = calendar_for()
 PROPERTY = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def sessions(first: str, last: str) -> list[Session]:
-    return CAL.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
-
-
-def frame_at(stamps: pd.DatetimeIndex, bump: float = 0.0) -> pd.DataFrame:
-    """Bars whose values are a function of their timestamp: any two chunks agree."""
-    minutes = stamps.as_unit("ns").asi8 // (60 * 10**9)
-    base = 100.0 + (minutes % 5000) / 100
-    return bars_frame(
-        stamps,
-        {
-            "open": base,
-            "high": base + 0.5,
-            "low": base - 0.5,
-            "close": base + 0.25 + bump,
-            "volume": (minutes % 997) * 10.0,
-        },
-    )
-
-
-def bars_for(session_list: list[Session], bar_seconds: int = 60) -> pd.DataFrame:
-    return frame_at(CAL.bar_starts(session_list, bar_seconds))
 
 
 def stamps_of(frame: pd.DataFrame) -> pd.DatetimeIndex:
@@ -825,7 +801,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
-from tests.integration.test_store import CAL, bars_for, sessions
+from tests.support.bar_fixtures import bars_for, sessions
 from engine.market.store import BarStore
 
 store = BarStore(Path(sys.argv[2]))

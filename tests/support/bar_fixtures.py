@@ -1,4 +1,5 @@
-"""Stored bars for tests that need a store with something in it."""
+"""Stored bars for tests that need a store with something in it, and bars whose values are a
+function of their timestamps (any two chunks of them agree) for the store's own tests."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from engine.ib.synthetic import SyntheticMarket
-from engine.market.calendar import calendar_for
+from engine.market.calendar import Session, calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
 
 FIRST, LAST = "2024-03-04", "2024-03-15"
+CAL = calendar_for()
 
 
 def store_bars(data_dir: Path, drop: slice | None = None, symbol: str = "AAPL") -> int:
@@ -30,3 +32,27 @@ def store_bars(data_dir: Path, drop: slice | None = None, symbol: str = "AAPL") 
     )
     BarStore(data_dir, calendar).merge(symbol, "1m", frame)
     return int(keep.sum())
+
+
+def sessions(first: str, last: str) -> list[Session]:
+    return CAL.sessions_for_dates(pd.Timestamp(first), pd.Timestamp(last))
+
+
+def frame_at(stamps: pd.DatetimeIndex, bump: float = 0.0) -> pd.DataFrame:
+    """Bars whose values are a function of their timestamp: any two chunks agree."""
+    minutes = stamps.as_unit("ns").asi8 // (60 * 10**9)
+    base = 100.0 + (minutes % 5000) / 100
+    return bars_frame(
+        stamps,
+        {
+            "open": base,
+            "high": base + 0.5,
+            "low": base - 0.5,
+            "close": base + 0.25 + bump,
+            "volume": (minutes % 997) * 10.0,
+        },
+    )
+
+
+def bars_for(session_list: list[Session], bar_seconds: int = 60) -> pd.DataFrame:
+    return frame_at(CAL.bar_starts(session_list, bar_seconds))

@@ -1,16 +1,26 @@
-"""Small builders for the results tests: daily bars, fills of orders at the bars' opens, and a
-session of daily bars that carries its own trading script."""
+"""Small builders for the results tests: daily bars, fills of orders at the bars' opens, a
+synthetic daily run's results, and a session of daily bars that carries its own trading script."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
 from engine.market.calendar import calendar_for
-from engine.results import Costs, Fills
+from engine.results import (
+    Costs,
+    EquityCurve,
+    Fills,
+    Statistics,
+    Trades,
+    equity_curve,
+    round_trips,
+    statistics,
+)
 from engine.session.bars import SessionBars
 from engine.strategy import Bars, Strategy
 from engine.strategy.spec import StrategySpec
@@ -49,6 +59,36 @@ def accounts(draw):
     prices = draw(st.lists(st.floats(50, 60), min_size=len(orders), max_size=len(orders)))
     fees = draw(st.lists(st.floats(0, 5), min_size=len(orders), max_size=len(orders)))
     return close, Fills.of(bars, [size for _, size in orders], prices, fees, strategy="s")
+
+
+# -- a run's results ---------------------------------------------------------------------------
+
+BARS = 60
+ORDERS = [(3, 100), (15, -100), (20, -100), (30, 100), (40, 100)]  # long, short, open long
+
+
+@dataclass(frozen=True)
+class Run:
+    curve: EquityCurve
+    trades: Trades
+    stats: Statistics
+    close: np.ndarray
+
+    def shown(self) -> tuple[EquityCurve, Trades, Statistics]:
+        return self.curve, self.trades, self.stats
+
+
+def sample_run(bars: int = BARS, orders=ORDERS, symbol: str = "AAPL") -> Run:
+    """Daily bars from 2024-01-02 rising along a wave, traded at the opens with $0.01 a share
+    commission."""
+    x = np.arange(bars, dtype=float)
+    close = 100 + 0.3 * x + 6 * np.sin(x / 5)
+    open_ = np.r_[close[0], close[:-1]]
+    stamps = daily_stamps(bars)
+    fills = fills_at_open(orders, open_, Costs(per_share=0.01))
+    curve = equity_curve(stamps, np.arange(bars), close, fills, 100_000)
+    trades = round_trips(fills, stamps, close, symbol)
+    return Run(curve, trades, statistics(curve, trades, close), close)
 
 
 # -- a session that trades on cue --------------------------------------------------------------

@@ -25,7 +25,7 @@ from engine.session.session_file import (
     write_session_file,
 )
 from engine.trading_rules import OPTIONS, TradingRules
-from tests.unit.test_trading_rules import rules as any_rules
+from tests.support.trading_rules import rules as any_rules
 
 EXAMPLE = """\
 symbols = ["AAPL", "msft"]

@@ -19,7 +19,7 @@ from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
 from engine.session.quality import QualityLedger
 from engine.strategy.spec import StrategySpec
-from tests.unit.test_strategy_chunking import STEPS, on_bar_form, outcome, run_in_steps
+from tests.support.stepped_sessions import STEPS, on_bar_form, outcome, run_in_steps
 
 MINUTE = 60 * NS
 SESSIONS = calendar_for().sessions_for_dates(pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-06"))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from engine.config import ConfigError, load_config
 from engine.trading_rules import OPTIONS, Costs, OrderSize, RuleError, TradingRules
+from tests.support.trading_rules import rules
 
 DEFAULTS = TradingRules()
 
@@ -115,26 +115,6 @@ def test_a_bad_value_is_one_line_naming_the_option(option, value, message):
 def test_an_unknown_option_is_named():
     with pytest.raises(ValueError, match=r"unknown trading rule 'sizes' \(known: cash, size"):
         TradingRules.from_text({"sizes": "100"})
-
-
-rules = st.builds(
-    TradingRules,
-    cash=st.floats(0.01, 1e9),
-    size=st.one_of(
-        st.builds(OrderSize, st.integers(1, 10**6)),
-        st.builds(OrderSize, percent=st.floats(0.001, 100)),
-    ),
-    max_position=st.integers(1, 10**7),
-    min_confidence=st.floats(0, 1),
-    min_quality=st.floats(0, 100),
-    costs=st.builds(
-        lambda per_share, pct, minimum, units, bp: Costs(per_share, pct, minimum, units, bp),
-        *(st.floats(0, 10) for _ in range(2)),
-        st.floats(0, 100),
-        *(st.floats(0, 10) for _ in range(2)),
-    ).filter(lambda c: not ((c.per_share and c.pct_of_notional) or (c.slippage and c.slippage_bp))),
-    short=st.booleans(),
-)
 
 
 @given(rules)
