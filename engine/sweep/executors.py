@@ -3,10 +3,10 @@ Dask cluster (`dask`: an existing scheduler, or a local cluster started for the 
 
 Either way the bars are sent to the workers once (shared memory here, the cluster's object
 store there), and each task is a batch of backtests written as JSON text; a worker answers with
-its results as JSON text. The stdlib pool and Dask move those strings (and Dask the bars'
-byte buffers, by its own array serialization) with their own protocols, which pickle: only
-builtin values and the importable name of the worker function ever cross, never an object of
-ours, so nothing a worker or the parent unpickles was made from our classes.
+its results as JSON text. Local workers get those strings as bytes through their pipes; Dask
+moves them (and the bars' byte buffers, by its own array serialization) with its own protocol,
+which pickles: only builtin values and the importable name of the worker function ever cross,
+never an object of ours, so nothing a worker or the parent unpickles was made from our classes.
 
 A worker catches every error of a backtest and sends it back as text (`error`): the parent
 fails the sweep with it (the finished results stay; `resume` runs the rest).
@@ -21,10 +21,14 @@ import queue
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Pipe, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 
@@ -38,7 +42,7 @@ from engine.sweep.run import run_task
 from engine.sweep.shared import MappedBars, SharedBars, pack, unpack
 from engine.trading_rules import TradingRules
 
-IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: none idles while the parent collects
+DASK_IN_FLIGHT = 4  # batches queued per Dask worker: none idles while the parent collects
 DASK_MISSING = "the dask executor needs dask[distributed]: pip install 'ktrdr-tui[dask]'"
 
 
@@ -85,13 +89,17 @@ def worker_setup(
 def run_batch(bars: dict[str, SessionBars], batch: str, setup: str) -> str:
     """A worker's answer to one batch: each task's result, or its error as text."""
     catalog, base = _setup(setup)
-    results = []
-    for task in json.loads(batch):
-        try:
-            results.append(run_task(bars, task, catalog, base))
-        except Exception as exc:  # a bug must reach the parent as a line, not as an object
-            results.append({"index": task["index"], "error": f"{type(exc).__name__}: {exc}"})
-    return json.dumps(results)
+    return json.dumps([run_one(bars, task, catalog, base) for task in json.loads(batch)])
+
+
+def run_one(
+    bars: dict[str, SessionBars], task: dict, catalog: Catalog, base: TradingRules
+) -> dict[str, object]:
+    """One task's result, or its error as text."""
+    try:
+        return run_task(bars, task, catalog, base)
+    except Exception as exc:  # a bug must reach the parent as a line, not as an object
+        return {"index": task["index"], "error": f"{type(exc).__name__}: {exc}"}
 
 
 _setups: dict[str, tuple[Catalog, TradingRules]] = {}
@@ -108,6 +116,298 @@ def _setup(setup: str) -> tuple[Catalog, TradingRules]:
             )
             _setups[setup] = (catalog, TradingRules.from_text(data["rules"]))
         return _setups[setup]
+
+
+# -- local: processes sharing the bars' memory, the parent standing in until they are up ------
+
+LOCAL_IN_FLIGHT = 2  # batches a local worker holds: one running, the next waiting in its pipe
+
+
+class WorkerLost(RuntimeError):
+    """A local worker stopped (or could not start) before the sweep was done: one line."""
+
+
+def _local_worker(conn: Connection, output: str) -> None:
+    """A local worker: told the bars' layouts and the setup, it says it is ready (an empty
+    message), then answers each batch it is sent until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
+    _output_to(Path(output))
+    try:
+        layouts, setup = json.loads(conn.recv_bytes())
+    except EOFError:
+        return  # the sweep was done before this worker started
+    mapped = [MappedBars(layout) for layout in layouts]  # mapped while their bars are in use
+    bars = {m.bars.symbol: m.bars for m in mapped}
+    _setup(setup)  # the strategies load once, before the first batch
+    with suppress(EOFError, BrokenPipeError):  # the parent is done with this worker
+        conn.send_bytes(b"")
+        while True:
+            batch = conn.recv_bytes().decode()
+            conn.send_bytes(run_batch(bars, batch, setup).encode())
+    del bars  # the views go before their blocks, which cannot be unmapped under them
+
+
+def worker_output_file() -> Path:
+    """Where local workers' stdout and stderr go (a strategy's `print`, a library's warning):
+    beside the log file, never the terminal, which the app or the progress line owns. So does
+    what a strategy writes while the parent stands in for a worker."""
+    return default_log_file().with_name("sweep-workers.log")
+
+
+def _open_output(path: Path) -> int:
+    """The workers' output file, opened to append: writes from several processes interleave
+    by whole writes. No rotation: a sweep's prints are the user's own, and rare."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _output_to(path: Path) -> None:
+    target = _open_output(path)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+
+
+class _ThreadOutput:
+    """sys.stdout or sys.stderr while the parent runs a backtest: what `thread` writes goes to
+    `file` (the workers' output file), what any other thread writes (the progress line, the
+    app) where it went before. Everything else (isatty, encoding, fileno) is the usual
+    stream's, so a front end that looks at it sees no change."""
+
+    def __init__(self, usual: TextIO, thread: threading.Thread, file: TextIO):
+        self._usual, self._thread, self._file = usual, thread, file
+
+    def _target(self) -> TextIO:
+        if threading.current_thread() is self._thread and not self._file.closed:
+            return self._file
+        return self._usual
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno: the usual stream's
+        return getattr(self._usual, name)
+
+
+@contextmanager
+def _output_of_this_thread_to(file: TextIO) -> Iterator[None]:
+    thread = threading.current_thread()
+    routed = _ThreadOutput(sys.stdout, thread, file), _ThreadOutput(sys.stderr, thread, file)
+    sys.stdout, sys.stderr = routed
+    try:
+        yield
+    finally:
+        file.flush()
+        # Put back only what is still ours: the front end may have swapped its own meanwhile.
+        if sys.stdout is routed[0]:
+            sys.stdout = routed[0]._usual
+        if sys.stderr is routed[1]:
+            sys.stderr = routed[1]._usual
+
+
+@dataclass
+class _Worker:
+    conn: Connection  # the parent's end of its pipe
+    ready: bool = False  # mapped the bars and loaded the strategies
+    held: deque[str] = field(default_factory=deque)  # batches sent, not answered yet
+
+
+class _Starts:
+    """The local workers of one `open`, started on a thread of their own: the bars shared,
+    then each worker started and told their layouts and the setup. Once closing, no more
+    start (one under way ends with its worker told nothing: it stops at once)."""
+
+    def __init__(self, count: int, bars: Sequence[SessionBars], setup: str):
+        pipes = [Pipe() for _ in range(count)]
+        self.workers = [_Worker(ours) for ours, _ in pipes]
+        self.error = ""  # why a worker could not start
+        self._lock = threading.Lock()
+        self._closing = False
+        self._shared: list[SharedBars] = []
+        self._started: list[BaseProcess] = []
+        threading.Thread(
+            target=self._start,
+            args=(tuple(bars), setup, [theirs for _, theirs in pipes]),
+            name="sweep worker starter",
+            daemon=True,  # a start may wait on the fork server; nothing waits for this thread
+        ).start()
+
+    def _start(self, bars: tuple[SessionBars, ...], setup: str, theirs: list[Connection]) -> None:
+        try:
+            self._start_each(bars, setup, theirs)
+        except Exception as exc:  # the sweep fails with the line (WorkerLost); this thread ends
+            self.error = f"cannot start a local worker: {first_line(exc)}"
+        finally:
+            for child_end in theirs:
+                child_end.close()  # a started worker's is its own: the pipe ends with it
+
+    def _start_each(self, bars: tuple[SessionBars, ...], setup: str, theirs: list[Connection]):
+        shared = [SharedBars(one) for one in bars]
+        with self._lock:
+            if self._closing:  # `close` has come and gone: no worker will map them
+                for block in shared:
+                    block.close()
+                return
+            self._shared = shared  # `close` frees them
+        hello = json.dumps([[block.layout for block in shared], setup]).encode()
+        context, output = local_context(), str(worker_output_file())
+        for number, (worker, child_end) in enumerate(zip(self.workers, theirs, strict=True)):
+            if self._closing:
+                return
+            process = context.Process(
+                target=_local_worker,
+                # The parent names the file: a forked worker has the fork server's environment.
+                args=(child_end, output),
+                name=f"sweep worker {number + 1}",
+                daemon=True,
+            )
+            process.start()
+            child_end.close()
+            with self._lock:
+                self._started.append(process)
+                if not self._closing:
+                    worker.conn.send_bytes(hello)
+                    continue
+            process.join()  # told nothing, it stops at once
+            return
+
+    def close(self) -> None:
+        """Stop the workers once their running batch is done, and free the bars' memory."""
+        with self._lock:
+            self._closing = True
+            started = list(self._started)
+        for worker in self.workers:
+            worker.conn.close()  # a worker ends after the batch it runs
+        for process in started:
+            process.join()
+        with self._lock:  # after every worker that mapped the bars has stopped
+            shared, self._shared = self._shared, []
+        for block in shared:
+            block.close()
+
+
+class LocalExecutor:
+    """Worker processes on this machine, `workers` of them (default: one per core), made as
+    `processes.local_context` says; each maps the bars from shared memory.
+
+    Starting them takes a while (their server imports the engine, ~0.5 s, unless it is up
+    already), so they are started on a thread of their own, and until every one is ready the
+    parent stands in for those that are not: it runs batches itself, one backtest at a time,
+    handing batches to each worker as soon as it is ready. A small sweep then never waits for
+    a worker; a large one soon runs on every worker, and no more processes compute than
+    `workers`. Batches and answers cross the workers' pipes as bytes: nothing is pickled but
+    the worker's start (the pipe's end and a path)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self._starts: _Starts | None = None
+        self._bars: dict[str, SessionBars] = {}
+        self._setup = ""
+
+    def start(self) -> None:
+        prestart_local()
+
+    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
+        self.start()  # at once if it was
+        self._bars, self._setup = {one.symbol: one for one in bars}, setup
+        self._starts = _Starts(self.workers, bars, setup)
+
+    @property
+    def ready(self) -> int:
+        """Workers up and ready, as the last run saw them (0 once closed)."""
+        return sum(w.ready for w in self._starts.workers) if self._starts is not None else 0
+
+    def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:
+        """As `Executor.run`; for another run, each run must have ended (not been cancelled)."""
+        assert self._starts is not None, "open the executor first"
+        return self._dispatch(self._starts, batches, token)
+
+    def _dispatch(
+        self, starts: _Starts, batches: Iterator[str], token: CancelToken
+    ) -> Iterator[str]:
+        workers = starts.workers
+        by_conn = {worker.conn: worker for worker in workers}
+        wake, waker = Pipe(duplex=False)
+        unregister = token.on_cancel(lambda: _wake(waker))
+        own: list[dict] = []  # the tasks of the batch the parent runs, not run yet
+        own_results: list[dict] = []
+        output: TextIO | None = None  # the workers' output file, while the parent runs tasks
+        left = True  # batches left to hand out
+        try:
+            while not token.cancelled:
+                for worker in workers:
+                    while left and worker.ready and len(worker.held) < LOCAL_IN_FLIGHT:
+                        batch = next(batches, None)
+                        if batch is None:
+                            left = False
+                        else:
+                            worker.conn.send_bytes(batch.encode())
+                            worker.held.append(batch)
+                if left and not own and self.ready < self.workers:  # stand in for one not ready
+                    batch = next(batches, None)
+                    own = json.loads(batch) if batch is not None else []
+                    left = batch is not None
+                if not (own or left or any(worker.held for worker in workers)):
+                    return
+                for conn in wait([*by_conn, wake], timeout=0 if own else None):
+                    if conn is wake:
+                        continue  # cancelled: seen at the top
+                    worker = by_conn[conn]
+                    answer = _receive(worker, starts.error)
+                    if not worker.ready:
+                        worker.ready = True  # its first message: ready
+                    else:
+                        worker.held.popleft()
+                        yield answer
+                if own and not token.cancelled:
+                    catalog, base = _setup(self._setup)
+                    if output is None:
+                        output = os.fdopen(
+                            _open_output(worker_output_file()), "a", encoding="utf-8"
+                        )
+                    with _output_of_this_thread_to(output):
+                        own_results.append(run_one(self._bars, own.pop(0), catalog, base))
+                    if not own:
+                        yield json.dumps(own_results)
+                        own_results = []
+            if own_results:  # cancelled in the middle of its batch: what it ran is kept
+                yield json.dumps(own_results)
+        finally:
+            unregister()
+            wake.close()
+            waker.close()
+            if output is not None:
+                output.close()
+
+    def close(self) -> None:
+        """Stop the workers once their running batch is done (those still starting stop as
+        they start), and free the bars' memory."""
+        if self._starts is not None:
+            self._starts.close()
+            self._starts = None
+
+
+def _receive(worker: _Worker, error: str) -> str:
+    try:
+        return worker.conn.recv_bytes().decode()
+    except (EOFError, ConnectionResetError):
+        stopped = f"a local worker stopped before the sweep was done (see {worker_output_file()})"
+        raise WorkerLost(error or stopped) from None
+
+
+def _wake(waker: Connection) -> None:
+    with suppress(OSError):  # closed: the run it would wake is over
+        waker.send_bytes(b"")
+
+
+# -- dask: a cluster's workers, the bars scattered once ---------------------------------------
 
 
 def _collect(
@@ -143,96 +443,6 @@ def _collect(
     finally:
         unregister()
 
-
-# -- local: processes sharing the bars' memory ------------------------------------------------
-
-_local: dict[str, Any] = {}  # a local worker's mapped bars and catalog, set when it starts
-
-
-def _start_local_worker(layouts: str, setup: str, output: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
-    _output_to(Path(output))
-    mapped = [MappedBars(layout) for layout in json.loads(layouts)]
-    _local["mapped"] = mapped  # the blocks stay mapped while their bars are in use
-    _local["bars"] = {m.bars.symbol: m.bars for m in mapped}
-    _local["setup"] = setup
-    _setup(setup)  # the strategies load once, before the first task
-
-
-def worker_output_file() -> Path:
-    """Where local workers' stdout and stderr go (a strategy's `print`, a library's warning):
-    beside the log file, never the terminal, which the app or the progress line owns."""
-    return default_log_file().with_name("sweep-workers.log")
-
-
-def _output_to(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Appends from several workers interleave by whole writes; no rotation: a sweep's prints
-    # are the user's own, and rare.
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(target, 1)
-    os.dup2(target, 2)
-    os.close(target)
-
-
-def _run_local_batch(batch: str) -> str:
-    return run_batch(_local["bars"], batch, _local["setup"])
-
-
-class LocalExecutor:
-    """Worker processes on this machine, `workers` of them (default: one per core), made as
-    `processes.local_context` says; each maps the bars from shared memory."""
-
-    name = "local"
-
-    def __init__(self, workers: int | None = None):
-        self.workers = workers or os.cpu_count() or 1
-        self._shared: list[SharedBars] = []
-        self._pool: ProcessPoolExecutor | None = None
-
-    def start(self) -> None:
-        prestart_local()
-
-    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
-        self.start()  # at once if it was
-        self._shared = [SharedBars(one) for one in bars]
-        layouts = json.dumps([shared.layout for shared in self._shared])
-        self._pool = ProcessPoolExecutor(
-            self.workers,
-            mp_context=local_context(),
-            initializer=_start_local_worker,
-            # The parent names the file: a forked worker has the fork server's environment.
-            initargs=(layouts, setup, str(worker_output_file())),
-        )
-
-    def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:
-        pool = self._pool
-        assert pool is not None, "open the executor first"
-
-        def cancel(futures: list[Future]) -> None:
-            for future in futures:
-                future.cancel()
-
-        return _collect(
-            lambda batch: pool.submit(_run_local_batch, batch),
-            batches,
-            self.workers * IN_FLIGHT_PER_WORKER,
-            token,
-            cancel,
-        )
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        for shared in self._shared:
-            shared.close()
-        self._shared = []
-
-
-# -- dask: a cluster's workers, the bars scattered once ---------------------------------------
 
 _dask_bars: dict[str, SessionBars] = {}  # a Dask worker's bars, by fingerprint
 
@@ -313,7 +523,7 @@ class DaskExecutor:
                 _run_dask_batch, self._setup, self._layouts, batch, *self._bars, pure=False
             ),
             batches,
-            self.workers * IN_FLIGHT_PER_WORKER,
+            self.workers * DASK_IN_FLIGHT,
             token,
             client.cancel,
         )

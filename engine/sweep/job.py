@@ -52,6 +52,10 @@ _BATCHES_PER_WORKER = 8  # enough batches to even out the workers' ends
 # Backtests per batch at most: results come back (and are kept) often, and a cancel waits
 # for the batches running (a year of 1m bars takes ~30 ms a backtest).
 _MAX_BATCH = 16
+# Results are written as they come (a process that dies loses none) and reach the disk at
+# least this often and at the end of a run: an fsync per result costs more than some
+# backtests, and a crash of the machine loses at most these seconds of them (they run again).
+_SYNC_EVERY_S = 0.5
 
 
 class SweepInputError(ValueError):
@@ -321,6 +325,8 @@ class SweepJob:
         self._eta = EtaEstimator("sweep bars", history)  # units: bars through backtests
         self._running_since: float | None = None
         self._ran_for = 0.0  # seconds this process ran it
+        self._synced_at = 0.0  # when the results file last reached the disk (monotonic)
+        self._unsynced = False  # results written since
 
     @property
     def id(self) -> str:
@@ -361,6 +367,7 @@ class SweepJob:
     def run(self, token: CancelToken) -> None:
         todo = [i for i in range(self.plan.runs) if i not in self.results]
         self.progress.start_stage(STARTING, detail=f"{self.executor.name} executor")
+        self._synced_at = time.monotonic()
         try:
             self.executor.open(self.plan.bars, self._setup)
             self.progress.start_stage(RUNNING, total=self.plan.runs)
@@ -370,11 +377,19 @@ class SweepJob:
                 self._keep(json.loads(answer))
         finally:
             self.executor.close()
+            if self._unsynced:  # durable before the journal says how the run ended
+                self.store.sync_results(self.id)
+                self._unsynced = False
 
     def _keep(self, results: list[dict]) -> None:
         kept = [result for result in results if "error" not in result]
         if kept:
-            self.store.append_results(self.id, kept)
+            now = time.monotonic()
+            durable = now - self._synced_at >= _SYNC_EVERY_S
+            self.store.append_results(self.id, kept, durable)
+            self._unsynced = not durable
+            if durable:
+                self._synced_at = now
         with self._lock:
             for result in kept:
                 self.results[result["index"]] = result

@@ -311,9 +311,12 @@ class SweepStore:
                 log.warning("%s: line %d is unreadable; its backtest runs again", path, number)
         return kept
 
-    def append_results(self, job_id: str, results: Iterable[dict]) -> None:
-        """Add finished results (one JSON line each) and make them durable. Only the sweep's
-        one runner appends, so a torn last line here is a crash's: it is cut off first."""
+    def append_results(self, job_id: str, results: Iterable[dict], durable: bool = True) -> None:
+        """Add finished results (one JSON line each), written at once: a process that dies
+        next loses none of them. `durable`: every line so far reaches the disk too, as
+        `sync_results` makes them later (a crash of the machine loses none either). Only the
+        sweep's one runner appends, so a torn last line here is a crash's: it is cut off
+        first."""
         lines = "".join(json.dumps(result) + "\n" for result in results).encode()
         path = self.results_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +327,12 @@ class SweepStore:
                 file.truncate(file.read().rfind(b"\n") + 1)  # appends go to the new end
             file.write(lines)
             file.flush()
+            if durable:
+                os.fsync(file.fileno())
+
+    def sync_results(self, job_id: str) -> None:
+        """Make every result appended so far durable."""
+        with open(self.results_path(job_id), "ab") as file:
             os.fsync(file.fileno())
 
     def _quarantine(self, path: Path, reason: str) -> str:

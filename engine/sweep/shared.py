@@ -26,8 +26,8 @@ _BAR_COLUMNS = ("timestamps", "open", "high", "low", "close", "volume", "session
 _SESSION_COLUMNS = ("date", "ordinal", "open", "close")  # int64 ns (date: midnight, naive)
 
 
-def pack(bars: SessionBars) -> tuple[Layout, np.ndarray]:
-    """The bars as a layout and one uint8 buffer."""
+def _columns(bars: SessionBars) -> dict[str, np.ndarray]:
+    """What `pack` lays out, in its order: each a contiguous array of 8-byte items."""
     sessions = bars.sessions
     columns = {f"bar_{name}": getattr(bars, name) for name in _BAR_COLUMNS}
     columns |= {
@@ -36,29 +36,49 @@ def pack(bars: SessionBars) -> tuple[Layout, np.ndarray]:
         "session_open": bars.session_open,
         "session_close": bars.session_close,
     }
+    return {name: np.ascontiguousarray(column) for name, column in columns.items()}
+
+
+def _layout(bars: SessionBars, columns: dict[str, np.ndarray]) -> Layout:
     placed, offset = [], 0
     for name, column in columns.items():
-        column = np.ascontiguousarray(column)
         placed.append([name, column.dtype.str, offset, len(column)])
         offset += column.nbytes  # every dtype here is 8 bytes: offsets stay aligned
-    buffer = np.empty(offset, np.uint8)
-    for (_, _, start, _), column in zip(placed, columns.values(), strict=True):
-        raw = np.ascontiguousarray(column).view(np.uint8)
-        buffer[start : start + len(raw)] = raw
-    layout = {
+    return {
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
         "ignored": bars.ignored,
         "columns": placed,
         "nbytes": offset,
-        "fingerprint": hashlib.blake2b(buffer.data, digest_size=16).hexdigest(),
     }
-    return layout, buffer
+
+
+def _copy(columns: dict[str, np.ndarray], layout: Layout, buffer: np.ndarray) -> None:
+    for (_, _, start, _), column in zip(layout["columns"], columns.values(), strict=True):
+        buffer[start : start + column.nbytes] = column.view(np.uint8)
+
+
+def _digest(columns: dict[str, np.ndarray]) -> str:
+    """The digest of the packed buffer, hashed column by column (the same bytes in the same
+    order, with no buffer made)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for column in columns.values():
+        digest.update(column.view(np.uint8))
+    return digest.hexdigest()
+
+
+def pack(bars: SessionBars) -> tuple[Layout, np.ndarray]:
+    """The bars as a layout (with their `fingerprint`) and one uint8 buffer."""
+    columns = _columns(bars)
+    layout = _layout(bars, columns)
+    buffer = np.empty(layout["nbytes"], np.uint8)
+    _copy(columns, layout, buffer)
+    return {**layout, "fingerprint": _digest(columns)}, buffer
 
 
 def fingerprint(bars: SessionBars) -> str:
     """A digest of the bars: equal for equal bars (a resumed sweep checks it)."""
-    return pack(bars)[0]["fingerprint"]
+    return _digest(_columns(bars))
 
 
 def unpack(layout: Layout, buffer: np.ndarray | memoryview) -> SessionBars:
@@ -94,9 +114,10 @@ class SharedBars:
     name) is what a worker needs to map them. Close it to free the block."""
 
     def __init__(self, bars: SessionBars):
-        layout, buffer = pack(bars)
-        self._block = shared_memory.SharedMemory(create=True, size=max(len(buffer), 1))
-        np.frombuffer(self._block.buf, np.uint8, count=len(buffer))[:] = buffer
+        columns = _columns(bars)
+        layout = _layout(bars, columns)
+        self._block = shared_memory.SharedMemory(create=True, size=max(layout["nbytes"], 1))
+        _copy(columns, layout, np.frombuffer(self._block.buf, np.uint8, count=layout["nbytes"]))
         self.layout: Layout = {**layout, "shm": self._block.name}
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ as an uninterrupted one; the bars reach the workers whole."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from engine.sweep.job import (
 )
 from engine.sweep.journal import SweepRequest, SweepStore
 from engine.sweep.report import csv_text, ranked, result_rows
-from engine.sweep.shared import MappedBars, SharedBars, pack, unpack
+from engine.sweep.shared import MappedBars, SharedBars, fingerprint, pack, unpack
 from engine.trading_rules import TradingRules
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 from tests.support.cli_run import run
@@ -104,6 +105,9 @@ def test_bars_reach_a_worker_as_one_buffer_equal_and_read_only(data_dir):
     bars = plan(data_dir, request()).bars[0]
     layout, buffer = pack(bars)
     json.dumps(layout)  # plain data: what crosses besides the bytes
+    # The digest a journal keeps is of the packed bytes, however it is computed.
+    digest = hashlib.blake2b(buffer.tobytes(), digest_size=16).hexdigest()
+    assert fingerprint(bars) == layout["fingerprint"] == digest
     shared = SharedBars(bars)
     try:
         mapped = MappedBars(json.loads(json.dumps(shared.layout)))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import engine.sweep.service as service_module
-from engine.sweep.executors import IN_FLIGHT_PER_WORKER
 from engine.sweep.journal import SweepRequest
 from tests.support.bar_fixtures import FIRST, LAST
 
@@ -28,8 +27,10 @@ def sweep_request(grid: str = GRID, **changes) -> SweepRequest:
 
 
 class HeldExecutor:
-    """A real executor that holds its first run once every worker's batches are in flight and
-    one result is back, until the sweep is cancelled or the test lets it go on."""
+    """A real executor that holds its first run once one result is back (and kept: the job
+    keeps each answer before it asks for the next), until the sweep is cancelled or the test
+    lets it go on. Each answer holds one result: the sweeps here have too few backtests to
+    batch them."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -44,17 +45,14 @@ class HeldExecutor:
 
     def run(self, batches, token):
         def held():
-            for number, batch in enumerate(batches):
-                # The collector asks for the batch after those in flight once it has kept the
-                # first result.
-                if number == self.workers * IN_FLIGHT_PER_WORKER:
-                    token.on_cancel(self.go_on.set)
-                    self.go_on.wait()
-                    if token.cancelled:
-                        return
-                yield batch
+            answers = self.inner.run(batches, token)
+            yield next(answers)
+            token.on_cancel(self.go_on.set)
+            self.go_on.wait()
+            if not token.cancelled:
+                yield from answers
 
-        return self.inner.run(held(), token)
+        return held()
 
     def close(self) -> None:
         self.inner.close()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from engine.results import Fills, equity_curve, round_trips
+from engine.results import Fills, TradeBook, equity_curve, round_trips
 from tests.support.results import accounts, daily_stamps
 
 CASH = 100_000.0
@@ -154,3 +155,98 @@ def test_no_fills_no_trades_and_a_flat_curve():
 def test_inconsistent_fills_are_refused(fills, message):
     with pytest.raises(ValueError, match=message):
         fills()
+
+
+def fifo_lot_by_lot(fills, close):
+    """The round trips as a broker's book keeps them, fill by fill: each fill closes the oldest
+    open lots first and opens what is left of it; a fill's commission shared by shares."""
+    lots, rows = [], []  # a lot: [bar, signed shares, price, commission per share, strategy]
+    for bar, size, price, fee, strategy in zip(
+        fills.bar.tolist(),
+        fills.size.tolist(),
+        fills.price.tolist(),
+        fills.commission.tolist(),
+        fills.strategy.tolist(),
+        strict=True,
+    ):
+        left = size
+        while left and lots and (lots[0][1] > 0) != (left > 0):
+            lot = lots[0]
+            shares = min(abs(left), abs(lot[1]))
+            cost = (lot[3] + fee / abs(size)) * shares
+            rows.append((np.sign(lot[1]), shares, lot[0], lot[2], lot[4], bar, price, cost, False))
+            lot[1] -= np.sign(lot[1]) * shares
+            left -= np.sign(left) * shares
+            if not lot[1]:
+                lots.pop(0)
+        if left:
+            lots.append([bar, left, price, fee / abs(size), strategy])
+    last = len(close) - 1
+    for bar, size, price, fee, strategy in lots:
+        rows.append(
+            (
+                np.sign(size),
+                abs(size),
+                bar,
+                price,
+                strategy,
+                last,
+                close[last],
+                fee * abs(size),
+                True,
+            )
+        )
+    return rows
+
+
+def rows_of(trades):
+    columns = ("side", "size", "entry_bar", "entry_price", "strategy", "exit_bar", "exit_price")
+    return [
+        (*row, commission, is_open)
+        for *row, commission, is_open in zip(
+            *(getattr(trades, name).tolist() for name in columns),
+            trades.commission.tolist(),
+            trades.open.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def with_strategies(fills):
+    """The same fills, each made by one of three strategies in turn."""
+    names = np.array(["a", "bb", "ccc"])[np.arange(len(fills)) % 3]
+    return Fills.of(fills.bar, fills.size, fills.price, fills.commission, names)
+
+
+@settings(max_examples=300)
+@given(accounts())
+def test_the_trades_are_those_of_a_book_kept_lot_by_lot(account):
+    close, fills = account
+    fills = with_strategies(fills)
+    trades = round_trips(fills, daily_stamps(len(close)), np.asarray(close), "T")
+    got, expected = rows_of(trades), fifo_lot_by_lot(fills, close)
+    assert [row[:7] + row[8:] for row in got] == [row[:7] + row[8:] for row in expected]
+    np.testing.assert_allclose([row[7] for row in got], [row[7] for row in expected], atol=1e-9)
+
+
+@settings(max_examples=300)
+@given(accounts(), st.data())
+def test_fills_added_in_any_cuts_make_the_same_trades(account, data):
+    """A playing session hands its book the fills a few at a time: the trades, to the last bit,
+    are those of every fill at once."""
+    close, fills = account
+    fills = with_strategies(fills)
+    stamps, close = daily_stamps(len(close)), np.asarray(close)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(fills)), max_size=4)))
+    book = TradeBook("T", stamps)
+    for lo, hi in zip([0, *cuts], [*cuts, len(fills)], strict=True):
+        book.add(Fills.of(*(column[lo:hi] for column in vars(fills).values())))
+    assert book.fills == len(fills)
+    whole = round_trips(fills, stamps, close, "T")
+    for name, column in vars(book.trades(close)).items():
+        np.testing.assert_array_equal(column, getattr(whole, name), err_msg=name)
+
+
+def test_fractional_shares_are_refused():
+    with pytest.raises(ValueError, match="whole shares"):
+        round_trips(Fills.of([1], [0.5], [10.0]), daily_stamps(3), np.ones(3), "T")
