@@ -162,7 +162,8 @@ def drawdown_periods(curve: EquityCurve) -> tuple[np.ndarray, np.ndarray]:
 def _volatility(returns: np.ndarray) -> float:
     growth = 1 + _geometric_mean(returns)
     variance = float(np.var(returns, ddof=1)) if len(returns) > 1 else math.nan
-    with np.errstate(over="ignore"):
+    # Huge swings overflow to inf, and inf - inf is nan: the volatility is then undefined.
+    with np.errstate(over="ignore", invalid="ignore"):
         spread = np.float64(variance + growth**2) ** TRADING_DAYS - np.float64(growth) ** (
             2 * TRADING_DAYS
         )
