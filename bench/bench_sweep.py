@@ -178,6 +178,7 @@ def warm(plan: SweepPlan, workers: int) -> Rate:
 
 
 def backtesting_optimize(frame: pd.DataFrame) -> tuple[Rate, tuple[int, int]]:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bars, on stderr, in the figures
     from backtesting import Backtest
 
     from bench.backtesting_sma import SmaCross
