@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import Played, minute_bars, peer_frame, play, verdict
+from bench.common import Played, minute_bars, peer_frame, play, run_peak, verdict
 from engine.market.calendar import calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
@@ -206,37 +206,9 @@ def installed(module: str) -> bool:
 # -- 3. memory --------------------------------------------------------------------------------
 
 
-def rss_mb(field: str = "VmHWM") -> float:
-    """This process's peak (VmHWM) or current (VmRSS) resident memory. Not ru_maxrss: Linux
-    carries that over from the parent through fork and exec, so a child of this (by then large)
-    benchmark would report the parent's."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def reset_peak_rss() -> bool:
-    """Set VmHWM back to the current RSS (Linux >= 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def engine_only(years: int) -> None:
-    """The engine's run alone, for the peak-memory figure (run in a fresh process). The peak of
-    generating the bars (the simulated gateway's work, not the session's) is kept apart when
-    the kernel lets the peak be reset; otherwise the run's peak includes it."""
-    figures = {"imports_mb": rss_mb()}
-    bars = minute_bars(years)
-    figures["generation_peak_mb"] = rss_mb()
-    figures["bars_mb"] = rss_mb("VmRSS")
-    figures["reset"] = reset_peak_rss()
-    play(bars, [SMA, RSI])
-    figures["peak_mb"] = rss_mb()
-    print(json.dumps(figures))
+    """The engine's run alone, for the peak-memory figure (run in a fresh process)."""
+    print(json.dumps(run_peak(years, ("AAPL",), [SMA, RSI])))
 
 
 def engine_memory(years: int) -> dict[str, float]:

@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 
-from bench.bench_session import RSI, SMA, reset_peak_rss, rss_mb
-from bench.common import Played, minute_bars, play, verdict
+from bench.bench_session import RSI, SMA
+from bench.common import Played, minute_bars, play, run_peak, verdict
 
 SYMBOLS = ("AAPL", "MSFT", "SPY")
 RUNS = 3
@@ -43,14 +43,7 @@ def median_run(market, runs: int = RUNS) -> tuple[float, Played]:
 
 def engine_only(years: int) -> None:
     """The three-symbol run alone, for the peak-memory figure (run in a fresh process)."""
-    figures = {"imports_mb": rss_mb()}
-    market = [minute_bars(years, symbol) for symbol in SYMBOLS]
-    figures["generation_peak_mb"] = rss_mb()
-    figures["bars_mb"] = rss_mb("VmRSS")
-    figures["reset"] = reset_peak_rss()
-    play(market, [SMA, RSI])
-    figures["peak_mb"] = rss_mb()
-    print(json.dumps(figures))
+    print(json.dumps(run_peak(years, SYMBOLS, [SMA, RSI])))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,3 +83,37 @@ def play(
     assert snapshot.state == PlaybackState.DONE, (snapshot.state, snapshot.error)
     assert snapshot.bars_processed == snapshot.bars_total
     return Played(built - started, done - built, snapshot)
+
+
+def rss_mb(field: str = "VmHWM") -> float:
+    """This process's peak (VmHWM) or current (VmRSS) resident memory. Not ru_maxrss: Linux
+    carries that over from the parent through fork and exec, so a child of this (by then large)
+    benchmark would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Set VmHWM back to the current RSS (Linux >= 4.0); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def run_peak(years: int, symbols: Sequence[str], specs: Sequence[str]) -> dict[str, float]:
+    """The memory of one run of `specs` over `years` of each symbol's bars, for a fresh
+    process to measure: after imports, the peak of generating the bars (the simulated
+    gateway's work, not the session's, kept apart when the kernel lets the peak be reset;
+    otherwise the run's peak includes it), holding them, and the run's peak."""
+    figures: dict[str, float] = {"imports_mb": rss_mb()}
+    market = [minute_bars(years, symbol) for symbol in symbols]
+    figures["generation_peak_mb"] = rss_mb()
+    figures["bars_mb"] = rss_mb("VmRSS")
+    figures["reset"] = reset_peak_rss()
+    play(market, specs)
+    figures["peak_mb"] = rss_mb()
+    return figures
