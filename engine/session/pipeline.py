@@ -280,7 +280,7 @@ class Pipeline:
             if history is None:
                 raise SessionSetupError(
                     f"{spec.name} reads the historical context, which this session does not "
-                    "provide (a backtest or the app's sessions do; a sweep does not)"
+                    "provide (a backtest or the app's sessions do)"
                 )
             strategy._history = history
         series = market.derive(timeframe)

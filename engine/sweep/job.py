@@ -135,6 +135,11 @@ def plan_sweep(
         for own in grid.timeframes:
             for wanted in (own or timeframe, *grid.strategy.timeframes):
                 check_readable(wanted, timeframe, grid.name, SweepInputError)
+        if grid.strategy.history is not None:  # the workers get bars, not the store
+            raise SweepInputError(
+                f"{grid.name} reads the historical context, which sweeps do not provide yet "
+                "(run it with backtest or in the app)"
+            )
         grids.append(grid)
     rule_values = {}
     for option, text in request.rules:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from engine.core.jobs import JobState
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.request import backtest_request, open_session
-from engine.strategy.catalog import load_catalog
+from engine.strategy import HistoryNeeds, Strategy
+from engine.strategy.catalog import Catalog, CatalogEntry, builtin_catalog, load_catalog
 from engine.sweep.executors import DaskExecutor, LocalExecutor, worker_output_file, worker_setup
 from engine.sweep.job import (
     RUNNING,
@@ -306,3 +308,20 @@ def test_local_workers_print_to_their_log_file_not_the_terminal(data_dir, tmp_pa
     captured = capfd.readouterr()
     assert "noise from a worker" not in captured.out + captured.err
     assert "noise from a worker" in worker_output_file().read_text(encoding="utf-8")
+
+
+def test_a_strategy_reading_historical_context_is_refused_before_the_sweep_starts(data_dir):
+    class Context(Strategy):
+        """Reads the day's context."""
+
+        name = "context"
+        history: ClassVar[HistoryNeeds] = HistoryNeeds(days=3)
+        fast: int = 5
+
+        def on_bar(self, bars) -> None:
+            pass
+
+    catalog = Catalog((*builtin_catalog().entries, CatalogEntry(Context, "test")))
+    with pytest.raises(SweepInputError, match="context reads the historical context") as caught:
+        plan(data_dir, request(strategies=("context:fast=5|6",)), catalog)
+    assert caught.value.usage
