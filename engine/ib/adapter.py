@@ -129,6 +129,8 @@ class IBAdapter:
             self.disconnect()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()  # now, not whenever the collector gets to it
 
     # -- requests -----------------------------------------------------------------------------
 
