@@ -3,6 +3,7 @@ which session each bar belongs to and when it ends."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +37,12 @@ class SessionBars:
     def bar_seconds(self) -> int:
         return TIMEFRAME_SECONDS[self.timeframe]
 
-    @property
+    # Made once: every stage's setup asks (each derived timeframe, the quality, the history).
+    @functools.cached_property
     def session_open(self) -> np.ndarray:
         return np.array([s.open.value for s in self.sessions], dtype=np.int64)
 
-    @property
+    @functools.cached_property
     def session_close(self) -> np.ndarray:
         return np.array([s.close.value for s in self.sessions], dtype=np.int64)
 

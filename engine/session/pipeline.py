@@ -249,7 +249,6 @@ class Pipeline:
         self._results: ResultsBook | None = None  # made when first asked for
         self.clock = int(self.sessions[0].open.value) if self.sessions else 0
         self.end = int(self.sessions[-1].close.value) if self.sessions else 0
-        self._session_closes = first.session_close
         # The opens of the sessions with bars of any symbol: the trading days the clock enters.
         self._day_opens = first.session_open[self.present > 0]
         self._days = 0
@@ -395,7 +394,7 @@ class Pipeline:
             left = len(market.bars) - market.processed
             if left > 0:
                 last = market.processed + min(bars, left) - 1
-                return int(self._session_closes[market.bars.session[last]])
+                return int(market.bars.session_close[market.bars.session[last]])
         return self.end
 
     def advance_to(self, clock: int) -> int:

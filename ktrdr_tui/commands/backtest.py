@@ -24,9 +24,10 @@ import argparse
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
@@ -54,6 +55,9 @@ from engine.strategy.spec import StrategySpec, StrategySpecError
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
 from ktrdr_tui.formatting import STATISTICS, plural, statistic
 from ktrdr_tui.metrics_view import metrics_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _REFRESH_S = 0.1
 
@@ -140,8 +144,7 @@ def backtest(args: argparse.Namespace, config: Config, session_file: SessionFile
     gaps = _gaps(request)
     for symbol, missing in request.missing.items():
         console.print(
-            f"ktrdr-tui: warning: {symbol} {request.timeframe} has no bars in "
-            f"{plural(len(missing), 'session')}: {session_list(missing)}",
+            f"ktrdr-tui: warning: {symbol} {request.timeframe} has {_no_bars(missing)}",
             markup=False,
         )
     started = time.perf_counter()
@@ -247,11 +250,15 @@ def backtest(args: argparse.Namespace, config: Config, session_file: SessionFile
 
 def _gaps(request: BacktestRequest) -> str:
     """The sessions without bars, for the summary line: per symbol when there are several."""
-    parts = []
-    for symbol, missing in request.missing.items():
-        who = f"{symbol}: " if len(request.symbols) > 1 else ""
-        parts.append(f"{who}no bars in {plural(len(missing), 'session')}: {session_list(missing)}")
-    return "; ".join(parts)
+    several = len(request.symbols) > 1
+    return "; ".join(
+        f"{symbol}: {_no_bars(missing)}" if several else _no_bars(missing)
+        for symbol, missing in request.missing.items()
+    )
+
+
+def _no_bars(missing: Sequence[pd.Timestamp]) -> str:
+    return f"no bars in {plural(len(missing), 'session')}: {session_list(missing)}"
 
 
 def symbols_table(parts: tuple[SymbolResults, ...]) -> Table:
