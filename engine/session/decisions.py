@@ -176,11 +176,7 @@ class RiskManager:
         """The reason to reject a signal of `symbol`, known at `known` (ns), or "" to approve
         it (and commit to its order). The order fills at the open of the symbol's stored bar
         `bar`, the first to start at or after `known`; `price` is the signal's bar's close."""
-        pendings = self.pendings  # first, the fills at the bars opened before it was known
-        if len(pendings) > 1:
-            self.fill_before(known, symbol, bar)
-        elif pendings[0] and pendings[0][0][0] < bar:  # (tested here: the call costs more)
-            self.fill_until((bar,))
+        self.fill_before(known, symbol, bar)  # the bars that opened before it was known
         rules = self.rules
         if quality_pct < rules.min_quality:
             return f"data quality {quality_pct:.1f}% < {rules.min_quality:g}% for the day so far"
