@@ -86,11 +86,6 @@ class QualityLedger:
         expected = -(-elapsed // step)  # ceiling division, as in so_far_pct
         return 100.0 * count / expected if expected > 0 else 100.0
 
-    def total_pct(self, sessions: int) -> float:
-        """The quality of the first `sessions` sessions together."""
-        expected = int(self.expected[:sessions].sum())
-        return 100.0 * int(self.present[:sessions].sum()) / expected if expected else 100.0
-
     def day(self, index: int) -> DayQuality:
         """One session's counts and the stretches missing from it."""
         session = self.bars.sessions[index]
