@@ -125,7 +125,6 @@ def cold(bars: SessionBars, workers: int, data_dir: Path) -> dict[int, dict]:
     result kept, the workers stopped. Run in a fresh process (`cold_in_child`), its worker
     server started here: the CLI starts its own before it imports the engine, which gives it
     a head start this leaves out."""
-    prestart_local()
     first, last = (f"{bars.sessions[i].date:%Y-%m-%d}" for i in (0, -1))
     request = SweepRequest((bars.symbol,), bars.timeframe, first, last, (GRID,), RULE_TEXTS)
     plan = plan_sweep(request, BarStore(data_dir, calendar_for()), calendar_for(), load_catalog())
@@ -248,6 +247,8 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--cold", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold:
+        prestart_local()  # as the CLI starts it: first, its import overlapping the work before
     bars = minute_bars(args.years)
     plan = plan_of(bars)
     if args.cold:  # the child of cold_in_child: one cold sweep, timed from here

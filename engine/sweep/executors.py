@@ -37,7 +37,12 @@ from engine.core.errors import first_line
 from engine.logging_setup import default_log_file
 from engine.session.bars import SessionBars
 from engine.strategy.catalog import Catalog, load_catalog
-from engine.sweep.processes import local_context, prestart_local, started_deaf_to_ctrl_c
+from engine.sweep.processes import (
+    keep_freed_memory,
+    local_context,
+    prestart_local,
+    started_deaf_to_ctrl_c,
+)
 from engine.sweep.run import run_task
 from engine.sweep.shared import MappedBars, SharedBars, pack, unpack
 from engine.trading_rules import TradingRules
@@ -131,6 +136,7 @@ def _local_worker(conn: Connection, output: str) -> None:
     """A local worker: told the bars' layouts and the setup, it says it is ready (an empty
     message), then answers each batch it is sent until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
+    keep_freed_memory()
     _output_to(Path(output))
     try:
         layouts, setup = json.loads(conn.recv_bytes())
