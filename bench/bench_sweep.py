@@ -63,7 +63,7 @@ from engine.sweep.executors import LocalExecutor, worker_setup
 from engine.sweep.grid import expand, parse_grid
 from engine.sweep.job import SweepJob, SweepPlan, new_journal, plan_sweep, task_batches
 from engine.sweep.journal import SweepRequest, SweepStore
-from engine.sweep.processes import prestart_local
+from engine.sweep.processes import keep_freed_memory, prestart_local
 
 FASTS, SLOWS = range(5, 21, 5), range(30, 71, 10)
 PAIRS = [(fast, slow) for fast in FASTS for slow in SLOWS]  # vectorbt's columns, in order
@@ -247,8 +247,9 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--cold", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.cold:
-        prestart_local()  # as the CLI starts it: first, its import overlapping the work before
+    if args.cold:  # as `ktrdr-tui sweep` does before its own work
+        prestart_local()
+        keep_freed_memory()
     bars = minute_bars(args.years)
     plan = plan_of(bars)
     if args.cold:  # the child of cold_in_child: one cold sweep, timed from here

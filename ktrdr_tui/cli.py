@@ -647,9 +647,10 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     if args.executor == "local":  # the workers' server imports the engine as we do
-        from engine.sweep.processes import prestart_local
+        from engine.sweep.processes import keep_freed_memory, prestart_local
 
         prestart_local()
+        keep_freed_memory()  # this process runs backtests too, while its workers start
     from ktrdr_tui.commands.sweep import sweep
 
     return sweep(args, _config(args))

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+import numpy as np
+
 from engine.session.bars import SessionBars
 from engine.session.logs import FillLog
 from engine.trading_rules import TradingRules
@@ -75,11 +77,35 @@ class Account:
             self._flat_flow[symbol] = self._flow[symbol]
         self._new.append((symbol, bar, size, price, commission, strategy))
 
+    def fill_free(
+        self,
+        symbol: int,
+        bar: np.ndarray,
+        size: np.ndarray,
+        quote: np.ndarray,
+        strategy: np.ndarray,
+    ) -> None:
+        """`fill` each order in turn, the rules' costs being free: the same cash, flows and
+        log to the bit (a running sum in numpy adds in order, as `+=` does)."""
+        if not len(bar):
+            return
+        flow = -size * quote - 0.0  # as `fill` computes it, commission 0.0
+        self.cash = float(np.cumsum(np.concatenate(([self.cash], flow)))[-1])
+        flows = np.cumsum(np.concatenate(([self._flow[symbol]], flow)))
+        self._flow[symbol] = float(flows[-1])
+        held = self.positions[symbol] + np.cumsum(size)
+        self.positions[symbol] = int(held[-1])
+        flat = np.flatnonzero(held == 0)
+        if len(flat):
+            self._flat_flow[symbol] = float(flows[flat[-1] + 1])
+        self.flush()  # the log keeps the fills' order
+        self.fills.append(np.full(len(bar), symbol), bar, size, quote, np.zeros(len(bar)), strategy)
+
     def flush(self) -> None:
         """Add the fills since the last flush to the log (in one append: a log row per fill
         would cost more than the fill)."""
         if self._new:
-            self.fills.append(self._new)
+            self.fills.append(*zip(*self._new, strict=True))
             self._new = []
 
     def equity(self, prices: Sequence[float]) -> float:
@@ -192,6 +218,172 @@ class RiskManager:
         if action < 0 and not rules.short:
             return f"position limit: {committed} held, nothing to sell"
         return self._open_or_add(action, price, bar, strategy, symbol, known)
+
+    def decide_all(
+        self,
+        action: np.ndarray,
+        quality_pct: np.ndarray,
+        confidence: np.ndarray,
+        price: np.ndarray,
+        bar: np.ndarray,
+        strategy: np.ndarray,
+        symbol: np.ndarray,
+        known: np.ndarray,
+        lacking: Sequence[str],
+    ) -> list[str]:
+        """`decide` each signal in turn (arrays of one value a signal, in the order they
+        became known), a signal `lacking` its historical context ("" when it is not) rejected
+        with that reason before `decide` sees it: the reasons, and the account and orders as
+        deciding them one by one leaves them, to the bit."""
+        reasons = self._decide_alternating(
+            action, quality_pct, confidence, price, bar, strategy, lacking
+        )
+        decide, done = self.decide, len(reasons)
+        reasons.extend(
+            lacks or decide(*values)
+            for *values, lacks in zip(
+                *(
+                    column[done:].tolist()
+                    for column in (action, quality_pct, confidence, price, bar, strategy, symbol)
+                ),
+                known[done:].tolist(),
+                lacking[done:],
+                strict=True,
+            )
+        )
+        return reasons
+
+    def _alternates(self) -> bool:
+        """Whether a position can only go from flat to long and back, in one symbol, at no
+        cost: each entry buys `size` shares and a second would pass `max_position`."""
+        rules, shares = self.rules, self.rules.size.shares
+        return (
+            len(self.pendings) == 1
+            and self._costs is None
+            and not rules.size.percent
+            and not rules.short
+            and shares <= rules.max_position < 2 * shares
+        )
+
+    def _decide_alternating(
+        self,
+        action: np.ndarray,
+        quality_pct: np.ndarray,
+        confidence: np.ndarray,
+        price: np.ndarray,
+        bar: np.ndarray,
+        strategy: np.ndarray,
+        lacking: Sequence[str],
+    ) -> list[str]:
+        """Decide the signals in arrays where a position alternates (`_alternates`), up to
+        the first entry the cash refuses; their reasons (none where it does not alternate).
+
+        A signal that passes the gates is then approved if and only if its action differs
+        from the one before (a BUY when long passes the limit, a SELL when flat has nothing
+        to sell), unless the cash refuses the entry. The cash and the reserve each decision
+        sees are running sums over the fills and approvals before it, added in the order
+        deciding one by one adds them: the same floats."""
+        rules, count = self.rules, len(action)
+        if not (count and self._alternates()):
+            return []
+        shares = rules.size.shares
+        if any(lacking):
+            decides = np.fromiter((not lacks for lacks in lacking), bool, count)
+        else:  # (nearly always: a list's `any` costs a tenth of that)
+            decides = np.ones(count, bool)
+        low_quality = decides & (quality_pct < rules.min_quality)
+        unsure = decides & ~low_quality & (confidence < rules.min_confidence)
+        passing = np.flatnonzero(decides & ~low_quality & ~unsure)
+        acts = action[passing]
+        held = self.committed[0]
+        approved = passing[acts != np.concatenate(([1 if held else -1], acts[:-1]))]
+        size = np.where(action[approved] > 0, shares, -shares)
+        takes = size * price[approved]  # as `_cost` prices them, at no cost
+
+        # Every order in the order it fills: those pending already, then these.
+        pending = self.pendings[0]
+        before = [np.array(column) for column in zip(*pending, strict=True)] or [[]] * 4
+        order_bar = np.concatenate((before[0], bar[approved])).astype(np.int64)
+        order_size = np.concatenate((before[1], size)).astype(np.int64)
+        order_strategy = np.concatenate((before[2], strategy[approved])).astype(np.int64)
+        order_takes = np.concatenate((before[3], takes)).astype(np.float64)
+        if np.any(np.diff(order_bar) < 0):  # never so far: fills follow the decisions' order
+            return []
+        # The orders filled before each decision (`decide` fills those at earlier bars).
+        deciding = np.flatnonzero(decides)
+        made = len(pending) + np.searchsorted(approved, deciding)
+        filled = np.minimum(made, np.searchsorted(order_bar, bar[deciding]))
+        fills = np.arange(filled[-1] if len(filled) else 0)
+        quote = self._opens[0][order_bar[fills]]  # (an order at the last bar never fills)
+        cash = np.cumsum(np.concatenate(([self.account.cash], -order_size[fills] * quote - 0.0)))
+        # The reserve's changes in the order they happen: a decision's fills, then its order.
+        at = deciding[np.searchsorted(filled, fills, side="right")]
+        keys = np.concatenate((2 * at, 2 * approved + 1))
+        sequence = np.argsort(keys, kind="stable")
+        changes = np.concatenate((-order_takes[fills], takes))[sequence]
+        reserved = np.cumsum(np.concatenate(([self._reserved], changes)))
+        seen = np.empty(len(sequence), np.int64)
+        seen[sequence] = np.arange(len(sequence))  # each change's place in the sequence
+
+        # The first entry the cash refuses ends the stretch decided here.
+        place = np.searchsorted(deciding, approved)
+        power = cash[filled[place]] - reserved[seen[len(fills) :]]
+        refused = np.flatnonzero((size > 0) & (takes > power))
+        end = int(approved[refused[0]]) if len(refused) else count
+
+        kept = int(np.searchsorted(approved, end))
+        last = int(np.searchsorted(deciding, end)) - 1
+        done = int(filled[last]) if last >= 0 else 0
+        self.account.fill_free(
+            0, order_bar[:done], order_size[:done], quote[:done], order_strategy[:done]
+        )
+        pending.clear()
+        pending.extend(
+            zip(
+                order_bar[done : len(before[0]) + kept].tolist(),
+                order_size[done : len(before[0]) + kept].tolist(),
+                order_strategy[done : len(before[0]) + kept].tolist(),
+                order_takes[done : len(before[0]) + kept].tolist(),
+                strict=True,
+            )
+        )
+        if kept:
+            self.committed[0] = shares if size[kept - 1] > 0 else 0
+        self._reserved = float(reserved[np.searchsorted(keys[sequence], 2 * end)])
+        gated = np.flatnonzero((low_quality | unsure)[:end])
+        limited = np.setdiff1d(passing[passing < end], approved, assume_unique=True)
+        return self._alternating_reasons(
+            action, quality_pct, confidence, lacking[:end], gated, limited
+        )
+
+    def _alternating_reasons(
+        self,
+        action: np.ndarray,
+        quality_pct: np.ndarray,
+        confidence: np.ndarray,
+        lacking: Sequence[str],
+        gated: np.ndarray,
+        limited: np.ndarray,
+    ) -> list[str]:
+        """The reasons `decide` gives the signals `_decide_alternating` decided: `gated`, the
+        rows refused for their quality or confidence, `limited` those for the position."""
+        rules = self.rules
+        reasons = list(lacking)
+        for row in gated.tolist():
+            pct, conf = quality_pct.item(row), confidence.item(row)
+            if pct < rules.min_quality:
+                reasons[row] = (
+                    f"data quality {pct:.1f}% < {rules.min_quality:g}% for the day so far"
+                )
+            else:
+                reasons[row] = f"confidence {conf:.3g} < {rules.min_confidence:g}"
+        for row in limited.tolist():
+            reasons[row] = (
+                f"position limit: {rules.size.shares} held, at most {rules.max_position}"
+                if action.item(row) > 0
+                else "position limit: 0 held, nothing to sell"
+            )
+        return reasons
 
     def _open_or_add(
         self, action: int, price: float, bar: int, strategy: int, symbol: int, known: int

@@ -324,10 +324,17 @@ class FillLog(_Log[Fill]):
         self.strategies = tuple(strategies)
         self._columns = _Columns(**_FILL_DTYPES)
 
-    def append(self, fills: Sequence[tuple[int, int, int, float, float, int]]) -> None:
-        """Add fills, each (symbol's place, its stored bar, signed shares, price, commission,
-        place of the strategy in the session's order)."""
-        symbol, bar, size, price, commission, strategy = zip(*fills, strict=True)
+    def append(
+        self,
+        symbol: Sequence[int] | np.ndarray,
+        bar: Sequence[int] | np.ndarray,
+        size: Sequence[int] | np.ndarray,
+        price: Sequence[float] | np.ndarray,
+        commission: Sequence[float] | np.ndarray,
+        strategy: Sequence[int] | np.ndarray,
+    ) -> None:
+        """Add fills, as columns: each one's symbol's place, its stored bar, signed shares,
+        price, commission, place of the strategy in the session's order."""
         symbols = np.array(symbol, dtype=np.int16)
         bars = np.array(bar, dtype=np.int64)
         sizes = np.array(size, dtype=np.int64)
@@ -339,7 +346,7 @@ class FillLog(_Log[Fill]):
                 rows = symbols == code
                 time_ns[rows] = stamps[bars[rows]]
         self._columns.append(
-            len(fills),
+            len(bars),
             time_ns=time_ns,
             symbol=symbols,
             bar=bars,

@@ -600,22 +600,17 @@ class Pipeline:
         symbol = found.order // self._specs
         # An approved order fills at the open of the first stored bar after its signal's.
         fill_at = self._fill_at(found)
-        decide = self.risk.decide
-        reasons = [
-            lacking or decide(act, pct, conf, price, at, spec, of, known)
-            for act, conf, pct, price, at, spec, of, known, lacking in zip(
-                found.action.tolist(),
-                found.confidence.tolist(),
-                quality.tolist(),
-                found.price.tolist(),
-                fill_at.tolist(),
-                (found.order % self._specs).tolist(),
-                symbol.tolist(),
-                found.known.tolist(),
-                self._lacking_history(found),
-                strict=True,
-            )
-        ]
+        reasons = self.risk.decide_all(
+            found.action,
+            quality,
+            found.confidence,
+            found.price,
+            fill_at,
+            found.order % self._specs,
+            symbol,
+            found.known,
+            self._lacking_history(found),
+        )
         self._log(
             found.time_ns,
             found.order,
