@@ -119,18 +119,20 @@ def store_bars(bars: SessionBars, data_dir: Path) -> None:
 
 
 def cold(bars: SessionBars, workers: int, data_dir: Path) -> dict[int, dict]:
-    """What `ktrdr-tui sweep` does once its modules are imported: the worker server started,
-    the bars read from the store and the grid expanded meanwhile, a journal, the workers
-    started and the bars shared (the parent running backtests until they are up), every
-    result kept, the workers stopped. Run in a fresh process (`cold_in_child`), its worker
-    server started here: the CLI starts its own before it imports the engine, which gives it
-    a head start this leaves out."""
+    """What `ktrdr-tui sweep` does once its modules are imported and its worker server started
+    (`main` starts it first, as the CLI does before it imports the engine): the workers
+    started (they load the strategies) while the bars are read from the store and the grid
+    expanded, a journal, the bars shared (the parent running backtests until a worker is up),
+    every result kept, the workers stopped. Run in a fresh process (`cold_in_child`)."""
+    setup = worker_setup()
+    executor = LocalExecutor(workers)
+    executor.start(setup)
     first, last = (f"{bars.sessions[i].date:%Y-%m-%d}" for i in (0, -1))
     request = SweepRequest((bars.symbol,), bars.timeframe, first, last, (GRID,), RULE_TEXTS)
     plan = plan_sweep(request, BarStore(data_dir, calendar_for()), calendar_for(), load_catalog())
     store = SweepStore(data_dir / "jobs")
     journal = new_journal(request, plan, store)
-    job = SweepJob(store, journal, plan, LocalExecutor(workers), worker_setup())
+    job = SweepJob(store, journal, plan, executor, setup)
     job.record_state(JobState.RUNNING, None)
     job.run(CancelToken())
     job.record_state(JobState.DONE, None)
@@ -153,7 +155,8 @@ def cold_in_child(years: int, workers: int) -> tuple[Rate, dict[int, dict]]:
 def warm(plan: SweepPlan, workers: int) -> Rate:
     """The same backtests on workers already started (median of RUNS)."""
     executor = LocalExecutor(workers)
-    executor.open(plan.bars, worker_setup())
+    executor.start(worker_setup())
+    executor.open(plan.bars)
     try:
         todo = list(range(plan.runs))
         while executor.ready < workers:  # the parent stands in until every worker is up

@@ -59,13 +59,13 @@ class Executor(Protocol):
     name: str
     workers: int
 
-    def start(self) -> None:
-        """Start what runs the workers (from the main thread, so that they ignore Ctrl-C:
-        see engine.sweep.processes); `open` starts it if this was not called."""
+    def start(self, setup: str) -> None:
+        """Start the workers with the worker `setup` (JSON text, see `worker_setup`): they
+        load the strategies while the caller reads the bars. From the main thread, so that
+        they ignore Ctrl-C (see engine.sweep.processes); once started, again does nothing."""
 
-    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
-        """Hand the workers `bars` (one per symbol) and the worker `setup` (JSON text, see
-        `worker_setup`)."""
+    def open(self, bars: Sequence[SessionBars]) -> None:
+        """Hand the workers `bars` (one per symbol); after `start`."""
 
     def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:
         """Run the batches (JSON text each), yielding each one's results (JSON text) as it
@@ -133,18 +133,20 @@ class WorkerLost(RuntimeError):
 
 
 def _local_worker(conn: Connection, output: str) -> None:
-    """A local worker: told the bars' layouts and the setup, it says it is ready (an empty
-    message), then answers each batch it is sent until the parent closes the pipe."""
+    """A local worker: told the setup (it loads the strategies), then the bars' layouts, it
+    says it is ready (an empty message), then answers each batch it is sent until the parent
+    closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
     keep_freed_memory()
     _output_to(Path(output))
     try:
-        layouts, setup = json.loads(conn.recv_bytes())
+        setup = conn.recv_bytes().decode()
+        _setup(setup)  # the strategies load once, while the parent reads the bars
+        layouts = json.loads(conn.recv_bytes())
     except EOFError:
-        return  # the sweep was done before this worker started
+        return  # the sweep ended (or its plan failed) before this worker had its bars
     mapped = [MappedBars(layout) for layout in layouts]  # mapped while their bars are in use
     bars = {m.bars.symbol: m.bars for m in mapped}
-    _setup(setup)  # the strategies load once, before the first batch
     with suppress(EOFError, BrokenPipeError):  # the parent is done with this worker
         conn.send_bytes(b"")
         while True:
@@ -224,43 +226,51 @@ class _Worker:
 
 
 class _Starts:
-    """The local workers of one `open`, started on a thread of their own: the bars shared,
-    then each worker started and told their layouts and the setup. Once closing, no more
-    start (one under way ends with its worker told nothing: it stops at once)."""
+    """The local workers of one executor, started on a thread of their own, each told the
+    setup as it starts and the bars' layouts once they are shared (`share`), whichever comes
+    first. Once closing, no more start (one under way ends with its worker told nothing: it
+    stops at once)."""
 
-    def __init__(self, count: int, bars: Sequence[SessionBars], setup: str):
+    def __init__(self, count: int, setup: str):
         pipes = [Pipe() for _ in range(count)]
         self.workers = [_Worker(ours) for ours, _ in pipes]
         self.error = ""  # why a worker could not start
         self._lock = threading.Lock()
         self._closing = False
         self._shared: list[SharedBars] = []
+        self._layouts = b""  # their message, once shared
         self._started: list[BaseProcess] = []
         threading.Thread(
             target=self._start,
-            args=(tuple(bars), setup, [theirs for _, theirs in pipes]),
+            args=(setup.encode(), [theirs for _, theirs in pipes]),
             name="sweep worker starter",
             daemon=True,  # a start may wait on the fork server; nothing waits for this thread
         ).start()
 
-    def _start(self, bars: tuple[SessionBars, ...], setup: str, theirs: list[Connection]) -> None:
+    def share(self, bars: Sequence[SessionBars]) -> None:
+        """Put `bars` in shared memory and tell every worker started where (the others are
+        told as they start)."""
+        shared = [SharedBars(one) for one in bars]
+        layouts = json.dumps([block.layout for block in shared]).encode()
+        with self._lock:
+            if self._closing:  # `close` has come and gone: no worker will map them
+                for block in shared:
+                    block.close()
+                return
+            self._shared, self._layouts = shared, layouts  # `close` frees them
+            for worker in self.workers[: len(self._started)]:
+                worker.conn.send_bytes(layouts)
+
+    def _start(self, setup: bytes, theirs: list[Connection]) -> None:
         try:
-            self._start_each(bars, setup, theirs)
+            self._start_each(setup, theirs)
         except Exception as exc:  # the sweep fails with the line (WorkerLost); this thread ends
             self.error = f"cannot start a local worker: {first_line(exc)}"
         finally:
             for child_end in theirs:
                 child_end.close()  # a started worker's is its own: the pipe ends with it
 
-    def _start_each(self, bars: tuple[SessionBars, ...], setup: str, theirs: list[Connection]):
-        shared = [SharedBars(one) for one in bars]
-        with self._lock:
-            if self._closing:  # `close` has come and gone: no worker will map them
-                for block in shared:
-                    block.close()
-                return
-            self._shared = shared  # `close` frees them
-        hello = json.dumps([[block.layout for block in shared], setup]).encode()
+    def _start_each(self, setup: bytes, theirs: list[Connection]) -> None:
         context, output = local_context(), str(worker_output_file())
         for number, (worker, child_end) in enumerate(zip(self.workers, theirs, strict=True)):
             if self._closing:
@@ -277,7 +287,9 @@ class _Starts:
             with self._lock:
                 self._started.append(process)
                 if not self._closing:
-                    worker.conn.send_bytes(hello)
+                    worker.conn.send_bytes(setup)
+                    if self._layouts:
+                        worker.conn.send_bytes(self._layouts)
                     continue
             process.join()  # told nothing, it stops at once
             return
@@ -302,7 +314,8 @@ class LocalExecutor:
     `processes.local_context` says; each maps the bars from shared memory.
 
     Starting them takes a while (their server imports the engine, ~0.5 s, unless it is up
-    already), so they are started on a thread of their own, and until every one is ready the
+    already; then they load the strategies), so they are started on a thread of their own as
+    soon as the sweep starts, while the caller reads the bars; until every one is ready the
     parent stands in for those that are not: it runs batches itself, one backtest at a time,
     handing batches to each worker as soon as it is ready. A small sweep then never waits for
     a worker; a large one soon runs on every worker, and no more processes compute than
@@ -317,13 +330,16 @@ class LocalExecutor:
         self._bars: dict[str, SessionBars] = {}
         self._setup = ""
 
-    def start(self) -> None:
-        prestart_local()
+    def start(self, setup: str) -> None:
+        if self._starts is None:
+            prestart_local()
+            self._setup = setup
+            self._starts = _Starts(self.workers, setup)
 
-    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
-        self.start()  # at once if it was
-        self._bars, self._setup = {one.symbol: one for one in bars}, setup
-        self._starts = _Starts(self.workers, bars, setup)
+    def open(self, bars: Sequence[SessionBars]) -> None:
+        assert self._starts is not None, "start the executor first"
+        self._bars = {one.symbol: one for one in bars}
+        self._starts.share(bars)
 
     @property
     def ready(self) -> int:
@@ -482,9 +498,10 @@ class DaskExecutor:
         self._layouts = ""
         self._setup = ""
 
-    def start(self) -> None:
+    def start(self, setup: str) -> None:
         if self._client is not None:
             return
+        self._setup = setup
         try:
             import distributed
         except ImportError:
@@ -514,12 +531,11 @@ class DaskExecutor:
             self.close()
             raise ExecutorUnavailable(f"the Dask scheduler at {self.address} has no workers")
 
-    def open(self, bars: Sequence[SessionBars], setup: str) -> None:
-        self.start()
+    def open(self, bars: Sequence[SessionBars]) -> None:
+        assert self._client is not None, "start the executor first"
         packed = [pack(one) for one in bars]
         self._layouts = json.dumps([layout for layout, _ in packed])
         self._bars = self._client.scatter([buffer for _, buffer in packed], broadcast=True)
-        self._setup = setup
 
     def run(self, batches: Iterator[str], token: CancelToken) -> Iterator[str]:
         client = self._client

@@ -374,7 +374,8 @@ class SweepJob:
         self.progress.start_stage(STARTING, detail=f"{self.executor.name} executor")
         self._synced_at = time.monotonic()
         try:
-            self.executor.open(self.plan.bars, self._setup)
+            self.executor.start(self._setup)  # (the CLI starts it before it plans)
+            self.executor.open(self.plan.bars)
             self.progress.start_stage(RUNNING, total=self.plan.runs)
             self._count()
             batches = task_batches(self.plan, todo, self.executor.workers)

@@ -14,6 +14,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,12 +31,7 @@ from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
 from engine.session.request import session_list
 from engine.strategy.catalog import CatalogError, load_catalog
-from engine.sweep.executors import (
-    DASK_MISSING,
-    ExecutorUnavailable,
-    make_executor,
-    worker_setup,
-)
+from engine.sweep.executors import Executor, ExecutorUnavailable, make_executor, worker_setup
 from engine.sweep.job import (
     STARTING,
     SweepInputError,
@@ -53,7 +50,6 @@ from engine.sweep.journal import (
     SweepStore,
     base_rules,
 )
-from engine.sweep.processes import prestart_local
 from engine.sweep.report import csv_text, ranked, result_rows, shown, varied
 from engine.trading_rules import OPTIONS
 from ktrdr_tui.commands import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
@@ -93,11 +89,12 @@ def sweep(args: argparse.Namespace, config: Config) -> int:
     )
     if request.address and request.executor != "dask":
         raise CommandFailed("--address is for --executor dask", EXIT_USAGE)
-    _check_available(request.executor)
-    plan = _plan(request, config)
-    store = SweepStore(config.data_dir / "jobs")
-    journal = new_journal(request, plan, store)
-    return _run(store, journal, plan, config, args.json)
+    executor = _started(request, config)
+    with _closed_on_error(executor):
+        plan = _plan(request, config)
+        store = SweepStore(config.data_dir / "jobs")
+        journal = new_journal(request, plan, store)
+    return _run(store, journal, plan, config, args.json, executor)
 
 
 def _text(value: str | bool) -> str:
@@ -131,32 +128,50 @@ def resume(args: argparse.Namespace, config: Config) -> int:
             f"sweep {journal.job_id} is {journal.state} in process {journal.pid}: it cannot be "
             "resumed while that process works on it"
         )
-    if journal.state is not JobState.DONE:
-        _check_available(request.executor)
-    plan = _plan(request, config)
-    try:
-        check_resumable(journal, plan)
-    except SweepInputError as exc:
-        raise CommandFailed(str(exc)) from None
-    if journal.state is JobState.DONE:
+    done = journal.state is JobState.DONE
+    executor = None if done else _started(request, config)
+    with _closed_on_error(executor):
+        plan = _plan(request, config)
+        try:
+            check_resumable(journal, plan)
+        except SweepInputError as exc:
+            raise CommandFailed(str(exc)) from None
+    if executor is None:
         _stderr().print(f"sweep {journal.job_id} is done already: nothing to resume", markup=False)
         return _report(journal, plan, store.results(journal.job_id), args.json)
-    return _run(store, journal, plan, config, args.json)
+    return _run(store, journal, plan, config, args.json, executor)
 
 
 def is_sweep(config: Config, job_id: str) -> bool:
     return SweepStore(config.data_dir / "jobs").exists(job_id)
 
 
-def _check_available(executor: str) -> None:
-    """A missing Dask says so before any bar is read; local workers start meanwhile."""
-    if executor == "local":
-        prestart_local()
-    elif executor == "dask":
-        try:
-            import distributed  # noqa: F401  (only whether it is there)
-        except ImportError:
-            raise CommandFailed(DASK_MISSING) from None
+def _started(request: SweepRequest, config: Config) -> Executor:
+    """The sweep's executor, started before any bar is read: its workers load the strategies
+    meanwhile, and a missing Dask or an unreachable scheduler says so first. Here, on the main
+    thread: its processes ignore Ctrl-C."""
+    executor = make_executor(request.executor, request.workers, request.address)
+    try:
+        executor.start(_worker_setup(request, config))
+    except ExecutorUnavailable as exc:
+        raise CommandFailed(str(exc)) from None
+    return executor
+
+
+def _worker_setup(request: SweepRequest, config: Config) -> str:
+    named = [Path(p) for p in request.strategy_files]
+    return worker_setup(config.strategy_files, named, base_rules(request))
+
+
+@contextmanager
+def _closed_on_error(executor: Executor | None) -> Iterator[None]:
+    """Stop the workers started for a sweep that fails before it runs."""
+    try:
+        yield
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
 
 
 def _plan(request: SweepRequest, config: Config) -> SweepPlan:
@@ -184,17 +199,15 @@ def _plan(request: SweepRequest, config: Config) -> SweepPlan:
 
 
 def _run(
-    store: SweepStore, journal: SweepJournal, plan: SweepPlan, config: Config, as_json: bool
+    store: SweepStore,
+    journal: SweepJournal,
+    plan: SweepPlan,
+    config: Config,
+    as_json: bool,
+    executor: Executor,
 ) -> int:
     request = journal.request
-    executor = make_executor(request.executor, request.workers, request.address)
-    try:
-        executor.start()  # here, on the main thread: its processes ignore Ctrl-C
-    except ExecutorUnavailable as exc:
-        raise CommandFailed(str(exc)) from None
-    named = [Path(p) for p in request.strategy_files]
-    setup = worker_setup(config.strategy_files, named, base_rules(request))
-    job = SweepJob(store, journal, plan, executor, setup, EtaHistory())
+    job = SweepJob(store, journal, plan, executor, _worker_setup(request, config), EtaHistory())
     console = _stderr()
     left = plan.runs - len(job.results)
     skipped = f", {plural(plan.skipped, 'combination')} skipped" if plan.skipped else ""

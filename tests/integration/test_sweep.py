@@ -168,8 +168,11 @@ class Counting:
         self.name, self.workers = inner.name, inner.workers
         self.given: list[int] = []
 
-    def open(self, bars, setup):
-        self.inner.open(bars, setup)
+    def start(self, setup):
+        self.inner.start(setup)
+
+    def open(self, bars):
+        self.inner.open(bars)
 
     def run(self, batches, token):
         def counted():

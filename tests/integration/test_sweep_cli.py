@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,6 +175,12 @@ def test_bad_input_is_exit_2_with_one_line_and_no_job(capsys, tmp_path, extra, l
     assert line in err
     assert out == "" and "Traceback" not in err
     assert not (data / "jobs").exists()
+    # The workers started before the bars were read are stopped (those still starting as
+    # they start).
+    for thread in threading.enumerate():
+        if thread.name == "sweep worker starter":
+            thread.join()
+    assert multiprocessing.active_children() == []
 
 
 def test_without_dask_installed_the_dask_executor_says_how_to_get_it(capsys, data_dir, monkeypatch):

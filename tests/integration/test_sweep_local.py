@@ -81,7 +81,8 @@ def on_a_worker(data_dir, tmp_path_factory) -> dict[int, dict]:
     worker.start()
     theirs.close()
     try:
-        ours.send_bytes(json.dumps([[shared.layout], worker_setup()]).encode())
+        ours.send_bytes(worker_setup().encode())
+        ours.send_bytes(json.dumps([shared.layout]).encode())
         assert ours.recv_bytes() == b""  # ready
         ours.send_bytes(json.dumps([plan.task(i) for i in range(plan.runs)]).encode())
         results = {result["index"]: result for result in json.loads(ours.recv_bytes())}

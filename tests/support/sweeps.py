@@ -37,11 +37,11 @@ class HeldExecutor:
         self.name, self.workers = inner.name, inner.workers
         self.go_on = threading.Event()
 
-    def start(self) -> None:
-        self.inner.start()
+    def start(self, setup: str) -> None:
+        self.inner.start(setup)
 
-    def open(self, bars, setup: str) -> None:
-        self.inner.open(bars, setup)
+    def open(self, bars) -> None:
+        self.inner.open(bars)
 
     def run(self, batches, token):
         def held():
