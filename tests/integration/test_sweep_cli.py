@@ -177,10 +177,14 @@ def test_bad_input_is_exit_2_with_one_line_and_no_job(capsys, tmp_path, extra, l
     assert not (data / "jobs").exists()
     # The workers started before the bars were read are stopped (those still starting as
     # they start).
+    join_worker_starters()
+    assert multiprocessing.active_children() == []
+
+
+def join_worker_starters() -> None:
     for thread in threading.enumerate():
         if thread.name == "sweep worker starter":
             thread.join()
-    assert multiprocessing.active_children() == []
 
 
 def test_without_dask_installed_the_dask_executor_says_how_to_get_it(capsys, data_dir, monkeypatch):
@@ -207,6 +211,20 @@ def test_jobs_lists_sweeps_beside_loads(capsys, tmp_path):
     )  # fmt: skip
     code, out, err = run(capsys, "jobs", "--data-dir", str(data))
     assert job_id in out and f"{RUNS}/{RUNS}" in out
+
+
+def test_resuming_a_done_sweep_reports_it_and_starts_no_worker(capsys, tmp_path):
+    data = tmp_path / "data"
+    store_bars(data)
+    code, out, _ = sweep(capsys, data, "--json")
+    done = json.loads(out)
+    join_worker_starters()  # the sweep's
+    code, out, err = run(capsys, "resume", done["job_id"], "--json", "--data-dir", str(data))
+    assert code == 0, err
+    assert f"sweep {done['job_id']} is done already: nothing to resume" in err
+    assert json.loads(out)["results"] == done["results"]
+    assert not any(t.name == "sweep worker starter" for t in threading.enumerate())
+    assert multiprocessing.active_children() == []
 
 
 def wait_for_results(path: Path, process: subprocess.Popen, count: int) -> None:
