@@ -369,20 +369,18 @@ class RiskManager:
         rows refused for their quality or confidence, `limited` those for the position."""
         rules = self.rules
         reasons = list(lacking)
-        for row in gated.tolist():
-            pct, conf = quality_pct.item(row), confidence.item(row)
-            if pct < rules.min_quality:
-                reasons[row] = (
-                    f"data quality {pct:.1f}% < {rules.min_quality:g}% for the day so far"
-                )
-            else:
-                reasons[row] = f"confidence {conf:.3g} < {rules.min_confidence:g}"
-        for row in limited.tolist():
+        for row, pct, conf in zip(
+            gated.tolist(), quality_pct[gated].tolist(), confidence[gated].tolist(), strict=True
+        ):
             reasons[row] = (
-                f"position limit: {rules.size.shares} held, at most {rules.max_position}"
-                if action.item(row) > 0
-                else "position limit: 0 held, nothing to sell"
+                f"data quality {pct:.1f}% < {rules.min_quality:g}% for the day so far"
+                if pct < rules.min_quality
+                else f"confidence {conf:.3g} < {rules.min_confidence:g}"
             )
+        full = f"position limit: {rules.size.shares} held, at most {rules.max_position}"
+        flat = "position limit: 0 held, nothing to sell"
+        for row, act in zip(limited.tolist(), action[limited].tolist(), strict=True):
+            reasons[row] = full if act > 0 else flat
         return reasons
 
     def _open_or_add(
