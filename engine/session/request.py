@@ -12,7 +12,7 @@ from engine.market.calendar import Session, TradingCalendar
 from engine.market.dates import session_date, sessions_in
 from engine.market.store import BarStore, DatasetSummary, StoreError
 from engine.market.timeframes import TIMEFRAME_SECONDS, check_readable, check_timeframe
-from engine.session.bars import read_session_bars
+from engine.session.bars import SessionBars, read_session_bars
 from engine.session.history import read_history
 from engine.session.playback import PlaybackSession, WallClock
 from engine.session.speed import check_speed
@@ -105,6 +105,22 @@ def open_session(
 ) -> PlaybackSession:
     """Read the request's bars, and the historical context its strategies read, and set up
     its session (not started)."""
+    market = read_market(store, calendar, request)
+    needs = {spec.strategy.history for spec in request.strategies} - {None}
+    history = {
+        (bars.symbol, need): read_history(store, calendar, bars, need)
+        for bars in market
+        for need in needs
+    }
+    return PlaybackSession(
+        market, request.strategies, rules, speed=request.speed, clock=clock, history=history
+    )
+
+
+def read_market(
+    store: BarStore, calendar: TradingCalendar, request: BacktestRequest
+) -> list[SessionBars]:
+    """Read the request's bars, one SessionBars per symbol."""
     market = []
     for symbol in request.symbols:
         since = len(store.quarantined)
@@ -118,15 +134,7 @@ def open_session(
             store, since, load_command(symbol, request.timeframe, request.first, request.last)
         )
         market.append(bars)
-    needs = {spec.strategy.history for spec in request.strategies} - {None}
-    history = {
-        (bars.symbol, need): read_history(store, calendar, bars, need)
-        for bars in market
-        for need in needs
-    }
-    return PlaybackSession(
-        market, request.strategies, rules, speed=request.speed, clock=clock, history=history
-    )
+    return market
 
 
 def _strategy(text: str, timeframe: str, catalog: Catalog | None) -> StrategySpec:

@@ -27,7 +27,7 @@ from engine.market.calendar import TradingCalendar
 from engine.market.store import BarStore
 from engine.market.timeframes import check_readable
 from engine.session.bars import SessionBars
-from engine.session.request import BacktestInputError, backtest_request, open_session
+from engine.session.request import BacktestInputError, backtest_request, read_market
 from engine.strategy.catalog import Catalog
 from engine.sweep.executors import Executor
 from engine.sweep.grid import (
@@ -177,7 +177,7 @@ def plan_sweep(
                 allow_gaps=request.allow_gaps,
                 catalog=catalog,
             )
-            (read,) = open_session(store, calendar, asked).market
+            (read,) = read_market(store, calendar, asked)
         except BacktestInputError as exc:
             raise SweepInputError(str(exc), exc.usage) from None
         if read.symbol in symbols:
