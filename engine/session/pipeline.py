@@ -202,20 +202,21 @@ class Pipeline:
         specs: Sequence[StrategySpec],
         rules: TradingRules | None = None,
         history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
-        derive_all: bool = True,
+        shown: bool = True,
     ):
         """`market`: the stored bars of the session's symbol, or of each of its symbols (one
         timeframe, one range of sessions); `history`: the historical context of each symbol
         for each `HistoryNeeds` the strategies declare (engine.session.history);
-        `derive_all`: derive every timeframe the stored one gives (a chart shows them), not
-        only those the strategies read (enough for a sweep's backtest)."""
+        `shown`: a session shown (in the app, or a backtest's outputs) derives every timeframe
+        the stored one gives (a chart shows them) and logs every signal; one run for its
+        statistics alone (a sweep's backtest) derives those its strategies read, and only
+        counts its signals."""
         self.rules = rules = rules or TradingRules()
+        self._shown = shown
         self._history = history or {}
         market = (market,) if isinstance(market, SessionBars) else tuple(market)
         _check_market(market)
-        self.markets = tuple(
-            self._market(index, bars, derive_all) for index, bars in enumerate(market)
-        )
+        self.markets = tuple(self._market(index, bars, shown) for index, bars in enumerate(market))
         first = market[0]
         self.timeframe, self.sessions = first.timeframe, first.sessions
         self._specs = len(specs)
@@ -253,8 +254,8 @@ class Pipeline:
         self._day_opens = first.session_open[self.present > 0]
         self._days = 0
 
-    def _market(self, index: int, bars: SessionBars, derive_all: bool) -> Market:
-        timeframes = (bars.timeframe, *(derivable(bars.timeframe) if derive_all else ()))
+    def _market(self, index: int, bars: SessionBars, shown: bool) -> Market:
+        timeframes = (bars.timeframe, *(derivable(bars.timeframe) if shown else ()))
         return Market(
             index,
             bars,
@@ -671,7 +672,8 @@ class Pipeline:
         reasons: Sequence[str],
         notes: Sequence[str],
     ) -> None:
-        self.signals.append(time_ns, order, action, price, confidence, reasons, notes)
+        if self._shown:
+            self.signals.append(time_ns, order, action, price, confidence, reasons, notes)
         self.stats.signals += len(reasons)
         self.stats.approved += reasons.count("")
 

@@ -24,6 +24,7 @@ from engine.core.cancellation import CancelToken
 from engine.core.jobs import JobState
 from engine.market.calendar import calendar_for
 from engine.market.store import BarStore
+from engine.session.pipeline import Pipeline
 from engine.strategy import Signals, Strategy
 from engine.strategy.catalog import load_catalog
 from engine.strategy.spec import StrategySpec
@@ -363,3 +364,26 @@ def test_a_worker_keeps_the_memory_a_backtest_frees_instead_of_faulting_it_in_ag
     # Untuned, each temporary is mapped afresh: 200 pages of 4 KB a column, 50 times over.
     assert untuned > 10_000
     assert tuned < untuned / 5
+
+
+def test_a_backtest_run_for_its_statistics_keeps_no_signal_log_and_derives_what_it_reads(
+    data_dir,
+):
+    plan = new_job(data_dir, LocalExecutor(1), strategies=("sma_crossover:timeframe=5m",)).plan
+    specs = plan.candidates[0].specs
+    pipelines = {}
+    for shown in (True, False):
+        pipeline = Pipeline(plan.bars[0], specs, shown=shown)
+        pipeline.advance_to(pipeline.end)
+        pipelines[shown] = pipeline
+    shown, unshown = pipelines[True], pipelines[False]
+    assert unshown.results().statistics == shown.results().statistics
+    assert run_backtest(plan.bars[0], specs).statistics == shown.results().statistics
+    assert (unshown.stats.signals, unshown.stats.approved) == (
+        shown.stats.signals,
+        shown.stats.approved,
+    )
+    assert shown.stats.signals > 0 and len(shown.signals) == shown.stats.signals
+    assert len(unshown.signals) == 0
+    assert set(unshown.markets[0].series) == {"1m", "5m"}
+    assert set(shown.markets[0].series) > {"1m", "5m", "1h"}
