@@ -141,13 +141,13 @@ def cold(bars: SessionBars, workers: int, data_dir: Path) -> dict[int, dict]:
 
 
 def cold_in_child(years: int, workers: int) -> tuple[Rate, dict[int, dict]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.bench_sweep", "--years", str(years), "--cold", str(workers)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    figures = json.loads(result.stdout)
+    """The median of RUNS cold sweeps, each in a fresh process."""
+    argv = ["-m", "bench.bench_sweep", "--years", str(years), "--cold", str(workers)]
+    runs = []
+    for _ in range(RUNS):
+        result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=True)
+        runs.append(json.loads(result.stdout))
+    figures = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
     results = {int(i): r for i, r in figures["results"].items()}
     return Rate(len(results), figures["seconds"], figures["bars"]), results
 
