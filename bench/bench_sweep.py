@@ -63,7 +63,6 @@ from engine.sweep.executors import LocalExecutor, worker_setup
 from engine.sweep.grid import expand, parse_grid
 from engine.sweep.job import SweepJob, SweepPlan, new_journal, plan_sweep, task_batches
 from engine.sweep.journal import SweepRequest, SweepStore
-from engine.sweep.processes import keep_freed_memory, prestart_local
 
 FASTS, SLOWS = range(5, 21, 5), range(30, 71, 10)
 PAIRS = [(fast, slow) for fast in FASTS for slow in SLOWS]  # vectorbt's columns, in order
@@ -140,12 +139,25 @@ def cold(bars: SessionBars, workers: int, data_dir: Path) -> dict[int, dict]:
     return job.results
 
 
+def cold_child(years: int, workers: int) -> None:
+    """One cold sweep, timed from after its bars are stored (bench/sweep_cold.py runs it)."""
+    bars = minute_bars(years)
+    with tempfile.TemporaryDirectory() as folder:
+        store_bars(bars, Path(folder))
+        calendar_for()  # the CLI has it before it plans, as it checks the dates
+        started = time.perf_counter()
+        results = cold(bars, workers, Path(folder))
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "bars": len(bars), "results": results}))
+
+
 def cold_in_child(years: int, workers: int) -> tuple[Rate, dict[int, dict]]:
     """The median of RUNS cold sweeps, each in a fresh process."""
-    argv = ["-m", "bench.bench_sweep", "--years", str(years), "--cold", str(workers)]
+    script = str(Path(__file__).with_name("sweep_cold.py"))
     runs = []
     for _ in range(RUNS):
-        result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=True)
+        argv = [sys.executable, script, str(years), str(workers)]
+        result = subprocess.run(argv, capture_output=True, text=True, check=True)
         runs.append(json.loads(result.stdout))
     figures = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
     results = {int(i): r for i, r in figures["results"].items()}
@@ -248,22 +260,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, default=1, help="years of 1m bars (default 1)")
     parser.add_argument("--skip-peers", action="store_true")
-    parser.add_argument("--cold", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.cold:  # as `ktrdr-tui sweep` does before its own work
-        prestart_local()
-        keep_freed_memory()
     bars = minute_bars(args.years)
     plan = plan_of(bars)
-    if args.cold:  # the child of cold_in_child: one cold sweep, timed from here
-        with tempfile.TemporaryDirectory() as folder:
-            store_bars(bars, Path(folder))
-            calendar_for()  # the CLI has it before it plans, as it checks the dates
-            started = time.perf_counter()
-            results = cold(bars, args.cold, Path(folder))
-            seconds = time.perf_counter() - started
-        print(json.dumps({"seconds": seconds, "bars": len(bars), "results": results}))
-        return
     cores = os.cpu_count() or 1
     print(f"{len(bars):,} 1m bars, {plan.runs} backtests ({GRID}), {cores} cores\n")
     print("1. this sweep (local executor)")
