@@ -133,17 +133,18 @@ class WorkerLost(RuntimeError):
 
 
 def _local_worker(conn: Connection, output: str) -> None:
-    """A local worker: told the setup (it loads the strategies), then the bars' layouts, it
-    says it is ready (an empty message), then answers each batch it is sent until the parent
-    closes the pipe."""
+    """A local worker: told the setup, it loads the strategies and says so (an empty
+    message); told the bars' layouts, it maps them and says it is ready (another); then it
+    answers each batch it is sent until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it cancels the sweep
     keep_freed_memory()
     _output_to(Path(output))
     try:
         setup = conn.recv_bytes().decode()
         _setup(setup)  # the strategies load once, while the parent reads the bars
+        conn.send_bytes(b"")
         layouts = json.loads(conn.recv_bytes())
-    except EOFError:
+    except (EOFError, BrokenPipeError):
         return  # the sweep ended (or its plan failed) before this worker had its bars
     mapped = [MappedBars(layout) for layout in layouts]  # mapped while their bars are in use
     bars = {m.bars.symbol: m.bars for m in mapped}
@@ -221,7 +222,8 @@ def _output_of_this_thread_to(file: TextIO) -> Iterator[None]:
 @dataclass
 class _Worker:
     conn: Connection  # the parent's end of its pipe
-    ready: bool = False  # mapped the bars and loaded the strategies
+    set_up: bool = False  # loaded the strategies: ready as soon as it has mapped the bars
+    ready: bool = False  # mapped the bars too
     held: deque[str] = field(default_factory=deque)  # batches sent, not answered yet
 
 
@@ -315,12 +317,12 @@ class LocalExecutor:
 
     Starting them takes a while (their server imports the engine, ~0.5 s, unless it is up
     already; then they load the strategies), so they are started on a thread of their own as
-    soon as the sweep starts, while the caller reads the bars; until every one is ready the
-    parent stands in for those that are not: it runs batches itself, one backtest at a time,
-    handing batches to each worker as soon as it is ready. A small sweep then never waits for
-    a worker; a large one soon runs on every worker, and no more processes compute than
-    `workers`. Batches and answers cross the workers' pipes as bytes: nothing is pickled but
-    the worker's start (the pipe's end and a path)."""
+    soon as the sweep starts, while the caller reads the bars; until every one has loaded the
+    strategies the parent stands in for those that have not: it runs batches itself, one
+    backtest at a time, handing batches to each worker as soon as it is ready. A small sweep
+    then never waits for a worker; a large one soon runs on every worker, and no more
+    processes compute than `workers`. Batches and answers cross the workers' pipes as bytes:
+    nothing is pickled but the worker's start (the pipe's end and a path)."""
 
     name = "local"
 
@@ -372,22 +374,27 @@ class LocalExecutor:
                         else:
                             worker.conn.send_bytes(batch.encode())
                             worker.held.append(batch)
-                if left and not own and self.ready < self.workers:  # stand in for one not ready
-                    batch = next(batches, None)
-                    own = json.loads(batch) if batch is not None else []
-                    left = batch is not None
                 if not (own or left or any(worker.held for worker in workers)):
                     return
-                for conn in wait([*by_conn, wake], timeout=0 if own else None):
+                starting = left and not own and not all(worker.set_up for worker in workers)
+                for conn in wait([*by_conn, wake], timeout=0 if own or starting else None):
                     if conn is wake:
                         continue  # cancelled: seen at the top
                     worker = by_conn[conn]
                     answer = _receive(worker, starts.error)
-                    if not worker.ready:
-                        worker.ready = True  # its first message: ready
+                    if not worker.set_up:
+                        worker.set_up = True  # its first message: set up
+                    elif not worker.ready:
+                        worker.ready = True  # its second: ready
                     else:
                         worker.held.popleft()
                         yield answer
+                # Stand in for a worker still starting, its messages read (not for one about
+                # to map the bars).
+                if starting and not all(worker.set_up for worker in workers):
+                    batch = next(batches, None)
+                    own = json.loads(batch) if batch is not None else []
+                    left = batch is not None
                 if own and not token.cancelled:
                     catalog, base = _setup(self._setup)
                     if output is None:

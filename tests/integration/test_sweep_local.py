@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import threading
-from multiprocessing.connection import Pipe
+from multiprocessing.connection import Pipe, wait
 from pathlib import Path
 from typing import ClassVar
 
@@ -83,6 +83,7 @@ def on_a_worker(data_dir, tmp_path_factory) -> dict[int, dict]:
     theirs.close()
     try:
         ours.send_bytes(worker_setup().encode())
+        assert ours.recv_bytes() == b""  # set up
         ours.send_bytes(json.dumps([shared.layout]).encode())
         assert ours.recv_bytes() == b""  # ready
         ours.send_bytes(json.dumps([plan.task(i) for i in range(plan.runs)]).encode())
@@ -172,6 +173,20 @@ def test_the_parent_stands_in_only_while_a_worker_is_not_ready(data_dir, monkeyp
     job.run(CancelToken())
     assert all(ready < 2 for _, ready in ran)  # each batch one backtest: none finished late
     assert job.executor.ready == 0  # closed
+    assert statistics_of(job.results) == statistics_of(on_a_worker)
+
+
+def test_the_parent_does_not_stand_in_for_workers_that_have_loaded_the_strategies(
+    data_dir, monkeypatch, on_a_worker
+):
+    executor = LocalExecutor(2)
+    job = new_job(data_dir, executor)
+    executor.start(job._setup)  # as the CLI does, before it reads the bars
+    for worker in executor._starts.workers:
+        assert wait([worker.conn], timeout=60), "a worker not set up in 60 s"  # it says so
+    ran = parent_runs(monkeypatch, executor)
+    job.run(CancelToken())
+    assert ran == []
     assert statistics_of(job.results) == statistics_of(on_a_worker)
 
 
