@@ -8,12 +8,11 @@ every crossover traded (confidence gate 0, as the peers trade), 100 shares, long
 Prints, for each: backtests per second, bar-evaluations per second (backtests x bars / s):
 
   1. this sweep (`engine.sweep`, the local executor) with 1 worker and with one per core:
-     "cold" as `ktrdr-tui sweep` runs it (the bars read and the grid planned, the workers
-     started, the bars put in shared memory, every result kept in a journal), and "warm" on
-     workers already started; and the scaling from 1 worker to all. Cold, the parent runs
-     backtests itself until its workers are up (their server imports the engine first: about
-     half a second), so these 20 are done before any worker is, whatever the count: cold
-     hardly scales, warm does;
+     "cold" as `ktrdr-tui sweep` runs it once its modules are imported (its worker server
+     started first, the workers started and loading the strategies while the bars are read
+     and the grid planned, a journal, the bars put in shared memory, every result kept),
+     the median of 3 fresh processes (bench/sweep_cold.py); and "warm" on workers already
+     started; and the scaling from 1 worker to all;
   2. backtesting.py's `Backtest.optimize` over the same grid (its own process pool), once;
   3. vectorbt's one-call grid (moving averages of every window at once, their crossings, one
      `Portfolio.from_signals` over all 20 columns, Sharpe and return of each), warm (its numba
@@ -23,14 +22,15 @@ Goals: at least 50x backtesting.py's backtests per second; faster than vectorbt 
 the cold sweep with every worker). The peers are not dependencies: `pip install backtesting
 vectorbt` (the `bench` extra) to include them.
 
-Measured on a 2-core machine, quiet (other work on it moves every figure by a third or more):
-cold 54 backtests/s with 2 workers (56 with 1), warm 112 with 2 (58 with 1); backtesting.py
-2.6/s (7.7 s), so 21x cold, 43x warm: the 50x goal is NOT met; vectorbt 42/s, so 1.28x cold,
-2.7x warm: met. Cold is the parent alone: ~0.1 s to read the bars, plan and open the journal,
-then ~12 ms a backtest, half of it deciding its ~2,900 signals one at a time. 50x at 2.6/s is
-130/s cold, 0.15 s for these 20: that needs backtests several times faster and a second core
-from the start (started before the engine is imported, as the CLI starts its worker server,
-it gives 77/s cold).
+Measured on a 2-core machine, quiet (other work on it moves every figure by a fifth or more):
+cold 141-144 backtests/s with 2 workers (94-95 with 1), warm 258-313 with 2 (160-166 with 1);
+backtesting.py 2.4-2.7/s (7.5-8.2 s), so 53-59x cold, 105-117x warm: met; vectorbt 42/s, so
+3.4x cold, 6-7.5x warm: met. A cold sweep of these 20 takes ~0.14 s: ~50 ms to load the
+strategies, read and check the bars, plan and write the journal and share the bars (the
+workers starting meanwhile), then ~5.5 ms a backtest on each worker (~15 ms the first, a fresh
+process's memory), then the workers stopped. The CLI's worker server starts as the command's
+own imports do and is up about when they are; the child here also generates and stores its
+bars meanwhile (~0.3 s), so its server is up a little earlier than the CLI's can be.
 """
 
 from __future__ import annotations
