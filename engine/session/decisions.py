@@ -307,7 +307,7 @@ class RiskManager:
         order_size = np.concatenate((before[1], size)).astype(np.int64)
         order_strategy = np.concatenate((before[2], strategy[approved])).astype(np.int64)
         order_takes = np.concatenate((before[3], takes)).astype(np.float64)
-        if np.any(np.diff(order_bar) < 0):  # never so far: fills follow the decisions' order
+        if np.any(np.diff(order_bar) < 0):  # (orders fill in the order decided: never so)
             return []
         # The orders filled before each decision (`decide` fills those at earlier bars).
         deciding = np.flatnonzero(decides)
@@ -331,19 +331,21 @@ class RiskManager:
         refused = np.flatnonzero((size > 0) & (takes > power))
         end = int(approved[refused[0]]) if len(refused) else count
 
+        # The account and the orders as the decisions before `end` leave them.
         kept = int(np.searchsorted(approved, end))
         last = int(np.searchsorted(deciding, end)) - 1
         done = int(filled[last]) if last >= 0 else 0
         self.account.fill_free(
             0, order_bar[:done], order_size[:done], quote[:done], order_strategy[:done]
         )
+        waiting = slice(done, len(pending) + kept)
         pending.clear()
         pending.extend(
             zip(
-                order_bar[done : len(before[0]) + kept].tolist(),
-                order_size[done : len(before[0]) + kept].tolist(),
-                order_strategy[done : len(before[0]) + kept].tolist(),
-                order_takes[done : len(before[0]) + kept].tolist(),
+                order_bar[waiting].tolist(),
+                order_size[waiting].tolist(),
+                order_strategy[waiting].tolist(),
+                order_takes[waiting].tolist(),
                 strict=True,
             )
         )
