@@ -261,7 +261,8 @@ class _Starts:
                 return
             self._shared, self._layouts = shared, layouts  # `close` frees them
             for worker in self.workers[: len(self._started)]:
-                worker.conn.send_bytes(layouts)
+                with suppress(OSError):  # one that died is found by the run (WorkerLost)
+                    worker.conn.send_bytes(layouts)
 
     def _start(self, setup: bytes, theirs: list[Connection]) -> None:
         try:
