@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Account:
             self._flat_flow[symbol] = self._flow[symbol]
         self._new.append((symbol, bar, size, price, commission, strategy))
 
-    def fill_free(
+    def fill_all(
         self,
         symbol: int,
         bar: np.ndarray,
@@ -85,11 +86,12 @@ class Account:
         quote: np.ndarray,
         strategy: np.ndarray,
     ) -> None:
-        """`fill` each order in turn, the rules' costs being free: the same cash, flows and
-        log to the bit (a running sum in numpy adds in order, as `+=` does)."""
+        """`fill` each order in turn (arrays, one value an order): the same cash, flows and
+        log to the bit (the same operations on each value, and a running sum in numpy adds in
+        order, as `+=` does)."""
         if not len(bar):
             return
-        flow = -size * quote - 0.0  # as `fill` computes it, commission 0.0
+        flow, price, commission = self.fill_flows(size, quote)
         self.cash = float(np.cumsum(np.concatenate(([self.cash], flow)))[-1])
         flows = np.cumsum(np.concatenate(([self._flow[symbol]], flow)))
         self._flow[symbol] = float(flows[-1])
@@ -99,7 +101,19 @@ class Account:
         if len(flat):
             self._flat_flow[symbol] = float(flows[flat[-1] + 1])
         self.flush()  # the log keeps the fills' order
-        self.fills.append(np.full(len(bar), symbol), bar, size, quote, np.zeros(len(bar)), strategy)
+        self.fills.append(np.full(len(bar), symbol), bar, size, price, commission, strategy)
+
+    def fill_flows(
+        self, size: np.ndarray, quote: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What `fill` makes of each order (arrays): its cash flow, price and commission."""
+        costs = self._costs
+        if costs is None:
+            price, commission = quote, np.zeros(len(quote))
+        else:
+            price = costs.fill_price(quote, size)
+            commission = costs.commission(size, price)
+        return -size * price - commission, price, commission
 
     def flush(self) -> None:
         """Add the fills since the last flush to the log (in one append: a log row per fill
@@ -254,12 +268,11 @@ class RiskManager:
         return reasons
 
     def _alternates(self) -> bool:
-        """Whether a position can only go from flat to long and back, in one symbol, at no
-        cost: each entry buys `size` shares and a second would pass `max_position`."""
+        """Whether a position can only go from flat to long and back, in one symbol: each
+        entry buys `size` shares and a second would pass `max_position`."""
         rules, shares = self.rules, self.rules.size.shares
         return (
             len(self.pendings) == 1
-            and self._costs is None
             and not rules.size.percent
             and not rules.short
             and shares <= rules.max_position < 2 * shares
@@ -298,7 +311,7 @@ class RiskManager:
         held = self.committed[0]
         approved = passing[acts != np.concatenate(([1 if held else -1], acts[:-1]))]
         size = np.where(action[approved] > 0, shares, -shares)
-        takes = size * price[approved]  # as `_cost` prices them, at no cost
+        takes = self._cost(size, price[approved])
 
         # Every order in the order it fills: those pending already, then these.
         pending = self.pendings[0]
@@ -315,7 +328,8 @@ class RiskManager:
         filled = np.minimum(made, np.searchsorted(order_bar, bar[deciding]))
         fills = np.arange(filled[-1] if len(filled) else 0)
         quote = self._opens[0][order_bar[fills]]  # (an order at the last bar never fills)
-        cash = np.cumsum(np.concatenate(([self.account.cash], -order_size[fills] * quote - 0.0)))
+        flow, _, _ = self.account.fill_flows(order_size[fills], quote)
+        cash = np.cumsum(np.concatenate(([self.account.cash], flow)))
         # The reserve's changes in the order they happen: a decision's fills, then its order.
         at = deciding[np.searchsorted(filled, fills, side="right")]
         keys = np.concatenate((2 * at, 2 * approved + 1))
@@ -335,7 +349,7 @@ class RiskManager:
         kept = int(np.searchsorted(approved, end))
         last = int(np.searchsorted(deciding, end)) - 1
         done = int(filled[last]) if last >= 0 else 0
-        self.account.fill_free(
+        self.account.fill_all(
             0, order_bar[:done], order_size[:done], quote[:done], order_strategy[:done]
         )
         waiting = slice(done, len(pending) + kept)
@@ -434,9 +448,13 @@ class RiskManager:
             prices.append(closes.item(last) if last >= 0 else 0.0)
         return prices
 
-    def _cost(self, size: int, price: float) -> float:
+    @overload
+    def _cost(self, size: int, price: float) -> float: ...
+    @overload
+    def _cost(self, size: np.ndarray, price: np.ndarray) -> np.ndarray: ...
+    def _cost(self, size, price):
         """The cash an order of `size` shares is expected to take (negative: to bring in),
-        priced at `price` with slippage and commission."""
+        priced at `price` with slippage and commission (of each order, given arrays)."""
         costs = self._costs
         if costs is None:
             return size * price

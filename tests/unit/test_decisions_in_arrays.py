@@ -1,7 +1,7 @@
 """`RiskManager.decide_all` (engine/session/decisions.py): where a position can only alternate
-between flat and long it decides signals in arrays, up to the first entry the cash refuses;
-whatever the rules and the signals, it leaves the same reasons, fills, cash, reserve and orders
-as deciding them one by one with `decide`, to the bit."""
+between flat and long (whatever the costs) it decides signals in arrays, up to the first entry
+the cash refuses; whatever the rules and the signals, it leaves the same reasons, fills, cash,
+reserve and orders as deciding them one by one with `decide`, to the bit."""
 
 from __future__ import annotations
 
@@ -90,8 +90,15 @@ def trading_rules(draw) -> TradingRules:
     }
     if draw(st.integers(0, 9)) == 0:
         texts["short"] = "true"
-    if draw(st.integers(0, 9)) == 0:
-        texts["commission"] = "0.005"
+    costs = draw(st.sampled_from(["none", "per share", "heavy", "percent", "slippage"]))
+    if costs == "per share":
+        texts |= {"commission": "0.005", "min_commission": "1"}
+    elif costs == "heavy":  # a few round trips and the cash refuses entries
+        texts["commission"] = "2"
+    elif costs == "percent":
+        texts["commission"] = "0.1%"
+    elif costs == "slippage":
+        texts |= {"slippage": draw(st.sampled_from(["0.01", "2bp"]))}
     return TradingRules.from_text(texts)
 
 
@@ -150,9 +157,10 @@ def alternating(count: int, start: int = 0) -> Batch:
     )
 
 
-def test_signals_that_alternate_are_decided_without_deciding_one_by_one(monkeypatch):
+@pytest.mark.parametrize("costs", [{}, {"commission": "0.005", "slippage": "1bp"}])
+def test_signals_that_alternate_are_decided_without_deciding_one_by_one(monkeypatch, costs):
     bars = minute_bars()
-    risk = manager(TradingRules(), bars)
+    risk = manager(TradingRules.from_text(costs), bars)
     called = []
     monkeypatch.setattr(risk, "decide", lambda *a: called.append(a) or "")
     reasons = decide(risk, bars, alternating(400), one_by_one=False)
@@ -161,11 +169,15 @@ def test_signals_that_alternate_are_decided_without_deciding_one_by_one(monkeypa
     assert state(risk)[7] == (np.arange(0, 798, 2) + 1).tolist()  # 399 filled, the last due
 
 
-def test_from_the_first_entry_the_cash_refuses_on_signals_are_decided_one_by_one():
+@pytest.mark.parametrize(
+    ("costs", "spare"),
+    [({}, 0), ({"commission": "2"}, 2_000)],  # $200 a fill: a few round trips' worth spare
+)
+def test_from_the_first_entry_the_cash_refuses_on_signals_are_decided_one_by_one(costs, spare):
     bars = minute_bars()
     price = float(bars.close[0])
-    # Cash for one entry at the first close, not for one after a loss.
-    rules = TradingRules.from_text({"cash": f"{100 * price:.2f}"})
+    # Cash for one entry at the first close, not for one after a loss (or a few commissions).
+    rules = TradingRules.from_text({"cash": f"{100 * price + spare:.2f}", **costs})
     risk, reference = manager(rules, bars), manager(rules, bars)
     batch = alternating(200)
     reasons = decide(risk, bars, batch, one_by_one=False)
@@ -177,7 +189,7 @@ def test_from_the_first_entry_the_cash_refuses_on_signals_are_decided_one_by_one
 
 @pytest.mark.parametrize(
     "changes",
-    [{"short": "true"}, {"size": "10%"}, {"max_position": "200"}, {"commission": "0.005"}],
+    [{"short": "true"}, {"size": "10%"}, {"max_position": "200"}],
 )
 def test_rules_under_which_a_position_need_not_alternate_are_decided_one_by_one(changes):
     bars = minute_bars()
