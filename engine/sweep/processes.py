@@ -23,7 +23,7 @@ PRELOAD = ["engine.sweep.executors"]  # what a worker runs: imported once, in th
 
 # glibc's mallopt options, and the sizes a backtest's process keeps its freed memory up to.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEEP_MAPPED_BELOW = 64 << 20
+_FROM_THE_HEAP_BELOW = 64 << 20
 _KEEP_FREED_UP_TO = 256 << 20
 
 
@@ -66,11 +66,11 @@ def keep_freed_memory() -> None:
     By default glibc maps each array of a few hundred KB (a column of a year of 1m bars) afresh
     and gives it back when freed, so every backtest faults its memory in again: in a worker
     that had not grown its heap yet, 186,000 page faults for 20 one-year backtests, a third of
-    its time. Below these sizes arrays come from the heap, and up to 256 MB freed stays there.
+    its time. Arrays under 64 MB then come from the heap, and up to 256 MB freed stays there.
     glibc only (elsewhere nothing changes); for processes that only run backtests."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc
         return
-    mallopt(_M_MMAP_THRESHOLD, _KEEP_MAPPED_BELOW)
+    mallopt(_M_MMAP_THRESHOLD, _FROM_THE_HEAP_BELOW)
     mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_UP_TO)
