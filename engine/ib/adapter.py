@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -124,8 +125,12 @@ class IBAdapter:
             self._call(self._disconnect, None, timeout_s=5)
 
     def close(self) -> None:
-        """Disconnect and stop the client's thread."""
+        """Disconnect and stop the client's thread, ending first what still runs on it (a
+        connect under way when the app quits): a task left on a closed loop is closed by the
+        collector instead, in the middle of its own cleanup, which then fails unseen."""
         if self._thread.is_alive():
+            with contextlib.suppress(IBTimeout):  # one that will not end is left to the collector
+                self._call(_end_pending_tasks, None, timeout_s=5)
             self.disconnect()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
@@ -360,6 +365,15 @@ class IBAdapter:
             ),
             cancel=ib.client.cancelHistoricalData,
         )
+
+
+async def _end_pending_tasks() -> None:
+    """Cancel every other task of this loop and wait until each has ended."""
+    this = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not this]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _to_frame(bars: list[Any]) -> pd.DataFrame:

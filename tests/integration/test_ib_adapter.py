@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import socket
@@ -235,6 +236,30 @@ def test_gateway_that_never_finishes_the_handshake_times_out(make_adapter):
             adapter.connect()
 
     assert not adapter.connected
+
+
+def test_closing_in_the_middle_of_a_connect_ends_it_and_leaves_no_task(make_adapter):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        adapter = make_adapter(GatewayAddress(*silent.getsockname()[:2]), connect_timeout_s=60)
+        raised: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                adapter.connect()
+            except BaseException as exc:  # what the caller (a load) sees
+                raised.append(exc)
+
+        caller = threading.Thread(target=connect)
+        caller.start()
+        peer, _ = silent.accept()  # its TCP connect is through: the handshake waits
+        with peer:
+            adapter.close()  # as the app quits
+            caller.join(timeout=30)
+    assert not caller.is_alive()
+    assert [type(exc) for exc in raised] == [OperationCancelled]
+    assert asyncio.all_tasks(adapter._loop) == set()  # none left for the collector to close
 
 
 def test_requests_before_connect_are_not_connected(start_gateway, make_adapter):
