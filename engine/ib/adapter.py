@@ -129,6 +129,8 @@ class IBAdapter:
         connect under way when the app quits): a task left on a closed loop is closed by the
         collector instead, in the middle of its own cleanup, which then fails unseen."""
         if self._thread.is_alive():
+            # Before disconnecting: once its connection is gone, ib_async's wait for the
+            # handshake does not always end when cancelled.
             with contextlib.suppress(IBTimeout):  # one that will not end is left to the collector
                 self._call(_end_pending_tasks, None, timeout_s=5)
             self.disconnect()
