@@ -219,9 +219,9 @@ class RiskManager:
         self.fill_before(known, symbol, bar)  # the bars that opened before it was known
         rules = self.rules
         if quality_pct < rules.min_quality:
-            return f"data quality {quality_pct:.1f}% < {rules.min_quality:g}% for the day so far"
+            return _low_quality(quality_pct, rules)
         if confidence < rules.min_confidence:
-            return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
+            return _unsure(confidence, rules)
         committed = self.committed[symbol]
         if committed and (committed > 0) != (action > 0):  # closes the position whole
             takes = self._cost(-committed, price)
@@ -230,7 +230,7 @@ class RiskManager:
             self.pendings[symbol].append((bar, -committed, strategy, takes))
             return ""
         if action < 0 and not rules.short:
-            return f"position limit: {committed} held, nothing to sell"
+            return _nothing_to_sell(committed)
         return self._open_or_add(action, price, bar, strategy, symbol, known)
 
     def decide_all(
@@ -389,12 +389,9 @@ class RiskManager:
             gated.tolist(), quality_pct[gated].tolist(), confidence[gated].tolist(), strict=True
         ):
             reasons[row] = (
-                f"data quality {pct:.1f}% < {rules.min_quality:g}% for the day so far"
-                if pct < rules.min_quality
-                else f"confidence {conf:.3g} < {rules.min_confidence:g}"
+                _low_quality(pct, rules) if pct < rules.min_quality else _unsure(conf, rules)
             )
-        full = f"position limit: {rules.size.shares} held, at most {rules.max_position}"
-        flat = "position limit: 0 held, nothing to sell"
+        full, flat = _at_limit(rules.size.shares, rules), _nothing_to_sell(0)
         for row, act in zip(limited.tolist(), action[limited].tolist(), strict=True):
             reasons[row] = full if act > 0 else flat
         return reasons
@@ -415,7 +412,7 @@ class RiskManager:
             shares = sizing.shares
         committed = self.committed[symbol]
         if abs(committed + action * shares) > rules.max_position:
-            return f"position limit: {committed} held, at most {rules.max_position}"
+            return _at_limit(committed, rules)
         size = action * shares
         takes = self._cost(size, price)  # what a short brings in: negative
         power = account.cash - self._reserved
@@ -460,3 +457,23 @@ class RiskManager:
             return size * price
         quote = costs.fill_price(price, size)
         return size * quote + costs.commission(size, quote)
+
+
+# The reasons a signal is rejected for, in `decide`'s words (its one-by-one path and its path in
+# arrays give the same).
+
+
+def _low_quality(pct: float, rules: TradingRules) -> str:
+    return f"data quality {pct:.1f}% < {rules.min_quality:g}% for the day so far"
+
+
+def _unsure(confidence: float, rules: TradingRules) -> str:
+    return f"confidence {confidence:.3g} < {rules.min_confidence:g}"
+
+
+def _at_limit(held: int, rules: TradingRules) -> str:
+    return f"position limit: {held} held, at most {rules.max_position}"
+
+
+def _nothing_to_sell(held: int) -> str:
+    return f"position limit: {held} held, nothing to sell"
