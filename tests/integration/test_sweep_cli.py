@@ -20,6 +20,7 @@ from engine.sweep.journal import METRICS
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 from tests.support.child_cli import child_env
 from tests.support.cli_run import run
+from tests.support.sweeps import join_worker_starters
 
 GRID = "sma_crossover:fast=5..20/5,slow=10|30|50"  # 12 combinations, 3 refused (fast >= 10)
 RUNS, SKIPPED = 9, 3
@@ -179,12 +180,6 @@ def test_bad_input_is_exit_2_with_one_line_and_no_job(capsys, tmp_path, extra, l
     # they start).
     join_worker_starters()
     assert multiprocessing.active_children() == []
-
-
-def join_worker_starters() -> None:
-    for thread in threading.enumerate():
-        if thread.name == "sweep worker starter":
-            thread.join()
 
 
 def test_without_dask_installed_the_dask_executor_says_how_to_get_it(capsys, data_dir, monkeypatch):

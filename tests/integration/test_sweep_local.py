@@ -35,6 +35,7 @@ from engine.sweep.processes import keep_freed_memory, local_context
 from engine.sweep.run import run_backtest
 from engine.sweep.shared import SharedBars
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
+from tests.support.sweeps import join_worker_starters
 
 CALENDAR = calendar_for()
 GRID = "sma_crossover:fast=5|10|15|20,slow=30|40|50"  # 12 backtests: batches of one
@@ -126,9 +127,7 @@ class HeldStarts:
     def release(self) -> None:
         """Let the starts go on and the starter end (its workers, told nothing, stop)."""
         self.go_on.set()
-        for thread in threading.enumerate():
-            if thread.name == "sweep worker starter":
-                thread.join()
+        join_worker_starters()
 
 
 def parent_runs(monkeypatch, executor: LocalExecutor) -> list[tuple[int, int]]:
@@ -270,9 +269,7 @@ def test_a_worker_that_cannot_start_fails_the_sweep_in_one_line_keeping_what_ran
     def then_the_start_fails(bars, task, catalog, base):
         result = real(bars, task, catalog, base)
         first_done.set()
-        for thread in threading.enumerate():
-            if thread.name == "sweep worker starter":
-                thread.join()
+        join_worker_starters()
         return result
 
     monkeypatch.setattr(executors, "run_one", then_the_start_fails)

@@ -1,5 +1,5 @@
-"""Sweeps for tests: a small request over the stored test bars, and an executor that holds a
-sweep in the middle until the test lets it go on."""
+"""Sweeps for tests: a small request over the stored test bars, an executor that holds a sweep
+in the middle until the test lets it go on, and the wait for local workers' starts to end."""
 
 from __future__ import annotations
 
@@ -70,3 +70,11 @@ def hold_first_sweep(monkeypatch) -> list:
 
     monkeypatch.setattr(service_module, "make_executor", make)
     return made
+
+
+def join_worker_starters() -> None:
+    """Wait until every local executor's starter thread has ended (each worker it started
+    stopped with it, or told nothing and so stopping at once)."""
+    for thread in threading.enumerate():
+        if thread.name == "sweep worker starter":
+            thread.join()
