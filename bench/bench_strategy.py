@@ -165,7 +165,7 @@ def breakdown(bars: SessionBars, signals: int) -> str:
         started = time.perf_counter()
         for length in range(1, len(bars) + 1):
             view._length = length  # as the session moves it (no new view per bar)
-            strategy._bar(view, 0)
+            strategy._bar(view)
         return time.perf_counter() - started
 
     def session(spec: StrategySpec) -> float:

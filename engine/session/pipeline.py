@@ -11,12 +11,13 @@ Strategies run in one of two ways. One with `on_chunk` (the built-ins) gets all 
 published bars in one call per advance: its signals cannot depend on the account, so they are
 found up front, and a session of such strategies only is vectorised from end to end. One with
 `on_bar` alone is called once per bar and may read its position, which fills change. For those
-the pipeline steps through the end times of their new bars in order, and at each end time
-(1) decides the signals known before it, (2) fills the orders due at an open before it,
-(3) calls `on_bar` of every such strategy whose bar ends then, in the session's order, and
-(4) decides the signals known then, the batch ones and those just made, in strategy order.
-So every decision and every fill lands at the same point of the bars however the clock moved,
-and a position is what the fills so far make it. The equity is marked at each bar's close in
+the pipeline steps through the end times of their new bars in order, calling `on_bar` of every
+such strategy whose bar ends then, in the session's order. Decisions wait: when a strategy
+reads its position, the signals known before its bar's end (the batch ones and those made so
+far) are decided and the orders due at an open before it fill; the rest are decided after the
+loop, with the batch ones, in arrays. Signals are always decided in the order they became
+known, and a position is what the fills so far make it, so every decision and every fill lands
+at the same point of the bars however the clock moved. The equity is marked at each bar's close in
 columns extended in place (engine.results.EquityMarks) whenever someone looks (`curve()`: a
 playing session's every snapshot), in as few and as large batches as the looks allow; the
 trades and the statistics are computed only when asked for (`results()`).
@@ -38,7 +39,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 
 import numpy as np
@@ -54,7 +56,7 @@ from engine.session.metrics import StageMetrics
 from engine.session.quality import QualityLedger
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
-from engine.strategy.base import Bars, Strategy
+from engine.strategy.base import Bars, Signal, Strategy
 from engine.strategy.context import HistoryNeeds
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
@@ -169,6 +171,10 @@ class _Found:
             self.note,
         )
 
+    def since(self, row: int) -> _Found:
+        """Its rows from `row` on."""
+        return _Found(*(column[row:] for column in self._columns()))
+
     @classmethod
     def join(cls, parts: Sequence[_Found]) -> _Found:
         """All of `parts` (each in order already), in the order they become known, then
@@ -193,6 +199,27 @@ class _Found:
             np.empty(0),
             np.empty(0, object),
         )
+
+
+@dataclass
+class _Undecided:
+    """The signals of one advance's on_bar loop not decided yet: the batch ones, known up
+    front, and those on_bar makes as the loop goes; each in the order they become known, the
+    first `decided_*` of each decided already."""
+
+    batch: _Found
+    fill_at: np.ndarray  # of each batch signal: the stored bar its order would fill at
+    made: list[tuple[int, int, Signal]] = field(default_factory=list)  # (run order, bar, it)
+    decided_batch: int = 0
+    decided_made: int = 0
+    _rows: list[tuple] | None = None
+
+    def batch_rows(self) -> list[tuple]:
+        """The batch signals as `Pipeline._decide_one`'s arguments (made on first use: most
+        loops decide none one by one)."""
+        if self._rows is None:
+            self._rows = self.batch.tuples(self.fill_at)
+        return self._rows
 
 
 class Pipeline:
@@ -223,6 +250,9 @@ class Pipeline:
         self._runs = tuple(
             self._run(market, spec, k) for market in self.markets for k, spec in enumerate(specs)
         )
+        self._settlers = [
+            (run.strategy, partial(self._settle, run)) for run in self._runs if not run.batched
+        ]
         self.account = Account(rules, market, [spec.label for spec in specs])
         self.risk = RiskManager(rules, self.account, market)
         self._portfolio = (
@@ -239,14 +269,15 @@ class Pipeline:
             [(run.market.bars.symbol, run.label, run.series.timeframe) for run in self._runs]
         )
         self.stats = SignalCounts()
-        # Where the time goes (engine.session.metrics). With `on_bar` strategies, the
-        # decisions and fills made between their bars count as strategies.
+        # Where the time goes (engine.session.metrics). The decisions and fills made for an
+        # `on_bar` strategy reading its position count as strategies.
         self.metrics = StageMetrics()
         self.metrics.add("history", sum(h.seconds for h in self._history.values()))
         self.failures: list[StrategyFailure] = []  # in the order they happened
         # Signals decided one at a time, not logged yet: (time_ns, order, action, price,
         # confidence, reason, note) each.
         self._decided: list[tuple[int, int, int, float, float, str, str]] = []
+        self._undecided: _Undecided | None = None  # within an on_bar loop
         self._results: ResultsBook | None = None  # made when first asked for
         self.clock = int(self.sessions[0].open.value) if self.sessions else 0
         self.end = int(self.sessions[-1].close.value) if self.sessions else 0
@@ -287,7 +318,7 @@ class Pipeline:
         batched = strategy.batched()
         fill_at = None if batched else np.searchsorted(market.bars.timestamps, series.end, "left")
         order = market.index * self._specs + k
-        return _Run(
+        run = _Run(
             spec.label,
             order,
             market,
@@ -299,6 +330,7 @@ class Pipeline:
             fill_at,
             history,
         )
+        return run
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -417,9 +449,8 @@ class Pipeline:
         batch = [self._chunk(run, *new[_key(run)]) for run in self._runs if run.batched]
         found = _Found.join([part for part in batch if part is not None])
         steps = self._bar_steps(new)
-        if steps is not None:  # on_bar calls, decisions and fills interleave: all "strategies"
-            self._interleave(steps, found)
-            found = _Found.none()
+        if steps is not None:  # what on_bar makes joins the batch's, to be decided with it
+            found = self._interleave(steps, found)
         evaluated = time.perf_counter()
         quality = self._quality(found)
         assessed = time.perf_counter()
@@ -479,63 +510,117 @@ class Pipeline:
         sequence = np.lexsort((orders, ends))
         return orders[sequence].tolist(), bars[sequence].tolist()
 
-    def _interleave(self, steps: tuple[Iterable[int], Iterable[int]], batch: _Found) -> None:
-        """Call on_bar strategies bar by bar, deciding and filling between their bars.
+    def _interleave(self, steps: tuple[Iterable[int], Iterable[int]], batch: _Found) -> _Found:
+        """Call on_bar strategies bar by bar; the signals left to decide, `batch`'s and those
+        made, in the order they became known.
 
-        Before each call: the batch signals known before it (before its bar's end, or then
-        by a strategy earlier in the session's order) are decided, and the orders due at the
-        opens before its bar's end fill. A decision never moves a position (only fills do),
-        so deciding each signal as soon as it is made, and the batch ones just before the
-        next call, decides them all in the order they become known with the account where
-        the fills left it. The decisions are taken in plain numbers, one at a time (a
-        signal's arrays would cost more than its decision), and logged together at the end."""
+        Nothing is decided between the calls unless a strategy reads its position: then
+        (`_settle`) the signals known before its bar's end are decided and the orders
+        due at the opens before it fill, one by one. A decision never moves a position (only
+        fills do), and a position is all a strategy sees of the account, so deciding the rest
+        after the loop, in arrays, decides every signal in the same order with the account
+        where the same fills left it as deciding each as soon as it is known."""
         orders, bars = steps
-        waiting = batch.tuples(self._fill_at(batch))
-        decide, fill_before = self._decide_one, self.risk.fill_before
-        positions = self.account.positions
-        pendings = self.risk.pendings  # (tested here: the call costs more than the test)
-        several = len(pendings) > 1
+        self._undecided = undecided = _Undecided(batch, self._fill_at(batch))
+        made, unsettle = undecided.made, self._unsettle
+        unsettle()  # the last advance's decisions and fills
         # What each call needs of its run, looked up once (per bar, lookups add up).
-        runs = [
-            (run, run.bars, run.strategy._bar, run.market.index, run.series.end, run.fill_at)
-            for run in self._runs
-        ]
-        b, count = 0, len(waiting)
-        for order, bar in zip(orders, bars, strict=True):
-            run, view, call, symbol, ends, fill_at = runs[order]
-            if b < count:
-                now = ends.item(bar)
-                while b < count and waiting[b][:2] < (now, order):  # (known, run order)
-                    decide(*waiting[b])
-                    b += 1
-            if several or (pendings[0] and pendings[0][0][0] < fill_at.item(bar)):
-                fill_before(ends.item(bar), symbol, fill_at.item(bar))
-            if run.stopped:
-                continue
-            view._length = bar + 1
-            if run.extra:
-                _show_extra(run, bar)
-            try:
-                signal = call(view, positions[symbol])
-            except Exception as exc:  # a strategy's bug stops it, not the session
-                self._stop(run, bar, exc)
-                continue
-            if signal is not None:
-                series = run.series
-                decide(
-                    ends.item(bar),  # known when its bar completes
-                    order,
-                    series.timestamps.item(bar),
-                    series.close.item(bar),
-                    series.session.item(bar),
-                    signal.action,
-                    signal.confidence,
-                    signal.reason,
-                    fill_at.item(bar),
-                )
-        for row in waiting[b:]:
-            decide(*row)
+        runs = [(run, run.bars, run.strategy._bar) for run in self._runs]
+        try:
+            for order, bar in zip(orders, bars, strict=True):
+                run, view, call = runs[order]
+                if run.stopped:
+                    continue
+                view._length = bar + 1
+                if run.extra:
+                    _show_extra(run, bar)
+                try:
+                    signal = call(view)
+                except Exception as exc:  # a strategy's bug stops it, not the session
+                    self._stop(run, bar, exc)
+                    continue
+                if signal is not None:
+                    made.append((order, bar, signal))
+                    unsettle()
+        finally:
+            self._undecided = None
         self._log_decided()
+        return self._undecided_rest(undecided)
+
+    def _unsettle(self) -> None:
+        """Make the on_bar strategies settle before they read a position: something may have
+        moved it (a signal made, a batch to decide, an order to fill)."""
+        for strategy, settle in self._settlers:
+            strategy._settle = settle
+
+    def _settle(self, run: _Run) -> None:
+        """Bring the position of `run`'s strategy up to the bar its view ends at: within an
+        on_bar loop, decide the signals known before that bar's end, one by one in the order
+        they became known, and fill the orders due at the opens before it. Once nothing is
+        left to decide or fill, no position can move before the next signal: every on_bar
+        strategy reads its own from then on."""
+        undecided = self._undecided
+        if undecided is not None:
+            bar = len(run.bars) - 1
+            now = run.series.end.item(bar)
+            batch, decide = undecided.batch_rows(), self._decide_one
+            # Every signal made so far is known before now: the calls go in that order.
+            for order, made_at, signal in undecided.made[undecided.decided_made :]:
+                row = self._made_row(self._runs[order], made_at, signal)
+                while undecided.decided_batch < len(batch) and (
+                    batch[undecided.decided_batch][:2] < row[:2]
+                ):
+                    decide(*batch[undecided.decided_batch])
+                    undecided.decided_batch += 1
+                decide(*row)
+            undecided.decided_made = len(undecided.made)
+            while undecided.decided_batch < len(batch) and (
+                batch[undecided.decided_batch][:2] < (now, run.order)
+            ):
+                decide(*batch[undecided.decided_batch])
+                undecided.decided_batch += 1
+            self.risk.fill_before(now, run.market.index, run.fill_at.item(bar))
+            if undecided.decided_batch < len(batch) or any(self.risk.pendings):
+                run.strategy._position = self.account.positions[run.market.index]
+                return
+        positions = self.account.positions
+        for other in self._runs:
+            if not other.batched:
+                other.strategy._settle = None
+                other.strategy._position = positions[other.market.index]
+
+    def _made_row(self, run: _Run, bar: int, signal: Signal) -> tuple:
+        """The `_decide_one` arguments of the signal `run` made at its bar `bar`."""
+        series = run.series
+        return (
+            series.end.item(bar),  # known when its bar completes
+            run.order,
+            series.timestamps.item(bar),
+            series.close.item(bar),
+            series.session.item(bar),
+            signal.action,
+            signal.confidence,
+            signal.reason,
+            run.fill_at.item(bar),
+        )
+
+    def _undecided_rest(self, undecided: _Undecided) -> _Found:
+        """The signals `_settle` did not decide, in the order they became known."""
+        parts = [undecided.batch.since(undecided.decided_batch)]
+        made = undecided.made[undecided.decided_made :]
+        if made:
+            # Column by column (a transposing zip over thousands of rows costs more).
+            orders = np.array([order for order, _, _ in made])
+            columns = (
+                np.array([bar for _, bar, _ in made]),
+                np.array([signal.action for _, _, signal in made], np.int8),
+                np.array([signal.confidence for _, _, signal in made]),
+                np.array([signal.reason for _, _, signal in made], object),
+            )
+            for k in np.unique(orders).tolist():
+                rows = orders == k
+                parts.append(self._found(self._runs[k], *(column[rows] for column in columns)))
+        return _Found.join(parts)
 
     def _found(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -216,7 +216,10 @@ class Strategy:
             )
         for parameter in self._parameters:
             setattr(self, parameter.name, values.get(parameter.name, parameter.default))
-        self._position = 0
+        self._position = 0  # this symbol's shares, as the session last settled them
+        # Set by the session while signals wait to be decided or orders to fill: it brings
+        # `_position` up to the current bar (decisions wait until a position is read).
+        self._settle: Callable[[], None] | None = None
         self._signal: Signal | None = None
         self._extra: dict[str, Bars] = {}
         self._in_chunk = False
@@ -273,6 +276,8 @@ class Strategy:
         so a signal shows here from the bar after the one filling it)."""
         if self._in_chunk:
             raise RuntimeError(f"{self.name}: on_chunk cannot read position (use on_bar)")
+        if self._settle is not None:
+            self._settle()
         return self._position
 
     def bars_of(self, timeframe: str) -> Bars:
@@ -313,9 +318,8 @@ class Strategy:
 
     # -- what the session calls -----------------------------------------------------------
 
-    def _bar(self, bars: Bars, position: int) -> Signal | None:
-        """Run `on_bar` at the last of `bars` holding `position` shares; its signal, if any."""
-        self._position = position
+    def _bar(self, bars: Bars) -> Signal | None:
+        """Run `on_bar` at the last of `bars`; its signal, if any."""
         self._signal = None
         self._bars = bars
         self.on_bar(bars)

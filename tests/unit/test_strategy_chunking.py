@@ -234,7 +234,7 @@ def test_on_chunk_over_any_chunks_equals_on_bar_bar_by_bar(kind, which, cuts) ->
     per_bar, strategy = [], spec.build()
     for t in range(len(bars)):
         view._length = t + 1
-        signal = strategy._bar(view, 0)
+        signal = strategy._bar(view)
         if signal is not None:
             per_bar.append((t, signal.action, signal.confidence, signal.reason))
     assert chunked == per_bar

@@ -245,7 +245,7 @@ def strategy_signals(close: np.ndarray, fast: int, slow: int) -> tuple[list, lis
     view = bars_of(close)
     for t in range(len(close)):
         view._length = t + 1
-        signal = strategy._bar(view, 0)
+        signal = strategy._bar(view)
         if signal is not None:
             per_bar.append((t, "BUY" if signal.action > 0 else "SELL"))
     return batch, per_bar
