@@ -46,6 +46,11 @@ class SessionBars:
     def session_close(self) -> np.ndarray:
         return np.array([s.close.value for s in self.sessions], dtype=np.int64)
 
+    @functools.cached_property
+    def since_open(self) -> np.ndarray:
+        """How long after its session's open each bar starts (ns)."""
+        return self.timestamps - self.session_open[self.session]
+
     def __len__(self) -> int:
         return len(self.timestamps)
 

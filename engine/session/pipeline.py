@@ -131,11 +131,13 @@ class _Run:
     bars: Bars  # the strategy's view of its series, its length moved as bars complete
     extra: tuple[tuple[BarSeries, Bars], ...]  # declared extra timeframes and their views
     batched: bool  # runs on_chunk
-    # on_bar only: for each bar of the series, the stored bar an order decided at its end
-    # fills at (the first to start at or after it); the orders of those before are due then.
-    fill_at: np.ndarray | None = None
     history: SessionHistory | None = None  # the context it declared it reads
     stopped: bool = False
+
+    def fill_at(self, bar: int) -> int:
+        """The stored bar an order decided at the end of its bar `bar` fills at: the first to
+        start at or after that end (the orders of those before are due then)."""
+        return int(self.market.bars.timestamps.searchsorted(self.series.end.item(bar), "left"))
 
 
 @dataclass(frozen=True)
@@ -316,9 +318,8 @@ class Pipeline:
             strategy._history = history
         series = market.derive(timeframe)
         batched = strategy.batched()
-        fill_at = None if batched else np.searchsorted(market.bars.timestamps, series.end, "left")
         order = market.index * self._specs + k
-        run = _Run(
+        return _Run(
             spec.label,
             order,
             market,
@@ -327,10 +328,8 @@ class Pipeline:
             _view(series),
             tuple(extra),
             batched,
-            fill_at,
             history,
         )
-        return run
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -579,7 +578,7 @@ class Pipeline:
             ):
                 decide(*batch[undecided.decided_batch])
                 undecided.decided_batch += 1
-            self.risk.fill_before(now, run.market.index, run.fill_at.item(bar))
+            self.risk.fill_before(now, run.market.index, run.fill_at(bar))
             if undecided.decided_batch < len(batch) or any(self.risk.pendings):
                 run.strategy._position = self.account.positions[run.market.index]
                 return
@@ -601,7 +600,7 @@ class Pipeline:
             signal.action,
             signal.confidence,
             signal.reason,
-            run.fill_at.item(bar),
+            run.fill_at(bar),
         )
 
     def _undecided_rest(self, undecided: _Undecided) -> _Found:

@@ -45,8 +45,7 @@ class BarSeries:
             self._derived = False
             return
         step = TIMEFRAME_SECONDS[timeframe] * NS
-        opens = base.session_open[base.session]
-        starts = opens + (base.timestamps - opens) // step * step
+        starts = base.timestamps - base.since_open % step
         change = np.flatnonzero(np.diff(starts)) + 1 if len(starts) else np.empty(0, np.int64)
         self.first_bar = np.concatenate([[0], change]).astype(np.int64) if len(starts) else change
         self.timestamps = starts[self.first_bar]
