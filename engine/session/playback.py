@@ -48,7 +48,10 @@ log = logging.getLogger(__name__)
 SNAPSHOT_INTERVAL_S = 0.05
 SNAPSHOT_BARS = 120  # bars per timeframe in a snapshot: a screen's width of candles
 SNAPSHOT_SIGNALS = 50
-CHUNK_BARS = 4096  # at speed 0, whole sessions until this many bars: controls act in ~ms
+# At speed 0 the clock moves by whole sessions: the first advance until this many bars, each
+# next one as many as take ADVANCE_S at the pace of the last (`next_chunk`).
+CHUNK_BARS = 4096
+ADVANCE_S = 0.05
 # Timed play moves the clock this often between bars, or once a market second if that is rarer.
 CLOCK_TICK_S = 0.1
 
@@ -59,6 +62,16 @@ class PlaybackState(StrEnum):
     DONE = "done"  # the clock reached the last close; seek or restart to play again
     FAILED = "failed"
     STOPPED = "stopped"
+
+
+def next_chunk(bars: int, seconds: float) -> int:
+    """The bars of the next advance at speed 0, after one of `bars` that took `seconds`: as
+    many as take ADVANCE_S at that pace, so a control acts within about that however slow
+    the strategies, and a fast session pays its per-advance costs seldom; at most 4x as many
+    (a quick advance's pace is a rough guess), at least one bar."""
+    if seconds <= 0 or bars * ADVANCE_S / seconds >= 4 * bars:
+        return 4 * bars
+    return max(1, int(bars * ADVANCE_S / seconds))
 
 
 class WallClock:
@@ -184,6 +197,7 @@ class PlaybackSession:
         self._generation = 0
         self._overruns = 0
         self._behind_ns = 0
+        self._chunk_bars = CHUNK_BARS  # at speed 0, the next advance's (`next_chunk`)
         self._error = ""
         self._published_at = -np.inf
         self._results_lock = threading.Lock()  # readers' only: the worker never takes it
@@ -301,7 +315,7 @@ class PlaybackSession:
                     mapping = None
                 elif speed == 0:
                     mapping = None
-                    self._advance(self._chunk_end())
+                    self._advance_chunk()
                 else:
                     mapping = self._play_at(speed, mapping)
                 self._publish(PlaybackState.PLAYING)
@@ -333,7 +347,7 @@ class PlaybackSession:
             if target < pipeline.clock:
                 self._reset()
             while self._pipeline.clock < target and not self._stopped:
-                self._advance(min(self._chunk_end(), target))
+                self._advance_chunk(target)
 
     @property
     def _first_open(self) -> int:
@@ -345,9 +359,15 @@ class PlaybackSession:
         self._overruns = 0
         self._behind_ns = 0
 
-    def _chunk_end(self) -> int:
-        """Speed 0: the close of the session holding the CHUNK_BARS-th next bar."""
-        return self._pipeline.chunk_end(CHUNK_BARS)
+    def _advance_chunk(self, target: int | None = None) -> None:
+        """Speed 0: advance to the close of the session holding the `_chunk_bars`-th next bar
+        (or to `target` if that is sooner), and size the next advance by this one's pace."""
+        pipeline = self._pipeline
+        end = pipeline.chunk_end(self._chunk_bars)
+        started = self._wall.now()
+        self._advance(end if target is None else min(end, target))
+        if pipeline.clock == end:  # a whole chunk: its pace says what the next can hold
+            self._chunk_bars = next_chunk(self._chunk_bars, self._wall.now() - started)
 
     def _play_at(self, speed: float, mapping: _Mapping | None) -> _Mapping | None:
         """One step of timed play: advance to the market time that wall time maps to, within

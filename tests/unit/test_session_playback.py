@@ -133,6 +133,51 @@ def test_speed_zero_plays_everything_and_matches_one_batch():
     session.stop()
 
 
+@given(bars=st.integers(1, 10**7), seconds=st.floats(0.0, 100.0))
+def test_the_next_advance_at_speed_zero_fits_its_time_at_the_last_ones_pace(bars, seconds):
+    chunk = playback.next_chunk(bars, seconds)
+    assert 1 <= chunk <= 4 * bars
+    if seconds > 0 and chunk > 1:
+        assert chunk * seconds / bars <= playback.ADVANCE_S * (1 + 1e-9)  # fits its time
+    if seconds > 0 and chunk < 4 * bars:  # and one bar more would not
+        assert (chunk + 1) * seconds / bars > playback.ADVANCE_S * (1 - 1e-9)
+
+
+class PacedClock(FakeWallClock):
+    """Wall time that passes as the session processes bars: `per_bar` seconds each."""
+
+    def __init__(self, per_bar: float) -> None:
+        super().__init__()
+        self.per_bar = per_bar
+        self.session: PlaybackSession | None = None
+
+    def now(self) -> float:
+        assert self.session is not None
+        return self.t + self.session._pipeline.processed * self.per_bar
+
+
+@pytest.mark.parametrize("per_bar", [1e-6, 2e-5, 1e-3])
+def test_speed_zero_sizes_its_advances_by_the_pace_of_the_strategies(per_bar):
+    """A slow session moves in advances that take about ADVANCE_S (whole sessions: one at
+    least), a fast one in fewer, larger ones; the results are those of one batch."""
+    bars = minute_bars("2024-03-04", "2024-04-12")  # 29 sessions
+    clock = PacedClock(per_bar)
+    session = clock.session = PlaybackSession(bars, SPECS, clock=clock)
+    session.start()
+    run_to_end(session)
+    batches = session.snapshot().metrics.batches
+    per_session = len(bars) // len(bars.sessions)
+    fitting = max(1, int(playback.ADVANCE_S / per_bar) // per_session)  # sessions an advance
+    first = -(-playback.CHUNK_BARS // per_session)
+    left = len(bars.sessions) - first
+    if fitting >= first:  # growing by 4x at most: 4096 bars, then the rest
+        assert batches == 1 + (left > 0)
+    else:
+        assert -(-left // (fitting + 1)) + 1 <= batches <= -(-left // fitting) + 1
+    assert session_outcome(session) == outcome(reference(bars))
+    session.stop()
+
+
 def test_speed_3600_gives_the_signals_of_speed_zero_at_the_times_the_clock_says():
     bars = minute_bars("2024-03-04", "2024-03-06")
     emitted = []
