@@ -214,7 +214,7 @@ class _Undecided:
     made: list[tuple[int, int, Signal]] = field(default_factory=list)  # (run order, bar, it)
     decided_batch: int = 0
     decided_made: int = 0
-    _rows: list[tuple] | None = None
+    _rows: list[tuple] | None = field(default=None, init=False)
 
     def batch_rows(self) -> list[tuple]:
         """The batch signals as `Pipeline._decide_one`'s arguments (made on first use: most
