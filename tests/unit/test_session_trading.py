@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.results import Fills, equity_curve, round_trips
@@ -278,12 +278,39 @@ def runs(draw):
 KNOWN_REASONS = ("cash: ", "position limit: ", "size ")
 
 
+# Three entries at $1 and then $62 (cash $100, a $10 minimum commission), then a close at $1:
+# its $3 do not cover its commission.
+UNCOVERED_CLOSE = (
+    [1.0, 1.0, 1.0, 62.0] + [1.0] * 23,
+    [1.0, 1.0, 62.0] + [1.0] * 24,
+    "B" * 25 + "SB",
+    TradingRules(100.0, OrderSize(1), 10**6, costs=Costs(min_commission=10.0)),
+)
+
+
+def test_a_close_its_proceeds_do_not_cover_is_approved_and_overdraws_the_cash():
+    open_, close, script, trading = UNCOVERED_CLOSE
+    pipeline = play(script, trading, open_, close)
+    *_, sell, last_buy = pipeline.signals
+    assert sell.action == "SELL" and sell.approved
+    assert pipeline.account.cash == pytest.approx(100 - (1 + 1 + 62) - 3 * 10 + 3 * 1 - 10)
+    assert not last_buy.approved and last_buy.reason.startswith("cash: ")
+
+
 @settings(max_examples=200, deadline=None)
 @given(runs())
+@example(UNCOVERED_CLOSE)
 def test_long_only_the_cash_and_the_equity_never_go_below_zero(run):
+    """Never, but by what a close's commission takes beyond its proceeds: an order that
+    closes needs no cash (engine.session.decisions), as at a broker."""
     open_, close, script, trading = run
     pipeline = play(script, trading, open_, close)
     curve = pipeline.results().curve
-    assert curve.cash.min() >= -1e-6 and curve.equity.min() >= -1e-6
+    uncovered = sum(
+        max(0.0, fill.commission - fill.quantity * fill.price)
+        for fill in pipeline.account.fills
+        if fill.action == "SELL"
+    )
+    assert curve.cash.min() >= -uncovered - 1e-6 and curve.equity.min() >= -uncovered - 1e-6
     for signal in pipeline.signals:
         assert signal.approved or signal.reason.startswith(KNOWN_REASONS), signal.reason
