@@ -17,6 +17,8 @@ second of each (this engine: building the session and playing it at speed 0 thro
 pipeline; backtesting.py: `Backtest(...).run()` on a ready DataFrame; median of 3 each), their
 ratio against the goal (at least 5x backtesting.py's bars per second), whether the two enter
 at the same bars, and with `--profile` where this engine's time goes (cProfile, one run).
+Beside it, the same rule written as many users write it, reading `self.position` at every bar
+to signal only what changes the position: what a position read costs (no goal).
 """
 
 from __future__ import annotations
@@ -75,8 +77,26 @@ class MutedDonchian(Donchian):
         pass
 
 
+class HoldingDonchian(Donchian):
+    """The same rule signalling only what changes the position (buy when flat, sell when
+    long), as backtesting.py's `next()` trades it: it reads `self.position` at every bar."""
+
+    name = "holding_donchian"
+
+    def on_bar(self, bars: Bars) -> None:
+        if len(bars) <= self.lookback:
+            return
+        close, held = bars.close[-1], self.position
+        if close > bars.high[-self.lookback - 1 : -1].max():
+            if not held:
+                self.buy(reason="new high")
+        elif close < bars.low[-self.lookback - 1 : -1].min() and held:
+            self.sell(reason="new low")
+
+
 SPEC = StrategySpec(Donchian, (("lookback", LOOKBACK),))
 MUTED = StrategySpec(MutedDonchian, SPEC.params)
+HOLDING = StrategySpec(HoldingDonchian, SPEC.params)
 
 
 @dataclass(frozen=True)
@@ -87,8 +107,8 @@ class Run:
     signals: int
 
 
-def engine_run(bars: SessionBars) -> Run:
-    runs = sorted((play(bars, [SPEC]) for _ in range(RUNS)), key=lambda p: p.total_s)
+def engine_run(bars: SessionBars, spec: StrategySpec = SPEC) -> Run:
+    runs = sorted((play(bars, [spec]) for _ in range(RUNS)), key=lambda p: p.total_s)
     median = runs[len(runs) // 2]
     fills = median.snapshot.fills
     return Run(
@@ -231,21 +251,25 @@ def main() -> None:
     print(f"strategy: {SPEC.label}, on_bar only; long only, {SHARES} shares, next-open fills\n")
 
     ours = engine_run(bars)
+    holding = engine_run(bars, HOLDING)
     theirs = backtesting_run(peer_frame(bars))
     rate, peer_rate = len(bars) / ours.seconds, len(bars) / theirs.seconds
-    print(f"{'':<34} {'bars/s':>10}  {'signals':>8}  {'entries':>7}  {'exits':>6}")
-    for name, run, per_s in (
-        ("ktrdr-tui engine (PlaybackSession)", ours, rate),
-        ("backtesting.py", theirs, peer_rate),
+    print(f"{'':<40} {'bars/s':>10}  {'signals':>8}  {'entries':>7}  {'exits':>6}")
+    for name, run in (
+        ("ktrdr-tui engine (PlaybackSession)", ours),
+        ("  the same reading self.position", holding),
+        ("backtesting.py", theirs),
     ):
         print(
-            f"{name:<34} {per_s:>10,.0f}  {run.signals:>8,}  {len(run.entries):>7,}  "
-            f"{run.exits:>6,}"
+            f"{name:<40} {len(bars) / run.seconds:>10,.0f}  {run.signals:>8,}  "
+            f"{len(run.entries):>7,}  {run.exits:>6,}"
         )
     ratio = rate / peer_rate
     met = verdict(ratio >= RATIO_GOAL)
     print(f"\nengine / backtesting.py: {ratio:.2f}x   goal >= {RATIO_GOAL:g}x: {met}")
+    print(f"  reading self.position at every bar: {theirs.seconds / holding.seconds:.2f}x")
     print(f"entries agree: {agreement(ours.entries, theirs.entries)}")
+    print(f"  reading self.position: {agreement(holding.entries, theirs.entries)}")
     if args.profile:
         print(f"\nwhere the engine's time goes:\n{breakdown(bars, ours.signals)}")
         print(f"\nprofile of one engine run (the session's worker thread):\n{profile(bars)}")
