@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -214,6 +214,7 @@ class _Undecided:
     made: list[tuple[int, int, Signal]] = field(default_factory=list)  # (run order, bar, it)
     decided_batch: int = 0
     decided_made: int = 0
+    settled: bool = False  # every on_bar strategy's position is up to date (`Pipeline._settle`)
     _rows: list[tuple] | None = field(default=None, init=False)
 
     def batch_rows(self) -> list[tuple]:
@@ -524,23 +525,21 @@ class Pipeline:
         made, unsettle = undecided.made, self._unsettle
         unsettle()  # the last advance's decisions and fills
         # What each call needs of its run, looked up once (per bar, lookups add up).
-        runs = [(run, run.bars, run.strategy._bar) for run in self._runs]
+        calls = [(run.bars, _caller(run)) for run in self._runs]
         try:
             for order, bar in zip(orders, bars, strict=True):
-                run, view, call = runs[order]
-                if run.stopped:
-                    continue
+                view, call = calls[order]
                 view._length = bar + 1
-                if run.extra:
-                    _show_extra(run, bar)
                 try:
                     signal = call(view)
                 except Exception as exc:  # a strategy's bug stops it, not the session
-                    self._stop(run, bar, exc)
+                    self._stop(self._runs[order], bar, exc)
+                    calls[order] = (view, _stopped)
                     continue
                 if signal is not None:
                     made.append((order, bar, signal))
-                    unsettle()
+                    if undecided.settled:
+                        unsettle()
         finally:
             self._undecided = None
         self._log_decided()
@@ -551,6 +550,8 @@ class Pipeline:
         moved it (a signal made, a batch to decide, an order to fill)."""
         for strategy, settle in self._settlers:
             strategy._settle = settle
+        if self._undecided is not None:
+            self._undecided.settled = False
 
     def _settle(self, run: _Run) -> None:
         """Bring the position of `run`'s strategy up to the bar its view ends at: within an
@@ -587,6 +588,8 @@ class Pipeline:
             if not other.batched:
                 other.strategy._settle = None
                 other.strategy._position = positions[other.market.index]
+        if undecided is not None:
+            undecided.settled = True
 
     def _made_row(self, run: _Run, bar: int, signal: Signal) -> tuple:
         """The `_decide_one` arguments of the signal `run` made at its bar `bar`."""
@@ -783,11 +786,24 @@ def _check_market(market: tuple[SessionBars, ...]) -> None:
         raise SessionSetupError(f"{', '.join(doubled)} given more than once")
 
 
-def _show_extra(run: _Run, bar: int) -> None:
-    """Show `run` the bars of its extra timeframes ended by the end of its bar `bar`."""
-    now = run.series.end.item(bar)
-    for series, view in run.extra:
-        view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
+def _caller(run: _Run) -> Callable[[Bars], Signal | None]:
+    """What the on_bar loop calls for `run` with its view at a bar: its strategy's `_bar`,
+    showing it the bars of its extra timeframes ended by then first if it declared any."""
+    call = run.strategy._bar
+    if not run.extra:
+        return call
+
+    def with_extra(bars: Bars) -> Signal | None:
+        now = run.series.end.item(len(bars) - 1)
+        for series, view in run.extra:
+            view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
+        return call(bars)
+
+    return with_extra
+
+
+def _stopped(bars: Bars) -> None:
+    """What the on_bar loop calls for a strategy stopped in it."""
 
 
 def _view(series: BarSeries) -> Bars:
