@@ -12,6 +12,7 @@ from engine.ib.synthetic import SyntheticMarket
 from engine.market.calendar import Session, calendar_for
 from engine.market.schema import bars_frame
 from engine.market.store import BarStore
+from engine.session.bars import NS, SessionBars
 
 FIRST, LAST = "2024-03-04", "2024-03-15"
 CAL = calendar_for()
@@ -32,6 +33,15 @@ def store_bars(data_dir: Path, drop: slice | None = None, symbol: str = "AAPL") 
     )
     BarStore(data_dir, calendar).merge(symbol, "1m", frame)
     return int(keep.sum())
+
+
+def synthetic_session_bars(first: str, last: str, symbol: str = "AAPL") -> SessionBars:
+    """The simulated gateway's 1m bars of `symbol` over the sessions first…last (cents), as a
+    session reads them."""
+    days = sessions(first, last)
+    bars = SyntheticMarket(CAL).bars(symbol, 60, days[0].open, days[-1].close)
+    prices = np.vstack([bars.open, bars.high, bars.low, bars.close, bars.volume])
+    return SessionBars.from_arrays(symbol, "1m", days, bars.start * NS, prices)
 
 
 def sessions(first: str, last: str) -> list[Session]:

@@ -13,17 +13,14 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
-import numpy as np
-import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.ib.synthetic import SyntheticMarket
-from engine.market.calendar import calendar_for
-from engine.session.bars import NS, SessionBars
+from engine.session.bars import SessionBars
 from engine.strategy import Bars, Strategy
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
+from tests.support.bar_fixtures import synthetic_session_bars
 from tests.support.stepped_sessions import STEPS, outcome, run_in_steps
 
 
@@ -52,14 +49,7 @@ class Looker(Strategy):
 
 @functools.cache
 def two_days() -> SessionBars:
-    """Two sessions of the simulated gateway's 1m bars (cents)."""
-    calendar = calendar_for()
-    sessions = calendar.sessions_for_dates(pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-05"))
-    generated = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
-    prices = np.vstack(
-        [generated.open, generated.high, generated.low, generated.close, generated.volume]
-    )
-    return SessionBars.from_arrays("AAPL", "1m", sessions, generated.start * NS, prices)
+    return synthetic_session_bars("2024-03-04", "2024-03-05")
 
 
 def looker(every: int, look: int) -> StrategySpec:

@@ -13,12 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.ib.synthetic import SyntheticMarket
-from engine.market.calendar import calendar_for
 from engine.session.bars import NS, SessionBars
 from engine.session.pipeline import Pipeline, SessionSetupError
 from engine.strategy import Bars, Strategy
 from engine.strategy.spec import StrategySpec
+from tests.support.bar_fixtures import synthetic_session_bars
 
 NEW_YORK = "America/New_York"
 
@@ -48,13 +47,7 @@ def _last(bars: Bars) -> tuple:
 @functools.cache
 def minute_bars() -> SessionBars:
     """Wednesday to Friday around Thanksgiving 2024: Friday closes early, at 13:00."""
-    calendar = calendar_for()
-    sessions = calendar.sessions_for_dates(pd.Timestamp("2024-11-26"), pd.Timestamp("2024-11-29"))
-    generated = SyntheticMarket(calendar).bars("AAPL", 60, sessions[0].open, sessions[-1].close)
-    prices = np.vstack(
-        [generated.open, generated.high, generated.low, generated.close, generated.volume]
-    )
-    return SessionBars.from_arrays("AAPL", "1m", sessions, generated.start * NS, prices)
+    return synthetic_session_bars("2024-11-26", "2024-11-29")
 
 
 def changed(bars: SessionBars, k: int) -> SessionBars:
