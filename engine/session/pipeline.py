@@ -17,10 +17,12 @@ reads its position, the signals known before its bar's end (the batch ones and t
 far) are decided and the orders due at an open before it fill; the rest are decided after the
 loop, with the batch ones, in arrays. Signals are always decided in the order they became
 known, and a position is what the fills so far make it, so every decision and every fill lands
-at the same point of the bars however the clock moved. The equity is marked at each bar's close in
-columns extended in place (engine.results.EquityMarks) whenever someone looks (`curve()`: a
-playing session's every snapshot), in as few and as large batches as the looks allow; the
-trades and the statistics are computed only when asked for (`results()`).
+at the same point of the bars however the clock moved.
+
+The equity is marked at each bar's close in columns extended in place (engine.results.
+EquityMarks) whenever someone looks (`curve()`: a playing session's every snapshot), in as few
+and as large batches as the looks allow; the trades and the statistics are computed only when
+asked for (`results()`).
 
 A session may hold several symbols: every strategy runs on every symbol, each run with its
 own instance (its own state), and one account trades them all. The symbols' bars sit on one
