@@ -212,18 +212,18 @@ class _Undecided:
     first `decided_*` of each decided already."""
 
     batch: _Found
-    fill_at: np.ndarray  # of each batch signal: the stored bar its order would fill at
     made: list[tuple[int, int, Signal]] = field(default_factory=list)  # (run order, bar, it)
     decided_batch: int = 0
     decided_made: int = 0
     settled: bool = False  # every on_bar strategy's position is up to date (`Pipeline._settle`)
     _rows: list[tuple] | None = field(default=None, init=False)
 
-    def batch_rows(self) -> list[tuple]:
-        """The batch signals as `Pipeline._decide_one`'s arguments (made on first use: most
-        loops decide none one by one)."""
+    def batch_rows(self, fill_at: Callable[[_Found], np.ndarray]) -> list[tuple]:
+        """The batch signals as `Pipeline._decide_one`'s arguments, `fill_at` giving the
+        stored bar each one's order would fill at (made on first use: most loops decide none
+        one by one)."""
         if self._rows is None:
-            self._rows = self.batch.tuples(self.fill_at)
+            self._rows = self.batch.tuples(fill_at(self.batch))
         return self._rows
 
 
@@ -523,7 +523,7 @@ class Pipeline:
         after the loop, in arrays, decides every signal in the same order with the account
         where the same fills left it as deciding each as soon as it is known."""
         orders, bars = steps
-        self._undecided = undecided = _Undecided(batch, self._fill_at(batch))
+        self._undecided = undecided = _Undecided(batch)
         made, unsettle = undecided.made, self._unsettle
         unsettle()  # the last advance's decisions and fills
         # What each call needs of its run, looked up once (per bar, lookups add up).
@@ -565,7 +565,7 @@ class Pipeline:
         if undecided is not None:
             bar = len(run.bars) - 1
             now = run.series.end.item(bar)
-            batch, decide = undecided.batch_rows(), self._decide_one
+            batch, decide = undecided.batch_rows(self._fill_at), self._decide_one
             # Every signal made so far is known before now: the calls go in that order.
             for order, made_at, signal in undecided.made[undecided.decided_made :]:
                 row = self._made_row(self._runs[order], made_at, signal)
