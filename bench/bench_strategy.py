@@ -14,9 +14,10 @@ held, long only; every signal has confidence 1 and the generated bars are comple
 Bars: N years (default 1: the sessions of 2023, ~98,000 bars) of deterministic 1m AAPL bars
 from the simulated gateway's generator, held in memory (bench.common). Prints the bars per
 second of each (this engine: building the session and playing it at speed 0 through the whole
-pipeline; backtesting.py: `Backtest(...).run()` on a ready DataFrame; median of 3 each), their
-ratio against the goal (at least 5x backtesting.py's bars per second), whether the two enter
-at the same bars, and with `--profile` where this engine's time goes (cProfile, one run).
+pipeline, as `ktrdr-tui backtest` does; backtesting.py: `Backtest(...).run()` on a ready
+DataFrame; the median of 5 runs each, taken in rounds of one run a side), their ratio against
+the goal (at least 5x backtesting.py's bars per second) and each round's, whether the two
+enter at the same bars, and with `--profile` where this engine's time goes (cProfile, one run).
 Beside it, the same rule written as many users write it, reading `self.position` at every bar
 to signal only what changes the position: what a position read costs (no goal).
 """
@@ -43,7 +44,7 @@ from engine.strategy.spec import StrategySpec
 
 LOOKBACK = 20
 SHARES = 100  # the engine's default order size and position limit
-RUNS = 3
+RUNS = 5
 RATIO_GOAL = 5.0
 PROFILE_LINES = 25
 
@@ -101,21 +102,21 @@ HOLDING = StrategySpec(HoldingDonchian, SPEC.params)
 
 @dataclass(frozen=True)
 class Run:
-    seconds: float  # the median run
+    seconds: float
     entries: np.ndarray  # int64 ns: the bars whose open bought, in order
     exits: int  # positions closed (at a SELL; one still open at the end is not counted)
     signals: int
 
 
 def engine_run(bars: SessionBars, spec: StrategySpec = SPEC) -> Run:
-    runs = sorted((play(bars, [spec]) for _ in range(RUNS)), key=lambda p: p.total_s)
-    median = runs[len(runs) // 2]
-    fills = median.snapshot.fills
+    """One run as `ktrdr-tui backtest` makes it: a session whose snapshots carry no chart."""
+    played = play(bars, [spec], chart=False)
+    fills = played.snapshot.fills
     return Run(
-        median.total_s,
+        played.total_s,
         fills.time_ns[fills.action == 1],
         int(np.sum(fills.action == -1)),
-        median.snapshot.signals,
+        played.snapshot.signals,
     )
 
 
@@ -144,18 +145,18 @@ def backtesting_run(frame: pd.DataFrame) -> Run:
                     self.position.close()
                     self.exits += 1
 
-    times, stats = [], None
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its warnings on cash and on open trades
-            backtest = Backtest(frame, PeerDonchian, cash=1e9, finalize_trades=True)
-            stats = backtest.run()
-        times.append(time.perf_counter() - started)
-    assert stats is not None
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its warnings on cash and on open trades
+        stats = Backtest(frame, PeerDonchian, cash=1e9, finalize_trades=True).run()
+    seconds = time.perf_counter() - started
     entered = pd.DatetimeIndex(stats._trades["EntryTime"]).tz_localize("UTC")
     strategy = stats._strategy
-    return Run(statistics.median(times), entered.asi8, strategy.exits, strategy.signals)
+    return Run(seconds, entered.asi8, strategy.exits, strategy.signals)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
 
 
 def agreement(ours: np.ndarray, theirs: np.ndarray) -> str:
@@ -175,7 +176,7 @@ def agreement(ours: np.ndarray, theirs: np.ndarray) -> str:
 
 
 def breakdown(bars: SessionBars, signals: int) -> str:
-    """Microseconds per bar (median of 3): the strategy alone, called as the session calls it
+    """Microseconds per bar (median of RUNS): the strategy alone, called as the session calls it
     over a growing view of the bars; the session with it muted; the session as run. Their
     differences are the session's own cost per bar and per signal."""
 
@@ -183,13 +184,15 @@ def breakdown(bars: SessionBars, signals: int) -> str:
         strategy = SPEC.build()
         view = Bars("1m", bars.timestamps, bars.open, bars.high, bars.low, bars.close, bars.volume)
         started = time.perf_counter()
+        strategy._bars = view
         for length in range(1, len(bars) + 1):
             view._length = length  # as the session moves it (no new view per bar)
-            strategy._bar(view)
+            strategy.on_bar(view)
+            strategy._signal = None
         return time.perf_counter() - started
 
     def session(spec: StrategySpec) -> float:
-        return play(bars, [spec]).total_s
+        return engine_run(bars, spec).seconds
 
     per_bar = 1e6 / len(bars)
     strategy = statistics.median(alone() for _ in range(RUNS)) * per_bar
@@ -223,7 +226,7 @@ def profile(bars: SessionBars) -> str:
 
     threading.Thread.run = profiled
     try:
-        play(bars, [SPEC])
+        engine_run(bars)
     finally:
         threading.Thread.run = original
     out = io.StringIO()
@@ -250,13 +253,17 @@ def main() -> None:
     )
     print(f"strategy: {SPEC.label}, on_bar only; long only, {SHARES} shares, next-open fills\n")
 
-    ours = engine_run(bars)
-    holding = engine_run(bars, HOLDING)
-    theirs = backtesting_run(peer_frame(bars))
+    # Round by round, so that this machine's drifts in speed (10-20% over minutes here) fall
+    # on both sides alike.
+    frame = peer_frame(bars)
+    rounds = [
+        (engine_run(bars), engine_run(bars, HOLDING), backtesting_run(frame)) for _ in range(RUNS)
+    ]
+    ours, holding, theirs = (median_run(list(side)) for side in zip(*rounds, strict=True))
     rate, peer_rate = len(bars) / ours.seconds, len(bars) / theirs.seconds
     print(f"{'':<40} {'bars/s':>10}  {'signals':>8}  {'entries':>7}  {'exits':>6}")
     for name, run in (
-        ("ktrdr-tui engine (PlaybackSession)", ours),
+        ("ktrdr-tui engine (as `backtest` runs)", ours),
         ("  the same reading self.position", holding),
         ("backtesting.py", theirs),
     ):
@@ -266,7 +273,9 @@ def main() -> None:
         )
     ratio = rate / peer_rate
     met = verdict(ratio >= RATIO_GOAL)
+    each = ", ".join(f"{peer.seconds / run.seconds:.2f}" for run, _, peer in rounds)
     print(f"\nengine / backtesting.py: {ratio:.2f}x   goal >= {RATIO_GOAL:g}x: {met}")
+    print(f"  round by round: {each}")
     print(f"  reading self.position at every bar: {theirs.seconds / holding.seconds:.2f}x")
     print(f"entries agree: {agreement(ours.entries, theirs.entries)}")
     print(f"  reading self.position: {agreement(holding.entries, theirs.entries)}")

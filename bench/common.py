@@ -68,12 +68,14 @@ def play(
     specs: Sequence[str | StrategySpec],
     speed: float = 0.0,
     rules: TradingRules | None = None,
+    chart: bool = True,
 ) -> Played:
     """The bars through the strategies (specs as `backtest` takes them, or built), as the app
-    plays them: `PlaybackSession(...).start(playing=True)`, then `wait()`."""
+    plays them (`chart=False`: as `backtest` does): `PlaybackSession(...).start(playing=True)`,
+    then `wait()`."""
     strategies = [s if isinstance(s, StrategySpec) else StrategySpec.parse(s) for s in specs]
     started = time.perf_counter()
-    session = PlaybackSession(bars, strategies, rules, speed=speed)
+    session = PlaybackSession(bars, strategies, rules, speed=speed, chart=chart)
     built = time.perf_counter()
     session.start(playing=True)
     session.wait()

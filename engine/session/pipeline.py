@@ -234,21 +234,22 @@ class Pipeline:
         specs: Sequence[StrategySpec],
         rules: TradingRules | None = None,
         history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
-        shown: bool = True,
+        chart: bool = True,
+        log: bool = True,
     ):
         """`market`: the stored bars of the session's symbol, or of each of its symbols (one
         timeframe, one range of sessions); `history`: the historical context of each symbol
         for each `HistoryNeeds` the strategies declare (engine.session.history);
-        `shown`: a session shown (in the app, or a backtest's outputs) derives every timeframe
-        the stored one gives (a chart shows them) and logs every signal; one run for its
-        statistics alone (a sweep's backtest) derives those its strategies read, and only
-        counts its signals."""
+        `chart`: derive every timeframe the stored one gives, as the app's chart shows them
+        (otherwise only those the strategies read); `log`: keep every signal in the log, as
+        the app and a backtest's outputs show them (otherwise only count them). A sweep's
+        backtest, run for its statistics alone, needs neither."""
         self.rules = rules = rules or TradingRules()
-        self._shown = shown
+        self._log_signals = log
         self._history = history or {}
         market = (market,) if isinstance(market, SessionBars) else tuple(market)
         _check_market(market)
-        self.markets = tuple(self._market(index, bars, shown) for index, bars in enumerate(market))
+        self.markets = tuple(self._market(index, bars, chart) for index, bars in enumerate(market))
         first = market[0]
         self.timeframe, self.sessions = first.timeframe, first.sessions
         self._specs = len(specs)
@@ -290,8 +291,8 @@ class Pipeline:
         self._day_opens = first.session_open[self.present > 0]
         self._days = 0
 
-    def _market(self, index: int, bars: SessionBars, shown: bool) -> Market:
-        timeframes = (bars.timeframe, *(derivable(bars.timeframe) if shown else ()))
+    def _market(self, index: int, bars: SessionBars, chart: bool) -> Market:
+        timeframes = (bars.timeframe, *(derivable(bars.timeframe) if chart else ()))
         return Market(
             index,
             bars,
@@ -322,13 +323,14 @@ class Pipeline:
         series = market.derive(timeframe)
         batched = strategy.batched()
         order = market.index * self._specs + k
+        strategy._bars = view = _view(series)  # the one view its calls are given
         return _Run(
             spec.label,
             order,
             market,
             strategy,
             series,
-            _view(series),
+            view,
             tuple(extra),
             batched,
             history,
@@ -526,19 +528,23 @@ class Pipeline:
         self._undecided = undecided = _Undecided(batch)
         made, unsettle = undecided.made, self._unsettle
         unsettle()  # the last advance's decisions and fills
-        # What each call needs of its run, looked up once (per bar, lookups add up).
-        calls = [(run.bars, _caller(run)) for run in self._runs]
+        # What each call needs of its run, looked up once (per bar, lookups add up). A call
+        # leaves its signal, if any, in the strategy's `_signal` (`Strategy.buy`).
+        calls = [(run.bars, _caller(run), run.strategy) for run in self._runs]
         try:
             for order, bar in zip(orders, bars, strict=True):
-                view, call = calls[order]
+                view, call, strategy = calls[order]
                 view._length = bar + 1
                 try:
-                    signal = call(view)
+                    call(view)
                 except Exception as exc:  # a strategy's bug stops it, not the session
+                    strategy._signal = None  # what it signalled before raising is dropped
                     self._stop(self._runs[order], bar, exc)
-                    calls[order] = (view, _stopped)
+                    calls[order] = (view, _stopped, strategy)
                     continue
+                signal = strategy._signal
                 if signal is not None:
+                    strategy._signal = None
                     made.append((order, bar, signal))
                     if undecided.settled:
                         unsettle()
@@ -761,7 +767,7 @@ class Pipeline:
         reasons: Sequence[str],
         notes: Sequence[str],
     ) -> None:
-        if self._shown:
+        if self._log_signals:
             self.signals.append(time_ns, order, action, price, confidence, reasons, notes)
         self.stats.signals += len(reasons)
         self.stats.approved += reasons.count("")
@@ -788,18 +794,18 @@ def _check_market(market: tuple[SessionBars, ...]) -> None:
         raise SessionSetupError(f"{', '.join(doubled)} given more than once")
 
 
-def _caller(run: _Run) -> Callable[[Bars], Signal | None]:
-    """What the on_bar loop calls for `run` with its view at a bar: its strategy's `_bar`,
+def _caller(run: _Run) -> Callable[[Bars], None]:
+    """What the on_bar loop calls for `run` with its view at a bar: its strategy's `on_bar`,
     showing it the bars of its extra timeframes ended by then first if it declared any."""
-    call = run.strategy._bar
+    call = run.strategy.on_bar
     if not run.extra:
         return call
 
-    def with_extra(bars: Bars) -> Signal | None:
+    def with_extra(bars: Bars) -> None:
         now = run.series.end.item(len(bars) - 1)
         for series, view in run.extra:
             view._length = int(np.searchsorted(series.end[: series.published], now, "right"))
-        return call(bars)
+        call(bars)
 
     return with_extra
 

@@ -169,15 +169,19 @@ class PlaybackSession:
         clock: WallClock | None = None,
         on_signals: Callable[[Sequence[Signal]], None] | None = None,
         history: Mapping[tuple[str, HistoryNeeds], SessionHistory] | None = None,
+        chart: bool = True,
     ):
+        """`chart`: the snapshots carry the bars of every timeframe a chart shows (the app's);
+        without, only the stored timeframe's (`backtest` shows progress, not a chart)."""
         self.market = (market,) if isinstance(market, SessionBars) else tuple(market)
         self._specs = tuple(strategies)
         self.rules = rules or TradingRules()
         self._wall = clock or WallClock()
         self._on_signals = on_signals
         self._history = history
+        self._charted = chart
         # Checks the specs and the symbols at once.
-        self._pipeline = Pipeline(self.market, self._specs, self.rules, history)
+        self._pipeline = self._new_pipeline()
         first = self.market[0]
         self.symbols = self._pipeline.symbols
         self.timeframe, self.sessions = first.timeframe, first.sessions
@@ -354,10 +358,13 @@ class PlaybackSession:
         return int(self._opens[0]) if len(self._opens) else 0
 
     def _reset(self) -> None:
-        self._pipeline = Pipeline(self.market, self._specs, self.rules, self._history)
+        self._pipeline = self._new_pipeline()
         self._generation += 1
         self._overruns = 0
         self._behind_ns = 0
+
+    def _new_pipeline(self) -> Pipeline:
+        return Pipeline(self.market, self._specs, self.rules, self._history, chart=self._charted)
 
     def _advance_chunk(self, target: int | None = None) -> None:
         """Speed 0: advance to the close of the session holding the `_chunk_bars`-th next bar

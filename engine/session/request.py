@@ -102,9 +102,10 @@ def open_session(
     request: BacktestRequest,
     rules: TradingRules | None = None,
     clock: WallClock | None = None,
+    chart: bool = True,
 ) -> PlaybackSession:
     """Read the request's bars, and the historical context its strategies read, and set up
-    its session (not started)."""
+    its session (not started; `chart` as `PlaybackSession` takes it)."""
     market = read_market(store, calendar, request)
     needs = {spec.strategy.history for spec in request.strategies} - {None}
     history = {
@@ -113,7 +114,13 @@ def open_session(
         for need in needs
     }
     return PlaybackSession(
-        market, request.strategies, rules, speed=request.speed, clock=clock, history=history
+        market,
+        request.strategies,
+        rules,
+        speed=request.speed,
+        clock=clock,
+        history=history,
+        chart=chart,
     )
 
 

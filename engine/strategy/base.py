@@ -318,13 +318,6 @@ class Strategy:
 
     # -- what the session calls -----------------------------------------------------------
 
-    def _bar(self, bars: Bars) -> Signal | None:
-        """Run `on_bar` at the last of `bars`; its signal, if any."""
-        self._signal = None
-        self._bars = bars
-        self.on_bar(bars)
-        return self._signal
-
     def _chunk(self, bars: Bars, start: int) -> Signals:
         self._in_chunk = True
         try:

@@ -36,7 +36,7 @@ def run_backtest(
 ) -> Backtest:
     """Run `specs` over all of `bars` under `rules`, at speed 0."""
     with _collector_paused():
-        pipeline = Pipeline(bars, specs, rules, shown=False)
+        pipeline = Pipeline(bars, specs, rules, chart=False, log=False)
         pipeline.advance_to(pipeline.end)
         statistics = pipeline.results().statistics
     assert statistics is not None, "a session of no bars is refused before it runs"

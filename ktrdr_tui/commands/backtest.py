@@ -136,7 +136,7 @@ def backtest(args: argparse.Namespace, config: Config, session_file: SessionFile
             allow_gaps=asked.allow_gaps,
             catalog=catalog,
         )
-        session = open_session(store, calendar, request, config.trading)
+        session = open_session(store, calendar, request, config.trading, chart=False)
     except SessionsMissing as exc:
         raise CommandFailed(f"{exc} (or run anyway with --allow-gaps)") from None
     except BacktestInputError as exc:

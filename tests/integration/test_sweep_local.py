@@ -381,21 +381,26 @@ def test_a_worker_keeps_the_memory_a_backtest_frees_instead_of_faulting_it_in_ag
 def test_a_backtest_run_for_its_statistics_keeps_no_signal_log_and_derives_what_it_reads(
     data_dir,
 ):
+    """The app's session (a chart, a log), `backtest`'s (a log) and a sweep's run (neither):
+    the same statistics and signals; the log kept where asked, the chart's timeframes derived
+    only for the app."""
     plan = new_job(data_dir, LocalExecutor(1), strategies=("sma_crossover:timeframe=5m",)).plan
     specs = plan.candidates[0].specs
     pipelines = {}
-    for shown in (True, False):
-        pipeline = Pipeline(plan.bars[0], specs, shown=shown)
+    for chart, log in ((True, True), (False, True), (False, False)):
+        pipeline = Pipeline(plan.bars[0], specs, chart=chart, log=log)
         pipeline.advance_to(pipeline.end)
-        pipelines[shown] = pipeline
-    shown, unshown = pipelines[True], pipelines[False]
-    assert unshown.results().statistics == shown.results().statistics
-    assert run_backtest(plan.bars[0], specs).statistics == shown.results().statistics
-    assert (unshown.stats.signals, unshown.stats.approved) == (
-        shown.stats.signals,
-        shown.stats.approved,
-    )
-    assert shown.stats.signals > 0 and len(shown.signals) == shown.stats.signals
-    assert len(unshown.signals) == 0
-    assert set(unshown.markets[0].series) == {"1m", "5m"}
-    assert set(shown.markets[0].series) > {"1m", "5m", "1h"}
+        pipelines[chart, log] = pipeline
+    app, backtest, sweep = pipelines[True, True], pipelines[False, True], pipelines[False, False]
+    for other in (backtest, sweep):
+        assert other.results().statistics == app.results().statistics
+        assert (other.stats.signals, other.stats.approved) == (
+            app.stats.signals,
+            app.stats.approved,
+        )
+    assert run_backtest(plan.bars[0], specs).statistics == app.results().statistics
+    assert app.stats.signals > 0 and len(app.signals) == app.stats.signals
+    assert backtest.signals[:] == app.signals[:]
+    assert len(sweep.signals) == 0
+    assert set(backtest.markets[0].series) == set(sweep.markets[0].series) == {"1m", "5m"}
+    assert set(app.markets[0].series) > {"1m", "5m", "1h"}

@@ -133,6 +133,16 @@ def test_speed_zero_plays_everything_and_matches_one_batch():
     session.stop()
 
 
+def test_a_session_without_a_chart_gives_the_same_results_with_the_bars_its_strategies_read():
+    """As `backtest` plays one: no timeframe derived for a chart, nothing else changed."""
+    bars = week()
+    session = PlaybackSession(bars, SPECS, chart=False).start()
+    run_to_end(session)
+    assert session_outcome(session) == outcome(reference(bars))
+    assert set(session.snapshot().bars) == {"1m", "15m"}  # the stored and a strategy's
+    session.stop()
+
+
 @given(bars=st.integers(1, 10**7), seconds=st.floats(0.0, 100.0))
 def test_the_next_advance_at_speed_zero_fits_its_time_at_the_last_ones_pace(bars, seconds):
     chunk = playback.next_chunk(bars, seconds)

@@ -28,6 +28,7 @@ from engine.strategy.indicators import Rsi, crossed_above, crossed_below, sma
 from engine.strategy.spec import StrategySpec
 from tests.support.plugins import discovered_strategies
 from tests.support.stepped_sessions import STEPS, on_bar_form, outcome, run_in_steps
+from tests.support.strategy_calls import signal_at
 
 # -- the examples ------------------------------------------------------------------------------
 
@@ -85,16 +86,17 @@ class RsiPerBar(Strategy):
 
 
 class FailsAt(Strategy):
-    """Signals on every 10th bar until it raises at bar `at`."""
+    """Signals on every 10th bar until it raises at bar `at` (after its signal there, which
+    goes with it)."""
 
     name = "fails_at"
     at: int = 100
 
     def on_bar(self, bars: Bars) -> None:
-        if len(bars) == self.at:
-            raise ZeroDivisionError("on purpose")
         if len(bars) % 10 == 0:
             self.buy(0.6, reason="tenth bar")
+        if len(bars) == self.at:
+            raise ZeroDivisionError("on purpose")
 
 
 class ChunkFails(Strategy):
@@ -234,7 +236,7 @@ def test_on_chunk_over_any_chunks_equals_on_bar_bar_by_bar(kind, which, cuts) ->
     per_bar, strategy = [], spec.build()
     for t in range(len(bars)):
         view._length = t + 1
-        signal = strategy._bar(view)
+        signal = signal_at(strategy, view)
         if signal is not None:
             per_bar.append((t, signal.action, signal.confidence, signal.reason))
     assert chunked == per_bar
@@ -258,7 +260,8 @@ def test_a_strategy_that_raises_is_stopped_at_its_bar_and_the_others_go_on() -> 
     assert failure.error == "ZeroDivisionError: on purpose"
     assert "fails_at:at=100,timeframe=5m stopped at the bar of 2024-03-05 " in failure.describe()
     mine = [s for s in with_failing.signals if s.strategy.startswith("fails_at")]
-    assert len(mine) == 9 and all(s.time_ns < failure.time_ns for s in mine)  # bars 10..90
+    # Bars 10..90: the 100th's signal, made before raising, is dropped.
+    assert len(mine) == 9 and all(s.time_ns < failure.time_ns for s in mine)
     # The others signal on to the end, at the bars they do without it (their decisions may
     # differ: its approved signals held the position for a while; these do not read it).
     theirs = [s for s in with_failing.signals if not s.strategy.startswith("fails_at")]

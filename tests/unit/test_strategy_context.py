@@ -17,6 +17,7 @@ from engine.session.bars import SessionBars, read_session_bars
 from engine.session.history import SessionHistory, read_history
 from engine.strategy import Bars, DayContext, HistoryNeeds, Signals, Strategy
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
+from tests.support.strategy_calls import signal_at
 
 CALENDAR = calendar_for()
 
@@ -97,7 +98,7 @@ def test_on_bar_reads_the_context_of_the_current_bars_day(run) -> None:
     strategy._history = history
     picks = [0, 389, 390, 391, len(bars) - 1]  # the first day's first and last, the next's
     for bar in picks:
-        strategy._bar(view(bars, bar + 1))
+        signal_at(strategy, view(bars, bar + 1))
     expected = [history.context(int(bars.session[bar])) for bar in picks]
     assert all(seen is wanted for seen, wanted in zip(strategy.seen, expected, strict=True))
     assert [day.date.isoformat() for day in strategy.seen] == [
@@ -122,14 +123,14 @@ def test_a_signal_can_rest_on_the_context(run) -> None:
     strategy = AboveYesterday()
     strategy._history = history
 
-    def signal_at(volume_of_bar: float):
+    def signal_with(volume_of_bar: float):
         volume[bar] = volume_of_bar
         shown = Bars("1m", bars.timestamps, bars.open, bars.high, bars.low, close, volume, bar + 1)
-        return strategy._bar(shown)
+        return signal_at(strategy, shown)
 
     usual = history.context(1).avg_volume_by_minute[10]
-    assert signal_at(2 * usual + 1).reason == f"above {bars.close[389]} on volume"
-    assert signal_at(2 * usual) is None
+    assert signal_with(2 * usual + 1).reason == f"above {bars.close[389]} on volume"
+    assert signal_with(2 * usual) is None
 
 
 def test_on_chunk_reads_each_bars_context_by_its_time(stored) -> None:
@@ -145,7 +146,7 @@ def test_on_chunk_reads_each_bars_context_by_its_time(stored) -> None:
 def test_a_strategy_without_history_has_no_context(stored) -> None:
     _, bars = stored
     strategy = Plain()
-    strategy._bar(view(bars, 1))
+    signal_at(strategy, view(bars, 1))
     assert strategy.seen is None
     with pytest.raises(ValueError, match="plain: declares no history"):
         strategy.context_at(int(bars.timestamps[0]))
@@ -157,7 +158,7 @@ def test_the_context_before_the_session_gives_one_is_a_clear_error(stored) -> No
     with pytest.raises(RuntimeError, match="the context is known from the first bar on"):
         _ = strategy.context
     with pytest.raises(RuntimeError, match="no history given"):
-        strategy._bar(view(bars, 1))
+        signal_at(strategy, view(bars, 1))
 
 
 def test_on_chunk_cannot_read_the_context_of_a_current_bar(run) -> None:

@@ -27,6 +27,7 @@ from engine.strategy.indicators import (
     sma,
     sma_order,
 )
+from tests.support.strategy_calls import signal_at
 
 AGREE = 1e-9  # relative to the prices: two summation orders differ in the last bits only
 
@@ -245,7 +246,7 @@ def strategy_signals(close: np.ndarray, fast: int, slow: int) -> tuple[list, lis
     view = bars_of(close)
     for t in range(len(close)):
         view._length = t + 1
-        signal = strategy._bar(view)
+        signal = signal_at(strategy, view)
         if signal is not None:
             per_bar.append((t, "BUY" if signal.action > 0 else "SELL"))
     return batch, per_bar
