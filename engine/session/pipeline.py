@@ -58,7 +58,7 @@ from engine.session.metrics import StageMetrics
 from engine.session.quality import QualityLedger
 from engine.session.results import ResultsBook, SessionResults
 from engine.session.series import BarSeries
-from engine.strategy.base import Bars, Signal, Strategy
+from engine.strategy.base import Bars, Strategy
 from engine.strategy.context import HistoryNeeds
 from engine.strategy.spec import StrategySpec
 from engine.trading_rules import TradingRules
@@ -212,7 +212,8 @@ class _Undecided:
     first `decided_*` of each decided already."""
 
     batch: _Found
-    made: list[tuple[int, int, Signal]] = field(default_factory=list)  # (run order, bar, it)
+    # (run order, bar, action, confidence, reason) each
+    made: list[tuple[int, int, int, float, str]] = field(default_factory=list)
     decided_batch: int = 0
     decided_made: int = 0
     settled: bool = False  # every on_bar strategy's position is up to date (`Pipeline._settle`)
@@ -545,7 +546,7 @@ class Pipeline:
                 signal = strategy._signal
                 if signal is not None:
                     strategy._signal = None
-                    made.append((order, bar, signal))
+                    made.append((order, bar, *signal))
                     if undecided.settled:
                         unsettle()
         finally:
@@ -573,8 +574,8 @@ class Pipeline:
             now = run.series.end.item(bar)
             batch, decide = undecided.batch_rows(self._fill_at), self._decide_one
             # Every signal made so far is known before now: the calls go in that order.
-            for order, made_at, signal in undecided.made[undecided.decided_made :]:
-                row = self._made_row(self._runs[order], made_at, signal)
+            for order, made_at, *signal in undecided.made[undecided.decided_made :]:
+                row = self._made_row(self._runs[order], made_at, *signal)
                 while undecided.decided_batch < len(batch) and (
                     batch[undecided.decided_batch][:2] < row[:2]
                 ):
@@ -599,7 +600,7 @@ class Pipeline:
         if undecided is not None:
             undecided.settled = True
 
-    def _made_row(self, run: _Run, bar: int, signal: Signal) -> tuple:
+    def _made_row(self, run: _Run, bar: int, action: int, confidence: float, reason: str) -> tuple:
         """The `_decide_one` arguments of the signal `run` made at its bar `bar`."""
         series = run.series
         return (
@@ -608,9 +609,9 @@ class Pipeline:
             series.timestamps.item(bar),
             series.close.item(bar),
             series.session.item(bar),
-            signal.action,
-            signal.confidence,
-            signal.reason,
+            action,
+            confidence,
+            reason,
             run.fill_at(bar),
         )
 
@@ -619,13 +620,14 @@ class Pipeline:
         parts = [undecided.batch.since(undecided.decided_batch)]
         made = undecided.made[undecided.decided_made :]
         if made:
-            # Column by column (a transposing zip over thousands of rows costs more).
-            orders = np.array([order for order, _, _ in made])
+            count = len(made)
+            order, bar, action, confidence, reason = zip(*made, strict=True)
+            orders = np.fromiter(order, np.int64, count)
             columns = (
-                np.array([bar for _, bar, _ in made]),
-                np.array([signal.action for _, _, signal in made], np.int8),
-                np.array([signal.confidence for _, _, signal in made]),
-                np.array([signal.reason for _, _, signal in made], object),
+                np.fromiter(bar, np.int64, count),
+                np.fromiter(action, np.int8, count),
+                np.fromiter(confidence, np.float64, count),
+                np.array(reason, object),
             )
             for k in np.unique(orders).tolist():
                 rows = orders == k

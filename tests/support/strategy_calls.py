@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from engine.strategy.base import Bars, Signal, Strategy
+from typing import NamedTuple
+
+from engine.strategy.base import Bars, Strategy
 
 
-def signal_at(strategy: Strategy, bars: Bars) -> Signal | None:
+class Made(NamedTuple):
+    """The signal `on_bar` made, as the session reads it (`Strategy._signal`)."""
+
+    action: int
+    confidence: float
+    reason: str
+
+
+def signal_at(strategy: Strategy, bars: Bars) -> Made | None:
     """Run `strategy.on_bar` at the last of `bars`; its signal, if any."""
     strategy._signal = None
     strategy._bars = bars  # what `context` reads
     strategy.on_bar(bars)
-    return strategy._signal
+    return None if strategy._signal is None else Made(*strategy._signal)

@@ -324,7 +324,7 @@ class Ahead(Strategy):
 @pytest.mark.parametrize(
     ("strategy", "error"),
     [
-        (Twice, "RuntimeError: twice: one signal per bar (already Signal(action=1, "),
+        (Twice, "RuntimeError: twice: one signal per bar (already a BUY at this bar)"),
         (TooSure, "ValueError: too_sure: confidence must be in [0, 1], got 1.5"),
         (Ahead, "ValueError: ahead: on_chunk must return increasing positions in 0..389"),
     ],
