@@ -574,8 +574,9 @@ class Pipeline:
             now = run.series.end.item(bar)
             batch, decide = undecided.batch_rows(self._fill_at), self._decide_one
             # Every signal made so far is known before now: the calls go in that order.
-            for order, made_at, *signal in undecided.made[undecided.decided_made :]:
-                row = self._made_row(self._runs[order], made_at, *signal)
+            newly = undecided.made[undecided.decided_made :]
+            for order, made_at, action, confidence, reason in newly:
+                row = self._made_row(self._runs[order], made_at, action, confidence, reason)
                 while undecided.decided_batch < len(batch) and (
                     batch[undecided.decided_batch][:2] < row[:2]
                 ):

@@ -143,7 +143,7 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 
 
 # The one signal `on_bar` made at a bar: (action BUY or SELL, confidence in [0, 1], reason).
-# A tuple: one is made per signal, and a tuple takes a tenth of a dataclass's time.
+# A tuple: one is made per signal, and a dataclass takes several times as long to make.
 Signal = tuple[int, float, str]
 
 
