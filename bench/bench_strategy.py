@@ -175,10 +175,11 @@ def agreement(ours: np.ndarray, theirs: np.ndarray) -> str:
     )
 
 
-def breakdown(bars: SessionBars, signals: int) -> str:
-    """Microseconds per bar (median of RUNS): the strategy alone, called as the session calls it
-    over a growing view of the bars; the session with it muted; the session as run. Their
-    differences are the session's own cost per bar and per signal."""
+def breakdown(bars: SessionBars, signals: int, peer_s: float) -> str:
+    """Microseconds per bar (the median of RUNS rounds of one run each): the strategy alone,
+    called as the session calls it over a growing view of the bars; the session with it muted;
+    the session as run. Their differences are the session's own cost per bar and per signal;
+    the strategy alone against backtesting.py's `peer_s` bounds the ratio any session reaches."""
 
     def alone() -> float:
         strategy = SPEC.build()
@@ -191,20 +192,22 @@ def breakdown(bars: SessionBars, signals: int) -> str:
             strategy._signal = None
         return time.perf_counter() - started
 
-    def session(spec: StrategySpec) -> float:
-        return engine_run(bars, spec).seconds
-
+    rounds = [
+        (alone(), engine_run(bars, MUTED).seconds, engine_run(bars).seconds) for _ in range(RUNS)
+    ]
     per_bar = 1e6 / len(bars)
-    strategy = statistics.median(alone() for _ in range(RUNS)) * per_bar
-    muted = statistics.median(session(MUTED) for _ in range(RUNS)) * per_bar
-    full = statistics.median(session(SPEC) for _ in range(RUNS)) * per_bar
+    strategy, muted, full = (
+        statistics.median(side) * per_bar for side in zip(*rounds, strict=True)
+    )
     per_signal = (full - muted) * len(bars) / max(signals, 1)
     return (
         f"  the strategy alone (on_bar, no session)      {strategy:6.2f} us/bar\n"
         f"  the session, the strategy muted (no signal)  {muted:6.2f} us/bar  "
         f"(the session's own: {muted - strategy:.2f} us/bar)\n"
         f"  the session as run                           {full:6.2f} us/bar  "
-        f"({per_signal:.1f} us per signal, {signals:,} signals)"
+        f"({per_signal:.1f} us per signal, {signals:,} signals)\n"
+        f"  backtesting.py                               {peer_s * per_bar:6.2f} us/bar: "
+        f"a session that cost nothing would be {peer_s * per_bar / strategy:.2f}x it"
     )
 
 
@@ -280,7 +283,7 @@ def main() -> None:
     print(f"entries agree: {agreement(ours.entries, theirs.entries)}")
     print(f"  reading self.position: {agreement(holding.entries, theirs.entries)}")
     if args.profile:
-        print(f"\nwhere the engine's time goes:\n{breakdown(bars, ours.signals)}")
+        print(f"\nwhere the engine's time goes:\n{breakdown(bars, ours.signals, theirs.seconds)}")
         print(f"\nprofile of one engine run (the session's worker thread):\n{profile(bars)}")
 
 
