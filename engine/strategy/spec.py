@@ -5,12 +5,15 @@ strategy reads (`timeframe=5m`); without one it reads the session's own bars.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from engine.strategy.base import Strategy
 from engine.strategy.catalog import Catalog, builtin_catalog
 
 Value = bool | int | float
+
+log = logging.getLogger(__name__)
 
 
 class StrategySpecError(ValueError):
@@ -69,11 +72,17 @@ class StrategySpec:
         return spec
 
     def build(self) -> Strategy:
-        """A new instance with the spec's values (its own state: one per session)."""
+        """A new instance with the spec's values (its own state: one per session). A ValueError
+        is the strategy refusing the values; anything else its `validate` or `setup` raises is
+        its bug, said in one line (the traceback goes to the log)."""
         try:
             return self.strategy(**dict(self.params))
         except ValueError as exc:
             raise StrategySpecError(f"{self.name}: {exc}") from None
+        except Exception as exc:
+            log.error("%s: setup failed", self.name, exc_info=exc)
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise StrategySpecError(f"{self.name}: setup failed: {error}") from None
 
     @property
     def label(self) -> str:

@@ -25,7 +25,7 @@ from tests.support.app_flows import (
     under,
 )
 from tests.support.app_harness import until
-from tests.support.plugins import EXAMPLES, install_package
+from tests.support.plugins import EXAMPLES, LOOKUP_SOURCE, in_strategies_dir, install_package
 from tests.support.several_symbols import FIRST, LAST
 
 VOLUME_BREAKOUT = EXAMPLES / "volume_breakout.py"  # high, low and volume; int, float, bool
@@ -51,9 +51,7 @@ def signalled(session: PlaybackSession) -> set[str]:
 
 async def test_the_dialog_lists_and_runs_a_strategy_from_the_folder(make_app, tmp_path) -> None:
     store_minute_bars(tmp_path / "store")
-    mine = strategies_dir() / "volume_breakout.py"
-    mine.parent.mkdir(parents=True)
-    mine.write_text(VOLUME_BREAKOUT.read_text())
+    mine = in_strategies_dir("volume_breakout.py", VOLUME_BREAKOUT.read_text())
     app = make_app()
     async with app.run_test() as pilot:
         dialog = await open_dialog(pilot)
@@ -245,6 +243,25 @@ async def test_the_strategy_says_how_its_values_go_together_under_its_row(
         await until(pilot, lambda: shows(problem, NO_STRATEGY), "no strategy")
 
 
+async def test_a_strategy_whose_setup_raises_is_named_under_its_row_and_can_be_left_out(
+    make_app, tmp_path: Path
+) -> None:
+    """A bug in a user's `setup` is a line under its row (the check never dies with it)."""
+    store_minute_bars(tmp_path / "store")
+    in_strategies_dir("lookup.py", LOOKUP_SOURCE)
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("2", "o")
+        await until(pilot, lambda: len(getattr(app.screen, "rows", ())) == 3, "the rows")
+        dialog = app.screen
+        row = dialog.rows[-1]
+        reason = "lookup: setup failed: KeyError: 5"
+        await until(pilot, lambda: shows(under(row), reason), "the strategy's error")
+        assert shows(dialog.query_one("#problem"), reason)
+        row.query_one(".use", Checkbox).value = False
+        await until(pilot, lambda: shows(dialog.query_one("#problem"), "Ready"), "the check")
+
+
 async def test_the_timeframes_offered_are_those_the_dataset_publishes(
     make_app, tmp_path: Path
 ) -> None:
@@ -288,9 +305,7 @@ async def test_at_80x24_a_long_list_scrolls_and_the_buttons_stay_in_view(
     make_app, tmp_path: Path
 ) -> None:
     store_minute_bars(tmp_path / "store")
-    mine = strategies_dir() / "volume_breakout.py"
-    mine.parent.mkdir(parents=True)
-    mine.write_text(VOLUME_BREAKOUT.read_text())
+    in_strategies_dir("volume_breakout.py", VOLUME_BREAKOUT.read_text())
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_dialog(pilot)

@@ -17,7 +17,7 @@ from engine.strategy.builtins import BUILTINS
 from engine.strategy.catalog import strategies_dir
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 from tests.support.cli_run import backtest, run
-from tests.support.plugins import EXAMPLES, install_package
+from tests.support.plugins import EXAMPLES, LOOKUP_SOURCE, in_strategies_dir, install_package
 
 VOLUME_BREAKOUT = EXAMPLES / "volume_breakout.py"
 
@@ -55,9 +55,7 @@ def signal_times(rows: list[dict[str, str]], label: str) -> list[tuple[int, str]
 
 
 def test_strategies_lists_each_with_parameters_description_and_origin(capsys) -> None:
-    mine = strategies_dir() / "volume_breakout.py"
-    mine.parent.mkdir(parents=True)
-    mine.write_text(VOLUME_BREAKOUT.read_text())
+    mine = in_strategies_dir("volume_breakout.py", VOLUME_BREAKOUT.read_text())
     code, out, err = run(capsys, "strategies")
     assert (code, err) == (0, "")
     for cls in BUILTINS:
@@ -150,9 +148,7 @@ def test_new_writes_a_template_that_runs(capsys, tmp_path) -> None:
     ],
 )
 def test_new_refuses_to_overwrite_or_clash(capsys, name: str, code: int, message: str) -> None:
-    mine = strategies_dir() / "my_breakout.py"
-    mine.parent.mkdir(parents=True)
-    mine.write_text("# my own work\n")
+    mine = in_strategies_dir("my_breakout.py", "# my own work\n")
     result, out, err = run(capsys, "strategies", "--new", name)
     assert (result, out) == (code, "")
     assert message in err and len(err.splitlines()) == 1
@@ -215,12 +211,24 @@ def test_backtest_refuses_a_strategy_file_it_cannot_load(capsys, tmp_path) -> No
         assert len(err.splitlines()) == 1
 
 
+def test_backtest_says_in_one_line_which_strategy_failed_its_setup(capsys, tmp_path) -> None:
+    """A bug in a strategy's `setup`: the run is refused before it starts, the strategy and
+    the error named in one line, nothing written."""
+    data_dir = tmp_path / "data"
+    store_bars(data_dir)
+    path = tmp_path / "lookup.py"
+    path.write_text(LOOKUP_SOURCE)
+    code, out, err, rows = backtest(
+        capsys, data_dir, tmp_path, "--strategy-file", str(path), "--strategy", "lookup"
+    )
+    assert (code, out, rows) == (2, "", [])
+    assert err == "ktrdr-tui: lookup: setup failed: KeyError: 5\n"
+
+
 def test_a_broken_file_in_the_folder_is_a_warning_when_not_asked_for(capsys, tmp_path) -> None:
     data_dir = tmp_path / "data"
     store_bars(data_dir)
-    broken = strategies_dir() / "draft.py"
-    broken.parent.mkdir(parents=True)
-    broken.write_text("def on_bar(:\n")
+    broken = in_strategies_dir("draft.py", "def on_bar(:\n")
     code, out, err, rows = backtest(capsys, data_dir, tmp_path, "--strategy", "rsi")
     assert code == 0
     assert f"ktrdr-tui: warning: file {broken}: cannot load: SyntaxError" in err
@@ -252,9 +260,7 @@ def test_the_readmes_example_strategy_runs_from_the_folder(capsys, tmp_path) -> 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme[readme.index("## Write a strategy") :]
     example = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
-    path = strategies_dir() / "breakout.py"
-    path.parent.mkdir(parents=True)
-    path.write_text(example)
+    in_strategies_dir("breakout.py", example)
     data_dir = tmp_path / "data"
     store_bars(data_dir)
     code, _out, err, rows = backtest(

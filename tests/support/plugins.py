@@ -7,12 +7,37 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.strategy.base import Strategy
-from engine.strategy.catalog import ENTRY_POINT_GROUP, load_catalog
+from engine.strategy.catalog import ENTRY_POINT_GROUP, load_catalog, strategies_dir
 
 EXAMPLES = Path(__file__).parent / "strategy_files"
 # breakout.py: DESIGN's Breakout; volume_breakout.py: high, low and volume, an int, a float and
 # a bool parameter.
 EXAMPLE_FILES = tuple(sorted(EXAMPLES.glob("*.py")))
+# A strategy file whose `setup` raises KeyError: 5 with its default window (not among the
+# examples: every example must run).
+LOOKUP_SOURCE = '''from engine.strategy import Strategy
+
+
+class Lookup(Strategy):
+    """Looks its window up in a table that lacks it."""
+
+    name = "lookup"
+    window: int = 5
+
+    def setup(self):
+        self.weights = {1: 1.0}[self.window]
+
+    def on_bar(self, bars):
+        pass
+'''
+
+
+def in_strategies_dir(file_name: str, source: str) -> Path:
+    """`source` written as `file_name` in the user's strategies folder (made if missing)."""
+    path = strategies_dir() / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return path
 
 
 def discovered_strategies() -> tuple[type[Strategy], ...]:

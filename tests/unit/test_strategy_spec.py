@@ -38,7 +38,22 @@ class Plain(Strategy):
         pass
 
 
-CATALOG = Catalog((CatalogEntry(Mixed, "test"), CatalogEntry(Plain, "test")))
+class BrokenSetup(Strategy):
+    """`setup` raises what a bug raises, for some windows."""
+
+    name = "broken_setup"
+    window: int = 5
+
+    def setup(self) -> None:
+        self.table = {1: "one"}[self.window]
+
+    def on_bar(self, bars) -> None:
+        pass
+
+
+CATALOG = Catalog(
+    (CatalogEntry(Mixed, "test"), CatalogEntry(Plain, "test"), CatalogEntry(BrokenSetup, "test"))
+)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
 
@@ -86,7 +101,7 @@ def test_a_bare_name_takes_the_defaults() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("macd", "unknown strategy 'macd' (choose from mixed, plain)"),
+        ("macd", "unknown strategy 'macd' (choose from mixed, plain, broken_setup)"),
         ("mixed:length=3", "mixed: unknown parameter 'length' (parameters: count, ratio, strict,"),
         ("mixed:count=2.5", "mixed: count must be a whole number, got '2.5'"),
         ("mixed:ratio=half", "mixed: ratio must be a number, got 'half'"),
@@ -104,6 +119,19 @@ def test_bad_specs_say_what_is_wrong_in_one_line(text: str, message: str) -> Non
         StrategySpec.parse(text, CATALOG)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_setup_that_raises_is_one_line_naming_the_strategy_and_its_traceback_is_logged(
+    caplog,
+) -> None:
+    """A bug in a user's `setup` (not a ValueError: not a refusal of the values) is said like
+    a bad value, so the app's dialog and `backtest` show it rather than a bare exception."""
+    assert StrategySpec.parse("broken_setup:window=1", CATALOG).build().table == "one"
+    with pytest.raises(StrategySpecError) as caught:
+        StrategySpec.parse("broken_setup", CATALOG)
+    assert str(caught.value) == "broken_setup: setup failed: KeyError: 5"
+    (record,) = [r for r in caplog.records if r.name == "engine.strategy.spec"]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
 
 
 @pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e999"])
