@@ -19,7 +19,7 @@ from engine.sweep.grid import (
     parse_rule_values,
 )
 from engine.trading_rules import TradingRules
-from tests.support.plugins import EXAMPLES
+from tests.support.plugins import EXAMPLES, LOOKUP_SOURCE
 
 WHOLE = st.integers(-1000, 1000)
 # Decimal texts as a user types them: up to 3 places, and what float() makes of them.
@@ -137,6 +137,17 @@ def test_candidates_are_the_product_and_the_refused_ones_are_counted(fasts, slow
         (dict(c.specs[0].params)["fast"], dict(c.specs[0].params)["slow"], c.specs[1].params[0][1])
         for c in expansion.candidates
     ] == [(f, s, p) for (f, s), p in itertools.product(sma_ok, rsi_ok)]
+
+
+def test_values_a_strategys_setup_fails_on_are_refused_not_fatal(tmp_path) -> None:
+    """A bug in a user's `setup` for some values skips those combinations (its traceback in
+    the log), as a refusal does; the others run."""
+    path = tmp_path / "lookup.py"
+    path.write_text(LOOKUP_SOURCE)
+    catalog = load_catalog(named=[path])
+    expansion = expand([parse_grid("lookup:window=1|5", catalog)])
+    assert [dict(c.specs[0].params)["window"] for c in expansion.candidates] == [1]
+    assert expansion.refused == 1
 
 
 def test_rule_lists_multiply_and_a_set_the_rules_refuse_is_counted():
