@@ -572,24 +572,16 @@ class Pipeline:
         if undecided is not None:
             bar = len(run.bars) - 1
             now = run.series.end.item(bar)
-            batch, decide = undecided.batch_rows(self._fill_at), self._decide_one
             # Every signal made so far is known before now: the calls go in that order.
             newly = undecided.made[undecided.decided_made :]
             for order, made_at, action, confidence, reason in newly:
                 row = self._made_row(self._runs[order], made_at, action, confidence, reason)
-                while undecided.decided_batch < len(batch) and (
-                    batch[undecided.decided_batch][:2] < row[:2]
-                ):
-                    decide(*batch[undecided.decided_batch])
-                    undecided.decided_batch += 1
-                decide(*row)
+                self._decide_batch_before(undecided, row[:2])
+                self._decide_one(*row)
             undecided.decided_made = len(undecided.made)
-            while undecided.decided_batch < len(batch) and (
-                batch[undecided.decided_batch][:2] < (now, run.order)
-            ):
-                decide(*batch[undecided.decided_batch])
-                undecided.decided_batch += 1
+            self._decide_batch_before(undecided, (now, run.order))
             self.risk.fill_before(now, run.market.index, run.fill_at(bar))
+            batch = undecided.batch_rows(self._fill_at)
             if undecided.decided_batch < len(batch) or any(self.risk.pendings):
                 run.strategy._position = self.account.positions[run.market.index]
                 return
@@ -600,6 +592,14 @@ class Pipeline:
                 other.strategy._position = positions[other.market.index]
         if undecided is not None:
             undecided.settled = True
+
+    def _decide_batch_before(self, undecided: _Undecided, known: tuple[int, int]) -> None:
+        """Decide the batch signals not decided yet that became known before `known` (the
+        end of a bar, then a run order)."""
+        batch = undecided.batch_rows(self._fill_at)
+        while undecided.decided_batch < len(batch) and batch[undecided.decided_batch][:2] < known:
+            self._decide_one(*batch[undecided.decided_batch])
+            undecided.decided_batch += 1
 
     def _made_row(self, run: _Run, bar: int, action: int, confidence: float, reason: str) -> tuple:
         """The `_decide_one` arguments of the signal `run` made at its bar `bar`."""

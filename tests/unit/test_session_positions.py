@@ -60,13 +60,13 @@ def looker(every: int, look: int) -> StrategySpec:
 RULES = (TradingRules(), TradingRules(max_position=200), TradingRules(short=True))
 
 
+def sessions_of_lookers(looks: st.SearchStrategy[int]):
+    """Draw how often a looker signals and looks (`looks`), the rules and the clock's steps."""
+    return given(every=st.integers(1, 7), look=looks, rules=st.sampled_from(RULES), steps=STEPS)
+
+
 @settings(max_examples=25, deadline=None)
-@given(
-    every=st.integers(1, 7),
-    look=st.integers(1, 60),
-    rules=st.sampled_from(RULES),
-    steps=STEPS,
-)
+@sessions_of_lookers(st.integers(1, 60))
 def test_the_position_read_at_a_bar_is_what_the_fills_up_to_it_make(
     every, look, rules, steps
 ) -> None:
@@ -84,12 +84,7 @@ def test_the_position_read_at_a_bar_is_what_the_fills_up_to_it_make(
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    every=st.integers(1, 7),
-    look=st.integers(0, 60),
-    rules=st.sampled_from(RULES),
-    steps=STEPS,
-)
+@sessions_of_lookers(st.integers(0, 60))
 def test_looking_seldom_decides_and_fills_as_looking_at_every_bar(
     every, look, rules, steps
 ) -> None:
