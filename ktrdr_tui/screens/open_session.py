@@ -852,7 +852,10 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
 
     @property
     def rows(self) -> list[StrategyRow]:
-        return list(self.query(StrategyRow))
+        """The rows of the form: not one ctrl+n is still mounting (its fields are not in
+        yet) nor one ctrl+r is removing. The check's timer may run while either is under way:
+        the key's action awaits the mount in the app's task, the timer runs in the dialog's."""
+        return [row for row in self.query(StrategyRow) if row.is_mounted and not row._pruning]
 
     def on_descendant_focus(self) -> None:
         """Over the keys: what the strategy or the rule being edited does, else where the

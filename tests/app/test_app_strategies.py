@@ -13,7 +13,7 @@ from textual.widgets import Checkbox, Input, OptionList, Select
 
 from engine.session.playback import PlaybackSession
 from engine.strategy.builtins import BUILTINS
-from engine.strategy.catalog import strategies_dir
+from engine.strategy.catalog import BUILT_IN, CatalogEntry, builtin_catalog, strategies_dir
 from ktrdr_tui.cli import app_config, build_parser
 from ktrdr_tui.screens.open_session import NO_STRATEGY, STRATEGIES_HINT, StrategyRow
 from tests.support.app_flows import (
@@ -216,6 +216,30 @@ async def test_ctrl_r_removes_a_copy_and_every_strategy_keeps_a_row(
         await pilot.press("ctrl+r")
         assert dialog.rows[1:] == [rsi]
         assert "rsi keeps one row: untick it (space) to leave it out." in said()
+
+
+async def test_the_check_reads_only_the_rows_whose_fields_are_all_in(
+    make_app, tmp_path: Path
+) -> None:
+    """ctrl+n mounts a row and ctrl+r removes one while the check's timer runs beside them:
+    a row whose fields are not in yet, or are going, is not one of the dialog's rows (the
+    check once read a copy before its checkbox was in, and the app died of it)."""
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        sma, rsi = dialog.rows
+        copy = StrategyRow(CatalogEntry(sma.strategy, BUILT_IN), "strategy-copy", builtin_catalog())
+        mounting = dialog.query_one("#strategies").mount(copy)
+        assert copy in dialog.query(StrategyRow) and not copy.query(".use")  # composed later
+        assert dialog.rows == [sma, rsi]
+        assert not dialog.sweeping  # reads every row's checkbox
+        await mounting
+        assert dialog.rows == [sma, rsi, copy] and copy.used
+        removing = copy.remove()
+        assert dialog.rows == [sma, rsi]
+        await removing
+        assert copy not in dialog.query(StrategyRow) and not dialog.sweeping
 
 
 async def test_the_strategy_says_how_its_values_go_together_under_its_row(
