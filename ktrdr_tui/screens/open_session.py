@@ -826,12 +826,14 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             return
         self.app.call_from_thread(self._store_read, store, calendar, choices)
 
-    def _catalog_read(self, catalog: Catalog) -> None:
+    async def _catalog_read(self, catalog: Catalog) -> None:
         if not self.is_attached:
             return
         self._catalog = catalog
         self._entries = {entry.strategy.name: entry for entry in listed_strategies(catalog)}
-        self.query_one("#strategies", Vertical).mount_all(
+        # Awaited, so the store's thread (waiting on this call) proposes a dataset only to
+        # rows whose fields are in: the check reads them.
+        await self.query_one("#strategies", Vertical).mount_all(
             self._new_row(entry) for entry in self._entries.values()
         )
         if catalog.problems:
@@ -908,7 +910,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             self.query_one("#symbols", Input).value = choice.symbol
             self.query_one("#start", Input).value = choice.start
             self.query_one("#end", Input).value = choice.end
-            for row in self.rows:
+            for row in self.query(StrategyRow):  # a copy still mounting too: it is offered
                 row.offer_timeframes(choice.timeframe)
         self._check()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, OptionList, Select
 
@@ -15,7 +16,13 @@ from engine.session.playback import PlaybackSession
 from engine.strategy.builtins import BUILTINS
 from engine.strategy.catalog import BUILT_IN, CatalogEntry, builtin_catalog, strategies_dir
 from ktrdr_tui.cli import app_config, build_parser
-from ktrdr_tui.screens.open_session import NO_STRATEGY, STRATEGIES_HINT, StrategyRow
+from ktrdr_tui.screens import open_session
+from ktrdr_tui.screens.open_session import (
+    NO_STRATEGY,
+    STRATEGIES_HINT,
+    StrategyRow,
+    dataset_choices,
+)
 from tests.support.app_flows import (
     open_and_play,
     open_dialog,
@@ -240,6 +247,27 @@ async def test_the_check_reads_only_the_rows_whose_fields_are_all_in(
         assert dialog.rows == [sma, rsi]
         await removing
         assert copy not in dialog.query(StrategyRow) and not dialog.sweeping
+
+
+async def test_the_store_is_read_once_every_strategy_row_is_in(
+    make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialog's thread reads the catalog, then the store, whose first dataset it proposes
+    and checks: it goes on to the store only once every strategy's row is in (the check once
+    read a row before its checkbox was, the thread died of it, and the dialog waited for ever
+    on "Reading the store…")."""
+    store_minute_bars(tmp_path / "store")
+    app = make_app()
+    mounted: list[list[bool]] = []
+
+    def choices(store, calendar):
+        mounted.append([row.is_mounted for row in app.screen.query(StrategyRow)])
+        return dataset_choices(store, calendar)
+
+    monkeypatch.setattr(open_session, "dataset_choices", choices)
+    async with app.run_test() as pilot:
+        dialog = await open_dialog(pilot)
+        assert mounted == [[True] * len(BUILTINS)] and len(dialog.rows) == len(BUILTINS)
 
 
 async def test_the_strategy_says_how_its_values_go_together_under_its_row(
