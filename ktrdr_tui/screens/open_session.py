@@ -247,8 +247,7 @@ class StrategyRow(Vertical):
             yield Checkbox(self.strategy.name, value=True, compact=True, classes="use")
             yield Static(self.origin, classes="origin", markup=False)
             yield Label("timeframe", classes="timeframe-label")
-            if session_timeframe := self._session_timeframe:  # else once a dataset is chosen
-                yield self._timeframe_choice(session_timeframe)
+            yield self._timeframe_choice()
         parameters = self.strategy.parameters()
         with Grid(classes="parameters") as grid:
             grid.display = bool(parameters)
@@ -290,35 +289,36 @@ class StrategyRow(Vertical):
 
         return [(tf, tf) for tf in (session, *derivable(session))]
 
-    def _timeframe_choice(self, session: str) -> Select[str]:
-        return Select(
-            self._timeframes(session), allow_blank=False, compact=True, classes="timeframe"
+    def _timeframe_choice(self) -> Select[str]:
+        """The list is made with the row, hidden (on any list) until a dataset gives the
+        session's bars: a list mounted later could be read by the check before it is in."""
+        session = self._session_timeframe
+        choice = Select(
+            self._timeframes(session or "1m"), allow_blank=False, compact=True, classes="timeframe"
         )
+        choice.display = session is not None
+        return choice
 
     def offer_timeframes(self, session: str) -> None:
         """The timeframes of another dataset's bars; a choice no longer offered goes back
         to the session's own."""
-        if session == self._session_timeframe and self.query(".timeframe"):
-            return  # offered already (the list may not even be drawn yet: leave it be)
-        self._session_timeframe = session  # compose offers them, if it has not run yet
-        head, found = self.query(".strategy-head"), self.query(".timeframe")
-        if found:
-            select = found.first(Select)
-            options = self._timeframes(session)
-            kept = select.value if select.value in dict(options) else session
-            select.set_options(options)
-            select.value = kept
-        elif head:
-            head.first(Horizontal).mount(self._timeframe_choice(session))
+        select = self.query_one(".timeframe", Select)
+        if session == self._session_timeframe:
+            return
+        self._session_timeframe = session
+        options = self._timeframes(session)
+        kept = select.value if select.display and select.value in dict(options) else session
+        select.set_options(options)
+        select.value = kept
+        select.display = True
 
     @property
     def timeframe(self) -> str | None:
-        """The timeframe chosen, None for the session's own."""
-        found = self.query(".timeframe")
-        if not found:
+        """The timeframe chosen, None for the session's own (or while no dataset is)."""
+        select = self.query_one(".timeframe", Select)
+        if not select.display or select.value == self._session_timeframe:
             return None
-        value = found.first(Select).value
-        return None if value == self._session_timeframe else str(value)
+        return str(select.value)
 
     @property
     def sweeps(self) -> bool:
@@ -910,7 +910,7 @@ class OpenSessionScreen(ReportsWorkerErrors, ModalScreen["OpenedSession | None"]
             self.query_one("#symbols", Input).value = choice.symbol
             self.query_one("#start", Input).value = choice.start
             self.query_one("#end", Input).value = choice.end
-            for row in self.query(StrategyRow):  # a copy still mounting too: it is offered
+            for row in self.rows:
                 row.offer_timeframes(choice.timeframe)
         self._check()
 

@@ -249,25 +249,31 @@ async def test_the_check_reads_only_the_rows_whose_fields_are_all_in(
         assert copy not in dialog.query(StrategyRow) and not dialog.sweeping
 
 
-async def test_the_store_is_read_once_every_strategy_row_is_in(
+async def test_the_store_is_read_once_every_strategy_row_is_in_with_its_timeframe_list(
     make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dialog's thread reads the catalog, then the store, whose first dataset it proposes
-    and checks: it goes on to the store only once every strategy's row is in (the check once
-    read a row before its checkbox was, the thread died of it, and the dialog waited for ever
-    on "Reading the store…")."""
+    and checks: it goes on to the store only once every strategy's row is in, the list of
+    its timeframes too (hidden until a dataset says which). The check once read a row before
+    its checkbox was in, the thread died of it, and the dialog said "Reading the store…" for
+    ever; or it read a list mounted with the first dataset before it was in, and said
+    "timeframe Select.NULL cannot be read"."""
     store_minute_bars(tmp_path / "store")
     app = make_app()
-    mounted: list[list[bool]] = []
+    when_read: list[list[tuple[bool, bool]]] = []
 
     def choices(store, calendar):
-        mounted.append([row.is_mounted for row in app.screen.query(StrategyRow)])
+        rows = app.screen.query(StrategyRow)
+        when_read.append([(row.is_mounted, bool(row.query(".timeframe"))) for row in rows])
         return dataset_choices(store, calendar)
 
     monkeypatch.setattr(open_session, "dataset_choices", choices)
     async with app.run_test() as pilot:
         dialog = await open_dialog(pilot)
-        assert mounted == [[True] * len(BUILTINS)] and len(dialog.rows) == len(BUILTINS)
+        assert when_read == [[(True, True)] * len(BUILTINS)] and len(dialog.rows) == len(BUILTINS)
+        for row in dialog.rows:
+            timeframes = row.query_one(".timeframe", Select)
+            assert timeframes.display and timeframes.value == "1m" and row.timeframe is None
 
 
 async def test_the_strategy_says_how_its_values_go_together_under_its_row(
