@@ -34,6 +34,7 @@ from ktrdr_tui.widgets.trades_table import TradesTable
 from ktrdr_tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
     from textual.theme import Theme
 
     from engine.loading.load_job import LoadStatus
@@ -52,6 +53,17 @@ PANES = [
     ("signals", "Signals", SignalsPane),
     ("results", "Results", ResultsPane),
 ]
+
+
+def shown_in(widget: Widget, pane: Widget) -> bool:
+    """`widget` is not hidden inside `pane` (`display: none` on it or a container between):
+    Textual's `focusable` looks at the widget's own visibility only."""
+    node: DOMNode | None = widget
+    while node is not None and node is not pane:
+        if not node.display:
+            return False
+        node = node.parent
+    return True
 
 
 class KtrdrApp(ReportsWorkerErrors, App[None]):
@@ -310,7 +322,7 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
     def _focus_pane(self, pane_id: str) -> None:
         # The pane's keys apply while focus is inside it: hand focus to its main widget.
         pane = self._panes[pane_id]
-        target = next((w for w in pane.query("*") if w.focusable), pane)
+        target = next((w for w in pane.query("*") if w.focusable and shown_in(w, pane)), pane)
         # At once, not as `focus()` does (later): a key typed in the same burst (`2 o`) is
         # already queued, and must find the new pane's bindings.
         self.screen.set_focus(target)
