@@ -242,7 +242,10 @@ async def test_the_details_follow_a_running_job(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.loads is not None)
-        set_latency(app, 150)
+        # 5 s of the 5 segments fetching, for the details to catch one: at 150 ms a segment
+        # a busy machine opened them after the last (the details, still right, had no
+        # "fetching" left to show).
+        set_latency(app, 1000)
         job_id = await start_load(pilot, start="2024-03-04", end="2024-03-08")
         await until(pilot, lambda: state_of(app, job_id) == "running")
         await pilot.press("enter")
