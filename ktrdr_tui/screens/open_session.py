@@ -302,10 +302,10 @@ class StrategyRow(Vertical):
     def offer_timeframes(self, session: str) -> None:
         """The timeframes of another dataset's bars; a choice no longer offered goes back
         to the session's own."""
-        select = self.query_one(".timeframe", Select)
         if session == self._session_timeframe:
             return
         self._session_timeframe = session
+        select = self.query_one(".timeframe", Select)
         options = self._timeframes(session)
         kept = select.value if select.display and select.value in dict(options) else session
         select.set_options(options)
