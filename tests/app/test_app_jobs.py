@@ -102,7 +102,7 @@ async def test_cancel_then_resume_reaches_done(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.loads is not None)
-        set_latency(app, 100)
+        set_latency(app, 300)  # ~6 s of the month's 21 segments: running when `c` lands
         job_id = await start_load(pilot)
         await until(pilot, lambda: state_of(app, job_id) == "running")
         await until(
