@@ -317,7 +317,10 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
         self._focus_pane(pane_id)  # now: the next key may already be for that pane
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._focus_pane(event.pane.id or "")
+        # A tab clicked. Its message comes after `action_show_pane` has focused the pane, and
+        # maybe after the next key has shown another: only the pane still shown is focused.
+        if event.pane.id == self.query_one(TabbedContent).active:
+            self._focus_pane(event.pane.id)
 
     def _focus_pane(self, pane_id: str) -> None:
         # The pane's keys apply while focus is inside it: hand focus to its main widget.

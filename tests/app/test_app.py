@@ -31,6 +31,25 @@ async def test_number_keys_switch_panes(make_app) -> None:
         assert tabs.active == "jobs"
 
 
+async def test_a_tab_message_late_for_a_pane_left_does_not_take_the_focus_back(make_app) -> None:
+    """`3 4` typed fast: the Signals tab's message may reach the app after `4` has shown and
+    focused Results; it must not focus the Signals table (hidden, the keys then finding none
+    of the Results pane's)."""
+    app = make_app()
+    async with app.run_test() as pilot:
+        tabs = app.query_one(TabbedContent)
+        await pilot.press("3", "4")
+        results = app.query_one("#results-pane")
+        assert tabs.active == "results" and app.screen.focused is results
+        signals_tab = tabs.get_tab("signals")
+        app.post_message(TabbedContent.TabActivated(tabs, signals_tab))  # the late one
+        await pilot.pause()
+        assert tabs.active == "results" and app.screen.focused is results
+        # A tab clicked is shown and focused.
+        await pilot.click(f"#{signals_tab.id}")
+        assert tabs.active == "signals" and app.screen.focused is app.query_one("#signals-table")
+
+
 async def test_help_opens_and_closes(make_app) -> None:
     app = make_app()
     async with app.run_test() as pilot:
