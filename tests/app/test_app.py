@@ -13,7 +13,7 @@ from engine.config import Config, GatewayAddress, load_config
 from ktrdr_tui.app import KtrdrApp
 from ktrdr_tui.screens.help import HelpScreen
 from ktrdr_tui.theme_files import load_theme_files, shipped_themes_dir
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 
 
 async def test_number_keys_switch_panes(make_app) -> None:
@@ -210,4 +210,4 @@ async def test_a_pane_key_typed_in_one_burst_with_the_pane_switch_is_for_the_new
         # As a terminal delivers `2 o` typed fast: both keys queued before either is handled.
         for key in ("2", "o"):
             app.post_message(events.Key(key, key))
-        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, OpenSessionScreen), "the dialog")

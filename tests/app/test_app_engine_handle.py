@@ -9,7 +9,7 @@ from textual.widgets import Static, TabbedContent
 from engine.loading.service import LoadService
 from ktrdr_tui.app import PANES, KtrdrApp
 from ktrdr_tui.screens.help import HelpScreen
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 
 
 def help_text(app: KtrdrApp) -> str:
@@ -28,7 +28,7 @@ async def test_the_keymap_setting_remaps_a_binding_and_the_help_shows_it(make_ap
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "jobs"
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await until(pilot, lambda: on_screen(app, HelpScreen), "the help")
         assert "f3  the Signals pane" in help_text(app)
 
 
@@ -36,7 +36,7 @@ async def test_the_help_lists_every_key_of_the_app_and_its_panes(make_app) -> No
     app = make_app()
     async with app.run_test(size=(100, 60)) as pilot:
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await until(pilot, lambda: on_screen(app, HelpScreen), "the help")
         shown = help_text(app)
         panes = [app.query_one(f"#{pane_id}-pane") for pane_id, _, _ in PANES]
         bindings = [

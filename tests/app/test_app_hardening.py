@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ktrdr_tui.screens.open_session import OpenSessionScreen
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.bar_fixtures import FIRST, LAST, store_bars
 
 
@@ -18,7 +18,7 @@ async def test_the_open_dialog_refuses_a_range_with_a_session_missing(make_app, 
         await pilot.press("2", "o")
         await until(
             pilot,
-            lambda: isinstance(app.screen, OpenSessionScreen) and app.screen.query("#problem"),
+            lambda: on_screen(app, OpenSessionScreen) and app.screen.query("#problem"),
             "the dialog",
         )
         dialog = app.screen

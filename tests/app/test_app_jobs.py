@@ -20,7 +20,7 @@ from engine.market.store import BarStore
 from ktrdr_tui.screens.new_load import NewLoadScreen
 from ktrdr_tui.screens.quit import QuitScreen
 from ktrdr_tui.widgets.jobs import JobsPane
-from tests.support.app_harness import set_latency, until
+from tests.support.app_harness import on_screen, set_latency, until
 from tests.support.sources import gateway_source
 
 
@@ -42,7 +42,7 @@ async def start_load(pilot, symbol: str = "AAPL", start: str | None = None, end:
     app = pilot.app
     await until(pilot, lambda: app.loads is not None)
     await pilot.press("n")
-    await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+    await until(pilot, lambda: on_screen(app, "NewLoadScreen"))
     await pilot.press(*symbol)
     for field, value in (("start", start), ("end", end)):
         if value is not None:
@@ -174,7 +174,7 @@ async def test_the_dialog_checks_dates_before_any_symbol_is_typed(make_app) -> N
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.loads is not None)
         await pilot.press("n")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+        await until(pilot, lambda: on_screen(app, "NewLoadScreen"))
         screen = app.screen
         start = screen.query_one("#start-error", Static)
         assert start.has_class("-empty")  # the defaults are fine
@@ -194,7 +194,7 @@ async def test_bad_input_shows_the_reason_under_the_field_and_does_not_submit(ma
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.loads is not None)
         await pilot.press("n")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+        await until(pilot, lambda: on_screen(app, "NewLoadScreen"))
         screen = app.screen
         await pilot.press(*"AAPL")
         screen.query_one("#start", Input).value = "2024-03-08"
@@ -220,7 +220,7 @@ async def test_enter_shows_every_segment(make_app) -> None:
         job_id = await start_load(pilot, start="2024-03-04", end="2024-03-08")
         await until(pilot, lambda: state_of(app, job_id) == "done")
         await pilot.press("enter")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "JobDetailScreen")
+        await until(pilot, lambda: on_screen(app, "JobDetailScreen"))
         segments = app.screen.query_one("#segments", DataTable)
         await until(pilot, lambda: segments.row_count == 5)
         column = {key.value: i for i, key in enumerate(segments.columns)}
@@ -249,7 +249,7 @@ async def test_the_details_follow_a_running_job(make_app) -> None:
         job_id = await start_load(pilot, start="2024-03-04", end="2024-03-08")
         await until(pilot, lambda: state_of(app, job_id) == "running")
         await pilot.press("enter")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "JobDetailScreen")
+        await until(pilot, lambda: on_screen(app, "JobDetailScreen"))
         segments = app.screen.query_one("#segments", DataTable)
 
         def statuses() -> list[str]:
@@ -330,7 +330,7 @@ async def test_n_aapl_enter_typed_as_the_app_appears_starts_the_load(make_app, s
         # first is handled, so the letters are sent to the Jobs table, not to the dialog.
         for key in ("n", "A", "A", "P", "L", "enter"):
             app.post_message(events.Key(key, "\r" if key == "enter" else key))
-        await until(pilot, lambda: isinstance(app.screen, NewLoadScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, NewLoadScreen), "the dialog")
         dialog = app.screen
         symbols = dialog.query_one("#symbols", Input)
         await until(pilot, lambda: symbols.value == "AAPL", "the symbol typed ahead")
@@ -358,7 +358,7 @@ async def test_a_new_load_becomes_the_selected_row(make_app) -> None:
         await until(pilot, lambda: state_of(app, first) == "done")
         set_latency(app, 200)
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, NewLoadScreen))
+        await until(pilot, lambda: on_screen(app, NewLoadScreen))
         await pilot.press(*"MSFT", "enter")
         pane = app.query_one(JobsPane)
         await until(pilot, lambda: (pane.selected() or first).symbol == "MSFT")  # type: ignore

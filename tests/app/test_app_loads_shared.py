@@ -22,7 +22,7 @@ from engine.loading.connection import RetryPolicy
 from engine.loading.journal import JournalStore, LoadJournal, SegmentRecord, SegmentStatus
 from engine.loading.planner import LoadMode, Segment
 from engine.market.spans import Duration
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 
 
 def cell(app, job_id: str, column: str) -> str:
@@ -52,7 +52,7 @@ async def test_with_no_gateway_the_header_and_the_row_say_so_until_it_answers(
         assert app.sub_title.startswith(f"IB Gateway at 127.0.0.1:{port} (source set to ib) · ")
 
         await pilot.press("n")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "NewLoadScreen")
+        await until(pilot, lambda: on_screen(app, "NewLoadScreen"))
         await pilot.press(*"AAPL")
         app.screen.query_one("#start", Input).value = "2024-03-04"
         app.screen.query_one("#end", Input).value = "2024-03-05"

@@ -13,7 +13,7 @@ from ktrdr_tui.screens.metrics import NO_SESSION as METRICS_NO_SESSION
 from ktrdr_tui.screens.metrics import MetricsScreen
 from ktrdr_tui.widgets.playback import NO_SESSION
 from tests.support.app_flows import open_session, store_minute_bars
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 
 
 def caption(app) -> str:
@@ -27,7 +27,7 @@ async def test_m_shows_the_playing_sessions_metrics_until_escape(make_app, tmp_p
     async with app.run_test() as pilot:
         session = await open_session(pilot)
         await pilot.press("m")
-        await until(pilot, lambda: isinstance(app.screen, MetricsScreen), "the metrics")
+        await until(pilot, lambda: on_screen(app, MetricsScreen), "the metrics")
         assert caption(app).startswith("0 bars in 0 batches · 0 trading days")
 
         # Played to the end while open: the table follows the session's latest report.
@@ -41,7 +41,7 @@ async def test_m_shows_the_playing_sessions_metrics_until_escape(make_app, tmp_p
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, MetricsScreen), "escape")
         await pilot.press("m")
-        await until(pilot, lambda: isinstance(app.screen, MetricsScreen), "the metrics again")
+        await until(pilot, lambda: on_screen(app, MetricsScreen), "the metrics again")
         await pilot.press("m")
         await until(pilot, lambda: not isinstance(app.screen, MetricsScreen), "m closes too")
 

@@ -38,7 +38,7 @@ from tests.support.app_flows import (
     status,
     store_minute_bars,
 )
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.several_symbols import (
     CASH_FOR_ALL,
     FIRST,
@@ -181,7 +181,7 @@ async def test_keys_drive_the_session(make_app, tmp_path: Path) -> None:
 
         # g + a time seeks there (exchange time).
         await pilot.press("g")
-        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "go-to dialog")
+        await until(pilot, lambda: on_screen(app, GoToDateScreen), "go-to dialog")
         await pilot.press(*"2024-03-06 10:00")
         await pilot.press("enter")
         target = pd.Timestamp("2024-03-06 10:00", tz="America/New_York")
@@ -414,7 +414,7 @@ async def test_opening_another_session_stops_the_first(make_app, tmp_path: Path)
     async with app.run_test() as pilot:
         first = await open_session(pilot)
         await pilot.press("o")
-        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, OpenSessionScreen), "the dialog")
         dialog = app.screen
         await until(pilot, lambda: "Ready" in str(dialog.query_one("#problem").render()), "ok")
         await pilot.press("enter")

@@ -24,7 +24,7 @@ from tests.support.app_flows import (
     store_minute_bars,
     tab_to,
 )
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.cli_run import run
 from tests.support.several_symbols import FIRST, LAST
 
@@ -50,18 +50,18 @@ async def save_as(pilot, name: str) -> Path:
     """ctrl+s, the name, enter: the file written."""
     app = pilot.app
     await pilot.press("ctrl+s")
-    await until(pilot, lambda: isinstance(app.screen, SaveSessionScreen), "the save dialog")
+    await until(pilot, lambda: on_screen(app, SaveSessionScreen), "the save dialog")
     field = app.screen.query_one("#name", Input)
     field.value = name
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog again")
+    await until(pilot, lambda: on_screen(app, OpenSessionScreen), "the dialog again")
     return sessions_dir() / f"{name}.toml"
 
 
 async def picker(pilot) -> SessionFilesScreen:
     app = pilot.app
     await pilot.press("ctrl+o")
-    await until(pilot, lambda: isinstance(app.screen, SessionFilesScreen), "the picker")
+    await until(pilot, lambda: on_screen(app, SessionFilesScreen), "the picker")
     screen = app.screen
     await until(pilot, lambda: not shows(screen.query_one("#line"), "Reading"), "the list")
     return screen
@@ -330,7 +330,7 @@ async def test_the_save_dialog_checks_the_name_and_says_what_it_replaces(
         path = await save_as(pilot, "mine")
         assert path.exists() and read_session_file(path).symbols == ("AAPL",)
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, SaveSessionScreen), "the save dialog")
+        await until(pilot, lambda: on_screen(app, SaveSessionScreen), "the save dialog")
         screen = app.screen
         field, line = screen.query_one("#name", Input), screen.query_one("#where")
         assert field.value == "AAPL-1m"
@@ -343,5 +343,5 @@ async def test_the_save_dialog_checks_the_name_and_says_what_it_replaces(
         await until(pilot, lambda: shows(line, "(replaces the file of that name)"), "the line")
         assert shows(line, "Saves ~/config/ktrdr-tui/sessions/mine.toml (replaces")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, OpenSessionScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, OpenSessionScreen), "the dialog")
     assert FIRST in path.read_text()

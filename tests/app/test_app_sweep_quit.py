@@ -13,7 +13,7 @@ from engine.core.jobs import JobState
 from engine.sweep.job import SweepStatus
 from engine.sweep.journal import SweepStore
 from ktrdr_tui.screens.quit import LOADS_STOP, SWEEPS_STOP, QuitScreen
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.bar_fixtures import store_bars
 from tests.support.jobs_views import RUNNING
 from tests.support.sweeps import GRID, hold_first_sweep, sweep_request
@@ -41,7 +41,7 @@ async def test_q_with_a_sweep_running_asks_and_quitting_leaves_it_resumable(
         job_id = await asyncio.to_thread(app.engine.start_sweep, sweep_request())
         await until(pilot, lambda: sweep_status(app, job_id).done == 1, "the first result")
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
+        await until(pilot, lambda: on_screen(app, QuitScreen), "the question")
         dialog = app.screen
         assert text_of(dialog, ".dialog-title") == "Quit while sweeps run?"
         assert text_of(dialog, "#running") == "1 sweep is running: AAPL 1m (17%)."
@@ -52,7 +52,7 @@ async def test_q_with_a_sweep_running_asks_and_quitting_leaves_it_resumable(
         assert sweep_status(app, job_id).state is JobState.RUNNING
 
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question again")
+        await until(pilot, lambda: on_screen(app, QuitScreen), "the question again")
         await pilot.press("y")
         await pilot.pause()
     assert app.return_code == 0

@@ -25,7 +25,7 @@ from ktrdr_tui.screens.sweep_results import (
     heatmap_text,
 )
 from ktrdr_tui.widgets.playback import PlaybackPane
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.bar_fixtures import FIRST, store_bars
 from tests.support.sweeps import GRID, hold_first_sweep, sweep_request
 
@@ -53,7 +53,7 @@ async def sweep_done(pilot, request: SweepRequest = None) -> str:
 
 async def results_open(pilot) -> SweepResultsScreen:
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, SweepResultsScreen))
+    await until(pilot, lambda: on_screen(pilot.app, SweepResultsScreen))
     screen = pilot.app.screen
     await until(pilot, lambda: screen.query_one(SweepTable).row_count > 0)
     return screen

@@ -21,7 +21,7 @@ from tests.support.app_flows import (
     store_minute_bars,
     tab_to,
 )
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.jobs_views import RUNNING, STATUSES, dialog_open, jobs_shown
 from tests.support.signals_views import populated
 from tests.support.snapshots import (
@@ -155,7 +155,7 @@ def test_go_to_date_with_an_error(snap_compare, make_app, tmp_path: Path) -> Non
         await drawn(pilot)
         await pilot.press("g")
         app = pilot.app
-        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, GoToDateScreen), "the dialog")
         field = app.screen.query_one("#when", Input)
         field.cursor_blink = False
         field.value = "2030-01-02"
@@ -169,7 +169,7 @@ def test_signal_filter(snap_compare, make_app) -> None:
         await populated(pilot, following=False)
         app = pilot.app
         await pilot.press("slash")
-        await until(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, SignalFilterScreen), "the dialog")
         app.screen.query_one("#strategy", Input).cursor_blink = False
         await pilot.press(*"nothing like it")
         await until(pilot, lambda: shows(app.screen.query_one("#matches"), "0 of"))
@@ -184,7 +184,7 @@ def test_job_details_with_a_failed_segment(snap_compare, make_app, fake_loads) -
         await jobs_shown(pilot)
         await until(pilot, lambda: pilot.app.query_one(DataTable).row_count == len(STATUSES))
         await pilot.press("down", "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobDetailScreen))
+        await until(pilot, lambda: on_screen(pilot.app, JobDetailScreen))
         table = pilot.app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == len(RUNNING.segments))
         await pilot.pause()
@@ -204,7 +204,7 @@ def test_quit_with_loads_running(snap_compare, make_app, fake_loads) -> None:
     async def asked(pilot) -> None:
         await jobs_shown(pilot)
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(pilot.app.screen, QuitScreen), "the question")
+        await until(pilot, lambda: on_screen(pilot.app, QuitScreen), "the question")
         await pilot.pause()
         assert in_view(pilot.app.screen.query_one("#quit"))
 

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input
 from engine.loading.load_job import LoadStatus
 from engine.loading.service import LoadService
 from tests.conftest import TERMINAL_SIZE
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.jobs_views import RUNNING, STATUSES, FakeLoads, dialog_open, jobs_shown
 from tests.support.snapshots import THEMES
 
@@ -68,7 +68,7 @@ def test_job_details(snap_compare, make_app, fake_loads, theme: str) -> None:
         await jobs_shown(pilot)
         await until(pilot, lambda: pilot.app.query_one(DataTable).row_count == len(STATUSES))
         await pilot.press("down", "enter")
-        await until(pilot, lambda: pilot.app.screen.__class__.__name__ == "JobDetailScreen")
+        await until(pilot, lambda: on_screen(pilot.app, "JobDetailScreen"))
         table = pilot.app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == len(RUNNING.segments))
         await pilot.pause()

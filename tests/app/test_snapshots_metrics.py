@@ -8,7 +8,7 @@ import pytest
 from engine.session.metrics import MetricsReport, StageMetrics
 from ktrdr_tui.screens.metrics import MetricsScreen
 from tests.conftest import TERMINAL_SIZE
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.snapshots import THEMES, gateway_running
 
 
@@ -38,7 +38,7 @@ def shown(report: MetricsReport):
         await gateway_running(pilot)
         await pilot.press("2")
         pilot.app.push_screen(MetricsScreen(lambda: report))
-        await until(pilot, lambda: isinstance(pilot.app.screen, MetricsScreen), "the dialog")
+        await until(pilot, lambda: on_screen(pilot.app, MetricsScreen), "the dialog")
         await pilot.pause()
 
     return run_before

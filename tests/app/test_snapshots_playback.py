@@ -16,7 +16,7 @@ from tests.support.app_flows import (
     open_session,
     store_minute_bars,
 )
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.several_symbols import CASH_FOR_ALL, SYMBOLS, adopt, minute_bars
 from tests.support.snapshots import THEMES, drawn, gateway_running
 
@@ -111,7 +111,7 @@ def test_go_to_date_dialog(snap_compare, make_app, tmp_path: Path, theme: str) -
         await drawn(pilot)
         await pilot.press("g")
         app = pilot.app
-        await until(pilot, lambda: isinstance(app.screen, GoToDateScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, GoToDateScreen), "the dialog")
         field = app.screen.query_one("#when")
         field.cursor_blink = False  # a blinking cursor would make the picture random
         await pilot.press("end", *" 10:30")

@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList
 from engine.session.session_file import sessions_dir
 from ktrdr_tui.screens.session_files import SaveSessionScreen, SessionFilesScreen
 from tests.support.app_flows import shows, store_minute_bars
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.snapshots import SMALL, THEMES, in_view, strategy_dialog
 
 GOOD = """\
@@ -33,7 +33,7 @@ def test_save_session_dialog(snap_compare, make_app, tmp_path: Path, theme: str)
     async def saving(pilot) -> None:
         await strategy_dialog(pilot)
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, SaveSessionScreen), "the dialog")
+        await until(pilot, lambda: on_screen(pilot.app, SaveSessionScreen), "the dialog")
         screen = pilot.app.screen
         screen.query_one("#name", Input).cursor_blink = False
         await until(pilot, lambda: shows(screen.query_one("#where"), "Saves ~/"), "the line")
@@ -54,7 +54,7 @@ def test_session_files_with_a_bad_one(snap_compare, make_app, tmp_path: Path, th
     async def picked(pilot) -> None:
         await strategy_dialog(pilot)
         await pilot.press("ctrl+o")
-        await until(pilot, lambda: isinstance(pilot.app.screen, SessionFilesScreen), "picker")
+        await until(pilot, lambda: on_screen(pilot.app, SessionFilesScreen), "picker")
         screen = pilot.app.screen
         files = screen.query_one("#files", OptionList)
         await until(pilot, lambda: files.option_count == 2, "the files")

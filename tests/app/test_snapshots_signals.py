@@ -7,7 +7,7 @@ import pytest
 
 from ktrdr_tui.screens.signal_filter import Choice, SignalFilterScreen
 from tests.conftest import TERMINAL_SIZE
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.signals_views import (
     populated,
 )
@@ -34,7 +34,7 @@ def test_filter_dialog(snap_compare, make_app, theme: str) -> None:
         await populated(pilot, following=False)
         app = pilot.app
         await pilot.press("slash")
-        await until(pilot, lambda: isinstance(app.screen, SignalFilterScreen), "the dialog")
+        await until(pilot, lambda: on_screen(app, SignalFilterScreen), "the dialog")
         await pilot.press(*"rsi", "tab", "tab", "r")  # the decision field focused: rejected
         dialog = app.screen
         await until(

@@ -20,7 +20,7 @@ from engine.sweep.job import SweepStatus
 from engine.sweep.service import SweepService
 from ktrdr_tui.screens.sweep_results import SweepResultsScreen, SweepTable
 from tests.conftest import TERMINAL_SIZE
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.bar_fixtures import store_bars
 from tests.support.jobs_views import STATUSES, jobs_shown
 from tests.support.snapshots import THEMES
@@ -130,7 +130,7 @@ async def results_shown(pilot) -> None:
     await jobs_shown(pilot)
     await until(pilot, lambda: pilot.app.query_one(DataTable).row_count == 1)
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, SweepResultsScreen))
+    await until(pilot, lambda: on_screen(pilot.app, SweepResultsScreen))
     await until(pilot, lambda: pilot.app.screen.query_one(SweepTable).row_count == 6)
     await pilot.pause()
 

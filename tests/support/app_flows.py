@@ -19,7 +19,7 @@ from engine.session.playback import PlaybackSession, PlaybackState
 from engine.trading_rules import TradingRules
 from ktrdr_tui.screens.open_session import EMPTY_STORE, OpenSessionScreen, RuleFields, StrategyRow
 from ktrdr_tui.widgets.results import LABEL_WIDTH
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 from tests.support.several_symbols import FIRST, LAST, TIMEOUT_S, adopt
 
 # -- the store and the Playback pane -----------------------------------------------------------
@@ -61,7 +61,7 @@ async def open_dialog(pilot) -> OpenSessionScreen:
     await pilot.press("o")
     await until(
         pilot,
-        lambda: isinstance(app.screen, OpenSessionScreen) and app.screen.query("#problem"),
+        lambda: on_screen(app, OpenSessionScreen) and app.screen.query("#problem"),
         "the dialog",
     )
     dialog = app.screen

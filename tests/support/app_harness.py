@@ -8,6 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 
+def on_screen(app, screen: type | str) -> bool:
+    """`app` shows a screen of that type (or class name) whose widgets are in: a screen is
+    pushed before its compose runs, and a query into it at once may find nothing."""
+    shown = app.screen
+    name = screen if isinstance(screen, str) else screen.__name__
+    return type(shown).__name__ == name and shown.is_mounted
+
+
 async def until(
     pilot,
     condition: Callable[[], object],

@@ -21,7 +21,7 @@ from engine.loading.planner import LoadMode, Segment
 from engine.market.calendar import calendar_for
 from engine.market.spans import Duration
 from ktrdr_tui.widgets.jobs import JobsPane
-from tests.support.app_harness import until
+from tests.support.app_harness import on_screen, until
 
 
 def segments(sessions: list[str], statuses: list[SegmentRecord | dict]) -> tuple:
@@ -225,7 +225,7 @@ async def jobs_shown(pilot) -> None:
 async def dialog_open(pilot, *keys: str) -> None:
     await jobs_shown(pilot)
     await pilot.press("n")
-    await until(pilot, lambda: pilot.app.screen.__class__.__name__ == "NewLoadScreen")
+    await until(pilot, lambda: on_screen(pilot.app, "NewLoadScreen"))
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False  # a blinking cursor would differ from run to run
     await pilot.press(*keys)
