@@ -319,8 +319,9 @@ class KtrdrApp(ReportsWorkerErrors, App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # A tab clicked. Its message comes after `action_show_pane` has focused the pane, and
         # maybe after the next key has shown another: only the pane still shown is focused.
-        if event.pane.id == self.query_one(TabbedContent).active:
-            self._focus_pane(event.pane.id)
+        pane_id = event.pane.id or ""
+        if pane_id == self.query_one(TabbedContent).active:
+            self._focus_pane(pane_id)
 
     def _focus_pane(self, pane_id: str) -> None:
         # The pane's keys apply while focus is inside it: hand focus to its main widget.
